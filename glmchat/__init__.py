@@ -1,0 +1,1 @@
+"""GLM Chat: a Streamlit chat app for ZhipuAI's GLM models."""

@@ -1,0 +1,82 @@
+"""Shared fixtures: the GLM simulator in-process and on loopback, and a no-skip rule."""
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from glmchat.simulator import Simulator  # noqa: E402
+
+# A key that must never show up anywhere: page, session state, logs.
+CANARY_KEY = "canary-5f1e2d3c4b5a.SECRETcanary0987"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def sim() -> Simulator:
+    return Simulator()
+
+
+@pytest.fixture(scope="session")
+def sim_server():
+    """One loopback simulator for the session; tests reset its counters."""
+    simulator = Simulator()
+    server, thread = simulator.serve("127.0.0.1", 0)
+    port = server.server_address[1]
+    simulator.base_url = f"http://127.0.0.1:{port}/api/paas/v4"
+    yield simulator
+    server.shutdown()
+
+
+@pytest.fixture
+def served(sim_server):
+    sim_server.reset()
+    return sim_server
+
+
+@pytest.fixture
+def app_env(served, monkeypatch):
+    """Environment for an app that talks to the loopback simulator with the canary key."""
+    monkeypatch.setenv("ZHIPUAI_API_KEY", CANARY_KEY)
+    monkeypatch.setenv("ZHIPUAI_BASE_URL", served.base_url)
+    return served
+
+
+@pytest.fixture
+def no_key_env(monkeypatch, tmp_path):
+    monkeypatch.delenv("ZHIPUAI_API_KEY", raising=False)
+    monkeypatch.delenv("ZHIPUAI_BASE_URL", raising=False)
+    monkeypatch.setattr("glmchat.config.ENV_FILE", tmp_path / ".env")  # a developer's own .env stays out
+
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # A skipped test is not a passed one: fail the run so a missing browser or service is noticed.
+    if _skipped and exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _skipped:
+        terminalreporter.write_line(f"FAILED: {len(_skipped)} test(s) skipped; skips are not allowed here:", red=True)
+        for nodeid in _skipped:
+            terminalreporter.write_line(f"  {nodeid}", red=True)

@@ -1,0 +1,549 @@
+"""The GLM simulator, driven by the real zhipuai SDK in-process and over loopback HTTP."""
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import zhipuai
+
+from glmchat.simulator import KNOWN_MODELS, Simulator, estimate_tokens, split_pieces
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.timeout(30)
+
+INPROC_BASE = "http://sim.local/api/paas/v4"
+KEY = "test-key"
+ID_RE = re.compile(r"\d{14}[0-9a-f]{16}")
+
+
+def wait_for(predicate, timeout: float = 1.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+@pytest.fixture
+def server(sim):
+    srv, thread = sim.serve()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    thread.join(2)
+
+
+@pytest.fixture(params=["inproc", "server"])
+def connect(request, sim):
+    """Factory for SDK clients reaching `sim` in-process or over loopback HTTP."""
+    http_clients: list[httpx.Client] = []
+    if request.param == "inproc":
+        base = INPROC_BASE
+    else:
+        base = f"http://127.0.0.1:{request.getfixturevalue('server').server_address[1]}/api/paas/v4"
+
+    def make(timeout: float = 5.0, api_key: str = KEY) -> zhipuai.ZhipuAI:
+        transport = sim.transport() if request.param == "inproc" else None
+        http = httpx.Client(transport=transport, timeout=timeout, trust_env=False)
+        http_clients.append(http)
+        return zhipuai.ZhipuAI(api_key=api_key, base_url=base, max_retries=0, timeout=timeout, http_client=http)
+
+    make.mode = request.param
+    make.base = base
+    yield make
+    for http in http_clients:
+        http.close()
+
+
+@pytest.fixture
+def client(connect):
+    return connect()
+
+
+def ask(client, text, *, model="glm-4-flash", stream=False, **kwargs):
+    return client.chat.completions.create(model=model, messages=[{"role": "user", "content": text}],
+                                          stream=stream, **kwargs)
+
+
+def content_of(chunks) -> str:
+    return "".join(c.choices[0].delta.content or "" for c in chunks)
+
+
+def content_chunks(chunks) -> list:
+    return [c for c in chunks if c.choices and c.choices[0].delta.content]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Normal replies
+
+@pytest.mark.parametrize("text", ["How do I reverse a list in Python?", "用中文解释一下什么是递归",
+                                  "Compare a few GLM models for me, with details please"])
+def test_stream_equals_nonstream_and_usage_on_last_chunk(client, text):
+    full = ask(client, text)
+    chunks = list(ask(client, text, stream=True))
+
+    assert content_of(chunks) == full.choices[0].message.content
+    assert all(c.choices[0].delta.role == "assistant" for c in chunks)
+    assert all(c.choices[0].finish_reason is None and c.usage is None for c in chunks[:-1])
+    last = chunks[-1]
+    assert last.choices[0].finish_reason == "stop"
+    assert last.choices[0].delta.content == ""
+    assert last.usage.completion_tokens == len(content_chunks(chunks)) == full.usage.completion_tokens
+    assert last.usage.prompt_tokens == full.usage.prompt_tokens == estimate_tokens(text) + 4
+    assert last.usage.total_tokens == last.usage.prompt_tokens + last.usage.completion_tokens
+    assert last.usage.prompt_tokens_details.cached_tokens == 0
+    # The first line quotes the question verbatim (up to 40 characters).
+    assert text[:40] in full.choices[0].message.content.splitlines()[0]
+
+
+def test_raw_sse_framing_and_nonstream_shape(connect, sim):
+    if connect.mode == "inproc":
+        http = httpx.Client(transport=sim.transport())
+    else:
+        http = httpx.Client(trust_env=False)
+    url = connect.base + "/chat/completions"
+    headers = {"Authorization": f"Bearer {KEY}"}
+    body = {"model": "glm-4-flash", "messages": [{"role": "user", "content": "Tell me about tables"}],
+            "thinking": None, "response_format": None, "temperature": None, "top_p": None, "max_tokens": None}
+    with http:
+        with http.stream("POST", url, json={**body, "stream": True}, headers=headers) as r:
+            raw = r.read().decode()
+            assert r.status_code == 200
+            assert r.headers["content-type"] == "text/event-stream;charset=UTF-8"
+            rid = r.headers["x-request-id"]
+        plain = http.post(url, json=body, headers=headers)
+
+    assert re.fullmatch(r"(data: [^\n]+\n\n)+", raw)
+    events = [e.removeprefix("data: ") for e in raw.split("\n\n")[:-1]]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert ID_RE.fullmatch(rid) and all(c["id"] == rid for c in chunks)
+    assert all("object" not in c and "request_id" not in c for c in chunks)
+    assert all("finish_reason" not in c["choices"][0] and "usage" not in c for c in chunks[:-1])
+    final = chunks[-1]
+    assert final["choices"][0]["finish_reason"] == "stop"
+    assert final["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert set(final["usage"]) == {"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details"}
+
+    assert plain.status_code == 200
+    assert plain.headers["content-type"] == "application/json; charset=UTF-8"
+    data = plain.json()
+    assert data["request_id"] == data["id"] == plain.headers["x-request-id"]
+    assert ID_RE.fullmatch(data["id"])
+    assert isinstance(data["created"], int) and abs(data["created"] - time.time()) < 5
+    assert data["choices"][0]["message"]["content"] == "".join(c["choices"][0]["delta"]["content"] for c in chunks)
+
+
+def test_reasoning_streams_before_content(client):
+    text = "Explain how HTTPS keeps data private"
+    chunks = list(ask(client, text, model="glm-4.6", stream=True))
+    kinds = [("r" if c.choices[0].delta.reasoning_content else "") + ("c" if c.choices[0].delta.content else "")
+             for c in chunks]
+    assert "r" in kinds and "c" in kinds
+    assert max(i for i, k in enumerate(kinds) if k == "r") < min(i for i, k in enumerate(kinds) if k == "c")
+    assert any(c.choices[0].delta.reasoning_content == "" and c.choices[0].delta.content for c in chunks)
+    reasoning = "".join(c.choices[0].delta.reasoning_content or "" for c in chunks)
+    assert text in reasoning
+
+    full = ask(client, text, model="glm-4.6")
+    assert full.choices[0].message.reasoning_content == reasoning
+    assert full.choices[0].message.content == content_of(chunks)
+    assert full.usage.completion_tokens == kinds.count("r") + kinds.count("c") == chunks[-1].usage.completion_tokens
+
+    disabled = ask(client, text, model="glm-4.6", thinking={"type": "disabled"})
+    assert disabled.choices[0].message.reasoning_content is None
+    assert ask(client, "hi", model="glm-4.6").choices[0].message.reasoning_content is None
+    assert ask(client, "hi", model="glm-offline-demo").choices[0].message.reasoning_content
+    assert ask(client, "sim:think explain", model="glm-4-flash").choices[0].message.reasoning_content
+    assert re.search("[\u4e00-\u9fff]", ask(client, "解释一下量子计算", model="glm-4.5").choices[0].message.reasoning_content)
+
+
+@pytest.mark.parametrize("model,text", [("glm-z1-flash", "Why is the sky blue?"), ("glm-4.6", "sim:z1 why?")])
+def test_z1_reasoning_inside_think_tags(client, model, text):
+    chunks = list(ask(client, text, model=model, stream=True))
+    content = content_of(chunks)
+    assert content.startswith("<think>\n") and "\n</think>\n\n" in content
+    assert not any(c.choices[0].delta.reasoning_content for c in chunks)
+    assert content.split("</think>\n\n", 1)[1].startswith("You asked:")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Errors before the body
+
+STATUS_TRIGGERS = [
+    ("sim:401", zhipuai.APIAuthenticationError, 401, "1002"),
+    ("sim:balance", zhipuai.APIReachLimitError, 429, "1113"),
+    ("sim:account", zhipuai.APIReachLimitError, 429, "1112"),
+    ("sim:busy", zhipuai.APIReachLimitError, 429, "1305"),
+    ("sim:policy", zhipuai.APIRequestFailedError, 400, "1301"),
+    ("sim:badparam", zhipuai.APIRequestFailedError, 400, "1214"),
+    ("sim:toolong", zhipuai.APIRequestFailedError, 400, "1261"),
+    ("sim:unknown-model", zhipuai.APIRequestFailedError, 400, "1211"),
+    ("sim:500", zhipuai.APIInternalError, 500, "500"),
+]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("trigger,exc,status,code", STATUS_TRIGGERS)
+def test_status_triggers(client, trigger, exc, status, code, stream):
+    with pytest.raises(exc) as info:
+        ask(client, f"please fail {trigger}", stream=stream)
+    assert info.value.status_code == status
+    assert info.value.response.json()["error"]["code"] == code
+    assert ID_RE.fullmatch(info.value.response.headers["x-request-id"])
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_502_html(client, stream):
+    with pytest.raises(zhipuai.APIStatusError) as info:
+        ask(client, "sim:502", stream=stream)
+    assert type(info.value) is zhipuai.APIStatusError and info.value.status_code == 502
+    assert info.value.response.headers["content-type"].startswith("text/html")
+    assert "502 Bad Gateway" in info.value.response.text
+    with pytest.raises(json.JSONDecodeError):
+        info.value.response.json()
+
+
+def test_busy_once_and_500_once_then_success(client, sim):
+    with pytest.raises(zhipuai.APIReachLimitError) as info:
+        ask(client, "retry me sim:busy-once")
+    assert info.value.response.json()["error"]["code"] == "1302"
+    assert ask(client, "retry me sim:busy-once").choices[0].message.content
+    with pytest.raises(zhipuai.APIInternalError):
+        ask(client, "sim:500-once", stream=True)
+    assert content_of(ask(client, "sim:500-once", stream=True))
+    assert sim.attempts == 4
+
+
+def test_error200(client):
+    assert list(ask(client, "sim:error200", stream=True)) == []
+    completion = ask(client, "sim:error200")
+    assert completion.choices is None and completion.error["code"] == "1214"
+
+
+VALIDATION = [
+    ({"authorization": None}, {}, 401, "1001", "Authorization"),
+    ({"authorization": "Basic abc"}, {}, 401, "1001", "Authorization"),
+    ({}, b"{not json", 400, "1210", ""),
+    ({}, {"model": None}, 400, "1213", "model"),
+    ({}, {"model": "gpt-4o"}, 400, "1211", "模型不存在"),
+    ({}, {"messages": []}, 400, "1214", "messages 参数非法"),
+    ({}, {"messages": "hi"}, 400, "1214", "messages 参数非法"),
+    ({}, {"messages": ["hi"]}, 400, "1214", "messages 参数非法"),
+    ({}, {"messages": [{"role": "bot", "content": "x"}]}, 400, "1214", "messages 参数非法"),
+    ({}, {"messages": [{"role": "system", "content": "x"}, {"role": "assistant", "content": "y"}]},
+     400, "1214", "messages 参数非法"),
+    ({}, {"temperature": 1.5}, 400, "1214", "temperature 参数非法。请检查文档。"),
+    ({}, {"top_p": 0}, 400, "1214", "top_p 参数非法"),
+    ({}, {"max_tokens": 0}, 400, "1214", "max_tokens 参数非法"),
+    ({}, {"max_tokens": 4097}, 400, "1214", "max_tokens 参数非法"),
+    ({}, {"max_tokens": "100"}, 400, "1214", "max_tokens 参数非法"),
+    ({}, {"stop": ["a", "b"]}, 400, "1214", "stop 参数非法"),
+    ({}, {"thinking": {"type": "auto"}}, 400, "1214", "thinking 参数非法"),
+    ({}, {"model": "glm-4-airx", "messages": [{"role": "user", "content": "word " * 7000}]}, 400, "1261", "Prompt"),
+    ({}, {"temperature": 0, "top_p": 1, "max_tokens": 4096, "stop": ["zzz"], "thinking": None,
+          "response_format": None}, 200, None, ""),
+]
+
+
+@pytest.mark.parametrize("headers,body,status,code,message", VALIDATION)
+def test_validation(sim, headers, body, status, code, message):
+    request_headers = {"authorization": f"Bearer {KEY}", **headers}
+    request_headers = {k: v for k, v in request_headers.items() if v is not None}
+    if isinstance(body, dict):
+        body = json.dumps({"model": "glm-4-flash", "messages": [{"role": "user", "content": "hello"}], **body})
+    with httpx.Client(transport=sim.transport()) as http:
+        response = http.post(INPROC_BASE + "/chat/completions", content=body, headers=request_headers)
+    assert response.status_code == status
+    if code:
+        error = response.json()["error"]
+        assert error["code"] == code and message in error["message"]
+    assert sim.attempts == 1
+
+
+def test_valid_keys_and_missing_key(connect, sim):
+    sim.valid_keys = {"good"}
+    with pytest.raises(zhipuai.APIAuthenticationError) as info:
+        ask(connect(api_key="bad"), "hello")
+    assert info.value.response.json()["error"] == {
+        "code": "1002", "message": "Authorization Token非法，请确认Authorization Token正确传递。"}
+    assert ask(connect(api_key="good"), "hello").choices[0].message.content
+    assert sim.headers[-1]["authorization"] == "Bearer good"
+
+
+def test_prompt_too_long_through_sdk(client):
+    with pytest.raises(zhipuai.APIRequestFailedError) as info:
+        ask(client, "长" * 12000, model="glm-4-airx")
+    assert info.value.response.json()["error"] == {"code": "1261", "message": "Prompt 超过最大长度限制"}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Faults in the body
+
+def test_streamerror_raises_api_response_error(client):
+    got = []
+    with pytest.raises(zhipuai.APIResponseError) as info:
+        for chunk in ask(client, "sim:streamerror", stream=True):
+            got.append(chunk)
+    assert info.value.json_data["code"] == "1301"
+    assert len(content_chunks(got)) == 5
+
+
+def test_malformed_raises_json_error(client):
+    got = []
+    with pytest.raises(json.JSONDecodeError):
+        for chunk in ask(client, "sim:malformed", stream=True):
+            got.append(chunk)
+    assert len(content_chunks(got)) == 5
+
+
+def test_nodone_ends_silently_without_finish_reason(client):
+    chunks = list(ask(client, "sim:nodone", stream=True))
+    assert content_chunks(chunks)
+    assert all(c.choices[0].finish_reason is None and c.usage is None for c in chunks)
+
+
+@pytest.mark.parametrize("reason", ["sensitive", "length", "network_error"])
+def test_abnormal_finish_reasons(client, reason):
+    chunks = list(ask(client, f"sim:{reason}", stream=True))
+    assert chunks[-1].choices[0].finish_reason == reason
+    assert chunks[-1].usage.completion_tokens == len(content_chunks(chunks))
+    assert ask(client, f"sim:{reason}").choices[0].finish_reason == reason
+
+
+def test_nousage(client):
+    chunks = list(ask(client, "sim:nousage", stream=True))
+    assert chunks[-1].choices[0].finish_reason == "stop" and chunks[-1].usage is None
+    assert ask(client, "sim:nousage").usage is None
+
+
+def test_cut_drops_connection(connect, sim):
+    client = connect()
+    got = []
+    with pytest.raises(httpx.RemoteProtocolError):
+        for chunk in ask(client, "sim:cut", stream=True):
+            got.append(chunk)
+    assert len(content_chunks(got)) == 5
+    assert wait_for(lambda: sim.open_streams == 0)
+    with pytest.raises(zhipuai.APIConnectionError):
+        ask(client, "sim:cut")
+
+
+def test_stall_and_hang_time_out(connect, sim):
+    client = connect(timeout=0.3)
+    stream = ask(client, "sim:stall", stream=True)
+    got = []
+    start = time.monotonic()
+    with pytest.raises(httpx.ReadTimeout):
+        for chunk in stream:
+            got.append(chunk)
+    assert len(content_chunks(got)) == 5 and time.monotonic() - start < 2
+    stream.response.close()
+    assert wait_for(lambda: sim.open_streams == 0)
+
+    for stream_flag in (True, False):
+        start = time.monotonic()
+        with pytest.raises(zhipuai.APITimeoutError):
+            ask(client, "sim:hang", stream=stream_flag)
+        assert 0.25 < time.monotonic() - start < 2
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Counters and stream lifetime
+
+def test_counters_records_and_reset(client, sim):
+    with pytest.raises(zhipuai.APIAuthenticationError):
+        ask(client, "sim:401")
+    chunks = list(ask(client, "hello there", stream=True, temperature=0.5))
+    assert sim.attempts == 2 and wait_for(lambda: sim.open_streams == 0)
+    assert len(sim.requests) == len(sim.headers) == 2
+    assert sim.requests[1]["temperature"] == 0.5 and sim.requests[1]["stream"] is True
+    assert sim.requests[0]["thinking"] is None and "response_format" in sim.requests[0]  # the SDK's explicit nulls
+    assert sim.headers[0]["authorization"] == f"Bearer {KEY}"
+    assert wait_for(lambda: len(sim.events) == 1)
+    event = sim.events[0]
+    assert event["chunks"] == len(chunks) + 1  # + data: [DONE]
+    assert event["first_chunk_at"] <= event["last_chunk_at"]
+    stats = sim.stats()
+    assert stats == {"attempts": 2, "open_streams": 0, "requests": 2, "events": [event]}
+    sim.reset()
+    assert sim.stats() == {"attempts": 0, "open_streams": 0, "requests": 0, "events": []}
+
+
+def test_close_from_another_thread_ends_stream_promptly(sim):
+    http = httpx.Client(transport=sim.transport())
+    client = zhipuai.ZhipuAI(api_key=KEY, base_url=INPROC_BASE, max_retries=0, http_client=http)
+    stream = ask(client, "sim:slow", stream=True)
+    got, started, errors = [], threading.Event(), []
+
+    def read():
+        try:
+            for chunk in stream:
+                got.append(chunk)
+                if len(got) >= 2:
+                    started.set()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert started.wait(2)
+    assert sim.open_streams == 1
+    closed_at = time.monotonic()
+    stream.response.close()
+    reader.join(1)
+    assert not reader.is_alive() and time.monotonic() - closed_at < 1
+    assert errors == [] and len(got) < 10
+    assert sim.open_streams == 0
+    http.close()
+
+
+def test_close_after_break_releases_stream(connect, sim):
+    """The app's Stop button: break out of the loop, then close the response."""
+    stream = ask(connect(), "sim:slow", stream=True)
+    for i, _ in enumerate(stream):
+        if i == 2:
+            break
+    assert sim.open_streams == 1
+    stream.response.close()
+    assert wait_for(lambda: sim.open_streams == 0)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Shaping triggers and reply content
+
+def test_tokens_rate_and_ttft(client, sim):
+    chunks = list(ask(client, "sim:tokens=7", model="glm-4.6", stream=True))
+    assert [c.choices[0].delta.content for c in content_chunks(chunks)] == [f"tok{i} " for i in range(6)] + ["tok6"]
+    assert not any(c.choices[0].delta.reasoning_content for c in chunks)
+    assert chunks[-1].usage.completion_tokens == 7
+
+    start = time.monotonic()
+    stream = ask(client, "sim:ttft=0.3 sim:tokens=2", stream=True)
+    next(iter(stream))
+    assert time.monotonic() - start >= 0.28
+    list(stream)
+
+    # Chunks arrive one by one, not buffered until the end.
+    start = time.monotonic()
+    stream = ask(client, "sim:rate=50 sim:tokens=10", stream=True)
+    next(iter(stream))
+    first = time.monotonic() - start
+    assert len(content_chunks(list(stream))) == 10
+    assert first < 0.1 and 0.18 < time.monotonic() - start < 1.5
+
+
+def test_constructor_delays():
+    sim = Simulator(ttft=0.2, token_delay=0.02)
+    with httpx.Client(transport=sim.transport()) as http:
+        client = zhipuai.ZhipuAI(api_key=KEY, base_url=INPROC_BASE, max_retries=0, http_client=http)
+        start = time.monotonic()
+        stream = ask(client, "sim:tokens=5", stream=True)
+        next(iter(stream))
+        first = time.monotonic() - start
+        list(stream)
+        total = time.monotonic() - start
+    assert first >= 0.19 and total >= first + 0.1
+
+
+def test_html_trigger_is_hostile(client):
+    content = ask(client, "sim:html").choices[0].message.content
+    for needle in ("<script>window.__pwned=1</script>", '<img src=x onerror="window.__pwned=1">',
+                   "[click](javascript:window.__pwned=1)", "[d](data:text/html,<script>alert(1)</script>)",
+                   "![img](http://evil.example/pixel.png)", '<a href="https://evil.example">x</a>',
+                   "```html\n<b>kept</b>\n```", "costs $5 per"):
+        assert needle in content
+    assert content.count("$") == 1
+
+
+def test_echo(client):
+    completion = client.chat.completions.create(
+        model="glm-4.5", temperature=0.5, top_p=0.7, max_tokens=200, thinking={"type": "disabled"},
+        messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "sim:echo"}])
+    content = completion.choices[0].message.content
+    assert content.startswith("```json\n") and content.endswith("\n```")
+    echoed = json.loads(content[len("```json\n"):-len("\n```")])
+    assert echoed == {"model": "glm-4.5", "stream": None, "temperature": 0.5, "top_p": 0.7, "do_sample": None,
+                      "max_tokens": 200, "thinking": {"type": "disabled"}, "messages": ["system", "user"]}
+
+
+def test_max_tokens_truncates_and_stop_word_cuts(client):
+    completion = ask(client, "Explain something long", max_tokens=3)
+    assert completion.choices[0].finish_reason == "length" and completion.usage.completion_tokens == 3
+    cut = ask(client, "Explain something long", stop=["\n"])
+    assert cut.choices[0].message.content == "You asked: “Explain something long”"
+
+
+def test_replies_are_varied_deterministic_and_localised(client):
+    prompts = [f"Question number {i}: how does this work?" for i in range(30)]
+    replies = {ask(client, p).choices[0].message.content.split("\n\n", 1)[1] for p in prompts}
+    assert len(replies) >= 4
+    joined = "\n".join(replies)
+    for feature in ("## ", "```python\n", "|---|", r"\( E = mc^2 \)", r"\[ \int_0^1 x^2\,dx = \tfrac13 \]"):
+        assert feature in joined
+    assert ask(client, prompts[0]).choices[0].message.content == ask(client, prompts[0]).choices[0].message.content
+    chinese = ask(client, "请介绍一下长城的历史和意义").choices[0].message.content
+    assert chinese.startswith("关于你的问题“请介绍一下长城的历史和意义”")
+    long_question = "x" * 60
+    assert f"“{'x' * 40}…”" in ask(client, long_question).choices[0].message.content
+
+
+def test_content_arrays_and_known_models(client):
+    message = {"role": "user", "content": [{"type": "text", "text": "sim:tokens=3"},
+                                           {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}
+    completion = client.chat.completions.create(model="glm-4v-flash", messages=[message])
+    assert completion.choices[0].message.content == "tok0 tok1 tok2"
+    assert {"glm-4.6", "glm-4-airx", "glm-z1-air", "glm-4.1v-thinking-flashx", "glm-offline-demo"} <= KNOWN_MODELS
+
+
+def test_split_pieces_and_estimate_tokens():
+    text = "# Title\n\nHello  world, `code`!\n\n```py\n    x = 1\n```\n你好，世界。混合 text 中文\n"
+    pieces = split_pieces(text)
+    assert "".join(pieces) == text
+    assert "Hello  " in pieces and "world, " in pieces
+    assert all(len(p.strip()) <= 2 for p in pieces if re.match("[\u4e00-\u9fff]", p))
+    assert estimate_tokens("abcd") == 1 and estimate_tokens("你好") == 2 and estimate_tokens("") == 0
+    assert estimate_tokens("你好abcdefgh") == 4  # 1.4 + 2 = 3.4, rounded up
+
+
+# ---------------------------------------------------------------------------------------------------------
+# HTTP routes and the CLI
+
+def test_http_routes(server, sim):
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    with httpx.Client(trust_env=False) as http:
+        assert http.get(base + "/health").text == "ok"
+        http.post(base + "/api/paas/v4/chat/completions", json={})
+        assert http.get(base + "/stats").json() == {"attempts": 1, "open_streams": 0, "requests": 1, "events": []}
+        assert http.post(base + "/reset").status_code == 200
+        assert sim.attempts == 0
+        missing = http.get(base + "/nope")
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "404"
+
+
+def test_cli_serves_health():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "glmchat.simulator", "--port", str(port), "--ttft", "0.01"],
+                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline().strip()
+        assert line == f"GLM simulator on http://127.0.0.1:{port}/api/paas/v4"
+        with httpx.Client(trust_env=False) as http:
+            response = http.get(f"http://127.0.0.1:{port}/health")
+        assert response.status_code == 200 and response.text == "ok"
+    finally:
+        proc.kill()
+        proc.wait(5)
+        proc.stdout.close()
