@@ -1,0 +1,224 @@
+"""The client wrapper against the simulator, in-process and over loopback, through the real SDK."""
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from glmchat.client import ChatRequest, Delta, Endpoint, Failed, Finished, ReplyStream, Retrying, ThinkSplitter
+from glmchat.errors import Kind
+
+from conftest import CANARY_KEY, free_port
+
+FAST = {"backoff": (0.01, 0.01)}
+SHORT = httpx.Timeout(1.0, connect=1.0)
+
+
+def local(sim, timeout=SHORT) -> Endpoint:
+    return Endpoint(CANARY_KEY, "http://sim.local/api/paas/v4", sim.transport(), timeout=timeout)
+
+
+def remote(served, timeout=SHORT) -> Endpoint:
+    return Endpoint(CANARY_KEY, served.base_url, timeout=timeout)
+
+
+def run(endpoint: Endpoint, text: str, *, model="glm-4-flash", timeout=20.0, **kw) -> tuple[list, ReplyStream]:
+    req = ChatRequest(model=model, messages=[{"role": "user", "content": text}], **kw)
+    events: list = []
+    with ReplyStream(endpoint, req, **FAST) as rs:
+        deadline = time.monotonic() + timeout
+        while not rs.done and time.monotonic() < deadline:
+            events += rs.poll(0.05)
+    assert rs.done, "reply did not finish"
+    return events, rs
+
+
+def text_of(events) -> str:
+    return "".join(e.content for e in events if isinstance(e, Delta))
+
+
+def outcome(events):
+    ends = [e for e in events if isinstance(e, (Finished, Failed))]
+    assert len(ends) == 1, events
+    return ends[0]
+
+
+@pytest.fixture(params=["inprocess", "loopback"])
+def endpoint_and_sim(request, sim, served):
+    return (local(sim), sim) if request.param == "inprocess" else (remote(served), served)
+
+
+def test_normal_reply_streams_with_usage_from_the_last_chunk(endpoint_and_sim):
+    endpoint, s = endpoint_and_sim
+    events, rs = run(endpoint, "Tell me about Markdown sim:tokens=40")
+    assert text_of(events).split() == [f"tok{i}" for i in range(40)]
+    end = outcome(events)
+    assert isinstance(end, Finished) and end.finish_reason == "stop"
+    assert end.usage["completion_tokens"] == 40
+    assert end.usage["total_tokens"] == end.usage["prompt_tokens"] + 40
+    assert rs.attempts == 1 and s.attempts == 1
+    assert rs.first_token_at is not None
+    time.sleep(0.1)
+    assert s.open_streams == 0
+
+
+@pytest.mark.parametrize("trigger,kind,code,attempts", [
+    ("sim:401", Kind.AUTH, "1002", 1),
+    ("sim:balance", Kind.NO_BALANCE, "1113", 1),
+    ("sim:account", Kind.ACCOUNT, "1112", 1),
+    ("sim:policy", Kind.POLICY, "1301", 1),
+    ("sim:badparam", Kind.BAD_PARAM, "1214", 1),
+    ("sim:toolong", Kind.PROMPT_TOO_LONG, "1261", 1),
+    ("sim:unknown-model", Kind.UNKNOWN_MODEL, "1211", 1),
+    ("sim:busy", Kind.BUSY, "1305", 3),
+    ("sim:500", Kind.SERVER, "500", 3),
+    ("sim:502", Kind.SERVER, None, 3),
+    ("sim:error200", Kind.BAD_PARAM, "1214", 1),
+])
+def test_errors_before_the_body_are_classified_and_retried_only_when_useful(endpoint_and_sim, trigger, kind, code, attempts):
+    endpoint, s = endpoint_and_sim
+    events, rs = run(endpoint, f"hello {trigger}")
+    end = outcome(events)
+    assert isinstance(end, Failed), events
+    assert (end.error.kind, end.error.code) == (kind, code)
+    assert s.attempts == attempts == rs.attempts
+    assert len([e for e in events if isinstance(e, Retrying)]) == attempts - 1
+    assert s.open_streams == 0
+
+
+@pytest.mark.parametrize("trigger", ["sim:busy-once", "sim:500-once"])
+def test_a_passing_fault_is_retried_then_answered(endpoint_and_sim, trigger):
+    endpoint, s = endpoint_and_sim
+    events, rs = run(endpoint, f"please answer {trigger}")
+    assert isinstance(outcome(events), Finished)
+    assert s.attempts == 2 and len([e for e in events if isinstance(e, Retrying)]) == 1
+    assert text_of(events)
+
+
+@pytest.mark.parametrize("trigger,kind,code", [
+    ("sim:streamerror", Kind.POLICY, "1301"),
+    ("sim:malformed", Kind.MALFORMED, None),
+    ("sim:cut", Kind.CUT, None),
+    ("sim:stall", Kind.TIMEOUT, None),
+])
+def test_mid_stream_failures_keep_the_partial_and_are_not_retried(endpoint_and_sim, trigger, kind, code):
+    endpoint, s = endpoint_and_sim
+    events, rs = run(endpoint, f"go {trigger}")
+    end = outcome(events)
+    assert isinstance(end, Failed) and (end.error.kind, end.error.code) == (kind, code)
+    assert text_of(events), "the partial reply was lost"
+    assert s.attempts == 1
+    time.sleep(0.2)
+    assert s.open_streams == 0
+
+
+@pytest.mark.parametrize("trigger,reason,has_usage", [
+    ("sim:sensitive", "sensitive", True), ("sim:length", "length", True),
+    ("sim:network_error", "network_error", True), ("sim:nousage", "stop", False), ("sim:nodone", None, False),
+])
+def test_how_a_stream_finished_is_reported(endpoint_and_sim, trigger, reason, has_usage):
+    endpoint, _ = endpoint_and_sim
+    events, _ = run(endpoint, f"x {trigger}")
+    end = outcome(events)
+    assert isinstance(end, Finished) and end.finish_reason == reason
+    assert (end.usage is not None) == has_usage
+
+
+def test_hung_server_gives_a_timeout_without_retries(sim):
+    events, rs = run(local(sim), "wait sim:hang")
+    end = outcome(events)
+    assert isinstance(end, Failed) and end.error.kind == Kind.TIMEOUT
+    assert sim.attempts == 1
+
+
+def test_connection_refused_is_retried_then_reported():
+    endpoint = Endpoint(CANARY_KEY, f"http://127.0.0.1:{free_port()}/api/paas/v4", timeout=SHORT)
+    started = time.monotonic()
+    events, rs = run(endpoint, "hi")
+    end = outcome(events)
+    assert isinstance(end, Failed) and end.error.kind == Kind.CONNECTION
+    assert rs.attempts == 3 and time.monotonic() - started < 5
+
+
+def test_stop_closes_the_upstream_connection_promptly(endpoint_and_sim):
+    endpoint, s = endpoint_and_sim
+    req = ChatRequest(model="glm-4-flash", messages=[{"role": "user", "content": "long one sim:slow"}])
+    rs = ReplyStream(endpoint, req).start()
+    got = []
+    while not [e for e in got if isinstance(e, Delta) and e.content]:
+        got += rs.poll(0.05)
+    assert s.open_streams == 1
+    t0 = time.monotonic()
+    rs.close()
+    assert time.monotonic() - t0 < 1.0
+    deadline = time.monotonic() + 2
+    while s.open_streams and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert s.open_streams == 0 and s.attempts == 1
+
+
+def test_stop_while_upstream_is_silent_closes_too(served):
+    req = ChatRequest(model="glm-4-flash", messages=[{"role": "user", "content": "sim:ttft=30 sim:tokens=3"}])
+    rs = ReplyStream(remote(served, timeout=httpx.Timeout(60, connect=2)), req).start()
+    deadline = time.monotonic() + 3
+    while served.open_streams == 0 and served.attempts == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    rs.close()
+    assert time.monotonic() - t0 < 1.0 and not rs._thread.is_alive()
+
+
+def test_parameters_are_sent_exactly_as_chosen(sim):
+    run(local(sim), "sim:tokens=2", model="glm-4.6", temperature=1.0, top_p=1.0, max_tokens=321, thinking=False)
+    body = sim.requests[-1]
+    assert body["temperature"] == 1.0 and body["top_p"] == 1.0  # not clamped to 0.99
+    assert body["max_tokens"] == 321 and body["thinking"] == {"type": "disabled"} and body["stream"] is True
+    run(local(sim), "sim:tokens=2", temperature=0.0)
+    assert sim.requests[-1]["temperature"] == 0.0 and sim.requests[-1]["do_sample"] is False
+    assert sim.headers[-1]["authorization"] == f"Bearer {CANARY_KEY}"
+
+
+def test_callers_messages_are_not_mutated_by_the_sdk(sim):
+    data_uri = "data:image/png;base64,iVBORw0KGgo="
+    messages = [{"role": "user", "content": [{"type": "text", "text": "what is it sim:tokens=2"},
+                                             {"type": "image_url", "image_url": {"url": data_uri}}]}]
+    req = ChatRequest(model="glm-4.5v", messages=messages)
+    with ReplyStream(local(sim), req) as rs:
+        while not rs.done:
+            rs.poll(0.05)
+    assert messages[0]["content"][1]["image_url"]["url"] == data_uri
+    assert sim.requests[-1]["messages"][0]["content"][1]["image_url"]["url"] == "iVBORw0KGgo="
+
+
+def test_reasoning_arrives_before_content_and_z1_think_tags_are_split(sim):
+    events, _ = run(local(sim), "why is the sky blue sim:think")
+    kinds = [("r" if e.reasoning else "") + ("c" if e.content else "") for e in events if isinstance(e, Delta)]
+    assert kinds[0].startswith("r") and "c" in "".join(kinds)
+    assert "".join(kinds).rstrip("c").count("c") <= 1  # no reasoning after the answer started
+    events, _ = run(local(sim), "why sim:z1", model="glm-z1-flash")
+    reasoning = "".join(e.reasoning for e in events if isinstance(e, Delta))
+    content = text_of(events)
+    assert reasoning and "<think>" not in content and "</think>" not in content and content.strip()
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 7])
+def test_think_splitter_across_chunk_borders(step):
+    text = "<think>step one\nstep two</think>\nThe answer <|begin_of_box|>42<|end_of_box|> is here."
+    sp = ThinkSplitter()
+    r = c = ""
+    for i in range(0, len(text), step):
+        d = sp.feed(text[i:i + step])
+        r, c = r + d.reasoning, c + d.content
+    d = sp.feed("", final=True)
+    r, c = r + d.reasoning, c + d.content
+    assert r == "step one\nstep two"
+    assert c == "The answer 42 is here."
+
+
+def test_think_splitter_leaves_ordinary_content_alone():
+    sp = ThinkSplitter()
+    out = sp.feed("Hello <think> is a tag name")
+    out2 = sp.feed("", final=True)
+    assert out.content + out2.content == "Hello <think> is a tag name" and not out.reasoning

@@ -1,0 +1,37 @@
+import re
+from pathlib import Path
+
+from glmchat.i18n import LANGS, STRINGS, lang_from_locale, t
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_string_exists_in_both_languages_with_the_same_placeholders():
+    for key, texts in STRINGS.items():
+        assert set(texts) == set(LANGS), key
+        assert all(texts[lang].strip() for lang in LANGS), key
+        fields = {lang: set(re.findall(r"{(\w+)}", texts[lang])) for lang in LANGS}
+        assert fields["zh"] == fields["en"], key
+
+
+def test_every_key_used_in_code_exists():
+    used = set()
+    for path in list((ROOT / "glmchat").glob("*.py")) + list((ROOT / "pages").glob("*.py")) + [ROOT / "app.py"]:
+        used |= set(re.findall(r"""\bt\(\s*["']([a-z_]+\.[a-z_]+)["']""", path.read_text()))
+    assert len(used) > 20, "found too few t() calls"
+    assert used <= set(STRINGS), used - set(STRINGS)
+
+
+def test_every_error_kind_has_a_message():
+    from glmchat.errors import Kind
+    for kind in Kind:
+        assert f"error.{kind.value}" in STRINGS, kind
+
+
+def test_locale_detection():
+    assert lang_from_locale("zh-CN") == "zh" and lang_from_locale("zh-Hant-TW") == "zh"
+    assert lang_from_locale("en-US") == "en" and lang_from_locale(None) == "en"
+
+
+def test_formatting():
+    assert "3" in t("chat.retrying", "zh", s=3, n=2) and "attempt 2" in t("chat.retrying", "en", s=3, n=2)
