@@ -16,7 +16,7 @@ def test_every_string_exists_in_both_languages_with_the_same_placeholders():
 
 def test_every_key_used_in_code_exists():
     used = set()
-    for path in list((ROOT / "glmchat").glob("*.py")) + list((ROOT / "pages").glob("*.py")) + [ROOT / "app.py"]:
+    for path in list((ROOT / "glmchat").glob("*.py")) + list((ROOT / "app_pages").glob("*.py")) + [ROOT / "app.py"]:
         used |= set(re.findall(r"""\bt\(\s*["']([a-z_]+\.[a-z_]+)["']""", path.read_text()))
     assert len(used) > 20, "found too few t() calls"
     assert used <= set(STRINGS), used - set(STRINGS)

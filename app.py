@@ -1,0 +1,23 @@
+"""GLM Chat: page config, navigation and the shared sidebar."""
+import logging
+
+import streamlit as st
+
+from glmchat import config, sidebar, state
+from glmchat.catalogue import load
+from glmchat.i18n import t
+
+config.load_env_file()
+logging.getLogger("glmchat").setLevel(logging.INFO)
+
+st.set_page_config(page_title="GLM Chat", page_icon=":material/forum:", layout="centered")
+state.init()
+catalogue = load()
+settings = sidebar.draw(catalogue)
+
+page = st.navigation([st.Page("app_pages/chat.py", title=t("page.chat", settings.lang), icon=":material/chat:",
+                              default=True)])
+usage_slot = st.sidebar.empty()
+sidebar.draw_usage(usage_slot, state.totals(), settings.lang)
+page.run()
+sidebar.draw_usage(usage_slot, state.totals(), settings.lang)

@@ -1,0 +1,202 @@
+"""The chat area: message bubbles, the streamed reply, status marks, usage lines and Retry."""
+from __future__ import annotations
+
+import logging
+import time
+
+import streamlit as st
+
+from glmchat import conversation as conv
+from glmchat import state
+from glmchat.client import ChatRequest, Delta, Failed, Finished, ReplyStream, Retrying
+from glmchat.conversation import DONE, ERROR, INCOMPLETE, STOPPED, STREAMING
+from glmchat.errors import ChatError, Kind, for_finish_reason
+from glmchat.i18n import t
+from glmchat.render import safe_markdown
+
+log = logging.getLogger("glmchat.chat")
+
+FLUSH_EVERY = 0.05   # batch screen updates: the first token at once, then at most every 50 ms
+YIELD_EVERY = 0.5    # while upstream is silent, touch the page so a Stop still takes effect
+
+
+def error_text(error: dict, lang: str) -> str:
+    text = t(f"error.{error['kind']}", lang)
+    if error.get("code"):
+        text += f" ({t('error.code', lang, code=error['code'])})"
+    return text
+
+
+def usage_line(msg: dict, lang: str) -> str | None:
+    meta = msg["meta"]
+    usage = meta.get("usage")
+    if msg["status"] == STREAMING:
+        return None
+    if not usage:
+        return t("usage.none", lang, model=meta["model"]) if msg["status"] == DONE else None
+    parts = [t("usage.line", lang, model=meta["model"], prompt=usage.get("prompt_tokens", 0),
+               completion=usage.get("completion_tokens", 0), total=usage.get("total_tokens", 0))]
+    if meta.get("ttft") is not None:
+        parts.append(t("usage.ttft", lang, s=f"{meta['ttft']:.2f}"))
+    if meta.get("tps"):
+        parts.append(t("usage.tps", lang, v=f"{meta['tps']:.1f}"))
+    if meta.get("cost") is not None:
+        parts.append(t("usage.cost", lang, v=f"{meta['cost']:.4f}"))
+    return " · ".join(parts)
+
+
+def status_mark(msg: dict, lang: str) -> str | None:
+    if msg["status"] == STOPPED:
+        return t("chat.stopped", lang)
+    if msg["status"] == INCOMPLETE and msg.get("finish_reason") == "length":
+        return t("chat.truncated", lang)
+    if msg["status"] == INCOMPLETE and not msg.get("error"):
+        return t("chat.incomplete", lang)
+    return None
+
+
+def draw_thinking(msg: dict, lang: str, live: bool) -> None:
+    if msg.get("reasoning"):
+        # Open while the model thinks; folded away once the answer starts.
+        with st.expander(t("chat.thinking_live" if live and not msg["content"] else "chat.thinking", lang),
+                         expanded=live and not msg["content"], icon=":material/psychology:"):
+            st.markdown(safe_markdown(msg["reasoning"]))
+
+
+def draw_footer(msg: dict, lang: str, is_last: bool) -> None:
+    if mark := status_mark(msg, lang):
+        st.caption(mark)
+    if msg.get("error"):
+        st.error(error_text(msg["error"], lang), icon=":material/error:")
+        if is_last:
+            st.button(t("chat.retry", lang), key=f"retry-{msg['id']}", on_click=state.request_retry,
+                      icon=":material/refresh:")
+    if line := usage_line(msg, lang):
+        st.caption(line)
+
+
+def draw_message(msg: dict, lang: str, is_last: bool) -> None:
+    with st.chat_message(msg["role"]):
+        if msg["role"] == "user":
+            st.markdown(safe_markdown(msg["content"]))
+            return
+        draw_thinking(msg, lang, live=False)
+        if msg["content"]:
+            st.markdown(safe_markdown(msg["content"]))
+        draw_footer(msg, lang, is_last)
+
+
+def draw_history(messages: list[dict], lang: str) -> None:
+    for i, msg in enumerate(messages):
+        draw_message(msg, lang, is_last=i == len(messages) - 1)
+
+
+def _finish(msg: dict, settings: state.Settings, reply: ReplyStream, finished: Finished | None,
+            failure: ChatError | None) -> None:
+    """Set the message's final status, error and usage from how the stream ended."""
+    meta = msg["meta"]
+    meta["attempts"] = reply.attempts
+    if reply.first_token_at is not None and reply.started_at is not None:
+        meta["ttft"] = reply.first_token_at - reply.started_at
+    if finished is not None:
+        msg["finish_reason"] = finished.finish_reason
+        meta["usage"] = finished.usage
+        if finished.usage:
+            meta["cost"] = settings.model.cost(int(finished.usage.get("prompt_tokens") or 0),
+                                               int(finished.usage.get("completion_tokens") or 0))
+            meta["tps"] = conv.tokens_per_second(finished.usage.get("completion_tokens"),
+                                                 reply.first_token_at, reply.finished_at)
+        failure = failure or for_finish_reason(finished.finish_reason)
+        if finished.finish_reason == "sensitive":
+            msg["content"] = msg["reasoning"] = ""  # the API asks for the displayed text to be withdrawn
+    if failure is not None:
+        msg["error"] = conv.error_record(failure)
+        msg["status"] = INCOMPLETE if msg["content"] else ERROR
+    elif finished is not None and finished.finish_reason == "length":
+        msg["status"] = INCOMPLETE
+    else:
+        msg["status"] = DONE
+    state.totals().add(meta["usage"], meta["cost"])
+    log.info("reply model=%s status=%s finish=%s attempts=%d kind=%s", meta["model"], msg["status"],
+             msg["finish_reason"], reply.attempts, failure.kind.value if failure else "-")
+
+
+def stream_reply(settings: state.Settings, history: list[dict]) -> None:
+    """Send history to GLM and stream the answer into a new assistant bubble."""
+    lang = settings.lang
+    msg = conv.assistant_message(settings.model.id, settings.params())
+    history_for_api = conv.api_messages(history, settings.system_prompt)
+    state.messages().append(msg)
+    endpoint = settings.endpoint()
+    with st.chat_message("assistant"):
+        think_slot, body_slot, foot_slot = st.empty(), st.empty(), st.empty()
+        if endpoint is None:
+            msg["error"] = conv.error_record(ChatError(Kind.NO_KEY))
+            msg["status"] = ERROR
+            with foot_slot.container():
+                draw_footer(msg, lang, is_last=True)
+            return
+        request = ChatRequest(model=settings.model.id, messages=history_for_api,
+                              temperature=settings.temperature, top_p=settings.top_p,
+                              max_tokens=settings.max_tokens, thinking=settings.thinking)
+        reply = ReplyStream(endpoint, request)
+        finished: Finished | None = None
+        failure: ChatError | None = None
+        try:
+            reply.start()
+            drawn = {"reasoning": "", "content": ""}
+            last_draw = last_touch = time.monotonic()
+            while not reply.done:
+                for ev in reply.poll(FLUSH_EVERY):
+                    if isinstance(ev, Delta):
+                        msg["reasoning"] += ev.reasoning
+                        msg["content"] += ev.content
+                    elif isinstance(ev, Finished):
+                        finished = ev
+                    elif isinstance(ev, Failed):
+                        failure = ev.error
+                    elif isinstance(ev, Retrying):
+                        foot_slot.info(t("chat.retrying", lang, s=f"{ev.wait:.0f}", n=ev.attempt + 1),
+                                       icon=":material/hourglass_top:")
+                        last_touch = time.monotonic()
+                now = time.monotonic()
+                first = not drawn["reasoning"] and not drawn["content"]
+                if (msg["reasoning"], msg["content"]) != (drawn["reasoning"], drawn["content"]) and (
+                        first or now - last_draw >= FLUSH_EVERY or reply.done):
+                    if msg["reasoning"] and (msg["reasoning"] != drawn["reasoning"] or not drawn["content"]):
+                        with think_slot.container():
+                            draw_thinking(msg, lang, live=True)
+                    if msg["content"] != drawn["content"]:
+                        body_slot.markdown(safe_markdown(msg["content"]))
+                    if first:
+                        foot_slot.empty()
+                    drawn = {"reasoning": msg["reasoning"], "content": msg["content"]}
+                    last_draw = last_touch = now
+                elif now - last_touch >= YIELD_EVERY:
+                    if not msg["content"] and not msg["reasoning"]:
+                        foot_slot.caption(t("chat.waiting", lang, s=f"{now - reply.started_at:.0f}"))
+                    else:
+                        body_slot.markdown(safe_markdown(msg["content"]))
+                    last_touch = now
+            _finish(msg, settings, reply, finished, failure)
+        except BaseException:
+            # Stop, a rerun or a closed session: keep what arrived, marked as stopped.
+            if msg["status"] == STREAMING:
+                msg["status"] = STOPPED
+                msg["meta"]["attempts"] = reply.attempts
+                log.info("reply model=%s status=stopped attempts=%d", msg["meta"]["model"], reply.attempts)
+            raise
+        finally:
+            reply.close()
+        # Final form, drawn in place: thinking folded, status, error, usage.
+        if msg["reasoning"]:
+            with think_slot.container():
+                draw_thinking(msg, lang, live=False)
+        else:
+            think_slot.empty()  # an empty container would leave the old children in place
+        if msg["content"]:
+            body_slot.markdown(safe_markdown(msg["content"]))
+        else:
+            body_slot.empty()
+        with foot_slot.container():
+            draw_footer(msg, lang, is_last=True)

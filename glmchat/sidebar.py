@@ -1,0 +1,62 @@
+"""The shared sidebar: language, API key, model and parameters, new chat, usage totals."""
+from __future__ import annotations
+
+import streamlit as st
+
+from glmchat import config, state
+from glmchat.catalogue import Catalogue
+from glmchat.conversation import Totals
+from glmchat.i18n import t
+from glmchat.render import safe_inline
+
+
+def draw(catalogue: Catalogue) -> state.Settings:
+    """Draw the sidebar controls and return the settings they hold."""
+    secret_values = state.secrets()
+    base_url = config.base_url(secret_values)
+    with st.sidebar:
+        st.selectbox(t("side.language", state.lang()), ["auto", "zh", "en"], key=state.LANG,
+                     format_func=lambda v: {"zh": "中文", "en": "English"}.get(v) or t("side.lang_auto", state.lang()))
+        lang = state.lang()
+
+        key = state.key_source(secret_values)
+        configured = key is not None and key.origin != "visitor"
+        if not configured:
+            st.text_input(t("side.key_field", lang), type="password", key=state.VISITOR_KEY,
+                          help=t("side.key_help", lang), autocomplete="off")
+            key = state.key_source(secret_values)
+        state.choose_model_on_key_change(catalogue, key is not None)
+
+        st.button(t("side.new_chat", lang), on_click=state.new_chat, icon=":material/add:",
+                  width="stretch")
+        st.selectbox(t("side.model", lang), catalogue.ids(), key=state.MODEL,
+                     format_func=lambda i: catalogue.get(i).label(lang))
+        st.text_input(t("side.custom_model", lang), key=state.CUSTOM_MODEL, help=t("side.custom_help", lang),
+                      max_chars=64)
+        current = state.settings(catalogue, key, base_url)
+        state.reset_params_if_model_changed(current.model)
+
+        with st.expander(t("side.params", lang)):
+            if current.model.supports("thinking"):
+                st.toggle(t("side.thinking", lang), value=True, key=state.THINKING, help=t("side.thinking_help", lang))
+            st.slider(t("side.temperature", lang), 0.0, 1.0, step=0.01, key=state.TEMPERATURE)
+            st.slider(t("side.top_p", lang), 0.01, 1.0, step=0.01, key=state.TOP_P)
+            st.number_input(t("side.max_tokens", lang), min_value=1, max_value=current.model.max_output,
+                            step=256, key=state.MAX_TOKENS)
+            st.text_area(t("side.system", lang), key=state.SYSTEM, help=t("side.system_help", lang),
+                         max_chars=8000)
+        if configured:
+            st.caption(t("side.key_set", lang))
+    return state.settings(catalogue, key, base_url)
+
+
+def usage_text(totals: Totals, lang: str) -> str:
+    return t("side.usage_line", lang, n=totals.requests, prompt=f"{totals.prompt_tokens:,}",
+             completion=f"{totals.completion_tokens:,}", cost=f"{totals.cost:.4f}")
+
+
+def draw_usage(slot, totals: Totals, lang: str) -> None:
+    """Fill the sidebar's usage slot (drawn again after a reply so it is never one turn behind)."""
+    with slot.container():
+        st.markdown(f"**{safe_inline(t('side.usage', lang))}**")
+        st.caption(usage_text(totals, lang))

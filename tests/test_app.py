@@ -1,0 +1,238 @@
+"""AppTest: the chat page end to end against the loopback simulator."""
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from glmchat import state
+from glmchat.i18n import t
+from glmchat.render import safe_markdown
+
+from conftest import CANARY_KEY, ROOT
+
+
+def new_app(lang: str = "en") -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.session_state[state.LANG] = lang
+    return at.run()
+
+
+def send(at: AppTest, text: str, **kw) -> AppTest:
+    at.chat_input[0].set_value(text).run(**kw)
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def bubbles(at: AppTest):
+    return [(m.name, " ".join(md.value for md in m.markdown)) for m in at.chat_message]
+
+
+def assistant(at: AppTest, i: int = -1):
+    return [m for m in at.chat_message if m.name == "assistant"][i]
+
+
+def test_send_message_streams_reply_with_usage(app_env):
+    at = send(new_app(), "Hello there sim:tokens=20")
+    (u_name, u_text), (a_name, a_text) = bubbles(at)
+    assert u_name == "user" and "Hello there" in u_text
+    assert a_name == "assistant" and a_text.split() == [f"tok{i}" for i in range(20)]
+    caption = " ".join(c.value for c in assistant(at).caption)
+    usage = app_env.requests and at.session_state[state.MESSAGES][-1]["meta"]["usage"]
+    assert usage["completion_tokens"] == 20
+    assert f"{usage['prompt_tokens']} in · 20 out · {usage['total_tokens']} tokens" in caption
+    assert "first token" in caption and "¥0.0000" in caption  # glm-4.5-flash is free
+    # The sidebar totals are drawn after the reply, not one turn behind.
+    assert any("1 requests" in c.value and "20 out" in c.value for c in at.sidebar.caption)
+
+
+def test_history_is_sent_and_rerun_does_not_resend(app_env):
+    at = send(new_app(), "first sim:tokens=3")
+    send(at, "second sim:tokens=3")
+    at.run()
+    assert app_env.attempts == 2
+    sent = app_env.requests[-1]["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+    assert sent[1]["content"].split() == ["tok0", "tok1", "tok2"]
+    assert len(at.session_state[state.MESSAGES]) == 4
+
+
+def test_model_switch_uses_the_model_and_its_defaults(app_env):
+    at = new_app()
+    at.sidebar.selectbox(key=state.MODEL).set_value("glm-4-plus").run()
+    assert at.sidebar.slider(key=state.TEMPERATURE).value == pytest.approx(0.75)
+    send(at, "hi sim:tokens=2")
+    body = app_env.requests[-1]
+    assert body["model"] == "glm-4-plus" and body["temperature"] == pytest.approx(0.75)
+    assert body.get("thinking") is None  # GLM-4-Plus takes no thinking parameter
+    assert "glm-4-plus" in " ".join(c.value for c in assistant(at).caption)
+
+
+def test_custom_model_id_is_sent(app_env):
+    at = new_app()
+    at.sidebar.text_input(key=state.CUSTOM_MODEL).input("glm-4.7").run()
+    send(at, "hi sim:tokens=2")
+    assert app_env.requests[-1]["model"] == "glm-4.7"
+
+
+def test_system_prompt_goes_first_and_parameters_are_sent_as_chosen(app_env):
+    at = new_app()
+    at.sidebar.text_area(key=state.SYSTEM).input("你是一个简洁的助手").run()
+    at.sidebar.slider(key=state.TEMPERATURE).set_value(1.0).run()
+    at.sidebar.slider(key=state.TOP_P).set_value(1.0).run()
+    at.sidebar.number_input(key=state.MAX_TOKENS).set_value(777).run()
+    at.sidebar.toggle(key=state.THINKING).set_value(False).run()
+    send(at, "hello sim:tokens=2")
+    body = app_env.requests[-1]
+    assert body["messages"][0] == {"role": "system", "content": "你是一个简洁的助手"}
+    assert body["messages"][1]["role"] == "user"
+    assert (body["temperature"], body["top_p"], body["max_tokens"]) == (1.0, 1.0, 777)
+    assert body["thinking"] == {"type": "disabled"}
+
+
+def test_thinking_is_shown_apart_and_never_sent_back(app_env):
+    at = send(new_app(), "why is the sky blue sim:think")
+    exp = assistant(at).expander
+    assert exp and exp[0].label == "Thinking" and exp[0].markdown[0].value.strip()
+    reasoning = at.session_state[state.MESSAGES][-1]["reasoning"]
+    assert reasoning and reasoning not in assistant(at).markdown[-1].value
+    send(at, "and then? sim:tokens=2")
+    assert all(reasoning not in str(m.get("content")) for m in app_env.requests[-1]["messages"])
+
+
+def test_z1_think_tags_become_the_thinking_section(app_env):
+    at = new_app()
+    at.sidebar.selectbox(key=state.MODEL).set_value("glm-z1-flash").run()
+    send(at, "prove it sim:z1")
+    msg = at.session_state[state.MESSAGES][-1]
+    assert msg["reasoning"] and "<think>" not in msg["content"] and msg["content"].strip()
+
+
+def test_stop_keeps_the_partial_marked_stopped_and_closes_upstream(app_env):
+    at = new_app()
+    # AppTest's timeout stops the run with request_stop(), the same request the Stop button sends.
+    with pytest.raises(RuntimeError, match="timed out"):
+        at.chat_input[0].set_value("long answer sim:slow").run(timeout=1.5)
+    msg = at.session_state[state.MESSAGES][-1]
+    assert msg["status"] == "stopped" and msg["content"].split()[:2], msg
+    deadline = time.monotonic() + 3
+    while app_env.open_streams and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert app_env.open_streams == 0 and app_env.attempts == 1
+    # The timed-out run never refreshed AppTest's tree, so clear the submitted value it would resend.
+    at.chat_input[0].set_value(None).run()
+    assert not at.exception and app_env.attempts == 1
+    assert t("chat.stopped", "en") in [c.value for c in assistant(at).caption]
+    assert bubbles(at) == [("user", safe_markdown("long answer sim:slow")), ("assistant", safe_markdown(msg["content"]))]
+
+
+ERROR_CASES = [
+    ("sim:401", "auth"), ("sim:balance", "no_balance"), ("sim:account", "account"), ("sim:busy", "busy"),
+    ("sim:policy", "policy"), ("sim:unknown-model", "unknown_model"), ("sim:badparam", "bad_param"),
+    ("sim:toolong", "prompt_too_long"), ("sim:500", "server"), ("sim:502", "server"),
+    ("sim:error200", "bad_param"), ("sim:streamerror", "policy"), ("sim:malformed", "malformed"),
+    ("sim:cut", "cut"), ("sim:nodone", "cut"), ("sim:network_error", "model_error"), ("sim:sensitive", "policy"),
+]
+
+
+@pytest.mark.parametrize("trigger,kind", ERROR_CASES)
+def test_each_error_shows_its_message_and_keeps_the_users_message(app_env, trigger, kind, monkeypatch):
+    monkeypatch.setattr("glmchat.client.BACKOFF", (0.01, 0.01))
+    at = send(new_app("zh"), f"请回答 {trigger}")
+    assert bubbles(at)[0] == ("user", safe_markdown(f"请回答 {trigger}"))
+    errors = assistant(at).error
+    assert len(errors) == 1 and errors[0].value.startswith(t(f"error.{kind}", "zh"))
+    assert "Traceback" not in errors[0].value and "Error code" not in errors[0].value
+    assert at.button(key=f"retry-{at.session_state[state.MESSAGES][-1]['id']}")
+    msgs = at.session_state[state.MESSAGES]
+    assert msgs[0]["content"] == f"请回答 {trigger}" and msgs[-1]["error"]["kind"] == kind
+
+
+def test_sensitive_finish_withdraws_the_displayed_text(app_env):
+    at = send(new_app(), "tell me sim:sensitive")
+    msg = at.session_state[state.MESSAGES][-1]
+    assert msg["content"] == "" and msg["reasoning"] == ""
+    assert not assistant(at).markdown and not assistant(at).expander
+    assert assistant(at).error[0].value.startswith(t("error.policy", "en"))
+
+
+def test_retry_resends_the_same_conversation(app_env, monkeypatch):
+    monkeypatch.setattr("glmchat.client.BACKOFF", (0.01, 0.01))
+    at = send(new_app(), "flaky question sim:busy")
+    assert app_env.attempts == 3
+    msg_id = at.session_state[state.MESSAGES][-1]["id"]
+    at.button(key=f"retry-{msg_id}").click().run()
+    assert not at.exception and app_env.attempts == 6
+    msgs = at.session_state[state.MESSAGES]
+    assert [m["role"] for m in msgs] == ["user", "assistant"]  # the failed reply was replaced, not stacked
+    assert [m["content"] for m in app_env.requests[-1]["messages"]] == ["flaky question sim:busy"]
+
+
+def test_new_chat_clears_the_conversation(app_env):
+    at = send(new_app(), "hi sim:tokens=2")
+    at.sidebar.button[0].click().run()
+    assert not at.chat_message and at.session_state[state.MESSAGES] == []
+
+
+def test_canary_key_is_in_no_element_state_or_log(app_env, caplog):
+    caplog.set_level(logging.DEBUG)
+    at = new_app()
+    send(at, "hello sim:tokens=5")
+    send(at, "again sim:401")
+    at.sidebar.selectbox(key=state.MODEL).set_value("glm-4-plus").run()
+    for node in at.main, at.sidebar:
+        assert CANARY_KEY not in repr(node)
+    # Every value, keyless widgets included (AppTest exposes no public iterator over those).
+    raw = at._session_state._state
+    values = [raw[k] for k in raw._keys() if k in raw]
+    assert len(values) > 10
+    for value in values:
+        assert CANARY_KEY not in repr(value)
+    assert caplog.records, "no log records were captured"
+    for rec in caplog.records:
+        assert CANARY_KEY not in rec.getMessage()
+    # A host-configured key hides the visitor key field.
+    assert state.VISITOR_KEY not in [w.key for w in at.sidebar.text_input]
+
+
+def test_two_sessions_never_see_each_others_messages(app_env):
+    a, b = new_app(), new_app()
+    send(a, "secret of session A sim:tokens=2")
+    send(b, "question of session B sim:tokens=2")
+    a.run()
+    assert "session B" not in repr(a.main) and "session A" not in repr(b.main)
+    assert [m["content"] for m in b.session_state[state.MESSAGES] if m["role"] == "user"] == [
+        "question of session B sim:tokens=2"]
+
+
+def test_no_key_runs_the_offline_demo(no_key_env):
+    at = new_app()
+    assert at.sidebar.selectbox(key=state.MODEL).value == "glm-offline-demo"
+    assert any(t("demo.notice", "en")[:20] in i.value for i in at.info)
+    send(at, "Show me what you can do")
+    msg = at.session_state[state.MESSAGES][-1]
+    assert msg["status"] == "done" and msg["content"].strip() and msg["reasoning"].strip()
+    assert msg["meta"]["usage"]["completion_tokens"] > 0
+
+
+def test_entering_a_key_switches_to_the_default_model(no_key_env):
+    at = new_app()
+    at.sidebar.text_input(key=state.VISITOR_KEY).input("my-own-key").run()
+    assert at.sidebar.selectbox(key=state.MODEL).value == "glm-4.5-flash"
+    assert not at.info or all(t("demo.notice", "en")[:20] not in i.value for i in at.info)
+
+
+def test_real_model_without_key_says_so_without_a_request(no_key_env):
+    at = new_app()
+    at.sidebar.selectbox(key=state.MODEL).set_value("glm-4-plus").run()
+    send(at, "hello")
+    assert assistant(at).error[0].value.startswith(t("error.no_key", "en"))
+
+
+def test_language_follows_choice(app_env):
+    at = new_app("zh")
+    assert at.chat_input[0].placeholder == t("chat.placeholder", "zh")
+    at.sidebar.selectbox(key=state.LANG).set_value("en").run()
+    assert at.chat_input[0].placeholder == t("chat.placeholder", "en")
