@@ -1,5 +1,6 @@
 """GLM Chat: page config, navigation and the shared sidebar."""
 import logging
+from pathlib import Path
 
 import streamlit as st
 
@@ -7,10 +8,13 @@ from glmchat import config, sidebar, state
 from glmchat.catalogue import load
 from glmchat.i18n import t
 
+# A local file: a :material/…: or emoji page icon makes every page load fetch it from a CDN.
+ICON = str(Path(__file__).with_name("glmchat") / "assets" / "icon.png")
+
 config.load_env_file()
 logging.getLogger("glmchat").setLevel(logging.INFO)
 
-st.set_page_config(page_title="GLM Chat", page_icon=":material/forum:", layout="centered")
+st.set_page_config(page_title="GLM Chat", page_icon=ICON, layout="centered")
 state.init()
 catalogue = load()
 settings = sidebar.draw(catalogue)

@@ -22,11 +22,13 @@ if retry:
         retry = False
 
 chat_view.draw_history(messages, lang)
+hint = st.empty()
 if not messages:
-    st.caption(t("chat.empty", lang))
+    hint.caption(t("chat.empty", lang))
 
 prompt = st.chat_input(t("chat.placeholder", lang), submit_mode="stop", max_chars=100_000)
 if prompt and prompt.strip():
+    hint.empty()
     messages.append(conversation.user_message(prompt))
     chat_view.draw_message(messages[-1], lang, is_last=False)
     chat_view.stream_reply(settings, list(messages))

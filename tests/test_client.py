@@ -222,3 +222,12 @@ def test_think_splitter_leaves_ordinary_content_alone():
     out = sp.feed("Hello <think> is a tag name")
     out2 = sp.feed("", final=True)
     assert out.content + out2.content == "Hello <think> is a tag name" and not out.reasoning
+
+
+def test_chat_page_time_budget():
+    """A hung or dead server must produce a message within ~30 s, not the SDK's 4 × 300 s."""
+    from glmchat import client
+    from glmchat.errors import ChatError
+    assert client.TIMEOUT.read <= 25 and client.TIMEOUT.connect <= 5
+    assert not ChatError(Kind.TIMEOUT).retryable  # a second 25 s wait would break the budget
+    assert sum(client.BACKOFF) + client.MAX_ATTEMPTS * client.TIMEOUT.connect <= 30
