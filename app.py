@@ -19,8 +19,11 @@ state.init()
 catalogue = load()
 settings = sidebar.draw(catalogue)
 
-page = st.navigation([st.Page("app_pages/chat.py", title=t("page.chat", settings.lang), icon=":material/chat:",
-                              default=True)])
+page = st.navigation([
+    st.Page("app_pages/chat.py", title=t("page.chat", settings.lang), icon=":material/chat:", default=True),
+    st.Page("app_pages/history.py", title=t("page.history", settings.lang), icon=":material/history:"),
+    st.Page("app_pages/usage.py", title=t("page.usage", settings.lang), icon=":material/query_stats:"),
+])
 usage_slot = st.sidebar.empty()
 sidebar.draw_usage(usage_slot, state.totals(), settings.lang)
 page.run()

@@ -13,6 +13,7 @@ from glmchat.conversation import DONE, ERROR, INCOMPLETE, STOPPED, STREAMING
 from glmchat.errors import ChatError, Kind, for_finish_reason
 from glmchat.i18n import t
 from glmchat.render import safe_markdown
+from glmchat.saving import ReplySaver
 
 log = logging.getLogger("glmchat.chat")
 
@@ -69,7 +70,7 @@ def draw_footer(msg: dict, lang: str, is_last: bool) -> None:
     if msg.get("error"):
         st.error(error_text(msg["error"], lang), icon=":material/error:")
         if is_last:
-            st.button(t("chat.retry", lang), key=f"retry-{msg['id']}", on_click=state.request_retry,
+            st.button(t("chat.retry", lang), key=f"retry-{msg['id']}", on_click=state.retry,
                       icon=":material/refresh:")
     if line := usage_line(msg, lang):
         st.caption(line)
@@ -86,9 +87,25 @@ def draw_message(msg: dict, lang: str, is_last: bool) -> None:
         draw_footer(msg, lang, is_last)
 
 
-def draw_history(messages: list[dict], lang: str) -> None:
+def draw_history(messages: list[dict], lang: str, follow=None) -> None:
+    """Draw every message; a reply still being written elsewhere is followed with `follow`."""
     for i, msg in enumerate(messages):
-        draw_message(msg, lang, is_last=i == len(messages) - 1)
+        last = i == len(messages) - 1
+        if last and follow is not None and msg["role"] == "assistant" and msg["status"] == STREAMING:
+            _follow_saved_reply(msg["id"], lang, follow)
+        else:
+            draw_message(msg, lang, is_last=last)
+
+
+@st.fragment(run_every=1.0)
+def _follow_saved_reply(message_id: str, lang: str, follow) -> None:
+    """A reply another run is still writing (a reloaded page, another replica): re-read it each second."""
+    msg = follow(message_id)
+    if msg is None:
+        return
+    draw_message(msg, lang, is_last=True)
+    if msg["status"] != STREAMING:
+        st.rerun()  # finished: redraw the page once, without this timer
 
 
 def _finish(msg: dict, settings: state.Settings, reply: ReplyStream, finished: Finished | None,
@@ -121,18 +138,21 @@ def _finish(msg: dict, settings: state.Settings, reply: ReplyStream, finished: F
              msg["finish_reason"], reply.attempts, failure.kind.value if failure else "-")
 
 
-def stream_reply(settings: state.Settings, history: list[dict]) -> None:
-    """Send history to GLM and stream the answer into a new assistant bubble."""
+def stream_reply(settings: state.Settings, history: list[dict], save=None) -> None:
+    """Send history to GLM and stream the answer into a new assistant bubble, saving it as it grows."""
     lang = settings.lang
     msg = conv.assistant_message(settings.model.id, settings.params())
     history_for_api = conv.api_messages(history, settings.system_prompt)
     state.messages().append(msg)
+    saver = ReplySaver(save or (lambda m: None))
+    saver.save(msg)
     endpoint = settings.endpoint()
     with st.chat_message("assistant"):
         think_slot, body_slot, foot_slot = st.empty(), st.empty(), st.empty()
         if endpoint is None:
             msg["error"] = conv.error_record(ChatError(Kind.NO_KEY))
             msg["status"] = ERROR
+            saver.save(msg)
             with foot_slot.container():
                 draw_footer(msg, lang, is_last=True)
             return
@@ -161,8 +181,8 @@ def stream_reply(settings: state.Settings, history: list[dict]) -> None:
                         last_touch = time.monotonic()
                 now = time.monotonic()
                 first = not drawn["reasoning"] and not drawn["content"]
-                if (msg["reasoning"], msg["content"]) != (drawn["reasoning"], drawn["content"]) and (
-                        first or now - last_draw >= FLUSH_EVERY or reply.done):
+                changed = (msg["reasoning"], msg["content"]) != (drawn["reasoning"], drawn["content"])
+                if changed and (first or now - last_draw >= FLUSH_EVERY or reply.done):
                     if msg["reasoning"] and (msg["reasoning"] != drawn["reasoning"] or not drawn["content"]):
                         with think_slot.container():
                             draw_thinking(msg, lang, live=True)
@@ -178,6 +198,7 @@ def stream_reply(settings: state.Settings, history: list[dict]) -> None:
                     else:
                         body_slot.markdown(safe_markdown(msg["content"]))
                     last_touch = now
+                saver.maybe_save(msg)
             _finish(msg, settings, reply, finished, failure)
         except BaseException:
             # Stop, a rerun or a closed session: keep what arrived, marked as stopped.
@@ -188,6 +209,7 @@ def stream_reply(settings: state.Settings, history: list[dict]) -> None:
             raise
         finally:
             reply.close()
+            saver.save(msg)
         # Final form, drawn in place: thinking folded, status, error, usage.
         if msg["reasoning"]:
             with think_slot.container():

@@ -10,6 +10,7 @@ from dotenv import load_dotenv
 
 KEY_NAME = "ZHIPUAI_API_KEY"
 BASE_URL_NAME = "ZHIPUAI_BASE_URL"
+DATABASE_URL_NAME = "GLMCHAT_DATABASE_URL"
 ENV_FILE = Path(__file__).resolve().parents[1] / ".env"  # beside app.py, whatever the working directory
 
 

@@ -29,6 +29,7 @@ def draw(catalogue: Catalogue) -> state.Settings:
 
         st.button(t("side.new_chat", lang), on_click=state.new_chat, icon=":material/add:",
                   width="stretch")
+        draw_conversations(state.owner(key), lang)
         st.selectbox(t("side.model", lang), catalogue.ids(), key=state.MODEL,
                      format_func=lambda i: catalogue.get(i).label(lang))
         st.text_input(t("side.custom_model", lang), key=state.CUSTOM_MODEL, help=t("side.custom_help", lang),
@@ -60,3 +61,49 @@ def draw_usage(slot, totals: Totals, lang: str) -> None:
     with slot.container():
         st.markdown(f"**{safe_inline(t('side.usage', lang))}**")
         st.caption(usage_text(totals, lang))
+
+
+LIST_LENGTH = 30  # the rest is on the History page
+
+
+def draw_conversations(owner_id: str | None, lang: str) -> None:
+    """Recent conversations, newest first; the open one can be renamed or deleted."""
+    if owner_id is None:
+        st.caption(t("history.off", lang))
+        return
+    store = state.store()
+    current = state.conversation_id()
+    items = store.list_conversations(owner_id, limit=LIST_LENGTH)
+    if not items:
+        return
+    st.caption(t("history.recent", lang))
+    for item in items:
+        is_open = item["id"] == current
+        st.button(safe_inline(item["title"] or t("history.untitled", lang), max_len=40),
+                  key=f"conv-{item['id']}", on_click=state.open_conversation, args=(item["id"],),
+                  type="primary" if is_open else "tertiary", width="stretch")
+    open_item = next((i for i in items if i["id"] == current), None)
+    if open_item is not None:
+        with st.popover(t("history.rename", lang) + " / " + t("history.delete", lang), icon=":material/edit:",
+                        width="stretch"):
+            title = st.text_input(t("history.title", lang), value=open_item["title"], max_chars=200,
+                                  key=f"w_title_{current}")
+            if st.button(t("history.save", lang), key=f"rename-{current}"):
+                store.rename(owner_id, current, title.strip() or open_item["title"])
+                st.rerun()
+            st.button(t("history.delete", lang), key=f"delete-{current}", icon=":material/delete:",
+                      on_click=state.ask_delete, args=(current,))
+    if (target := state.delete_requested()) is not None:
+        _confirm_delete(owner_id, target, lang)
+
+
+@st.dialog(" ")
+def _confirm_delete(owner_id: str, cid: str, lang: str) -> None:
+    st.write(t("history.delete_confirm", lang))
+    left, right = st.columns(2)
+    if left.button(t("history.delete", lang), key="confirm-delete", type="primary", icon=":material/delete:"):
+        state.delete_conversation(owner_id, cid)
+        st.rerun()
+    if right.button(t("history.cancel", lang), key="cancel-delete"):
+        state.cancel_delete()
+        st.rerun()

@@ -1,20 +1,28 @@
 """The one module that owns st.session_state keys; everything else gets plain values from here."""
 from __future__ import annotations
 
+import secrets as _secrets
 from dataclasses import dataclass
 
 import streamlit as st
 
-from glmchat import config
-from glmchat.catalogue import Catalogue, Model
+from glmchat import config, owner as owners, storage
+from glmchat import conversation as conv
+from glmchat.catalogue import Catalogue, Model, load
 from glmchat.client import Endpoint
 from glmchat.config import KeySource
 from glmchat.conversation import Totals
 from glmchat.i18n import lang_from_locale
+from glmchat.saving import is_interrupted, title_for
 
 MESSAGES = "messages"
 TOTALS = "totals"
-RETRY = "retry_requested"
+PENDING = "reply_pending"     # a user message waits for its reply (set by the submit/retry callbacks)
+STORE = "store"               # this session's ResilientStore: its queued writes are this visitor's own
+CONVERSATION = "conversation_id"
+LOADED = "loaded_conversation"  # the conversation whose messages MESSAGES holds
+NOT_FOUND = "conversation_not_found"
+DELETE = "delete_requested"   # the conversation a delete confirmation is open for
 HAD_KEY = "had_key"           # whether a key was available on the previous run
 PARAMS_FOR = "params_for"     # the model whose defaults the parameter widgets hold
 # Widget keys.
@@ -27,11 +35,19 @@ MAX_TOKENS = "w_max_tokens"
 SYSTEM = "w_system"
 THINKING = "w_thinking"
 VISITOR_KEY = "w_visitor_key"
+PROMPT = "w_prompt"
+SEARCH = "w_search"
+MODEL_FILTER = "w_model_filter"
+DATE_FILTER = "w_date_filter"
+IMPORT_FILE = "w_import_file"
+USAGE_PERIOD = "w_usage_period"
 
 
 def init() -> None:
     st.session_state.setdefault(MESSAGES, [])
     st.session_state.setdefault(TOTALS, Totals())
+    st.session_state.setdefault(CONVERSATION, None)
+    st.session_state.setdefault(LOADED, None)
 
 
 def messages() -> list[dict]:
@@ -44,14 +60,156 @@ def totals() -> Totals:
 
 def new_chat() -> None:
     st.session_state[MESSAGES] = []
+    st.session_state[CONVERSATION] = st.session_state[LOADED] = None
+    st.query_params.pop("c", None)
 
 
-def request_retry() -> None:
-    st.session_state[RETRY] = True
+def take_pending() -> bool:
+    return bool(st.session_state.pop(PENDING, False))
 
 
-def take_retry() -> bool:
-    return bool(st.session_state.pop(RETRY, False))
+@st.cache_resource(show_spinner=False)
+def _shared_store(url: str) -> storage.Store:
+    """One engine and pool per database for the process; it holds no key and no user content."""
+    return storage.Store(url)
+
+
+def store() -> storage.ResilientStore:
+    if STORE not in st.session_state:
+        url = config.lookup(config.DATABASE_URL_NAME, secrets()) or storage.default_url()
+        st.session_state[STORE] = storage.ResilientStore(lambda: _shared_store(url))
+    return st.session_state[STORE]
+
+
+def owner(key: KeySource | None) -> str | None:
+    """This visitor's owner id (see glmchat/owner.py), or None when nothing may be saved."""
+    secret_values = secrets()
+    mode = owners.mode(secret_values)
+    email = st.user.get("email") if getattr(st.user, "is_logged_in", False) else None
+    secret = config.lookup(owners.OWNER_SECRET, secret_values)
+    if secret is None and mode == "hosted":
+        # Shared by every replica through the database; without it nobody can be told apart.
+        secret = store().set_meta_if_absent("owner_secret", _secrets.token_hex(32))
+    return owners.owner_id(mode=mode, secret=secret, login_email=email, key=key,
+                           host_key_history=owners.host_key_history(secret_values))
+
+
+def conversation_id() -> str | None:
+    return st.session_state.get(CONVERSATION)
+
+
+def open_conversation(cid: str) -> None:
+    st.session_state[CONVERSATION] = cid
+    st.session_state[LOADED] = None
+    st.query_params["c"] = cid
+
+
+def sync_conversation(owner_id: str | None) -> None:
+    """Follow ?c=<id> in the URL: load that conversation's messages, or say it was not found."""
+    wanted = st.query_params.get("c") or st.session_state.get(CONVERSATION)
+    if owner_id is None or not wanted:
+        return
+    if st.session_state.get(LOADED) == wanted:
+        return
+    found = store().conversation(owner_id, wanted)
+    if found is None:
+        st.session_state[NOT_FOUND] = True
+        new_chat()
+        return
+    st.session_state[CONVERSATION] = st.session_state[LOADED] = wanted
+    st.session_state[MESSAGES] = store().messages(owner_id, wanted)
+    st.query_params["c"] = wanted
+
+
+def follower(owner_id: str | None):
+    """Reads the open conversation's newest saved version of one message, for a reply streaming elsewhere."""
+    cid = conversation_id()
+    if owner_id is None or cid is None:
+        return None
+
+    def read(message_id: str) -> dict | None:
+        found = store().conversation(owner_id, cid)
+        saved = next((m for m in store().messages(owner_id, cid, limit=5) if m["id"] == message_id), None)
+        if found is None or saved is None:
+            return None
+        if is_interrupted(saved, found["updated_at"]):
+            saved["status"] = conv.INCOMPLETE
+        messages_ = st.session_state[MESSAGES]
+        for i, m in enumerate(messages_):
+            if m["id"] == message_id:
+                messages_[i] = saved
+        return saved
+    return read
+
+
+def ask_delete(cid: str) -> None:
+    st.session_state[DELETE] = cid
+
+
+def delete_requested() -> str | None:
+    return st.session_state.get(DELETE)
+
+
+def cancel_delete() -> None:
+    st.session_state.pop(DELETE, None)
+
+
+def delete_conversation(owner_id: str, cid: str) -> None:
+    store().delete(owner_id, cid)
+    cancel_delete()
+    if conversation_id() == cid:
+        new_chat()
+
+
+def take_not_found() -> bool:
+    return bool(st.session_state.pop(NOT_FOUND, False))
+
+
+def _save(owner_id: str | None, message: dict) -> None:
+    cid = conversation_id()
+    if owner_id is not None and cid is not None:
+        store().save_message(owner_id, cid, message)
+
+
+def reply_saver_target(owner_id: str | None):
+    """The function that writes one message of the open conversation, or None without history."""
+    cid = conversation_id()
+    if owner_id is None or cid is None:
+        return None
+    # Bound now: after a Stop every st.session_state access raises StopException again,
+    # and the stopped reply must still be written.
+    target = store()
+    return lambda message: target.save_message(owner_id, cid, message)
+
+
+def submit_prompt() -> None:
+    """on_submit of the chat input: keep and save the user's message before anything is sent."""
+    text = st.session_state.get(PROMPT)
+    if not isinstance(text, str) or not text.strip():
+        return
+    current = current_settings(load())
+    owner_id = owner(current.key)
+    message = conv.user_message(text)
+    if owner_id is not None and conversation_id() is None:
+        cid = store().create_conversation(owner_id, title_for(text), current.model.id, current.params())
+        st.session_state[CONVERSATION] = st.session_state[LOADED] = cid
+        st.query_params["c"] = cid
+    st.session_state[MESSAGES].append(message)
+    _save(owner_id, message)
+    st.session_state[PENDING] = True
+
+
+def retry() -> None:
+    """Retry button: drop the failed reply (here and in storage) and ask again."""
+    messages_ = st.session_state[MESSAGES]
+    kept = conv.retry_target(messages_)
+    if kept is None:
+        return
+    owner_id = owner(current_settings(load()).key)
+    if owner_id is not None and conversation_id() is not None:
+        store().delete_messages_after(owner_id, conversation_id(), kept[-1]["id"])
+    messages_[:] = kept
+    st.session_state[PENDING] = True
 
 
 def lang() -> str:

@@ -47,7 +47,17 @@ def served(sim_server):
 
 
 @pytest.fixture
-def app_env(served, monkeypatch):
+def db_url(tmp_path, monkeypatch) -> str:
+    """A fresh SQLite database for the app under test."""
+    url = f"sqlite:///{tmp_path / 'glmchat.db'}"
+    monkeypatch.setenv("GLMCHAT_DATABASE_URL", url)
+    for name in ("GLMCHAT_ACCESS_MODE", "GLMCHAT_HOST_KEY_HISTORY", "GLMCHAT_OWNER_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    return url
+
+
+@pytest.fixture
+def app_env(served, monkeypatch, db_url):
     """Environment for an app that talks to the loopback simulator with the canary key."""
     monkeypatch.setenv("ZHIPUAI_API_KEY", CANARY_KEY)
     monkeypatch.setenv("ZHIPUAI_BASE_URL", served.base_url)
@@ -55,7 +65,7 @@ def app_env(served, monkeypatch):
 
 
 @pytest.fixture
-def no_key_env(monkeypatch, tmp_path):
+def no_key_env(monkeypatch, tmp_path, db_url):
     monkeypatch.delenv("ZHIPUAI_API_KEY", raising=False)
     monkeypatch.delenv("ZHIPUAI_BASE_URL", raising=False)
     monkeypatch.setattr("glmchat.config.ENV_FILE", tmp_path / ".env")  # a developer's own .env stays out

@@ -1,0 +1,92 @@
+"""History: search, filter, open, delete, export and import the visitor's conversations."""
+import json
+from datetime import datetime, time, timezone
+
+import streamlit as st
+
+from glmchat import state, storage
+from glmchat.catalogue import load
+from glmchat.i18n import t
+from glmchat.render import safe_inline
+
+IMPORT_LIMIT_MB = 20
+catalogue = load()
+settings = state.current_settings(catalogue)
+lang = settings.lang
+owner_id = state.owner(settings.key)
+store = state.store()
+
+st.title(t("page.history", lang))
+if owner_id is None:
+    st.info(t("history.off", lang), icon=":material/history_toggle_off:")
+    st.stop()
+if not store.healthy:
+    st.warning(t("history.db_down", lang), icon=":material/cloud_off:")
+
+query = st.text_input(t("history.search", lang), max_chars=200, key=state.SEARCH,
+                      placeholder=t("history.search_hint", lang))
+left, right = st.columns(2)
+model = left.selectbox(t("history.model_filter", lang), [""] + catalogue.ids(), key=state.MODEL_FILTER,
+                       format_func=lambda i: catalogue.get(i).label(lang) if i else t("history.all_models", lang))
+dates = right.date_input(t("history.dates", lang), value=(), key=state.DATE_FILTER)
+since = datetime.combine(dates[0], time.min, tzinfo=timezone.utc) if len(dates) >= 1 else None
+until = datetime.combine(dates[-1], time.max, tzinfo=timezone.utc) if len(dates) == 2 else None
+
+filters = {"model": model or None, "since": since, "until": until}
+rows = (store.search(owner_id, query, **filters) if query.strip()
+        else store.list_conversations(owner_id, limit=200, **filters))
+
+
+def open_in_chat(cid: str) -> None:
+    state.open_conversation(cid)
+    st.query_params["c"] = cid
+
+
+def export_json(cid: str | None):
+    return lambda: json.dumps(store.export(owner_id, cid), ensure_ascii=False, indent=1, default=str)
+
+
+def export_markdown(cid: str):
+    def build() -> str:
+        data = store.export(owner_id, cid)
+        return "\n\n".join(storage.to_markdown(c) for c in data["conversations"])
+    return build
+
+
+st.caption(t("history.count", lang, n=len(rows)))
+for row in rows:
+    cid = row["id"]
+    with st.container(border=True):
+        st.markdown(f"**{safe_inline(row['title'] or t('history.untitled', lang), max_len=120)}**")
+        when = row["updated_at"].astimezone().strftime("%Y-%m-%d %H:%M")
+        st.caption(f"{when} · {safe_inline(row['model'], max_len=60)}"
+                   + (f" · {t('history.messages', lang, n=row['message_count'])}" if "message_count" in row else ""))
+        if row.get("snippet"):
+            st.caption(safe_inline(row["snippet"], max_len=160))
+        cols = st.columns(4)
+        if cols[0].button(t("history.open", lang), key=f"open-{cid}", icon=":material/chat:"):
+            open_in_chat(cid)
+            st.switch_page("app_pages/chat.py")
+        cols[1].download_button("JSON", data=export_json(cid), file_name=f"glmchat-{cid[:8]}.json",
+                                mime="application/json", key=f"json-{cid}", on_click="ignore",
+                                icon=":material/download:")
+        cols[2].download_button("Markdown", data=export_markdown(cid), file_name=f"glmchat-{cid[:8]}.md",
+                                mime="text/markdown", key=f"md-{cid}", on_click="ignore",
+                                icon=":material/download:")
+        cols[3].button(t("history.delete", lang), key=f"del-{cid}", icon=":material/delete:",
+                       on_click=state.ask_delete, args=(cid,))
+
+st.divider()
+st.download_button(t("history.export_all", lang), data=export_json(None), file_name="glmchat-export.json",
+                   mime="application/json", on_click="ignore", icon=":material/download:", key="export-all")
+upload = st.file_uploader(t("history.import", lang), type=["json"], max_upload_size=IMPORT_LIMIT_MB,
+                          key=state.IMPORT_FILE)
+if upload is not None and st.button(t("history.import_go", lang), key="import-go", icon=":material/upload:"):
+    try:
+        count = store.import_export(owner_id, json.loads(upload.getvalue().decode("utf-8")))
+    except (ValueError, UnicodeDecodeError) as exc:  # json errors are ValueErrors too
+        st.error(t("history.import_bad", lang, reason=safe_inline(str(exc), max_len=200)))
+    except storage.StorageError:
+        st.error(t("history.db_down", lang))
+    else:
+        st.success(t("history.imported", lang, n=count))

@@ -1,0 +1,52 @@
+"""Usage: tokens and cost by day, by model and by conversation, from the stored per-message usage."""
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+import streamlit as st
+
+from glmchat import state
+from glmchat.catalogue import load
+from glmchat.i18n import t
+
+settings = state.current_settings(load())
+lang = settings.lang
+owner_id = state.owner(settings.key)
+
+st.title(t("page.usage", lang))
+if owner_id is None:
+    st.info(t("history.off", lang), icon=":material/history_toggle_off:")
+    st.stop()
+
+PERIODS = {"7": 7, "30": 30, "90": 90, "all": None}
+period = st.segmented_control(t("usage.period", lang), list(PERIODS), default="30", key=state.USAGE_PERIOD,
+                              format_func=lambda p: t("usage.all", lang) if p == "all" else t("usage.days", lang, n=p))
+days = PERIODS.get(period or "30")
+since = datetime.now(timezone.utc) - timedelta(days=days) if days else None
+rows = state.store().usage(owner_id, since=since)
+
+if not rows:
+    st.info(t("usage.empty", lang), icon=":material/query_stats:")
+    st.stop()
+
+df = pd.DataFrame(rows)
+a, b, c, d = st.columns(4)
+a.metric(t("usage.requests", lang), f"{len(df):,}")
+b.metric(t("usage.prompt", lang), f"{int(df['prompt_tokens'].sum()):,}")
+c.metric(t("usage.completion", lang), f"{int(df['completion_tokens'].sum()):,}")
+d.metric(t("usage.cost_total", lang), f"¥{df['cost'].fillna(0).sum():.4f}")
+
+st.subheader(t("usage.by_day", lang))
+by_day = df.pivot_table(index="day", columns="model", values="total_tokens", aggfunc="sum", fill_value=0)
+st.bar_chart(by_day, y_label=t("usage.tokens", lang))
+
+st.subheader(t("usage.by_model", lang))
+by_model = df.groupby("model", as_index=False).agg(
+    requests=("total_tokens", "size"), prompt_tokens=("prompt_tokens", "sum"),
+    completion_tokens=("completion_tokens", "sum"), total_tokens=("total_tokens", "sum"), cost=("cost", "sum"))
+st.dataframe(by_model, hide_index=True, width="stretch")
+
+st.subheader(t("usage.by_conversation", lang))
+by_conv = df.groupby(["conversation_id", "title"], as_index=False).agg(
+    requests=("total_tokens", "size"), total_tokens=("total_tokens", "sum"), cost=("cost", "sum"))
+st.dataframe(by_conv.drop(columns="conversation_id").sort_values("total_tokens", ascending=False),
+             hide_index=True, width="stretch")

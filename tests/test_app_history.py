@@ -1,0 +1,183 @@
+"""AppTest: saved conversations, the sidebar list, the History and Usage pages, owners and faults."""
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from glmchat import state, storage
+from glmchat.i18n import t
+
+from conftest import ROOT, free_port
+
+
+def new_app(query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.session_state[state.LANG] = "en"
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def send(at: AppTest, text: str) -> AppTest:
+    at.chat_input[0].set_value(text).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def db(url: str) -> storage.Store:
+    return storage.Store(url)
+
+
+def contents(at: AppTest) -> list[str]:
+    return [m["content"] for m in at.session_state[state.MESSAGES]]
+
+
+def test_messages_are_saved_and_reopen_from_the_url(app_env, db_url):
+    at = send(new_app(), "量子计算是什么？ sim:tokens=5")
+    cid = at.query_params["c"][0] if isinstance(at.query_params["c"], list) else at.query_params["c"]
+    assert len(cid) == 32  # 128 random bits, hex
+    saved = db(db_url).messages("local", cid)
+    assert [m["role"] for m in saved] == ["user", "assistant"]
+    assert saved[1]["status"] == "done" and saved[1]["meta"]["usage"]["completion_tokens"] == 5
+    assert db(db_url).conversation("local", cid)["title"] == "量子计算是什么？ sim:tokens=5"
+    # A reload is a new session with ?c=<id>.
+    again = new_app({"c": cid})
+    assert contents(again) == [m["content"] for m in saved]
+    assert len(again.chat_message) == 2
+
+
+def test_the_user_message_is_saved_before_the_call_and_a_failed_reply_too(app_env, db_url, monkeypatch):
+    monkeypatch.setattr("glmchat.client.BACKOFF", (0.01, 0.01))
+    at = send(new_app(), "will fail sim:balance")
+    cid = at.session_state[state.CONVERSATION]
+    saved = db(db_url).messages("local", cid)
+    assert saved[0]["content"] == "will fail sim:balance"
+    assert saved[1]["status"] == "error" and saved[1]["error"]["code"] == "1113"
+
+
+def test_retry_replaces_the_failed_reply_in_storage(app_env, db_url, monkeypatch):
+    monkeypatch.setattr("glmchat.client.BACKOFF", (0.01, 0.01))
+    at = send(new_app(), "flaky sim:busy-once")
+    # busy-once is retried automatically and succeeds; force a visible failure instead:
+    at = send(at, "now fails sim:policy")
+    cid = at.session_state[state.CONVERSATION]
+    failed_id = at.session_state[state.MESSAGES][-1]["id"]
+    at.button(key=f"retry-{failed_id}").click().run()
+    saved = db(db_url).messages("local", cid)
+    assert [m["role"] for m in saved] == ["user", "assistant", "user", "assistant"]
+    assert failed_id not in [m["id"] for m in saved]
+
+
+def test_stop_keeps_the_partial_in_storage(app_env, db_url):
+    at = new_app()
+    with pytest.raises(RuntimeError, match="timed out"):
+        at.chat_input[0].set_value("long sim:slow").run(timeout=1.5)
+    cid = at.session_state[state.CONVERSATION]
+    reply = db(db_url).messages("local", cid)[-1]
+    assert reply["status"] == "stopped" and reply["content"].strip()
+
+
+def test_sidebar_lists_switches_renames_and_deletes(app_env, db_url):
+    at = send(new_app(), "first chat sim:tokens=2")
+    first = at.session_state[state.CONVERSATION]
+    at.sidebar.button[0].click().run()  # New chat
+    send(at, "second chat sim:tokens=2")
+    second = at.session_state[state.CONVERSATION]
+    labels = [b.label for b in at.sidebar.button if b.key and b.key.startswith("conv-")]
+    assert labels[:2] == ["second chat sim\\:tokens=2", "first chat sim\\:tokens=2"]  # newest first
+    at.sidebar.button(key=f"conv-{first}").click().run()
+    assert contents(at)[0] == "first chat sim:tokens=2"
+    at.sidebar.text_input(key=f"w_title_{first}").input("Renamed <b>x</b>").run()
+    at.sidebar.button(key=f"rename-{first}").click().run()
+    assert db(db_url).conversation("local", first)["title"] == "Renamed <b>x</b>"
+    at.sidebar.button(key=f"delete-{first}").click().run()
+    assert db(db_url).conversation("local", first) is not None  # not before confirming
+    at.button(key="confirm-delete").click().run()
+    assert db(db_url).conversation("local", first) is None
+    assert db(db_url).conversation("local", second) is not None
+    assert at.session_state[state.MESSAGES] == []
+
+
+def test_hosted_visitors_with_their_own_keys_never_see_each_other(served, db_url, monkeypatch):
+    monkeypatch.delenv("ZHIPUAI_API_KEY", raising=False)
+    monkeypatch.setenv("ZHIPUAI_BASE_URL", served.base_url)
+    monkeypatch.setenv("GLMCHAT_ACCESS_MODE", "hosted")
+    alice = new_app()
+    alice.sidebar.text_input(key=state.VISITOR_KEY).input("alice-key").run()
+    send(alice, "alice secret plan sim:tokens=2")
+    alice_cid = alice.session_state[state.CONVERSATION]
+    bob = new_app()
+    bob.sidebar.text_input(key=state.VISITOR_KEY).input("bob-key").run()
+    send(bob, "bob question sim:tokens=2")
+    assert "alice" not in repr(bob.sidebar)
+    # Bob opening Alice's id gets "not found" and nothing of hers.
+    bob.query_params["c"] = alice_cid
+    bob.session_state[state.LOADED] = None
+    bob.run()
+    assert any(t("history.not_found", "en") in w.value for w in bob.warning)
+    assert "alice" not in repr(bob.main) and "alice" not in repr(bob.sidebar)
+    # The key is never stored: only a keyed hash identifies the owner.
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
+        dump = " ".join(str(r) for r in conn.execute("select owner, title from conversations"))
+    assert "alice-key" not in dump and "bob-key" not in dump and "key:" in dump
+
+
+def test_hosted_host_key_without_login_saves_nothing_unless_allowed(app_env, db_url, monkeypatch):
+    monkeypatch.setenv("GLMCHAT_ACCESS_MODE", "hosted")
+    at = send(new_app(), "not kept sim:tokens=2")
+    assert at.session_state[state.CONVERSATION] is None
+    assert any(t("history.off", "en") in c.value for c in at.sidebar.caption)
+    assert db(db_url).list_conversations("host") == []
+    monkeypatch.setenv("GLMCHAT_HOST_KEY_HISTORY", "true")
+    at = send(new_app(), "kept sim:tokens=2")
+    assert len(db(db_url).list_conversations("host")) == 1
+
+
+def test_history_page_finds_a_chinese_word_and_opens_the_chat(app_env, db_url):
+    at = send(new_app(), "请解释量子纠缠 sim:tokens=2")
+    cid = at.session_state[state.CONVERSATION]
+    at.sidebar.button[0].click().run()
+    send(at, "unrelated english chat sim:tokens=2")
+    at.switch_page("app_pages/history.py").run()
+    at.text_input(key=state.SEARCH).input("量子").run()
+    assert not at.exception
+    assert at.button(key=f"open-{cid}")
+    assert len([b for b in at.button if b.key and b.key.startswith("open-")]) == 1
+    at.button(key=f"open-{cid}").click().run()
+    assert contents(at)[0] == "请解释量子纠缠 sim:tokens=2"
+
+
+def test_export_then_import_gives_the_same_messages(app_env, db_url):
+    at = send(new_app(), "export me <script>x</script> sim:tokens=3")
+    store = db(db_url)
+    data = store.export("local")
+    assert store.import_export("local", json.loads(json.dumps(data, default=str))) == 1
+    convs = store.list_conversations("local")
+    assert len(convs) == 2
+    a, b = (store.messages("local", c["id"]) for c in convs)
+    strip = lambda ms: [(m["role"], m["content"], m.get("reasoning")) for m in ms]  # noqa: E731
+    assert strip(a) == strip(b)
+
+
+def test_usage_page_totals_equal_the_stored_messages(app_env, db_url):
+    at = send(new_app(), "one sim:tokens=7")
+    send(at, "two sim:tokens=11")
+    rows = db(db_url).usage("local")
+    assert sum(r["completion_tokens"] for r in rows) == 18
+    at.switch_page("app_pages/usage.py").run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Requests"] == "2"
+    assert metrics["Output tokens"] == "18"
+    assert metrics["Input tokens"] == f"{sum(r['prompt_tokens'] for r in rows):,}"
+
+
+def test_database_down_keeps_the_chat_working_with_a_warning(app_env, monkeypatch):
+    monkeypatch.setenv("GLMCHAT_DATABASE_URL", f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test")
+    at = send(new_app(), "still works sim:tokens=4")
+    assert contents(at)[1].split() == ["tok0", "tok1", "tok2", "tok3"]
+    assert any(t("history.db_down", "en")[:30] in w.value for w in at.warning)
+    assert at.session_state[state.STORE].pending > 0
