@@ -15,4 +15,14 @@ if [ ! -x "$CHROMIUM" ] || [ ! -d /usr/share/fonts/opentype/noto ] || [ ! -d /us
 fi
 [ -x "$CHROMIUM" ] || { echo "test: FAILED: no chromium at $CHROMIUM; browser tests cannot run" >&2; exit 1; }
 
+# The storage tests run against a real PostgreSQL server (127.0.0.1:5432, user postgres, database test).
+PG_URL="${GLMCHAT_TEST_PG_URL:-postgresql://postgres@127.0.0.1:5432/test}"
+pg_answers() { .venv/bin/python -c "import psycopg,sys; psycopg.connect(sys.argv[1], connect_timeout=3).close()" "$PG_URL" 2>/dev/null; }
+if ! pg_answers && command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+  echo "test: PostgreSQL is not answering; trying to start the local cluster" >&2
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  for _ in $(seq 1 20); do pg_answers && break; sleep 0.5; done
+fi
+pg_answers || { echo "test: FAILED: PostgreSQL does not answer at $PG_URL; the storage tests need it" >&2; exit 1; }
+
 exec .venv/bin/python -m pytest "$@"

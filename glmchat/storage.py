@@ -1,0 +1,1143 @@
+"""Saved conversations: SQLite or PostgreSQL through SQLAlchemy Core, with versioned migrations.
+
+No Streamlit here. `Store` is the database; `ResilientStore` wraps one so the chat keeps working while
+the database is down (writes are queued and replayed, reads come back empty).
+
+Notes for callers:
+- Every conversation method takes an `owner` and filters by it: another owner's id behaves as a
+  missing id (None / False / [] / 0, or `ConversationNotFound` from save_message).
+- A message's position `seq` is 1, 2, 3, … within its conversation and stays contiguous (only the
+  tail is ever deleted), so lazy loading can ask for `messages(limit=n, before_seq=first_loaded_seq)`
+  where `first_loaded_seq = message_count - loaded + 1`.
+- Text columns cannot hold NUL or lone surrogates in PostgreSQL; both backends replace them with
+  U+FFFD in content, reasoning, titles, status and finish_reason (JSON columns keep them exactly).
+- PostgreSQL schema isolation: `Store(url, schema="name")` sets `search_path` for every connection
+  (tests use one fresh schema each). `busy_timeout` (seconds) is SQLite's busy timeout and
+  PostgreSQL's lock_timeout, so a locked database gives StorageError instead of a hang.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import os
+import re
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+try:
+    import psycopg
+    _DRIVER_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, psycopg.Error)
+except ImportError:  # pragma: no cover - psycopg is a pinned requirement
+    _DRIVER_ERRORS = (sqlite3.Error,)
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[1]
+URL_ENV = "GLMCHAT_DATABASE_URL"
+CURRENT_VERSION = 2
+EXPORT_FORMAT = "glmchat-export"
+EXPORT_VERSION = 1
+
+MAX_TITLE = 200
+MAX_MODEL = 200
+MAX_OWNER = 255
+MAX_SEARCH = 200
+MAX_LIST = 1000
+SNIPPET = 120
+MAX_IMPORT_CONVERSATIONS = 1000
+MAX_IMPORT_MESSAGES = 10_000
+MAX_CONTENT = 1_000_000
+MAX_JSON = 1_000_000          # settings, meta, error and extra keys of one message, serialised
+MAX_TOKENS = 10**15
+
+_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
+_CID = re.compile(r"[0-9a-f]{32}")
+_SCHEMA = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+_LOCK_KEY = 0x676C6D  # "glm": first half of the migration advisory lock key
+_ABSENT = "\u0000absent"  # extra_json entry listing core keys the saved dict did not have
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+USER_KEYS = ("id", "role", "content")
+ASSISTANT_KEYS = ("id", "role", "content", "reasoning", "status", "error", "finish_reason", "meta")
+_CORE = {"user": USER_KEYS, "assistant": ASSISTANT_KEYS}
+
+
+class StorageError(Exception):
+    """Any database failure, with a short safe message (no SQL, no data)."""
+
+
+class ConversationNotFound(StorageError):
+    """The conversation does not exist for this owner (not a database failure: never queued)."""
+
+
+# --------------------------------------------------------------------------- URLs
+
+
+def normalise_url(url: str) -> str:
+    url = url.strip()
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def default_url() -> str:
+    """GLMCHAT_DATABASE_URL if set (blank counts as unset), else a SQLite file in <repo>/data/."""
+    env = (os.environ.get(URL_ENV) or "").strip()
+    if env:
+        return env
+    data = ROOT / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{data / 'glmchat.db'}"
+
+
+# --------------------------------------------------------------------------- types and tables
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Timezone-aware UTC in and out. PostgreSQL: timestamptz; SQLite: ISO text in UTC."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        value = _utc(value)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return _utc(value)
+
+
+_md = sa.MetaData()
+schema_version = sa.Table(
+    "schema_version", _md,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("applied_at", UTCDateTime, nullable=False),
+)
+conversations = sa.Table(
+    "conversations", _md,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.String(MAX_OWNER), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("settings_json", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+messages_t = sa.Table(
+    "messages", _md,
+    sa.Column("conversation_id", sa.String(64), sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("reasoning", sa.Text),
+    sa.Column("status", sa.Text),
+    sa.Column("error_json", sa.Text),
+    sa.Column("finish_reason", sa.Text),
+    sa.Column("meta_json", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    # version 2
+    sa.Column("model", sa.Text),
+    sa.Column("prompt_tokens", sa.BigInteger),
+    sa.Column("completion_tokens", sa.BigInteger),
+    sa.Column("total_tokens", sa.BigInteger),
+    sa.Column("cost", sa.Double),
+    sa.Column("extra_json", sa.Text),
+)
+app_meta = sa.Table(
+    "app_meta", _md,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+# --------------------------------------------------------------------------- migrations
+# Each migration is frozen: it must keep creating exactly what its version had, whatever the
+# tables above look like later.
+
+
+def _migration_1(conn: Connection) -> None:
+    md = sa.MetaData()
+    c = sa.Table(
+        "conversations", md,
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("owner", sa.String(255), nullable=False),
+        sa.Column("title", sa.Text, nullable=False),
+        sa.Column("model", sa.Text, nullable=False),
+        sa.Column("settings_json", sa.Text, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    sa.Index("ix_conversations_owner_updated", c.c.owner, c.c.updated_at)
+    m = sa.Table(
+        "messages", md,
+        sa.Column("conversation_id", sa.String(64), sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+                  primary_key=True),
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("seq", sa.Integer, nullable=False),
+        sa.Column("role", sa.Text, nullable=False),
+        sa.Column("content", sa.Text, nullable=False),
+        sa.Column("reasoning", sa.Text),
+        sa.Column("status", sa.Text),
+        sa.Column("error_json", sa.Text),
+        sa.Column("finish_reason", sa.Text),
+        sa.Column("meta_json", sa.Text),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    sa.Index("ix_messages_conversation_seq", m.c.conversation_id, m.c.seq, unique=True)
+    sa.Table(
+        "app_meta", md,
+        sa.Column("key", sa.String(255), primary_key=True),
+        sa.Column("value", sa.Text, nullable=False),
+    )
+    md.create_all(conn)
+
+
+def _migration_2(conn: Connection) -> None:
+    for column, kind in (("model", "TEXT"), ("prompt_tokens", "BIGINT"), ("completion_tokens", "BIGINT"),
+                         ("total_tokens", "BIGINT"), ("cost", "DOUBLE PRECISION"), ("extra_json", "TEXT")):
+        conn.execute(sa.text(f"ALTER TABLE messages ADD COLUMN {column} {kind}"))
+    rows = conn.execute(sa.text(
+        "SELECT conversation_id, id, meta_json FROM messages "
+        "WHERE role = 'assistant' AND meta_json IS NOT NULL")).all()
+    updates = []
+    for cid, mid, meta_json in rows:
+        try:
+            meta = json.loads(meta_json)
+        except ValueError:
+            continue
+        cols = _usage_columns(meta)
+        if any(v is not None for v in cols.values()):
+            updates.append({**cols, "cid": cid, "mid": mid})
+    if updates:
+        conn.execute(sa.text(
+            "UPDATE messages SET model = :model, prompt_tokens = :prompt_tokens, "
+            "completion_tokens = :completion_tokens, total_tokens = :total_tokens, cost = :cost "
+            "WHERE conversation_id = :cid AND id = :mid"), updates)
+
+
+MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [(1, _migration_1), (2, _migration_2)]
+
+
+def _apply_migrations(conn: Connection, target: int = CURRENT_VERSION) -> int:
+    """Bring the schema in `conn`'s transaction up to `target`; returns the version found before."""
+    schema_version.create(conn, checkfirst=True)
+    found = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar() or 0
+    if found > CURRENT_VERSION:
+        raise StorageError("the database was written by a newer version of the app")
+    for version, migration in MIGRATIONS:
+        if found < version <= target:
+            migration(conn)
+            conn.execute(schema_version.insert().values(version=version, applied_at=datetime.now(timezone.utc)))
+    return found
+
+
+# --------------------------------------------------------------------------- message encoding
+
+
+def _clean(text: str) -> str:
+    """Text a database column can hold: no NUL, no lone surrogates (both become U+FFFD)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def _dumps(value: object, what: str) -> str:
+    try:
+        out = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError):
+        raise ValueError(f"{what} is not plain JSON") from None
+    try:
+        out.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: keep them exactly, as \\u escapes
+        out = json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+    if len(out) > MAX_JSON:
+        raise ValueError(f"{what} is too large")
+    return out
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _usage_columns(meta: object) -> dict:
+    """The v2 usage columns of one assistant message, from its meta dict."""
+    cols = {"model": None, "prompt_tokens": None, "completion_tokens": None, "total_tokens": None, "cost": None}
+    if not isinstance(meta, dict):
+        return cols
+    if isinstance(meta.get("model"), str):
+        cols["model"] = _clean(meta["model"])
+    usage = meta.get("usage")
+    if isinstance(usage, dict):
+        def tokens(name: str) -> int | None:
+            v = usage.get(name)
+            return v if _is_int(v) and 0 <= v <= MAX_TOKENS else None
+        prompt, completion, total = tokens("prompt_tokens"), tokens("completion_tokens"), tokens("total_tokens")
+        cols["prompt_tokens"] = prompt or 0
+        cols["completion_tokens"] = completion or 0
+        cols["total_tokens"] = total if total is not None else (prompt or 0) + (completion or 0)
+    cost = meta.get("cost")
+    if isinstance(cost, (int, float)) and not isinstance(cost, bool) and math.isfinite(cost):
+        cols["cost"] = float(cost)
+    return cols
+
+
+def _opt_str(message: dict, key: str) -> str | None:
+    v = message.get(key)
+    if v is not None and not isinstance(v, str):
+        raise ValueError(f"{key} must be text or null")
+    return None if v is None else _clean(v)
+
+
+def encode_message(message: object) -> dict:
+    """A message dict as column values (raises ValueError for a malformed one)."""
+    if not isinstance(message, dict):
+        raise ValueError("a message must be an object")
+    mid, role, content = message.get("id"), message.get("role"), message.get("content")
+    if not isinstance(mid, str) or not _ID.fullmatch(mid):
+        raise ValueError("message id must be 1-64 letters, digits or _.:-")
+    if role not in _CORE:
+        raise ValueError("role must be user or assistant")
+    if not isinstance(content, str):
+        raise ValueError("content must be text")
+    row: dict[str, Any] = {"id": mid, "role": role, "content": _clean(content), "reasoning": None,
+                           "status": None, "error_json": None, "finish_reason": None, "meta_json": None,
+                           "extra_json": None, **_usage_columns(None)}
+    core = _CORE[role]
+    if role == "assistant":
+        row["reasoning"] = _opt_str(message, "reasoning")
+        row["status"] = _opt_str(message, "status")
+        row["finish_reason"] = _opt_str(message, "finish_reason")
+        error, meta = message.get("error"), message.get("meta")
+        if error is not None and not isinstance(error, dict):
+            raise ValueError("error must be an object or null")
+        if meta is not None and not isinstance(meta, dict):
+            raise ValueError("meta must be an object or null")
+        if "error" in message:
+            row["error_json"] = _dumps(error, "error")
+        if "meta" in message:
+            row["meta_json"] = _dumps(meta, "meta")
+            row.update(_usage_columns(meta))
+    extra = {k: v for k, v in message.items() if k not in core}
+    if any(not isinstance(k, str) or k == _ABSENT for k in extra):
+        raise ValueError("message keys must be text")
+    absent = [k for k in core if k not in message]
+    if absent:
+        extra[_ABSENT] = absent
+    if extra:
+        row["extra_json"] = _dumps(extra, "extra keys")
+    return row
+
+
+def _decode_message(r: Any) -> dict:
+    extra = json.loads(r.extra_json) if r.extra_json else {}
+    absent = set(extra.pop(_ABSENT, ()))
+    message: dict[str, Any] = {"id": r.id, "role": r.role, "content": r.content}
+    if r.role == "assistant":
+        for key, value in (("reasoning", r.reasoning), ("status", r.status), ("error", _loads(r.error_json)),
+                           ("finish_reason", r.finish_reason), ("meta", _loads(r.meta_json))):
+            if key not in absent:
+                message[key] = value
+    message.update(extra)
+    return message
+
+
+_MESSAGE_VALUE_COLUMNS = ("role", "content", "reasoning", "status", "error_json", "finish_reason", "meta_json",
+                          "model", "prompt_tokens", "completion_tokens", "total_tokens", "cost", "extra_json")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _owner(owner: object) -> str:
+    if not isinstance(owner, str) or not owner or len(owner) > MAX_OWNER or owner != _clean(owner):
+        raise ValueError("owner must be a non-empty string of at most 255 characters")
+    return owner
+
+
+def _valid_cid(cid: object) -> bool:
+    return isinstance(cid, str) and bool(_ID.fullmatch(cid))
+
+
+def _title(title: object) -> str:
+    if not isinstance(title, str):
+        raise ValueError("title must be text")
+    return _clean(title)[:MAX_TITLE]
+
+
+def _model(model: object) -> str:
+    if not isinstance(model, str) or len(model) > MAX_MODEL:
+        raise ValueError("model must be text of at most 200 characters")
+    return _clean(model)
+
+
+def _settings(settings: object) -> str:
+    if settings is None:
+        return "{}"
+    if not isinstance(settings, dict):
+        raise ValueError("settings must be an object")
+    return _dumps(settings, "settings")
+
+
+def _limit(value: object, name: str, maximum: int = MAX_LIST) -> int:
+    if not _is_int(value) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer")
+    return min(value, maximum)
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _snippet(text: str, needle: str) -> str:
+    at = text.translate(_ASCII_LOWER).find(needle.translate(_ASCII_LOWER))
+    at = max(at, 0)
+    start = max(0, at - 40)
+    end = min(len(text), start + SNIPPET)
+    start = max(0, min(start, end - SNIPPET))
+    piece = " ".join(text[start:end].split())
+    return ("…" if start > 0 else "") + piece + ("…" if end < len(text) else "")
+
+
+def _conversation_dict(r: Any, count: int | None = None) -> dict:
+    out = {"id": r.id, "title": r.title, "model": r.model, "settings": json.loads(r.settings_json),
+           "created_at": r.created_at, "updated_at": r.updated_at}
+    if count is not None:
+        out["message_count"] = int(count)
+    return out
+
+
+def _safe_message(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    name = type(getattr(exc, "orig", None) or exc).__name__
+    if "locked" in text or "busy" in text or "lock timeout" in text or "lock_timeout" in text:
+        return f"database is busy (locked) ({name})"
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return f"database file is corrupt or not a database ({name})"
+    if isinstance(exc, sa.exc.IntegrityError):
+        return f"conflicting write ({name})"
+    if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)) or "connect" in text:
+        return f"database unavailable ({name})"
+    return f"database error ({name})"
+
+
+def _parse_time(value: object, what: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 40:
+        raise ValueError(f"{what} must be an ISO date-time")
+    try:
+        return _utc(datetime.fromisoformat(value))
+    except ValueError:
+        raise ValueError(f"{what} must be an ISO date-time") from None
+
+
+# --------------------------------------------------------------------------- the store
+
+
+class Store:
+    """One database (SQLite file or PostgreSQL) of conversations. Thread-safe.
+
+    Keyword options: `schema` (PostgreSQL: the schema to use, via search_path), `busy_timeout`
+    (seconds; SQLite busy timeout, PostgreSQL lock_timeout), `connect_timeout` (PostgreSQL, seconds).
+    """
+
+    def __init__(self, url: str, *, schema: str | None = None, busy_timeout: float = 5.0,
+                 connect_timeout: int = 5) -> None:
+        self._clock_lock = threading.Lock()
+        self._last = datetime.min.replace(tzinfo=timezone.utc)
+        try:
+            u = make_url(normalise_url(url))
+        except Exception:  # noqa: BLE001 - the URL may hold a password: never echo it
+            raise StorageError("invalid database URL") from None
+        backend = u.get_backend_name()
+        if backend == "sqlite":
+            self._engine = self._sqlite_engine(u, busy_timeout)
+        elif backend == "postgresql":
+            if u.get_driver_name() != "psycopg":
+                u = u.set(drivername="postgresql+psycopg")
+            self._engine = self._pg_engine(u, schema, busy_timeout, connect_timeout)
+        else:
+            raise StorageError("unsupported database (use sqlite:// or postgresql://)")
+        self.dialect = backend
+        try:
+            self.migrate()
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    @staticmethod
+    def _sqlite_engine(u: sa.URL, busy_timeout: float) -> sa.Engine:
+        memory = u.database in (None, "", ":memory:") or u.query.get("mode") == "memory"
+        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": busy_timeout}}
+        if memory:
+            kwargs["poolclass"] = StaticPool
+        engine = sa.create_engine(u, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None  # transactions are begun below, as BEGIN or BEGIN IMMEDIATE
+            cur = dbapi_conn.cursor()
+            try:
+                cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+                if not memory:
+                    cur.execute("PRAGMA journal_mode = WAL")
+                cur.execute("PRAGMA foreign_keys = ON")
+                cur.execute("PRAGMA synchronous = NORMAL")
+            finally:
+                cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("glmchat_write") else "BEGIN")
+
+        return engine
+
+    @staticmethod
+    def _pg_engine(u: sa.URL, schema: str | None, busy_timeout: float, connect_timeout: int) -> sa.Engine:
+        options = [u.query["options"]] if isinstance(u.query.get("options"), str) else []
+        u = u.difference_update_query(["options"])
+        if schema is not None:
+            if not _SCHEMA.fullmatch(schema):
+                raise StorageError("invalid schema name")
+            options.append(f"-c search_path={schema}")
+        options.append(f"-c lock_timeout={int(busy_timeout * 1000)}")
+        return sa.create_engine(u, pool_pre_ping=True,
+                                connect_args={"connect_timeout": connect_timeout, "options": " ".join(options)})
+
+    # ---------------------------------------------------------------- plumbing
+
+    @contextmanager
+    def _tx(self, write: bool = False) -> Iterator[Connection]:
+        try:
+            with self._engine.connect() as conn:
+                if write and self.dialect == "sqlite":
+                    conn.execution_options(glmchat_write=True)
+                with conn.begin():
+                    yield conn
+        except (SQLAlchemyError, *_DRIVER_ERRORS, OSError) as exc:
+            log.warning("storage: %s", _safe_message(exc))
+            raise StorageError(_safe_message(exc)) from None
+
+    def _now(self) -> datetime:
+        """UTC now, strictly increasing within this process (so "newest first" has no ties)."""
+        with self._clock_lock:
+            now = datetime.now(timezone.utc)
+            if now <= self._last:
+                now = self._last + timedelta(microseconds=1)
+            self._last = now
+            return now
+
+    @staticmethod
+    def _owned(conn: Connection, owner: str, cid: str, lock: bool = False) -> bool:
+        q = sa.select(conversations.c.id).where(conversations.c.id == cid, conversations.c.owner == owner)
+        if lock:
+            q = q.with_for_update()
+        return conn.execute(q).first() is not None
+
+    def migrate(self) -> int:
+        with self._tx(write=True) as conn:
+            if self.dialect == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k, hashtext(coalesce(current_schema(), '')))"),
+                             {"k": _LOCK_KEY})
+            _apply_migrations(conn)
+        return CURRENT_VERSION
+
+    def version(self) -> int:
+        with self._tx() as conn:
+            return conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar() or 0
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # ---------------------------------------------------------------- conversations
+
+    def create_conversation(self, owner: str, title: str, model: str, settings: dict | None = None, *,
+                            cid: str | None = None) -> str:
+        """A new conversation's id. With `cid` (32 hex digits): insert if absent, so a replay is harmless."""
+        owner, title, model, settings_json = _owner(owner), _title(title), _model(model), _settings(settings)
+        if cid is None:
+            cid = secrets.token_hex(16)
+        elif not isinstance(cid, str) or not _CID.fullmatch(cid):
+            raise ValueError("conversation id must be 32 hex digits")
+        now = self._now()
+        values = {"id": cid, "owner": owner, "title": title, "model": model, "settings_json": settings_json,
+                  "created_at": now, "updated_at": now}
+        insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        with self._tx(write=True) as conn:
+            conn.execute(insert(conversations).values(**values).on_conflict_do_nothing(index_elements=["id"]))
+            holder = conn.execute(sa.select(conversations.c.owner).where(conversations.c.id == cid)).scalar()
+            if holder != owner:
+                raise StorageError("conversation id already in use")
+        return cid
+
+    def conversation(self, owner: str, cid: str) -> dict | None:
+        owner = _owner(owner)
+        if not _valid_cid(cid):
+            return None
+        with self._tx() as conn:
+            row = conn.execute(sa.select(conversations, self._count().label("n"))
+                               .where(conversations.c.id == cid, conversations.c.owner == owner)).first()
+        return None if row is None else _conversation_dict(row, row.n)
+
+    @staticmethod
+    def _count():
+        return (sa.select(sa.func.count()).select_from(messages_t)
+                .where(messages_t.c.conversation_id == conversations.c.id).scalar_subquery())
+
+    @staticmethod
+    def _filters(q, owner: str, model: str | None, since: datetime | None, until: datetime | None):
+        q = q.where(conversations.c.owner == owner)
+        if model is not None:
+            q = q.where(conversations.c.model == model)
+        if since is not None:
+            q = q.where(conversations.c.updated_at >= _utc(since))
+        if until is not None:
+            q = q.where(conversations.c.updated_at <= _utc(until))
+        return q.order_by(conversations.c.updated_at.desc(), conversations.c.id.desc())
+
+    def list_conversations(self, owner: str, *, limit: int = 50, offset: int = 0, model: str | None = None,
+                           since: datetime | None = None, until: datetime | None = None) -> list[dict]:
+        """Newest updated first; since/until (inclusive) filter on updated_at."""
+        owner = _owner(owner)
+        limit, offset = _limit(limit, "limit"), _limit(offset, "offset", 10**9)
+        q = self._filters(sa.select(conversations, self._count().label("n")), owner, model, since, until)
+        with self._tx() as conn:
+            rows = conn.execute(q.limit(limit).offset(offset)).all()
+        return [_conversation_dict(r, r.n) for r in rows]
+
+    def rename(self, owner: str, cid: str, title: str) -> bool:
+        """Renaming does not move the conversation in the list (updated_at is left alone)."""
+        owner, title = _owner(owner), _title(title)
+        if not _valid_cid(cid):
+            return False
+        with self._tx(write=True) as conn:
+            n = conn.execute(conversations.update()
+                             .where(conversations.c.id == cid, conversations.c.owner == owner)
+                             .values(title=title)).rowcount
+        return n > 0
+
+    def update_settings(self, owner: str, cid: str, model: str, settings: dict) -> bool:
+        owner, model, settings_json = _owner(owner), _model(model), _settings(settings)
+        if not _valid_cid(cid):
+            return False
+        with self._tx(write=True) as conn:
+            n = conn.execute(conversations.update()
+                             .where(conversations.c.id == cid, conversations.c.owner == owner)
+                             .values(model=model, settings_json=settings_json)).rowcount
+        return n > 0
+
+    def delete(self, owner: str, cid: str) -> bool:
+        owner = _owner(owner)
+        if not _valid_cid(cid):
+            return False
+        with self._tx(write=True) as conn:
+            if not self._owned(conn, owner, cid, lock=True):
+                return False
+            conn.execute(messages_t.delete().where(messages_t.c.conversation_id == cid))
+            conn.execute(conversations.delete().where(conversations.c.id == cid))
+        return True
+
+    # ---------------------------------------------------------------- messages
+
+    def save_message(self, owner: str, cid: str, message: dict) -> None:
+        """Insert or update by message id, keeping its position. Saving an unchanged message writes
+        nothing, except that an unchanged "streaming" one refreshes updated_at (a writer's heartbeat)."""
+        owner = _owner(owner)
+        row = encode_message(message)
+        if not _valid_cid(cid):
+            raise ConversationNotFound("conversation not found")
+        with self._tx(write=True) as conn:
+            if not self._owned(conn, owner, cid, lock=True):
+                raise ConversationNotFound("conversation not found")
+            key = (messages_t.c.conversation_id == cid, messages_t.c.id == row["id"])
+            cols = [messages_t.c[name] for name in _MESSAGE_VALUE_COLUMNS]
+            old = conn.execute(sa.select(*cols).where(*key)).first()
+            now = self._now()
+            if old is not None:
+                if all(getattr(old, name) == row[name] for name in _MESSAGE_VALUE_COLUMNS):
+                    if row["status"] != "streaming":
+                        return
+                    conn.execute(messages_t.update().where(*key).values(updated_at=now))
+                else:
+                    conn.execute(messages_t.update().where(*key).values(
+                        **{name: row[name] for name in _MESSAGE_VALUE_COLUMNS}, updated_at=now))
+            else:
+                seq = conn.execute(sa.select(sa.func.coalesce(sa.func.max(messages_t.c.seq), 0))
+                                   .where(messages_t.c.conversation_id == cid)).scalar() + 1
+                conn.execute(messages_t.insert().values(**row, conversation_id=cid, seq=seq,
+                                                        created_at=now, updated_at=now))
+            conn.execute(conversations.update().where(conversations.c.id == cid).values(updated_at=now))
+
+    def messages(self, owner: str, cid: str, *, limit: int | None = None, before_seq: int | None = None) -> list[dict]:
+        """In order. With limit: the last `limit` messages (those with seq < before_seq if given)."""
+        owner = _owner(owner)
+        if not _valid_cid(cid):
+            return []
+        q = (sa.select(messages_t).join(conversations, conversations.c.id == messages_t.c.conversation_id)
+             .where(conversations.c.owner == owner, messages_t.c.conversation_id == cid))
+        if before_seq is not None:
+            if not _is_int(before_seq):
+                raise ValueError("before_seq must be an integer")
+            q = q.where(messages_t.c.seq < before_seq)
+        if limit is not None:
+            q = q.order_by(messages_t.c.seq.desc()).limit(_limit(limit, "limit", 10**9))
+        else:
+            q = q.order_by(messages_t.c.seq)
+        with self._tx() as conn:
+            rows = conn.execute(q).all()
+        if limit is not None:
+            rows.reverse()
+        return [_decode_message(r) for r in rows]
+
+    def delete_messages_after(self, owner: str, cid: str, message_id: str) -> int:
+        owner = _owner(owner)
+        if not _valid_cid(cid) or not isinstance(message_id, str):
+            return 0
+        with self._tx(write=True) as conn:
+            if not self._owned(conn, owner, cid, lock=True):
+                return 0
+            seq = conn.execute(sa.select(messages_t.c.seq).where(
+                messages_t.c.conversation_id == cid, messages_t.c.id == message_id)).scalar()
+            if seq is None:
+                return 0
+            n = conn.execute(messages_t.delete().where(messages_t.c.conversation_id == cid,
+                                                       messages_t.c.seq > seq)).rowcount
+            if n:
+                conn.execute(conversations.update().where(conversations.c.id == cid).values(updated_at=self._now()))
+        return n
+
+    # ---------------------------------------------------------------- search, usage
+
+    def search(self, owner: str, text: str, *, limit: int = 50, model: str | None = None,
+               since: datetime | None = None, until: datetime | None = None) -> list[dict]:
+        owner = _owner(owner)
+        if not isinstance(text, str):
+            return []
+        needle = _clean(text.strip()[:MAX_SEARCH])
+        if not needle:
+            return []
+        pattern = _like(needle)
+        hit = (sa.select(messages_t.c.id).where(messages_t.c.conversation_id == conversations.c.id,
+                                                messages_t.c.content.ilike(pattern, escape="\\")).exists())
+        q = self._filters(sa.select(conversations, self._count().label("n")), owner, model, since, until)
+        q = q.where(sa.or_(conversations.c.title.ilike(pattern, escape="\\"), hit)).limit(_limit(limit, "limit"))
+        out = []
+        with self._tx() as conn:
+            for r in conn.execute(q).all():
+                first = conn.execute(
+                    sa.select(messages_t.c.content)
+                    .where(messages_t.c.conversation_id == r.id, messages_t.c.content.ilike(pattern, escape="\\"))
+                    .order_by(messages_t.c.seq).limit(1)).scalar()
+                item = _conversation_dict(r, r.n)
+                item["snippet"] = _snippet(first if first is not None else r.title, needle)
+                out.append(item)
+        return out
+
+    def usage(self, owner: str, since: datetime | None = None, until: datetime | None = None) -> list[dict]:
+        """One row per assistant message with usage (since/until inclusive, on the message's created_at)."""
+        owner = _owner(owner)
+        m, c = messages_t, conversations
+        q = (sa.select(m.c.created_at, sa.func.coalesce(m.c.model, c.c.model).label("model"), c.c.id, c.c.title,
+                       m.c.prompt_tokens, m.c.completion_tokens, m.c.total_tokens, m.c.cost)
+             .join(c, c.c.id == m.c.conversation_id)
+             .where(c.c.owner == owner, m.c.role == "assistant", m.c.total_tokens.is_not(None)))
+        if since is not None:
+            q = q.where(m.c.created_at >= _utc(since))
+        if until is not None:
+            q = q.where(m.c.created_at <= _utc(until))
+        with self._tx() as conn:
+            rows = conn.execute(q.order_by(m.c.created_at, c.c.id, m.c.seq)).all()
+        return [{"day": r.created_at.date(), "model": r.model, "conversation_id": r.id, "title": r.title,
+                 "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
+                 "total_tokens": r.total_tokens, "cost": r.cost} for r in rows]
+
+    # ---------------------------------------------------------------- export / import
+
+    def export(self, owner: str, cid: str | None = None) -> dict:
+        """All of the owner's conversations (oldest first), or one; a missing/foreign cid exports none."""
+        owner = _owner(owner)
+        out = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION,
+               "exported_at": datetime.now(timezone.utc).isoformat(), "conversations": []}
+        if cid is not None and not _valid_cid(cid):
+            return out
+        cq = sa.select(conversations).where(conversations.c.owner == owner)
+        mq = (sa.select(messages_t).join(conversations, conversations.c.id == messages_t.c.conversation_id)
+              .where(conversations.c.owner == owner))
+        if cid is not None:
+            cq, mq = cq.where(conversations.c.id == cid), mq.where(messages_t.c.conversation_id == cid)
+        with self._tx() as conn:
+            convs = conn.execute(cq.order_by(conversations.c.created_at, conversations.c.id)).all()
+            by_conv: dict[str, list[dict]] = {}
+            for r in conn.execute(mq.order_by(messages_t.c.conversation_id, messages_t.c.seq)):
+                by_conv.setdefault(r.conversation_id, []).append(_decode_message(r))
+        for r in convs:
+            item = _conversation_dict(r)
+            item["created_at"], item["updated_at"] = r.created_at.isoformat(), r.updated_at.isoformat()
+            item["messages"] = by_conv.get(r.id, [])
+            out["conversations"].append(item)
+        return out
+
+    def import_export(self, owner: str, data: object) -> int:
+        """Validate everything, then write it all in one transaction under new conversation ids."""
+        owner = _owner(owner)
+        plan = validate_export(data)
+        now = self._now()
+        conv_rows, message_rows = [], []
+        for conv in plan:
+            cid = secrets.token_hex(16)
+            created = conv["created_at"] or now
+            updated = conv["updated_at"] or created
+            conv_rows.append({"id": cid, "owner": owner, "title": conv["title"], "model": conv["model"],
+                              "settings_json": conv["settings_json"], "created_at": created, "updated_at": updated})
+            message_rows += [{**row, "conversation_id": cid, "seq": i, "created_at": updated, "updated_at": updated}
+                             for i, row in enumerate(conv["messages"], start=1)]
+        if not conv_rows:
+            return 0
+        with self._tx(write=True) as conn:
+            conn.execute(conversations.insert(), conv_rows)
+            if message_rows:
+                conn.execute(messages_t.insert(), message_rows)
+        return len(plan)
+
+    # ---------------------------------------------------------------- app metadata
+
+    def meta(self, key: str) -> str | None:
+        with self._tx() as conn:
+            return conn.execute(sa.select(app_meta.c.value).where(app_meta.c.key == key)).scalar()
+
+    def set_meta_if_absent(self, key: str, value: str) -> str:
+        """The stored value for key: `value` if this call stored it, else the earlier writer's."""
+        if not isinstance(key, str) or not 0 < len(key) <= 255 or not isinstance(value, str):
+            raise ValueError("meta key and value must be text")
+        found = self.meta(key)
+        if found is not None:
+            return found
+        insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        with self._tx(write=True) as conn:
+            conn.execute(insert(app_meta).values(key=key, value=_clean(value))
+                         .on_conflict_do_nothing(index_elements=["key"]))
+            return conn.execute(sa.select(app_meta.c.value).where(app_meta.c.key == key)).scalar_one()
+
+
+def validate_export(data: object) -> list[dict]:
+    """An export checked from top to bottom (ValueError with a short reason), as rows ready to insert."""
+    if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
+        raise ValueError("not a GLM Chat export")
+    version = data.get("version")
+    if not _is_int(version) or version != EXPORT_VERSION:
+        raise ValueError("unsupported export version")
+    convs = data.get("conversations")
+    if not isinstance(convs, list):
+        raise ValueError("conversations must be a list")
+    if len(convs) > MAX_IMPORT_CONVERSATIONS:
+        raise ValueError(f"too many conversations (at most {MAX_IMPORT_CONVERSATIONS})")
+    plan = []
+    for i, conv in enumerate(convs, start=1):
+        where = f"conversation {i}"
+        if not isinstance(conv, dict):
+            raise ValueError(f"{where}: not an object")
+        try:
+            title, model, settings_json = _title(conv.get("title")), _model(conv.get("model")), _settings(conv.get("settings"))
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        created = _parse_time(conv.get("created_at"), f"{where}: created_at")
+        updated = _parse_time(conv.get("updated_at"), f"{where}: updated_at")
+        msgs = conv.get("messages", [])
+        if not isinstance(msgs, list):
+            raise ValueError(f"{where}: messages must be a list")
+        if len(msgs) > MAX_IMPORT_MESSAGES:
+            raise ValueError(f"{where}: too many messages (at most {MAX_IMPORT_MESSAGES})")
+        rows, seen = [], set()
+        for j, message in enumerate(msgs, start=1):
+            if isinstance(message, dict):
+                for key in ("content", "reasoning"):
+                    if isinstance(message.get(key), str) and len(message[key]) > MAX_CONTENT:
+                        raise ValueError(f"{where}, message {j}: {key} is too long (at most {MAX_CONTENT} characters)")
+            try:
+                row = encode_message(message)
+            except ValueError as exc:
+                raise ValueError(f"{where}, message {j}: {exc}") from None
+            if row["id"] in seen:
+                raise ValueError(f"{where}, message {j}: duplicate message id")
+            seen.add(row["id"])
+            rows.append(row)
+        plan.append({"title": title, "model": model, "settings_json": settings_json, "created_at": created,
+                     "updated_at": updated, "messages": rows})
+    return plan
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def to_markdown(conversation: dict) -> str:
+    """One exported conversation as Markdown. Message text is kept verbatim (code blocks included)."""
+    title = " ".join(str(conversation.get("title") or "").split()) or "Untitled"
+    parts = [f"# {title}"]
+    for m in conversation.get("messages", []):
+        if m.get("role") == "user":
+            parts.append("**User**")
+        else:
+            meta = m.get("meta") if isinstance(m.get("meta"), dict) else {}
+            parts.append(f"**GLM ({meta.get('model') or conversation.get('model') or '?'})**")
+        parts.append(m.get("content") or "")
+        status = m.get("status")
+        if m.get("role") == "assistant" and status not in (None, "done"):
+            parts.append(f"_({status})_")
+    return "\n\n".join(parts) + "\n"
+
+
+# --------------------------------------------------------------------------- resilient wrapper
+
+
+@dataclass
+class _Op:
+    name: str
+    args: tuple
+    kwargs: dict = field(default_factory=dict)
+
+    @property
+    def cid(self) -> str | None:
+        return self.kwargs["cid"] if self.name == "create_conversation" else self.args[1]
+
+
+_BARRIERS = frozenset({"create_conversation", "delete", "delete_messages_after"})
+
+
+class ResilientStore:
+    """Wraps a Store so the chat keeps working when the database is down: writes that fail are kept
+    (latest version per message id) and replayed on the next call; reads that fail return None/[] and
+    set `healthy = False`.
+
+    After a failure the database is left alone for `retry_interval` seconds (writes queue at once,
+    reads come back empty), so a hanging server cannot stall every rerun; flush() always tries.
+    export, import_export raise StorageError while the database is unreachable; set_meta_if_absent
+    returns None then (never a value that might not be the stored one).
+    """
+
+    def __init__(self, store_factory: Callable[[], Store], *, retry_interval: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._factory = store_factory
+        self._store: Store | None = None
+        self._queue: list[_Op] = []
+        self._lock = threading.RLock()
+        self._retry_interval = retry_interval
+        self._clock = clock
+        self._next_try = float("-inf")
+        self.healthy = True
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    # ---------------------------------------------------------------- plumbing
+
+    def _failed(self) -> None:
+        self.healthy = False
+        self._next_try = self._clock() + self._retry_interval
+
+    def _open(self, force: bool = False) -> Store | None:
+        if not force and self._clock() < self._next_try:
+            return None
+        if self._store is None:
+            try:
+                self._store = self._factory()
+            except Exception as exc:  # noqa: BLE001 - any failure to open means "down" here
+                log.warning("storage: cannot open the database (%s)", type(exc).__name__)
+                self._failed()
+                return None
+        return self._store
+
+    def _replay(self, store: Store) -> bool:
+        while self._queue:
+            op = self._queue[0]
+            try:
+                getattr(store, op.name)(*op.args, **op.kwargs)
+            except ConversationNotFound:
+                log.warning("storage: dropped a queued %s (conversation gone)", op.name)
+            except StorageError:
+                self._failed()
+                return False
+            except Exception as exc:  # noqa: BLE001 - a write that can never succeed must not block the rest
+                log.error("storage: dropped a queued %s (%s)", op.name, type(exc).__name__)
+            self._queue.pop(0)
+        return True
+
+    def _ready(self, force: bool = False) -> Store | None:
+        store = self._open(force)
+        if store is None or (self._queue and not self._replay(store)):
+            return None
+        return store
+
+    def _read(self, name: str, default: Any, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            store = self._ready()
+            if store is None:
+                self.healthy = False
+                return default
+            try:
+                result = getattr(store, name)(*args, **kwargs)
+            except StorageError:
+                self._failed()
+                return default
+            self.healthy = True
+            return result
+
+    def _write(self, op: _Op, queued_result: Any) -> Any:
+        with self._lock:
+            store = self._ready()
+            if store is not None:
+                try:
+                    result = getattr(store, op.name)(*op.args, **op.kwargs)
+                except ConversationNotFound:
+                    raise
+                except StorageError:
+                    self._failed()
+                else:
+                    self.healthy = True
+                    return result
+            self._enqueue(op)
+            self.healthy = False
+            return queued_result
+
+    def _enqueue(self, op: _Op) -> None:
+        if op.name == "save_message":
+            owner, cid, message = op.args
+            for i in range(len(self._queue) - 1, -1, -1):
+                other = self._queue[i]
+                if other.cid != cid:
+                    continue
+                if other.name == "save_message" and other.args[0] == owner and other.args[2]["id"] == message["id"]:
+                    self._queue[i] = op  # latest version, in the first version's place (keeps the order)
+                    return
+                if other.name in _BARRIERS:
+                    break
+        self._queue.append(op)
+
+    def flush(self) -> bool:
+        """Replay pending writes in order (trying now, whatever the retry interval); True when none remain."""
+        with self._lock:
+            if not self._queue:
+                return True
+            ok = self._ready(force=True) is not None
+            if ok:
+                self.healthy = True
+            return ok
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    # ---------------------------------------------------------------- writes
+
+    def create_conversation(self, owner: str, title: str, model: str, settings: dict | None = None) -> str:
+        _owner(owner), _title(title), _model(model), _settings(settings)
+        cid = secrets.token_hex(16)
+        self._write(_Op("create_conversation", (owner, title, model, copy.deepcopy(settings)), {"cid": cid}), cid)
+        return cid
+
+    def rename(self, owner: str, cid: str, title: str) -> bool:
+        _title(title)
+        return self._write(_Op("rename", (owner, cid, title)), True)
+
+    def update_settings(self, owner: str, cid: str, model: str, settings: dict) -> bool:
+        _model(model), _settings(settings)
+        return self._write(_Op("update_settings", (owner, cid, model, copy.deepcopy(settings))), True)
+
+    def delete(self, owner: str, cid: str) -> bool:
+        return self._write(_Op("delete", (owner, cid)), True)
+
+    def save_message(self, owner: str, cid: str, message: dict) -> None:
+        _owner(owner)
+        encode_message(message)  # a malformed message fails now, not at replay
+        self._write(_Op("save_message", (owner, cid, copy.deepcopy(message))), None)
+
+    def delete_messages_after(self, owner: str, cid: str, message_id: str) -> int:
+        return self._write(_Op("delete_messages_after", (owner, cid, message_id)), 0)
+
+    # ---------------------------------------------------------------- reads
+
+    def conversation(self, owner: str, cid: str) -> dict | None:
+        return self._read("conversation", None, owner, cid)
+
+    def list_conversations(self, owner: str, **kwargs: Any) -> list[dict]:
+        return self._read("list_conversations", [], owner, **kwargs)
+
+    def messages(self, owner: str, cid: str, **kwargs: Any) -> list[dict]:
+        return self._read("messages", [], owner, cid, **kwargs)
+
+    def search(self, owner: str, text: str, **kwargs: Any) -> list[dict]:
+        return self._read("search", [], owner, text, **kwargs)
+
+    def usage(self, owner: str, since: datetime | None = None, until: datetime | None = None) -> list[dict]:
+        return self._read("usage", [], owner, since, until)
+
+    def meta(self, key: str) -> str | None:
+        return self._read("meta", None, key)
+
+    def set_meta_if_absent(self, key: str, value: str) -> str | None:
+        return self._read("set_meta_if_absent", None, key, value)
+
+    # ---------------------------------------------------------------- export / import: no silent fallback
+
+    def _strict(self, name: str, *args: Any) -> Any:
+        with self._lock:
+            store = self._ready(force=True)
+            if store is None:
+                raise StorageError("database unavailable")
+            try:
+                result = getattr(store, name)(*args)
+            except StorageError:
+                self._failed()
+                raise
+            self.healthy = True
+            return result
+
+    def export(self, owner: str, cid: str | None = None) -> dict:
+        return self._strict("export", owner, cid)
+
+    def import_export(self, owner: str, data: object) -> int:
+        return self._strict("import_export", owner, data)
