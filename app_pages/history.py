@@ -20,8 +20,6 @@ st.title(t("page.history", lang))
 if owner_id is None:
     st.info(t("history.off", lang), icon=":material/history_toggle_off:")
     st.stop()
-if not store.healthy:
-    st.warning(t("history.db_down", lang), icon=":material/cloud_off:")
 
 query = st.text_input(t("history.search", lang), max_chars=200, key=state.SEARCH,
                       placeholder=t("history.search_hint", lang))
@@ -35,6 +33,9 @@ until = datetime.combine(dates[-1], time.max, tzinfo=timezone.utc) if len(dates)
 filters = {"model": model or None, "since": since, "until": until}
 rows = (store.search(owner_id, query, **filters) if query.strip()
         else store.list_conversations(owner_id, limit=200, **filters))
+if not store.healthy:
+    st.warning(t("history.db_down", lang), icon=":material/cloud_off:")
+    st.stop()  # search, export and import need the database; nothing here works from memory
 
 
 def open_in_chat(cid: str) -> None:

@@ -112,6 +112,8 @@ def sync_conversation(owner_id: str | None) -> None:
     if st.session_state.get(LOADED) == wanted:
         return
     found = store().conversation(owner_id, wanted)
+    if found is None and not store().healthy:
+        return  # the database is down: keep what is on screen; the page shows a warning
     if found is None:
         st.session_state[NOT_FOUND] = True
         new_chat()
