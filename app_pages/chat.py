@@ -19,11 +19,12 @@ if not state.store().healthy:
     st.warning(t("history.db_down", lang), icon=":material/cloud_off:")
 
 pending = state.take_pending()
-chat_view.draw_history(messages, lang, follow=None if pending else state.follower(owner_id))
+chat_view.draw_history(messages, lang, follow=None if pending else state.follower(owner_id), busy=pending)
 if not messages:
     st.caption(t("chat.empty", lang))
 
 st.chat_input(t("chat.placeholder", lang), key=state.PROMPT, on_submit=state.submit_prompt,
               submit_mode="stop", max_chars=100_000)
 if pending and messages and messages[-1]["role"] == "user":
-    chat_view.stream_reply(settings, list(messages), save=state.reply_saver_target(owner_id))
+    chat_view.stream_reply(settings, list(messages), save=state.reply_saver_target(owner_id),
+                           alternatives=state.take_alternatives())

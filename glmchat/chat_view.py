@@ -76,21 +76,71 @@ def draw_footer(msg: dict, lang: str, is_last: bool) -> None:
         st.caption(line)
 
 
-def draw_message(msg: dict, lang: str, is_last: bool) -> None:
+def draw_copy(msg: dict, lang: str) -> None:
+    """The message's Markdown in a code box, whose copy icon copies it in one click."""
+    with st.popover("", icon=":material/content_copy:", help=t("chat.copy", lang)):
+        st.code(msg["content"], language="markdown", wrap_lines=True, height=300)
+
+
+def draw_edit_form(msg: dict, lang: str) -> None:
+    st.text_area(t("chat.edit", lang), value=msg["content"], key=f"w_edit_{msg['id']}", max_chars=100_000)
+    with st.container(horizontal=True):
+        st.button(t("chat.edit_send", lang), key=f"edit-send-{msg['id']}", type="primary",
+                  on_click=state.submit_edit, args=(msg["id"],), icon=":material/send:")
+        st.button(t("history.cancel", lang), key=f"edit-cancel-{msg['id']}", on_click=state.cancel_edit)
+
+
+def draw_alternatives(msg: dict, lang: str) -> None:
+    """Earlier answers to the same question, kept when the answer was regenerated."""
+    earlier = msg.get("alternatives") or []
+    if earlier:
+        with st.expander(t("chat.earlier", lang, n=len(earlier)), icon=":material/history:"):
+            for alt in earlier:
+                st.caption(alt.get("meta", {}).get("model", ""))
+                st.markdown(safe_markdown(alt.get("content", "")))
+
+
+def draw_message(msg: dict, lang: str, is_last: bool, actions: bool = True) -> None:
     with st.chat_message(msg["role"]):
         if msg["role"] == "user":
+            if actions and state.editing() == msg["id"]:
+                draw_edit_form(msg, lang)
+                return
             st.markdown(safe_markdown(msg["content"]))
+            if actions:
+                with st.container(horizontal=True, gap="small"):
+                    draw_copy(msg, lang)
+                    st.button("", key=f"edit-{msg['id']}", icon=":material/edit:", help=t("chat.edit", lang),
+                              on_click=state.start_edit, args=(msg["id"],), type="tertiary")
             return
         draw_thinking(msg, lang, live=False)
         if msg["content"]:
             st.markdown(safe_markdown(msg["content"]))
+        draw_alternatives(msg, lang)
         draw_footer(msg, lang, is_last)
+        if actions:
+            draw_actions(msg, lang, is_last)
 
 
-def draw_history(messages: list[dict], lang: str, follow=None) -> None:
+def draw_actions(msg: dict, lang: str, is_last: bool) -> None:
+    """Copy, regenerate (last answer only) and thumbs feedback under a finished answer."""
+    if msg["status"] == STREAMING:
+        return
+    with st.container(horizontal=True, gap="small"):
+        if msg["content"]:
+            draw_copy(msg, lang)
+        if is_last:
+            st.button("", key=f"regen-{msg['id']}", icon=":material/autorenew:",
+                      help=t("chat.regenerate", lang), on_click=state.regenerate, type="tertiary")
+        if msg["content"]:
+            st.feedback("thumbs", key=f"fb-{msg['id']}", default=msg.get("feedback"),
+                        on_change=state.set_feedback, args=(msg["id"],))
+
+
+def draw_history(messages: list[dict], lang: str, follow=None, busy: bool = False) -> None:
     """Draw every message; a reply still being written elsewhere is followed with `follow`."""
     for i, msg in enumerate(messages):
-        last = i == len(messages) - 1
+        last = i == len(messages) - 1 and not busy
         if last and follow is not None and msg["role"] == "assistant" and msg["status"] == STREAMING:
             _follow_saved_reply(msg["id"], lang, follow)
         else:
@@ -138,10 +188,12 @@ def _finish(msg: dict, settings: state.Settings, reply: ReplyStream, finished: F
              msg["finish_reason"], reply.attempts, failure.kind.value if failure else "-")
 
 
-def stream_reply(settings: state.Settings, history: list[dict], save=None) -> None:
+def stream_reply(settings: state.Settings, history: list[dict], save=None, alternatives=None) -> None:
     """Send history to GLM and stream the answer into a new assistant bubble, saving it as it grows."""
     lang = settings.lang
     msg = conv.assistant_message(settings.model.id, settings.params())
+    if alternatives:
+        msg["alternatives"] = alternatives
     history_for_api = conv.api_messages(history, settings.system_prompt)
     state.messages().append(msg)
     saver = ReplySaver(save or (lambda m: None))
@@ -221,4 +273,6 @@ def stream_reply(settings: state.Settings, history: list[dict], save=None) -> No
         else:
             body_slot.empty()
         with foot_slot.container():
+            draw_alternatives(msg, lang)
             draw_footer(msg, lang, is_last=True)
+            draw_actions(msg, lang, is_last=True)

@@ -23,6 +23,8 @@ CONVERSATION = "conversation_id"
 LOADED = "loaded_conversation"  # the conversation whose messages MESSAGES holds
 NOT_FOUND = "conversation_not_found"
 DELETE = "delete_requested"   # the conversation a delete confirmation is open for
+EDITING = "editing"           # the user message being edited
+ALTERNATIVES = "alternatives"  # earlier answers carried into a regenerated reply
 HAD_KEY = "had_key"           # whether a key was available on the previous run
 PARAMS_FOR = "params_for"     # the model whose defaults the parameter widgets hold
 # Widget keys.
@@ -142,6 +144,71 @@ def follower(owner_id: str | None):
                 messages_[i] = saved
         return saved
     return read
+
+
+def _index(message_id: str) -> int | None:
+    return next((i for i, m in enumerate(st.session_state[MESSAGES]) if m["id"] == message_id), None)
+
+
+def _truncate_after(owner_id: str | None, index: int) -> None:
+    """Forget every message after position index, here and in storage."""
+    messages_ = st.session_state[MESSAGES]
+    if owner_id is not None and conversation_id() is not None:
+        store().delete_messages_after(owner_id, conversation_id(), messages_[index]["id"])
+    del messages_[index + 1:]
+
+
+def editing() -> str | None:
+    return st.session_state.get(EDITING)
+
+
+def start_edit(message_id: str) -> None:
+    st.session_state[EDITING] = message_id
+
+
+def cancel_edit() -> None:
+    st.session_state.pop(EDITING, None)
+
+
+def submit_edit(message_id: str) -> None:
+    """Resend an edited user message: it replaces what followed it."""
+    text = st.session_state.get(f"w_edit_{message_id}") or ""
+    i = _index(message_id)
+    cancel_edit()
+    if i is None or not text.strip():
+        return
+    owner_id = owner(current_settings(load()).key)
+    message = st.session_state[MESSAGES][i]
+    message["content"] = text
+    _truncate_after(owner_id, i)
+    _save(owner_id, message)
+    st.session_state[PENDING] = True
+
+
+def regenerate() -> None:
+    """Ask again for the last answer; the old one stays reachable under the new one."""
+    messages_ = st.session_state[MESSAGES]
+    if not messages_ or messages_[-1]["role"] != "assistant" or len(messages_) < 2:
+        return
+    old = messages_[-1]
+    earlier = old.get("alternatives") or []
+    st.session_state[ALTERNATIVES] = earlier + [{k: v for k, v in old.items() if k != "alternatives"}]
+    _truncate_after(owner(current_settings(load()).key), len(messages_) - 2)
+    st.session_state[PENDING] = True
+
+
+def take_alternatives() -> list[dict] | None:
+    return st.session_state.pop(ALTERNATIVES, None)
+
+
+def set_feedback(message_id: str) -> None:
+    """Thumbs up (1) or down (0), kept with the message."""
+    i = _index(message_id)
+    if i is None:
+        return
+    message = st.session_state[MESSAGES][i]
+    message["feedback"] = st.session_state.get(f"fb-{message_id}")
+    _save(owner(current_settings(load()).key), message)
 
 
 def ask_delete(cid: str) -> None:

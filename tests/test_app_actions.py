@@ -1,0 +1,75 @@
+"""AppTest: regenerate, edit and resend, copy, feedback."""
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from glmchat import state, storage
+
+from conftest import ROOT
+
+
+def new_app() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.session_state[state.LANG] = "en"
+    return at.run()
+
+
+def send(at: AppTest, text: str) -> AppTest:
+    at.chat_input[0].set_value(text).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def msgs(at):
+    return at.session_state[state.MESSAGES]
+
+
+def test_regenerate_keeps_the_previous_answer_reachable(app_env, db_url):
+    at = send(new_app(), "first try sim:tokens=3")
+    old = dict(msgs(at)[-1])
+    at.sidebar.selectbox(key=state.MODEL).set_value("glm-4-plus").run()
+    at.button(key=f"regen-{old['id']}").click().run()
+    assert not at.exception
+    new = msgs(at)[-1]
+    assert new["id"] != old["id"] and new["meta"]["model"] == "glm-4-plus"
+    assert [a["content"] for a in new["alternatives"]] == [old["content"]]
+    assert app_env.requests[-1]["model"] == "glm-4-plus"
+    assert [m["role"] for m in app_env.requests[-1]["messages"]] == ["user"]  # the old answer is not sent
+    saved = storage.Store(db_url).messages("local", at.session_state[state.CONVERSATION])
+    assert [m["role"] for m in saved] == ["user", "assistant"] and saved[-1]["alternatives"][0]["id"] == old["id"]
+    assert "Earlier answers (1)" in [e.label for e in at.expander]
+
+
+def test_edit_an_earlier_message_replaces_what_followed(app_env, db_url):
+    at = send(new_app(), "question one sim:tokens=2")
+    send(at, "question two sim:tokens=2")
+    first = msgs(at)[0]
+    at.button(key=f"edit-{first['id']}").click().run()
+    at.text_area(key=f"w_edit_{first['id']}").input("question one, edited sim:tokens=4").run()
+    at.button(key=f"edit-send-{first['id']}").click().run()
+    assert not at.exception
+    assert [m["content"] for m in msgs(at)][0] == "question one, edited sim:tokens=4"
+    assert len(msgs(at)) == 2 and msgs(at)[1]["content"].split() == ["tok0", "tok1", "tok2", "tok3"]
+    assert [m["content"] for m in app_env.requests[-1]["messages"]] == ["question one, edited sim:tokens=4"]
+    saved = storage.Store(db_url).messages("local", at.session_state[state.CONVERSATION])
+    assert [m["content"] for m in saved] == [m["content"] for m in msgs(at)]
+
+
+def test_copy_shows_the_exact_markdown_source(app_env):
+    at = send(new_app(), "code please sim:tokens=2")
+    reply = msgs(at)[-1]
+    codes = [c.value for c in at.code]
+    assert reply["content"] in codes and "code please sim:tokens=2" in codes
+
+
+def test_feedback_is_saved_with_the_message(app_env, db_url):
+    at = send(new_app(), "rate me sim:tokens=2")
+    reply = msgs(at)[-1]
+    at.feedback(key=f"fb-{reply['id']}").set_value(1).run()
+    assert msgs(at)[-1]["feedback"] == 1
+    saved = storage.Store(db_url).messages("local", at.session_state[state.CONVERSATION])
+    assert saved[-1]["feedback"] == 1
+    reopened = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    reopened.query_params["c"] = at.session_state[state.CONVERSATION]
+    reopened.run()
+    assert reopened.feedback(key=f"fb-{reply['id']}").value == 1
