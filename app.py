@@ -17,6 +17,8 @@ logging.getLogger("glmchat").setLevel(logging.INFO)
 st.set_page_config(page_title="GLM Chat", page_icon=ICON, layout="centered")
 state.init()
 catalogue = load()
+# Before the sidebar: opening ?c=<id> restores that conversation's model and parameters into its widgets.
+state.sync_conversation(state.owner(state.key_source(state.secrets())))
 settings = sidebar.draw(catalogue)
 
 page = st.navigation([

@@ -8,7 +8,6 @@ from glmchat.i18n import t
 settings = state.current_settings(load())
 lang = settings.lang
 owner_id = state.owner(settings.key)
-state.sync_conversation(owner_id)
 messages = state.messages()
 
 if state.take_not_found():

@@ -36,6 +36,12 @@ def draw(catalogue: Catalogue) -> state.Settings:
                       max_chars=64)
         current = state.settings(catalogue, key, base_url)
         state.reset_params_if_model_changed(current.model)
+        owner_id = state.owner(key)
+        choices = state.preset_choices(owner_id)
+        names = {p.id: p.name for p in choices}
+        st.selectbox(t("side.preset", lang), [""] + list(names), key=state.PRESET, on_change=state.apply_preset,
+                     format_func=lambda i: safe_inline(names.get(i, ""), max_len=60) if i else t("side.no_preset", lang),
+                     help=t("side.preset_help", lang))
 
         with st.expander(t("side.params", lang)):
             if current.model.supports("thinking"):
@@ -46,6 +52,11 @@ def draw(catalogue: Catalogue) -> state.Settings:
                             step=256, key=state.MAX_TOKENS)
             st.text_area(t("side.system", lang), key=state.SYSTEM, help=t("side.system_help", lang),
                          max_chars=8000)
+            if owner_id is not None:
+                with st.container(horizontal=True, vertical_alignment="bottom"):
+                    st.text_input(t("side.preset_name", lang), key=state.PRESET_NAME, max_chars=60)
+                    st.button(t("side.preset_save", lang), key="save-preset", on_click=state.save_preset,
+                              icon=":material/bookmark_add:")
         if configured:
             st.caption(t("side.key_set", lang))
     return state.settings(catalogue, key, base_url)

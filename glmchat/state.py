@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from glmchat import config, owner as owners, storage
+from glmchat import config, owner as owners, presets, storage
 from glmchat import conversation as conv
 from glmchat.catalogue import Catalogue, Model, load
 from glmchat.client import Endpoint
@@ -38,6 +38,8 @@ SYSTEM = "w_system"
 THINKING = "w_thinking"
 VISITOR_KEY = "w_visitor_key"
 PROMPT = "w_prompt"
+PRESET = "w_preset"
+PRESET_NAME = "w_preset_name"
 SEARCH = "w_search"
 MODEL_FILTER = "w_model_filter"
 DATE_FILTER = "w_date_filter"
@@ -106,6 +108,25 @@ def open_conversation(cid: str) -> None:
     st.query_params["c"] = cid
 
 
+def _restore_settings(found: dict) -> None:
+    """Put a reopened conversation's model, parameters, system prompt and preset back in the sidebar."""
+    catalogue = load()
+    model_id, saved = found.get("model") or "", found.get("settings") or {}
+    if model_id in catalogue.ids():
+        st.session_state[MODEL], st.session_state[CUSTOM_MODEL] = model_id, ""
+    elif model_id:
+        st.session_state[CUSTOM_MODEL] = model_id
+    model = catalogue.get(model_id or st.session_state.get(MODEL, catalogue.default_id))
+    st.session_state[PARAMS_FOR] = model.id
+    for key, name in ((TEMPERATURE, "temperature"), (TOP_P, "top_p"), (MAX_TOKENS, "max_tokens")):
+        if isinstance(saved.get(name), (int, float)):
+            st.session_state[key] = saved[name]
+    if isinstance(saved.get("thinking"), bool):
+        st.session_state[THINKING] = saved["thinking"]
+    st.session_state[SYSTEM] = saved.get("system_prompt") or ""
+    st.session_state[PRESET] = saved.get("preset") or ""
+
+
 def sync_conversation(owner_id: str | None) -> None:
     """Follow ?c=<id> in the URL: load that conversation's messages, or say it was not found."""
     wanted = st.query_params.get("c") or st.session_state.get(CONVERSATION)
@@ -123,6 +144,7 @@ def sync_conversation(owner_id: str | None) -> None:
     st.session_state[CONVERSATION] = st.session_state[LOADED] = wanted
     st.session_state[MESSAGES] = store().messages(owner_id, wanted)
     st.query_params["c"] = wanted
+    _restore_settings(found)
 
 
 def follower(owner_id: str | None):
@@ -211,6 +233,31 @@ def set_feedback(message_id: str) -> None:
     _save(owner(current_settings(load()).key), message)
 
 
+def preset_choices(owner_id: str | None) -> list[presets.Preset]:
+    own = presets.parse_user(store().meta(presets.meta_key(owner_id))) if owner_id else []
+    return presets.builtin(lang()) + own
+
+
+def apply_preset() -> None:
+    """Choosing a preset starts a new chat with its system prompt."""
+    chosen = presets.find(preset_choices(owner(current_settings(load()).key)), st.session_state.get(PRESET))
+    new_chat()
+    st.session_state[SYSTEM] = chosen.prompt if chosen else ""
+
+
+def save_preset() -> None:
+    """Save the current system prompt as one of this owner's presets."""
+    owner_id = owner(current_settings(load()).key)
+    name = (st.session_state.get(PRESET_NAME) or "").strip()
+    prompt = st.session_state.get(SYSTEM) or ""
+    if owner_id is None or not name or not prompt.strip():
+        return
+    own = presets.parse_user(store().meta(presets.meta_key(owner_id)))
+    store().set_meta(presets.meta_key(owner_id), presets.with_user_preset(own, name, prompt))
+    st.session_state[PRESET] = f"user:{name[:presets.MAX_NAME]}"
+    st.session_state[PRESET_NAME] = ""
+
+
 def ask_delete(cid: str) -> None:
     st.session_state[DELETE] = cid
 
@@ -259,10 +306,13 @@ def submit_prompt() -> None:
     current = current_settings(load())
     owner_id = owner(current.key)
     message = conv.user_message(text)
+    remembered = current.conversation_settings(st.session_state.get(PRESET) or None)
     if owner_id is not None and conversation_id() is None:
-        cid = store().create_conversation(owner_id, title_for(text), current.model.id, current.params())
+        cid = store().create_conversation(owner_id, title_for(text), current.model.id, remembered)
         st.session_state[CONVERSATION] = st.session_state[LOADED] = cid
         st.query_params["c"] = cid
+    elif owner_id is not None:
+        store().update_settings(owner_id, conversation_id(), current.model.id, remembered)
     st.session_state[MESSAGES].append(message)
     _save(owner_id, message)
     st.session_state[PENDING] = True
@@ -339,6 +389,10 @@ class Settings:
     def params(self) -> dict:
         return {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens,
                 "thinking": self.thinking}
+
+    def conversation_settings(self, preset: str | None) -> dict:
+        """What a conversation remembers and restores when it is opened again."""
+        return {**self.params(), "system_prompt": self.system_prompt, "preset": preset}
 
 
 def settings(catalogue: Catalogue, key: KeySource | None, base_url: str | None) -> Settings:

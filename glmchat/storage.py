@@ -847,6 +847,15 @@ class Store:
         with self._tx() as conn:
             return conn.execute(sa.select(app_meta.c.value).where(app_meta.c.key == key)).scalar()
 
+    def set_meta(self, key: str, value: str) -> None:
+        """Store value under key, replacing any earlier one."""
+        if not isinstance(key, str) or not 0 < len(key) <= 255 or not isinstance(value, str):
+            raise ValueError("meta key and value must be text")
+        insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        with self._tx(write=True) as conn:
+            conn.execute(insert(app_meta).values(key=key, value=_clean(value))
+                         .on_conflict_do_update(index_elements=["key"], set_={"value": _clean(value)}))
+
     def set_meta_if_absent(self, key: str, value: str) -> str:
         """The stored value for key: `value` if this call stored it, else the earlier writer's."""
         if not isinstance(key, str) or not 0 < len(key) <= 255 or not isinstance(value, str):
@@ -939,6 +948,8 @@ class _Op:
 
     @property
     def cid(self) -> str | None:
+        if self.name == "set_meta":
+            return None
         return self.kwargs["cid"] if self.name == "create_conversation" else self.args[1]
 
 
@@ -1117,6 +1128,9 @@ class ResilientStore:
 
     def meta(self, key: str) -> str | None:
         return self._read("meta", None, key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._write(_Op("set_meta", (key, value)), None)
 
     def set_meta_if_absent(self, key: str, value: str) -> str | None:
         return self._read("set_meta_if_absent", None, key, value)

@@ -73,3 +73,44 @@ def test_feedback_is_saved_with_the_message(app_env, db_url):
     reopened.query_params["c"] = at.session_state[state.CONVERSATION]
     reopened.run()
     assert reopened.feedback(key=f"fb-{reply['id']}").value == 1
+
+
+def test_builtin_preset_starts_a_chat_with_its_system_prompt(app_env):
+    at = send(new_app(), "before sim:tokens=2")
+    at.sidebar.selectbox(key=state.PRESET).set_value("builtin:translator").run()
+    assert msgs(at) == [] and at.session_state[state.CONVERSATION] is None
+    assert at.sidebar.text_area(key=state.SYSTEM).value.startswith("You are a professional Chinese–English translator")
+    send(at, "你好 sim:tokens=2")
+    assert app_env.requests[-1]["messages"][0]["role"] == "system"
+    assert "translator" in app_env.requests[-1]["messages"][0]["content"]
+
+
+def test_own_preset_is_saved_per_owner_and_offered_again(app_env, db_url):
+    at = new_app()
+    at.sidebar.text_area(key=state.SYSTEM).input("Answer like a pirate.").run()
+    at.sidebar.text_input(key=state.PRESET_NAME).input("Pirate").run()
+    at.sidebar.button(key="save-preset").click().run()
+    assert not at.exception
+    other = new_app()
+    assert "Pirate" in other.sidebar.selectbox(key=state.PRESET).options  # AppTest lists the shown labels
+    other.sidebar.selectbox(key=state.PRESET).set_value("user:Pirate").run()
+    assert other.sidebar.text_area(key=state.SYSTEM).value == "Answer like a pirate."
+
+
+def test_reopening_a_conversation_restores_its_model_and_parameters(app_env, db_url):
+    at = new_app()
+    at.sidebar.selectbox(key=state.MODEL).set_value("glm-4-air").run()
+    at.sidebar.slider(key=state.TEMPERATURE).set_value(0.33).run()
+    at.sidebar.text_area(key=state.SYSTEM).input("Be terse.").run()
+    send(at, "remember me sim:tokens=2")
+    cid = at.session_state[state.CONVERSATION]
+    fresh = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    fresh.query_params["c"] = cid
+    fresh.run()
+    assert fresh.sidebar.selectbox(key=state.MODEL).value == "glm-4-air"
+    assert fresh.sidebar.slider(key=state.TEMPERATURE).value == 0.33
+    assert fresh.sidebar.text_area(key=state.SYSTEM).value == "Be terse."
+    fresh.chat_input[0].set_value("and again sim:tokens=2").run()
+    body = app_env.requests[-1]
+    assert body["model"] == "glm-4-air" and body["temperature"] == 0.33
+    assert body["messages"][0] == {"role": "system", "content": "Be terse."}
