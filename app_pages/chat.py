@@ -17,13 +17,34 @@ if settings.model.offline:
 if not state.store().healthy:
     st.warning(t("history.db_down", lang), icon=":material/cloud_off:")
 
+asked = state.take_summary_request()
+if asked:
+    # Summarise what the request leaves out (or, after a 1261, everything before the last question).
+    if asked == "summarise_and_retry":
+        state.drop_failed_reply()
+    covered = [m for m in messages if m["id"] in set(state.plan(settings).dropped)] or messages[:-1]
+    text = chat_view.summarise(settings, covered, state.summary()) if covered else None
+    if text:
+        state.set_summary(owner_id, settings, {"text": text, "upto": covered[-1]["id"]})
+        if asked == "summarise_and_retry":
+            state.set_pending()
+    else:
+        st.error(t("chat.summary_failed", lang), icon=":material/error:")
+
 pending = state.take_pending()
-chat_view.draw_history(messages, lang, follow=None if pending else state.follower(owner_id), busy=pending)
+plan = state.plan(settings)
+chat_view.draw_summary(state.summary(), lang)
+chat_view.draw_history(messages, lang, follow=None if pending else state.follower(owner_id), busy=pending,
+                       dropped=frozenset(plan.dropped))
 if not messages:
     st.caption(t("chat.empty", lang))
 
 st.chat_input(t("chat.placeholder", lang), key=state.PROMPT, on_submit=state.submit_prompt,
               submit_mode="stop", max_chars=100_000)
 if pending and messages and messages[-1]["role"] == "user":
-    chat_view.stream_reply(settings, list(messages), save=state.reply_saver_target(owner_id),
+    chat_view.stream_reply(settings, plan.messages, save=state.reply_saver_target(owner_id),
                            alternatives=state.take_alternatives())
+    plan = state.plan(settings)  # the reply just added counts too
+if plan.dropped:
+    st.button(t("chat.summarise", lang, n=len(plan.dropped)), on_click=state.ask_summary,
+              icon=":material/compress:", key="summarise")

@@ -70,8 +70,12 @@ def draw_footer(msg: dict, lang: str, is_last: bool) -> None:
     if msg.get("error"):
         st.error(error_text(msg["error"], lang), icon=":material/error:")
         if is_last:
-            st.button(t("chat.retry", lang), key=f"retry-{msg['id']}", on_click=state.retry,
-                      icon=":material/refresh:")
+            with st.container(horizontal=True):
+                st.button(t("chat.retry", lang), key=f"retry-{msg['id']}", on_click=state.retry,
+                          icon=":material/refresh:")
+                if msg["error"]["kind"] == Kind.PROMPT_TOO_LONG.value:
+                    st.button(t("chat.summarise_retry", lang), key=f"sumretry-{msg['id']}",
+                              on_click=state.ask_summary, args=(True,), icon=":material/compress:")
     if line := usage_line(msg, lang):
         st.caption(line)
 
@@ -100,8 +104,10 @@ def draw_alternatives(msg: dict, lang: str) -> None:
                 st.markdown(safe_markdown(alt.get("content", "")))
 
 
-def draw_message(msg: dict, lang: str, is_last: bool, actions: bool = True) -> None:
+def draw_message(msg: dict, lang: str, is_last: bool, actions: bool = True, dropped: bool = False) -> None:
     with st.chat_message(msg["role"]):
+        if dropped:
+            st.caption(t("chat.not_sent", lang))
         if msg["role"] == "user":
             if actions and state.editing() == msg["id"]:
                 draw_edit_form(msg, lang)
@@ -137,14 +143,15 @@ def draw_actions(msg: dict, lang: str, is_last: bool) -> None:
                         on_change=state.set_feedback, args=(msg["id"],))
 
 
-def draw_history(messages: list[dict], lang: str, follow=None, busy: bool = False) -> None:
+def draw_history(messages: list[dict], lang: str, follow=None, busy: bool = False,
+                 dropped: frozenset[str] = frozenset()) -> None:
     """Draw every message; a reply still being written elsewhere is followed with `follow`."""
     for i, msg in enumerate(messages):
         last = i == len(messages) - 1 and not busy
         if last and follow is not None and msg["role"] == "assistant" and msg["status"] == STREAMING:
             _follow_saved_reply(msg["id"], lang, follow)
         else:
-            draw_message(msg, lang, is_last=last)
+            draw_message(msg, lang, is_last=last, dropped=msg["id"] in dropped)
 
 
 @st.fragment(run_every=1.0)
@@ -188,13 +195,40 @@ def _finish(msg: dict, settings: state.Settings, reply: ReplyStream, finished: F
              msg["finish_reason"], reply.attempts, failure.kind.value if failure else "-")
 
 
-def stream_reply(settings: state.Settings, history: list[dict], save=None, alternatives=None) -> None:
-    """Send history to GLM and stream the answer into a new assistant bubble, saving it as it grows."""
+def summarise(settings: state.Settings, messages: list[dict], earlier: dict | None) -> str | None:
+    """Ask the model for a summary of messages (and of an earlier summary); None when it fails."""
+    endpoint = settings.endpoint()
+    if endpoint is None:
+        return None
+    previous = [{"role": "user", "content": earlier["text"]}] if earlier else []
+    request = ChatRequest(model=settings.model.id, messages=conv.summary_request(previous + messages, settings.lang),
+                          temperature=0.3, top_p=settings.top_p,
+                          max_tokens=min(2048, settings.model.max_output),
+                          thinking=False if settings.thinking is not None else None)
+    text, ok = "", False
+    with st.status(t("chat.summarising", settings.lang)), ReplyStream(endpoint, request) as reply:
+        slot = st.empty()
+        while not reply.done:
+            for ev in reply.poll(YIELD_EVERY):
+                if isinstance(ev, Delta):
+                    text += ev.content
+                ok = ok or isinstance(ev, Finished)
+            slot.markdown(safe_markdown(text))  # progress, and a point where Stop takes effect
+    return text.strip() if ok and text.strip() else None
+
+
+def draw_summary(summary: dict | None, lang: str) -> None:
+    if summary and summary.get("text"):
+        with st.expander(t("chat.summary", lang), icon=":material/compress:"):
+            st.markdown(safe_markdown(summary["text"]))
+
+
+def stream_reply(settings: state.Settings, history_for_api: list[dict], save=None, alternatives=None) -> None:
+    """Send the planned messages to GLM and stream the answer into a new bubble, saving it as it grows."""
     lang = settings.lang
     msg = conv.assistant_message(settings.model.id, settings.params())
     if alternatives:
         msg["alternatives"] = alternatives
-    history_for_api = conv.api_messages(history, settings.system_prompt)
     state.messages().append(msg)
     saver = ReplySaver(save or (lambda m: None))
     saver.save(msg)

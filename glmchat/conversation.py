@@ -5,6 +5,7 @@ import uuid
 from dataclasses import dataclass
 
 from glmchat.errors import ChatError
+from glmchat.tokens import estimate_tokens, message_tokens
 
 # Assistant message statuses.
 STREAMING, DONE, STOPPED, INCOMPLETE, ERROR = "streaming", "done", "stopped", "incomplete", "error"
@@ -35,6 +36,64 @@ def api_messages(messages: list[dict], system_prompt: str | None) -> list[dict]:
             continue  # a failed or empty reply carries nothing for the model
         out.append({"role": m["role"], "content": m["content"]})
     return out
+
+
+@dataclass
+class Plan:
+    """What one request sends: the messages, the ids left out for length, and its estimated size."""
+    messages: list[dict]
+    dropped: list[str]
+    tokens: int
+
+
+def context_use(messages: list[dict], system_prompt: str | None) -> int:
+    """Tokens the next request will use: the API's count for the last turn plus estimates for the rest."""
+    for i in range(len(messages) - 1, -1, -1):
+        usage = messages[i].get("meta", {}).get("usage") if messages[i]["role"] == "assistant" else None
+        if usage and usage.get("prompt_tokens"):
+            # That reply's prompt plus the reply itself are the start of the next prompt.
+            return (int(usage["prompt_tokens"]) + int(usage.get("completion_tokens") or 0)
+                    + sum(message_tokens(m) for m in messages[i + 1:]))
+    system = [{"content": system_prompt}] if system_prompt and system_prompt.strip() else []
+    return sum(message_tokens(m) for m in system + messages)
+
+
+def plan_request(messages: list[dict], system_prompt: str | None, budget: int,
+                 summary: dict | None = None) -> Plan:
+    """The request within budget tokens: a summary replaces what it covers, then the oldest turns go.
+
+    The system prompt always stays, and so does the last message.
+    """
+    start = 0
+    if summary and summary.get("upto"):
+        ids = [m["id"] for m in messages]
+        if summary["upto"] in ids:
+            start = ids.index(summary["upto"]) + 1
+    head = api_messages([], system_prompt)
+    if start:
+        head.append({"role": "system", "content": summary["text"]})
+    body = [m for m in messages[start:] if not (m["role"] == "assistant" and not m["content"])]
+    dropped = [m["id"] for m in messages[:start]]
+    size = sum(message_tokens(m) for m in head + body)
+    while len(body) > 1 and size > budget:
+        gone = body.pop(0)
+        dropped.append(gone["id"])
+        size -= message_tokens(gone)
+    # A conversation must not start with an answer.
+    while len(body) > 1 and body[0]["role"] == "assistant":
+        gone = body.pop(0)
+        dropped.append(gone["id"])
+        size -= message_tokens(gone)
+    return Plan(head + [{"role": m["role"], "content": m["content"]} for m in body], dropped, size)
+
+
+def summary_request(messages: list[dict], lang: str) -> list[dict]:
+    """The request that asks the model to summarise messages (their text only)."""
+    transcript = "\n\n".join(f"{m['role']}: {m['content']}" for m in messages if m["content"])
+    ask = ("请用简洁的要点总结以下对话，保留事实、决定和未解决的问题，供后续对话作为上下文：" if lang == "zh"
+           else "Summarise the conversation below as concise bullet points, keeping facts, decisions and "
+                "open questions, to serve as context for the rest of the conversation:")
+    return [{"role": "user", "content": f"{ask}\n\n{transcript}"}]
 
 
 def retry_target(messages: list[dict]) -> list[dict] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from glmchat import config, state
+from glmchat import conversation as conv
 from glmchat.catalogue import Catalogue
 from glmchat.conversation import Totals
 from glmchat.i18n import t
@@ -36,6 +37,7 @@ def draw(catalogue: Catalogue) -> state.Settings:
                       max_chars=64)
         current = state.settings(catalogue, key, base_url)
         state.reset_params_if_model_changed(current.model)
+        draw_context_meter(current, lang)
         owner_id = state.owner(key)
         choices = state.preset_choices(owner_id)
         names = {p.id: p.name for p in choices}
@@ -60,6 +62,25 @@ def draw(catalogue: Catalogue) -> state.Settings:
         if configured:
             st.caption(t("side.key_set", lang))
     return state.settings(catalogue, key, base_url)
+
+
+def draw_context_meter(current: state.Settings, lang: str) -> None:
+    """How much of the model's context window the next request will use, and its input cost."""
+    messages = state.messages()
+    plan = state.plan(current)
+    used = plan.tokens if plan.dropped else conv.context_use(messages, current.system_prompt)
+    window = current.model.context
+    cost = current.model.cost(used, 0)
+    text = t("side.context", lang, used=_k(used), window=_k(window), pct=f"{100 * used / window:.0f}")
+    if cost is not None:
+        text += " · " + t("side.context_cost", lang, v=f"{cost:.4f}")
+    st.progress(min(used / window, 1.0), text=text)
+    if plan.dropped:
+        st.caption(t("side.context_trimmed", lang, n=len(plan.dropped)))
+
+
+def _k(n: int) -> str:
+    return f"{n / 1000:.1f}K" if n >= 1000 else str(n)
 
 
 def usage_text(totals: Totals, lang: str) -> str:

@@ -25,6 +25,8 @@ NOT_FOUND = "conversation_not_found"
 DELETE = "delete_requested"   # the conversation a delete confirmation is open for
 EDITING = "editing"           # the user message being edited
 ALTERNATIVES = "alternatives"  # earlier answers carried into a regenerated reply
+SUMMARY = "summary"           # {"text", "upto": message id}: replaces older messages in requests
+SUMMARY_ASKED = "summary_asked"  # None, "summarise" or "summarise_and_retry"
 HAD_KEY = "had_key"           # whether a key was available on the previous run
 PARAMS_FOR = "params_for"     # the model whose defaults the parameter widgets hold
 # Widget keys.
@@ -64,8 +66,13 @@ def totals() -> Totals:
 
 def new_chat() -> None:
     st.session_state[MESSAGES] = []
+    st.session_state[SUMMARY] = None
     st.session_state[CONVERSATION] = st.session_state[LOADED] = None
     st.query_params.pop("c", None)
+
+
+def set_pending() -> None:
+    st.session_state[PENDING] = True
 
 
 def take_pending() -> bool:
@@ -125,6 +132,7 @@ def _restore_settings(found: dict) -> None:
         st.session_state[THINKING] = saved["thinking"]
     st.session_state[SYSTEM] = saved.get("system_prompt") or ""
     st.session_state[PRESET] = saved.get("preset") or ""
+    st.session_state[SUMMARY] = saved.get("summary") if isinstance(saved.get("summary"), dict) else None
 
 
 def sync_conversation(owner_id: str | None) -> None:
@@ -258,6 +266,30 @@ def save_preset() -> None:
     st.session_state[PRESET_NAME] = ""
 
 
+def summary() -> dict | None:
+    return st.session_state.get(SUMMARY)
+
+
+def plan(current: Settings) -> conv.Plan:
+    """What the next request sends, trimmed to the model's window."""
+    return conv.plan_request(st.session_state[MESSAGES], current.system_prompt, current.budget(), summary())
+
+
+def ask_summary(then_retry: bool = False) -> None:
+    st.session_state[SUMMARY_ASKED] = "summarise_and_retry" if then_retry else "summarise"
+
+
+def take_summary_request() -> str | None:
+    return st.session_state.pop(SUMMARY_ASKED, None)
+
+
+def set_summary(owner_id: str | None, current: Settings, value: dict) -> None:
+    st.session_state[SUMMARY] = value
+    if owner_id is not None and conversation_id() is not None:
+        store().update_settings(owner_id, conversation_id(), current.model.id,
+                                current.conversation_settings(st.session_state.get(PRESET) or None, value))
+
+
 def ask_delete(cid: str) -> None:
     st.session_state[DELETE] = cid
 
@@ -306,7 +338,7 @@ def submit_prompt() -> None:
     current = current_settings(load())
     owner_id = owner(current.key)
     message = conv.user_message(text)
-    remembered = current.conversation_settings(st.session_state.get(PRESET) or None)
+    remembered = current.conversation_settings(st.session_state.get(PRESET) or None, summary())
     if owner_id is not None and conversation_id() is None:
         cid = store().create_conversation(owner_id, title_for(text), current.model.id, remembered)
         st.session_state[CONVERSATION] = st.session_state[LOADED] = cid
@@ -320,6 +352,11 @@ def submit_prompt() -> None:
 
 def retry() -> None:
     """Retry button: drop the failed reply (here and in storage) and ask again."""
+    drop_failed_reply()
+    st.session_state[PENDING] = True
+
+
+def drop_failed_reply() -> None:
     messages_ = st.session_state[MESSAGES]
     kept = conv.retry_target(messages_)
     if kept is None:
@@ -328,7 +365,6 @@ def retry() -> None:
     if owner_id is not None and conversation_id() is not None:
         store().delete_messages_after(owner_id, conversation_id(), kept[-1]["id"])
     messages_[:] = kept
-    st.session_state[PENDING] = True
 
 
 def lang() -> str:
@@ -390,9 +426,13 @@ class Settings:
         return {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens,
                 "thinking": self.thinking}
 
-    def conversation_settings(self, preset: str | None) -> dict:
+    def conversation_settings(self, preset: str | None, summary: dict | None) -> dict:
         """What a conversation remembers and restores when it is opened again."""
-        return {**self.params(), "system_prompt": self.system_prompt, "preset": preset}
+        return {**self.params(), "system_prompt": self.system_prompt, "preset": preset, "summary": summary}
+
+    def budget(self) -> int:
+        """Prompt tokens a request may use: the context window less room for the answer."""
+        return self.model.context - min(self.max_tokens, self.model.context // 2)
 
 
 def settings(catalogue: Catalogue, key: KeySource | None, base_url: str | None) -> Settings:

@@ -114,3 +114,61 @@ def test_reopening_a_conversation_restores_its_model_and_parameters(app_env, db_
     body = app_env.requests[-1]
     assert body["model"] == "glm-4-air" and body["temperature"] == 0.33
     assert body["messages"][0] == {"role": "system", "content": "Be terse."}
+
+
+LONG = "word " * 1700  # ≈ 2,100 estimated tokens
+
+
+def small_window_app():
+    at = new_app()
+    at.sidebar.selectbox(key=state.MODEL).set_value("glm-4-airx").run()  # 8K window
+    at.sidebar.number_input(key=state.MAX_TOKENS).set_value(4096).run()  # leaves 4,096 for the prompt
+    return at
+
+
+def test_context_meter_grows_and_old_turns_are_left_out(app_env):
+    at = small_window_app()
+    meter = lambda: at.sidebar.get("progress")[0].proto.text  # noqa: E731
+    start = meter()
+    send(at, "one " + LONG + " sim:tokens=2")
+    after_one = meter()
+    assert start != after_one and "Context" in after_one
+    send(at, "two " + LONG + " sim:tokens=2")
+    send(at, "three " + LONG + " sim:tokens=2")
+    sent = app_env.requests[-1]["messages"]
+    assert sent[-1]["content"].startswith("three") and not any(m["content"].startswith("one") for m in sent)
+    assert sent[0]["role"] == "user"
+    assert any(t_.value == "(older message: no longer sent to the model)" for t_ in at.caption)
+    assert at.button(key="summarise")
+
+
+def test_summarise_replaces_older_messages_in_the_request(app_env, db_url):
+    at = small_window_app()
+    for word in ("one", "two", "three"):
+        send(at, f"{word} {LONG} sim:tokens=2")
+    before = app_env.attempts
+    at.button(key="summarise").click().run()
+    assert not at.exception and app_env.attempts == before + 1
+    ask = app_env.requests[-1]["messages"][0]["content"]
+    assert ask.startswith("Summarise the conversation below") and "one word" in ask
+    summary = at.session_state[state.SUMMARY]
+    assert summary["text"] and summary["upto"]
+    send(at, "four sim:tokens=2")
+    sent = app_env.requests[-1]["messages"]
+    assert {"role": "system", "content": summary["text"]} in sent
+    saved = storage.Store(db_url).conversation("local", at.session_state[state.CONVERSATION])
+    assert saved["settings"]["summary"] == summary
+
+
+def test_prompt_too_long_offers_summarise_and_retry(app_env):
+    at = send(new_app(), "first sim:tokens=2")
+    at = send(at, "too long sim:toolong")
+    failed = msgs(at)[-1]
+    assert failed["error"]["kind"] == "prompt_too_long"
+    before = app_env.attempts
+    at.button(key=f"sumretry-{failed['id']}").click().run()
+    assert not at.exception
+    # One summary request, then the retry (which this trigger rejects again).
+    assert app_env.attempts == before + 2
+    assert app_env.requests[-2]["messages"][0]["content"].startswith("Summarise the conversation below")
+    assert at.session_state[state.SUMMARY]["upto"] == msgs(at)[1]["id"]

@@ -41,3 +41,52 @@ def test_totals_use_api_counts():
 def test_tokens_per_second():
     assert conv.tokens_per_second(100, 1.0, 3.0) == 50
     assert conv.tokens_per_second(None, 1.0, 3.0) is None and conv.tokens_per_second(5, 2.0, 2.0) is None
+
+
+def _turns(n, size=400):
+    out = []
+    for i in range(n):
+        out.append(conv.user_message(f"q{i} " + "x" * size))
+        a = conv.assistant_message("m", {})
+        a.update(content=f"a{i} " + "y" * size, status=conv.DONE)
+        out.append(a)
+    return out
+
+
+def test_context_use_starts_from_the_apis_own_count():
+    msgs = _turns(2)
+    msgs[-1]["meta"]["usage"] = {"prompt_tokens": 300, "completion_tokens": 100, "total_tokens": 400}
+    assert conv.context_use(msgs, None) == 400
+    msgs.append(conv.user_message("z" * 40))
+    assert conv.context_use(msgs, None) == 400 + 10 + 4
+
+
+def test_plan_keeps_system_prompt_and_drops_oldest_turns_first():
+    msgs = _turns(10) + [conv.user_message("latest question")]
+    plan = conv.plan_request(msgs, "SYSTEM", budget=600)
+    assert plan.messages[0] == {"role": "system", "content": "SYSTEM"}
+    assert plan.messages[-1]["content"] == "latest question"
+    assert plan.messages[1]["role"] == "user"  # never starts with an answer
+    assert plan.dropped == [m["id"] for m in msgs[: len(plan.dropped)]]  # the oldest, in order
+    assert plan.tokens <= 600 and len(plan.dropped) > 0
+
+
+def test_plan_sends_everything_when_it_fits():
+    msgs = _turns(2) + [conv.user_message("q")]
+    plan = conv.plan_request(msgs, None, budget=100_000)
+    assert plan.dropped == [] and len(plan.messages) == 5
+
+
+def test_summary_replaces_the_messages_it_covers():
+    msgs = _turns(3) + [conv.user_message("now")]
+    summary = {"text": "Earlier: we discussed q0-q1.", "upto": msgs[3]["id"]}
+    plan = conv.plan_request(msgs, "S", budget=100_000, summary=summary)
+    assert plan.messages[:2] == [{"role": "system", "content": "S"},
+                                 {"role": "system", "content": "Earlier: we discussed q0-q1."}]
+    assert plan.dropped == [m["id"] for m in msgs[:4]]
+    assert plan.messages[2]["content"].startswith("q2")
+
+
+def test_summary_request_carries_the_text():
+    req = conv.summary_request(_turns(1, size=5), "en")
+    assert len(req) == 1 and "q0 xxxxx" in req[0]["content"] and "Summarise" in req[0]["content"]

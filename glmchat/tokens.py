@@ -1,0 +1,21 @@
+"""A rough GLM token estimate, for what the API has not counted yet."""
+from __future__ import annotations
+
+import math
+import re
+
+_CJK_RE = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
+PER_MESSAGE = 4  # role and framing overhead of one message
+
+
+def estimate_tokens(text: str) -> int:
+    """0.7 per CJK character, one per 4 other characters, rounded up."""
+    cjk = len(_CJK_RE.findall(text))
+    return math.ceil(cjk * 0.7 + (len(text) - cjk) / 4)
+
+
+def message_tokens(message: dict) -> int:
+    content = message.get("content")
+    if isinstance(content, list):  # vision content arrays: count the text parts
+        content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return estimate_tokens(content or "") + PER_MESSAGE
