@@ -1,7 +1,7 @@
 """The chat page."""
 import streamlit as st
 
-from glmchat import chat_view, state
+from glmchat import attachments, chat_view, state
 from glmchat.catalogue import load
 from glmchat.i18n import t
 
@@ -10,6 +10,8 @@ lang = settings.lang
 owner_id = state.owner(settings.key)
 messages = state.messages()
 
+for name, key, detail in state.take_refused():
+    st.warning(chat_view.refusal_text(name, key, detail, lang), icon=":material/block:")
 if state.take_not_found():
     st.warning(t("history.not_found", lang), icon=":material/search_off:")
 if settings.model.offline:
@@ -40,7 +42,8 @@ if not messages:
     st.caption(t("chat.empty", lang))
 
 st.chat_input(t("chat.placeholder", lang), key=state.PROMPT, on_submit=state.submit_prompt,
-              submit_mode="stop", max_chars=100_000)
+              submit_mode="stop", max_chars=100_000, accept_file="multiple", file_type=chat_view.FILE_TYPES,
+              max_upload_size=attachments.MAX_IMAGE_BYTES_IN // attachments.MB)
 if pending and messages and messages[-1]["role"] == "user":
     chat_view.stream_reply(settings, plan.messages, save=state.reply_saver_target(owner_id),
                            alternatives=state.take_alternatives())

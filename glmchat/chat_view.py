@@ -6,22 +6,37 @@ import time
 
 import streamlit as st
 
+import base64
+
+from glmchat import attachments
 from glmchat import conversation as conv
 from glmchat import state
 from glmchat.client import ChatRequest, Delta, Failed, Finished, ReplyStream, Retrying
 from glmchat.conversation import DONE, ERROR, INCOMPLETE, STOPPED, STREAMING
 from glmchat.errors import ChatError, Kind, for_finish_reason
 from glmchat.i18n import t
-from glmchat.render import safe_markdown
+from glmchat.render import safe_inline, safe_markdown
 from glmchat.saving import ReplySaver
 
 log = logging.getLogger("glmchat.chat")
 
+FILE_TYPES = sorted({"png", "jpg", "jpeg", "webp", "gif"} | attachments.TEXT_EXTS | attachments.EXTRACT_EXTS)
 FLUSH_EVERY = 0.05   # batch screen updates: the first token at once, then at most every 50 ms
 YIELD_EVERY = 0.5    # while upstream is silent, touch the page so a Stop still takes effect
 
 
+def refusal_text(name: str, key: str, detail: dict, lang: str) -> str:
+    def fmt(v: object) -> str:
+        if key == "attach.too_big" and isinstance(v, int):  # byte counts
+            return attachments.human_size(v)
+        return f"{v:,}" if isinstance(v, int) else str(v)
+    values = {k: fmt(v) for k, v in detail.items()}
+    return f"{safe_inline(name, max_len=100)}: " + t(key, lang, **values)
+
+
 def error_text(error: dict, lang: str) -> str:
+    if error.get("key"):  # an attachment the model or the files API could not take; nothing was sent
+        return t(error["key"], lang)
     text = t(f"error.{error['kind']}", lang)
     if error.get("code"):
         text += f" ({t('error.code', lang, code=error['code'])})"
@@ -80,6 +95,20 @@ def draw_footer(msg: dict, lang: str, is_last: bool) -> None:
         st.caption(line)
 
 
+def draw_attachments(msg: dict) -> None:
+    """Thumbnails of the message's images and a chip (name · size) per document."""
+    files = msg.get("attachments") or ()
+    if not files:
+        return
+    with st.container(horizontal=True, gap="small"):
+        for f in files:
+            if f["kind"] == "image":
+                st.image(base64.b64decode(f["data"]), width=120, caption=safe_inline(f["name"], max_len=30))
+            else:
+                st.badge(f"{safe_inline(f['name'], max_len=40)} · {attachments.human_size(f['size'])}",
+                         icon=":material/description:", color="gray")
+
+
 def draw_copy(msg: dict, lang: str) -> None:
     """The message's Markdown in a code box, whose copy icon copies it in one click."""
     with st.popover("", icon=":material/content_copy:", help=t("chat.copy", lang)):
@@ -112,6 +141,7 @@ def draw_message(msg: dict, lang: str, is_last: bool, actions: bool = True, drop
             if actions and state.editing() == msg["id"]:
                 draw_edit_form(msg, lang)
                 return
+            draw_attachments(msg)
             st.markdown(safe_markdown(msg["content"]))
             if actions:
                 with st.container(horizontal=True, gap="small"):
@@ -223,6 +253,31 @@ def draw_summary(summary: dict | None, lang: str) -> None:
             st.markdown(safe_markdown(summary["text"]))
 
 
+def _prepare_files(settings: state.Settings, endpoint, history_for_api: list[dict]) -> str | None:
+    """Check the last user message's files against the model and extract documents; a refusal key or None."""
+    last = state.messages()[-2] if len(state.messages()) >= 2 else None
+    files = conv.files_of(last) if last and last["role"] == "user" else []
+    images = [f for f in files if f.kind == "image"]
+    if key := attachments.check_vision(settings.model, images):
+        return key
+    todo = [f for f in files if f.kind == "extract" and f.text is None]
+    if not todo:
+        return None
+    sdk, http = endpoint.client()
+    try:
+        with st.status(t("chat.reading_files", settings.lang)):
+            for f in todo:
+                attachments.extract_text(sdk, f)
+    except attachments.ExtractError as exc:
+        return exc.reason_key
+    finally:
+        http.close()
+    last["attachments"] = [conv.attachment_record(f) for f in files]
+    state.save_message_now(last)
+    history_for_api[-1]["content"] = conv.api_content(last)
+    return None
+
+
 def stream_reply(settings: state.Settings, history_for_api: list[dict], save=None, alternatives=None) -> None:
     """Send the planned messages to GLM and stream the answer into a new bubble, saving it as it grows."""
     lang = settings.lang
@@ -235,8 +290,10 @@ def stream_reply(settings: state.Settings, history_for_api: list[dict], save=Non
     endpoint = settings.endpoint()
     with st.chat_message("assistant"):
         think_slot, body_slot, foot_slot = st.empty(), st.empty(), st.empty()
-        if endpoint is None:
-            msg["error"] = conv.error_record(ChatError(Kind.NO_KEY))
+        refusal = None if endpoint is None else _prepare_files(settings, endpoint, history_for_api)
+        if endpoint is None or refusal:
+            msg["error"] = ({"kind": "attachment", "key": refusal} if refusal
+                            else conv.error_record(ChatError(Kind.NO_KEY)))
             msg["status"] = ERROR
             saver.save(msg)
             with foot_slot.container():

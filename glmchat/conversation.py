@@ -1,9 +1,11 @@
 """A conversation as plain data: message records, what is sent to the API, and usage totals."""
 from __future__ import annotations
 
+import base64
 import uuid
 from dataclasses import dataclass
 
+from glmchat import attachments
 from glmchat.errors import ChatError
 from glmchat.tokens import estimate_tokens, message_tokens
 
@@ -11,8 +13,44 @@ from glmchat.tokens import estimate_tokens, message_tokens
 STREAMING, DONE, STOPPED, INCOMPLETE, ERROR = "streaming", "done", "stopped", "incomplete", "error"
 
 
-def user_message(text: str) -> dict:
-    return {"id": uuid.uuid4().hex, "role": "user", "content": text}
+def user_message(text: str, files: list[attachments.Attachment] = ()) -> dict:
+    message = {"id": uuid.uuid4().hex, "role": "user", "content": text}
+    if files:
+        message["attachments"] = [attachment_record(a) for a in files]
+    return message
+
+
+def attachment_record(a: attachments.Attachment) -> dict:
+    """An attachment as JSON-safe data kept with its message (images and document bytes as base64)."""
+    return {"name": a.name, "kind": a.kind, "size": a.size, "mime": a.mime, "width": a.width,
+            "height": a.height, "tokens": a.tokens, "text": a.text,
+            "data": base64.b64encode(a.data).decode("ascii")}
+
+
+def attachment_from_record(r: dict) -> attachments.Attachment:
+    return attachments.Attachment(name=r["name"], kind=r["kind"], size=r["size"], mime=r["mime"],
+                                  data=base64.b64decode(r["data"]), text=r.get("text"), width=r.get("width", 0),
+                                  height=r.get("height", 0), tokens=r.get("tokens", 0))
+
+
+def files_of(message: dict) -> list[attachments.Attachment]:
+    return [attachment_from_record(r) for r in message.get("attachments") or ()]
+
+
+def api_content(message: dict) -> str | list[dict]:
+    """What the API gets for one message: documents in front of the text, images as a content array.
+
+    Built anew for every request: the SDK rewrites image data URLs inside the lists it is given.
+    """
+    files = files_of(message)
+    if not files:
+        return message["content"]
+    text = attachments.with_documents(message["content"], [f for f in files if f.kind != "image"])
+    images = [f for f in files if f.kind == "image"]
+    if not images:
+        return text
+    parts: list[dict] = [{"type": "text", "text": text}] if text.strip() else []
+    return parts + [{"type": "image_url", "image_url": {"url": f.data_url()}} for f in images]
 
 
 def assistant_message(model: str, params: dict) -> dict:
@@ -34,7 +72,7 @@ def api_messages(messages: list[dict], system_prompt: str | None) -> list[dict]:
     for m in messages:
         if m["role"] == "assistant" and not m["content"]:
             continue  # a failed or empty reply carries nothing for the model
-        out.append({"role": m["role"], "content": m["content"]})
+        out.append({"role": m["role"], "content": api_content(m)})
     return out
 
 
@@ -84,7 +122,7 @@ def plan_request(messages: list[dict], system_prompt: str | None, budget: int,
         gone = body.pop(0)
         dropped.append(gone["id"])
         size -= message_tokens(gone)
-    return Plan(head + [{"role": m["role"], "content": m["content"]} for m in body], dropped, size)
+    return Plan(head + [{"role": m["role"], "content": api_content(m)} for m in body], dropped, size)
 
 
 def summary_request(messages: list[dict], lang: str) -> list[dict]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from glmchat import config, owner as owners, presets, storage
+from glmchat import attachments, config, owner as owners, presets, storage
 from glmchat import conversation as conv
 from glmchat.catalogue import Catalogue, Model, load
 from glmchat.client import Endpoint
@@ -27,6 +27,7 @@ EDITING = "editing"           # the user message being edited
 ALTERNATIVES = "alternatives"  # earlier answers carried into a regenerated reply
 SUMMARY = "summary"           # {"text", "upto": message id}: replaces older messages in requests
 SUMMARY_ASKED = "summary_asked"  # None, "summarise" or "summarise_and_retry"
+REFUSED = "refused_files"     # attachments refused at the last submit: [(name, i18n key, detail)]
 HAD_KEY = "had_key"           # whether a key was available on the previous run
 PARAMS_FOR = "params_for"     # the model whose defaults the parameter widgets hold
 # Widget keys.
@@ -309,6 +310,10 @@ def delete_conversation(owner_id: str, cid: str) -> None:
         new_chat()
 
 
+def take_refused() -> list[tuple]:
+    return st.session_state.pop(REFUSED, None) or []
+
+
 def take_not_found() -> bool:
     return bool(st.session_state.pop(NOT_FOUND, False))
 
@@ -317,6 +322,10 @@ def _save(owner_id: str | None, message: dict) -> None:
     cid = conversation_id()
     if owner_id is not None and cid is not None:
         store().save_message(owner_id, cid, message)
+
+
+def save_message_now(message: dict) -> None:
+    _save(owner(current_settings(load()).key), message)
 
 
 def reply_saver_target(owner_id: str | None):
@@ -332,12 +341,17 @@ def reply_saver_target(owner_id: str | None):
 
 def submit_prompt() -> None:
     """on_submit of the chat input: keep and save the user's message before anything is sent."""
-    text = st.session_state.get(PROMPT)
-    if not isinstance(text, str) or not text.strip():
+    value = st.session_state.get(PROMPT)
+    text = value if isinstance(value, str) else getattr(value, "text", "") or ""
+    uploads = [] if isinstance(value, str) or value is None else list(getattr(value, "files", None) or [])
+    # Limits are enforced here, not only by the widget: a bypassed widget gets the same answer.
+    files, refused = attachments.prepare([(f.name, f.getvalue()) for f in uploads])
+    st.session_state[REFUSED] = [(r.name, r.reason_key, r.detail) for r in refused]
+    if not text.strip() and not files:
         return
     current = current_settings(load())
     owner_id = owner(current.key)
-    message = conv.user_message(text)
+    message = conv.user_message(text, files)
     remembered = current.conversation_settings(st.session_state.get(PRESET) or None, summary())
     if owner_id is not None and conversation_id() is None:
         cid = store().create_conversation(owner_id, title_for(text), current.model.id, remembered)

@@ -6,6 +6,7 @@ import re
 
 _CJK_RE = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 PER_MESSAGE = 4  # role and framing overhead of one message
+PER_IMAGE = 1000  # a rough figure: the API counts image tokens itself and does not publish the rule
 
 
 def estimate_tokens(text: str) -> int:
@@ -18,4 +19,6 @@ def message_tokens(message: dict) -> int:
     content = message.get("content")
     if isinstance(content, list):  # vision content arrays: count the text parts
         content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return estimate_tokens(content or "") + PER_MESSAGE
+    files = message.get("attachments") or ()
+    extra = sum(PER_IMAGE if f.get("kind") == "image" else estimate_tokens(f.get("text") or "") for f in files)
+    return estimate_tokens(content or "") + PER_MESSAGE + extra

@@ -1,0 +1,104 @@
+"""AppTest: images and documents attached to a message."""
+from __future__ import annotations
+
+import base64
+import io
+import struct
+import zlib
+
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from glmchat import state, storage
+from glmchat.i18n import t
+
+from conftest import ROOT
+
+
+def new_app(model: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.session_state[state.LANG] = "en"
+    at.run()
+    if model:
+        at.sidebar.selectbox(key=state.MODEL).set_value(model).run()
+    return at
+
+
+def png(w=64, h=48, color=(200, 30, 30)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (w, h), color).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def huge_png_header(w=10_000, h=10_000) -> bytes:
+    """A PNG claiming 100 megapixels, tiny on disk: refused before any pixel is decoded."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 10)) + chunk(b"IEND", b"")
+
+
+def submit(at: AppTest, text: str, *files) -> AppTest:
+    box = at.chat_input[0]
+    for name, data in files:
+        box.upload(name, data)
+    box.set_value(text).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_image_goes_to_a_vision_model_as_a_content_array(app_env, db_url):
+    at = submit(new_app("glm-4.5v"), "what colour is this? sim:tokens=3", ("red.png", png()))
+    content = app_env.requests[-1]["messages"][-1]["content"]
+    assert content[0] == {"type": "text", "text": "what colour is this? sim:tokens=3"}
+    sent = base64.b64decode(content[1]["image_url"]["url"])  # the SDK strips the data: prefix
+    assert Image.open(io.BytesIO(sent)).size == (64, 48)
+    thumbs = at.chat_message[0].children[0].children.values()  # the row above the user's text
+    assert [type(el).__name__ for el in thumbs] == ["Image"]
+    saved = storage.Store(db_url).messages("local", at.session_state[state.CONVERSATION])[0]
+    assert saved["attachments"][0]["name"] == "red.png" and saved["attachments"][0]["kind"] == "image"
+    assert at.session_state[state.MESSAGES][-1]["status"] == "done"
+
+
+def test_image_with_a_text_model_says_so_without_an_upstream_call(app_env):
+    at = new_app("glm-4-flash")
+    before = app_env.attempts
+    submit(at, "describe sim:tokens=2", ("cat.png", png()))
+    assert app_env.attempts == before
+    reply = [m for m in at.chat_message if m.name == "assistant"][-1]
+    assert reply.error[0].value == t("attach.model_no_vision", "en")
+    assert at.session_state[state.MESSAGES][0]["content"] == "describe sim:tokens=2"  # kept
+
+
+def test_text_document_is_sent_as_context_in_front_of_the_message(app_env):
+    doc = "# Notes\n量子纠缠 is spooky.\n```\ncode\n```\n".encode()
+    at = submit(new_app(), "summarise the notes sim:tokens=2", ("notes.md", doc))
+    sent = app_env.requests[-1]["messages"][-1]["content"]
+    assert sent.startswith("Attached file: notes.md") and "量子纠缠 is spooky." in sent
+    assert sent.endswith("summarise the notes sim:tokens=2")
+    chip = at.chat_message[0].children[0].children[0].value  # st.badge is a Markdown directive
+    assert chip.startswith(":gray-badge[:material/description: notes.md")
+
+
+def test_hostile_files_are_refused_with_messages_and_never_sent(app_env):
+    at = new_app("glm-4.5v")
+    before = app_env.attempts
+    zip_bomb = io.BytesIO()
+    import zipfile
+    with zipfile.ZipFile(zip_bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("a.bin", b"\0" * (300 * 1024 * 1024))
+    files = [("not-really.png", b"this is text, not an image"), ("huge.png", huge_png_header()),
+             ("bomb.png", zip_bomb.getvalue()), ("../../etc/passwd.txt", b"root:x:0:0"),
+             ("big.txt", b"a" * (11 * 1024 * 1024))]
+    submit(at, "", *files)
+    warnings = [w.value for w in at.warning]
+    assert any(w.startswith("not-really.png: ") and t("attach.not_image", "en") in w for w in warnings)
+    assert any(w.startswith("huge.png: ") for w in warnings) and any(w.startswith("bomb.png: ") for w in warnings)
+    assert any(w.startswith("big.txt: ") and "too big" in w for w in warnings)
+    assert not any(w.startswith("../") for w in warnings)
+    # The one acceptable file (passwd.txt, renamed safely) makes a message; nothing hostile went upstream.
+    user = at.session_state[state.MESSAGES][0]
+    assert [a["name"] for a in user["attachments"]] == ["passwd.txt"]
+    for body in app_env.requests[before:]:
+        text = repr(body)
+        assert "not-really" not in text and "huge.png" not in text and "bomb.png" not in text
