@@ -55,6 +55,11 @@ class Endpoint:
         return sdk, http
 
 
+# The built-in web search tool as sent (glm-api.md §7); result_sequence is left to the API default ("after").
+WEB_SEARCH_TOOL = {"enable": True, "search_engine": "search_std", "search_result": True, "count": 5}
+MAX_SOURCES = 50  # the API's own maximum count; anything beyond is dropped
+
+
 @dataclass
 class ChatRequest:
     model: str
@@ -63,6 +68,7 @@ class ChatRequest:
     top_p: float | None = None
     max_tokens: int | None = None
     thinking: bool | None = None  # None: the model takes no thinking parameter
+    web_search: bool = False  # GLM's built-in web search tool; results arrive as a Sources event
 
     def sdk_kwargs(self) -> dict:
         # temperature and top_p go through extra_body: the SDK clamps 0 and 1 in its arguments.
@@ -84,6 +90,8 @@ class ChatRequest:
             kwargs["max_tokens"] = self.max_tokens
         if self.thinking is not None:
             kwargs["thinking"] = {"type": "enabled" if self.thinking else "disabled"}
+        if self.web_search:
+            kwargs["tools"] = [{"type": "web_search", "web_search": dict(WEB_SEARCH_TOOL)}]
         if extra:
             kwargs["extra_body"] = extra
         return kwargs
@@ -114,7 +122,16 @@ class Failed:
     error: ChatError
 
 
-Event = Retrying | Delta | Finished | Failed
+@dataclass
+class Sources:
+    """Web search results as the API sent them (raw dicts, unvalidated: see glmchat.sources.parse).
+
+    Each Sources event carries every result received so far: replace, do not append.
+    """
+    results: list[dict]
+
+
+Event = Retrying | Delta | Finished | Failed | Sources
 
 
 class ThinkSplitter:
@@ -167,6 +184,20 @@ def _partial_suffix(buf: str, tags: tuple[str, ...]) -> int:
 
 def _field(obj: object, name: str) -> object:
     return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
+def _search_items(value: object) -> list[dict]:
+    """The dict items of a chunk's top-level web_search field (the SDK keeps unknown fields as plain data)."""
+    if not isinstance(value, (list, tuple)):
+        return []
+    items = []
+    for item in value:
+        if not isinstance(item, dict):
+            dump = getattr(item, "model_dump", None)
+            item = dump() if dump else None
+        if isinstance(item, dict):
+            items.append(item)
+    return items
 
 
 def _usage_dict(usage: object) -> dict | None:
@@ -325,12 +356,19 @@ class ReplyStream:
         splitter = ThinkSplitter()
         finish_reason: str | None = None
         usage: dict | None = None
+        sources: list[dict] = []
         for chunk in stream:  # type: ignore[attr-defined]
             if self._cancel.is_set():
                 return
             if isinstance(chunk, str):  # the SDK yields raw text for a non-JSON payload
                 raise json.JSONDecodeError("chunk is not JSON", chunk, 0)
             usage = _usage_dict(_field(chunk, "usage")) or usage
+            # Search results come on the first or the last chunk (result_sequence): look at every one.
+            fresh = [item for item in _search_items(_field(chunk, "web_search"))[:MAX_SOURCES] if item not in sources]
+            fresh = fresh[:MAX_SOURCES - len(sources)]
+            if fresh:
+                sources += fresh
+                self._put(Sources(list(sources)))
             for choice in _field(chunk, "choices") or ():
                 delta = _field(choice, "delta")
                 reasoning = _field(delta, "reasoning_content") or ""

@@ -11,46 +11,49 @@ anything else is a 404 with a JSON error body.
 
 Scenario triggers are written anywhere in the LAST user message (text parts of a content array are joined):
 
-=====================  ==================================================================================
-trigger                behaviour
-=====================  ==================================================================================
-``sim:401``            401, code "1002" (invalid token)
-``sim:balance``        429, code "1113" (account in arrears)
-``sim:account``        429, code "1112" (account locked)
-``sim:busy``           429, code "1305" (overloaded) on every attempt
-``sim:busy-once``      429, code "1302" on the first attempt for that exact message text, then normal
-``sim:policy``         400, code "1301" (unsafe content)
-``sim:badparam``       400, code "1214"
-``sim:toolong``        400, code "1261" (prompt too long)
-``sim:unknown-model``  400, code "1211"
-``sim:500``            500, ``{"error":{"code":"500","message":"Internal Error"}}`` on every attempt
-``sim:500-once``       500 on the first attempt for that message text, then normal
-``sim:502``            502 with an HTML gateway page (text/html)
-``sim:hang``           no response headers: until the read timeout in-process (then ``httpx.ReadTimeout``);
-                       the server sleeps (at most 120 s) and then closes the connection
-``sim:stall``          5 content chunks, then silence (read timeout in-process; bounded sleep on the server);
-                       a non-stream request gets half its JSON body, then silence
-``sim:cut``            5 content chunks, then the connection drops (``httpx.RemoteProtocolError``);
-                       a non-stream request gets half its JSON body, then the drop
-``sim:nodone``         stream only: all content, then a clean end without finish_reason, usage or [DONE]
-``sim:streamerror``    stream only: 5 content chunks, then ``data: {"error":{"code":"1301",...}}``, then end
-``sim:malformed``      stream only: 5 content chunks, then ``data: {not json``, then end
-``sim:error200``       HTTP 200 with a JSON ``{"error":{"code":"1214",...}}`` body (stream and non-stream)
-``sim:sensitive``      about half the reply, then finish_reason "sensitive" (+usage)
-``sim:length``         about half the reply, then finish_reason "length" (+usage)
-``sim:network_error``  about half the reply, then finish_reason "network_error" (+usage)
-``sim:nousage``        a normal reply whose final chunk (or body) carries no usage
-``sim:html``           hostile Markdown/HTML (script, onerror, javascript:/data: links, remote image,
-                       raw anchor, a fenced ``<b>kept</b>``, a lone ``$5``) for testing sanitising
-``sim:think``          reasoning_content deltas even for models that do not think
-``sim:z1``             reasoning inside content as ``<think>...</think>`` (the GLM-Z1 style)
-``sim:echo``           a ```json fence with the request's model, stream, temperature, top_p, do_sample,
-                       max_tokens, thinking and message roles
-``sim:tokens=N``       exactly N content pieces ``tok0 tok1 ... tok{N-1}``, no reasoning
-``sim:rate=R``         R pieces per second for this request (overrides token_delay)
-``sim:ttft=S``         S seconds before the first chunk (overrides ttft)
-``sim:slow``           60 pieces at 0.2 s each
-=====================  ==================================================================================
+=======================  ==================================================================================
+trigger                  behaviour
+=======================  ==================================================================================
+``sim:401``              401, code "1002" (invalid token)
+``sim:balance``          429, code "1113" (account in arrears)
+``sim:account``          429, code "1112" (account locked)
+``sim:busy``             429, code "1305" (overloaded) on every attempt
+``sim:busy-once``        429, code "1302" on the first attempt for that exact message text, then normal
+``sim:policy``           400, code "1301" (unsafe content)
+``sim:badparam``         400, code "1214"
+``sim:toolong``          400, code "1261" (prompt too long)
+``sim:unknown-model``    400, code "1211"
+``sim:500``              500, ``{"error":{"code":"500","message":"Internal Error"}}`` on every attempt
+``sim:500-once``         500 on the first attempt for that message text, then normal
+``sim:502``              502 with an HTML gateway page (text/html)
+``sim:hang``             no response headers: until the read timeout in-process (then ``httpx.ReadTimeout``);
+                         the server sleeps (at most 120 s) and then closes the connection
+``sim:stall``            5 content chunks, then silence (read timeout in-process; bounded sleep on the server);
+                         a non-stream request gets half its JSON body, then silence
+``sim:cut``              5 content chunks, then the connection drops (``httpx.RemoteProtocolError``);
+                         a non-stream request gets half its JSON body, then the drop
+``sim:nodone``           stream only: all content, then a clean end without finish_reason, usage or [DONE]
+``sim:streamerror``      stream only: 5 content chunks, then ``data: {"error":{"code":"1301",...}}``, then end
+``sim:malformed``        stream only: 5 content chunks, then ``data: {not json``, then end
+``sim:error200``         HTTP 200 with a JSON ``{"error":{"code":"1214",...}}`` body (stream and non-stream)
+``sim:sensitive``        about half the reply, then finish_reason "sensitive" (+usage)
+``sim:length``           about half the reply, then finish_reason "length" (+usage)
+``sim:network_error``    about half the reply, then finish_reason "network_error" (+usage)
+``sim:nousage``          a normal reply whose final chunk (or body) carries no usage
+``sim:html``             hostile Markdown/HTML (script, onerror, javascript:/data: links, remote image,
+                         raw anchor, a fenced ``<b>kept</b>``, a lone ``$5``) for testing sanitising
+``sim:think``            reasoning_content deltas even for models that do not think
+``sim:z1``               reasoning inside content as ``<think>...</think>`` (the GLM-Z1 style)
+``sim:echo``             a ```json fence with the request's model, stream, temperature, top_p, do_sample,
+                         max_tokens, thinking and message roles
+``sim:tokens=N``         exactly N content pieces ``tok0 tok1 ... tok{N-1}``, no reasoning
+``sim:rate=R``           R pieces per second for this request (overrides token_delay)
+``sim:ttft=S``           S seconds before the first chunk (overrides ttft)
+``sim:slow``             60 pieces at 0.2 s each
+``sim:sources-before``   with web search on: the results come on the first chunk, whatever ``result_sequence``
+``sim:sources-hostile``  with web search on: 5 hostile results (``javascript:``, ``data:text/html``,
+                         ``JaVaScRiPt:`` links, an ``<img onerror>`` title, one normal https result), all cited
+=======================  ==================================================================================
 
 Request validation (before the triggers), in order: Authorization (401 "1001"/"1002"), JSON body (400 "1210"),
 model present (400 "1213") and known (400 "1211"), messages and parameters (400 "1214"), prompt size against
@@ -63,6 +66,18 @@ Ordinary replies are canned but varied demo texts (headings and lists, Python co
 that message contains CJK text. Thinking models (glm-4.5*, glm-4.6, glm-4.7, glm-4.1v-thinking*,
 glm-offline-demo) stream ``reasoning_content`` first unless ``thinking`` is ``{"type":"disabled"}``;
 glm-z1-* models put the reasoning inside ``content`` as ``<think>...</think>``.
+
+Web search (glm-api.md §7): ``tools`` must be a list of at most 128 known tool objects; a ``web_search`` tool
+needs a ``web_search`` object whose ``search_engine`` is one of search_std/search_pro/search_pro_sogou/
+search_pro_quark, with ``count`` 1-50, ``search_recency_filter``, ``content_size`` and ``result_sequence`` from
+their documented values (else 400 "1214", ``tools 参数非法``). A web_search tool whose ``enable`` is not false
+yields ``min(count, 10)`` results (default 5) ``{title, link, content, media, icon, refer:"ref_N",
+publish_date}`` on distinct ``https://<name>N.example`` hosts, titled in the user's language (``search_query``
+is used as the topic when given). They arrive as a top-level ``web_search`` field: on the first chunk when
+``result_sequence`` is "before", else on the final (usage) chunk, so truncated streams never deliver them;
+non-stream replies carry the field in the body. ``search_result: false`` leaves the field out. Canned replies
+then open with a paragraph citing the results as ``[ref_1]``, ``[ref_2]``...; synthetic replies (``sim:tokens``,
+``sim:echo``, ``sim:html``, ``sim:slow``) are left as they are.
 """
 from __future__ import annotations
 
@@ -220,6 +235,59 @@ def _invalid_field(req: dict, max_output: int) -> str | None:
     if response_format is not None and not (isinstance(response_format, dict)
                                             and response_format.get("type") in ("text", "json_object")):
         return "response_format"
+    tools = req.get("tools")
+    if tools is not None and not _valid_tools(tools):
+        return "tools"
+    return None
+
+
+_TOOL_TYPES = frozenset({"function", "retrieval", "web_search", "mcp"})
+_SEARCH_ENGINES = frozenset({"search_std", "search_pro", "search_pro_sogou", "search_pro_quark"})
+_RECENCY = frozenset({"oneDay", "oneWeek", "oneMonth", "oneYear", "noLimit"})
+_CONTENT_SIZES = frozenset({"medium", "high"})
+_SEQUENCES = frozenset({"before", "after"})
+_MAX_TOOLS = 128
+
+
+def _valid_tools(tools: object) -> bool:
+    if not isinstance(tools, list) or len(tools) > _MAX_TOOLS:
+        return False
+    for tool in tools:
+        if not isinstance(tool, dict) or tool.get("type") not in _TOOL_TYPES:
+            return False
+        if tool["type"] == "function":
+            function = tool.get("function")
+            if not (isinstance(function, dict) and isinstance(function.get("name"), str) and function["name"]):
+                return False
+        if tool["type"] == "web_search" and not _valid_web_search(tool.get("web_search")):
+            return False
+    return True
+
+
+def _valid_web_search(ws: object) -> bool:
+    if not isinstance(ws, dict) or ws.get("search_engine") not in _SEARCH_ENGINES:
+        return False
+    for name in ("enable", "search_result", "require_search"):
+        if ws.get(name) is not None and not isinstance(ws[name], bool):
+            return False
+    count = ws.get("count")
+    if count is not None and not (isinstance(count, int) and not isinstance(count, bool) and 1 <= count <= 50):
+        return False
+    for name, allowed in (("search_recency_filter", _RECENCY), ("content_size", _CONTENT_SIZES),
+                          ("result_sequence", _SEQUENCES)):
+        if ws.get(name) is not None and ws[name] not in allowed:
+            return False
+    for name in ("search_query", "search_domain_filter", "search_prompt"):
+        if ws.get(name) is not None and not isinstance(ws[name], str):
+            return False
+    return True
+
+
+def _web_search_options(req: dict) -> dict | None:
+    """The first enabled web_search tool's options (already validated), or None."""
+    for tool in req.get("tools") or ():
+        if tool["type"] == "web_search" and tool["web_search"].get("enable") is not False:
+            return tool["web_search"]
     return None
 
 
@@ -390,11 +458,101 @@ def _quote(text: str) -> str:
     return line if len(line) <= 40 else line[:40] + "…"
 
 
-def _canned_reply(text: str, chinese: bool) -> str:
+def _canned_reply(text: str, chinese: bool, citations: str = "") -> str:
     digest = int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
     bodies = _REPLIES_ZH if chinese else _REPLIES_EN
     intro = f"关于你的问题“{_quote(text)}”：" if chinese else f"You asked: “{_quote(text)}”"
+    if citations:
+        intro += "\n\n" + citations
     return f"{intro}\n\n{bodies[digest % len(bodies)]}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Web search results
+
+_SEARCH_DEFAULT_COUNT = 5
+_SEARCH_MAX_RESULTS = 10
+# (host name, media name in English, in Chinese); result N lives on https://<host name>N.example
+_SEARCH_SITES = (
+    ("news", "Daily News", "每日新闻"), ("wiki", "Open Wiki", "开放百科"), ("blog", "Tech Blog", "技术博客"),
+    ("docs", "Developer Docs", "开发者文档"), ("journal", "Science Journal", "科学期刊"),
+    ("forum", "Community Forum", "社区论坛"), ("guide", "Study Guide", "学习指南"),
+    ("daily", "Morning Daily", "晨报"), ("review", "Weekly Review", "每周评论"), ("lab", "Research Lab", "研究实验室"),
+)
+_SEARCH_TITLES_EN = (
+    "{t}: what you need to know", "A beginner's guide to {t}", "{t} explained in five minutes",
+    "Frequently asked questions about {t}", "The history of {t}", "{t}: latest news and analysis",
+    "Common mistakes with {t}", "Experts weigh in on {t}", "{t} in numbers", "How {t} works",
+)
+_SEARCH_TITLES_ZH = (
+    "{t}：你需要知道的事", "{t}入门指南", "五分钟读懂{t}", "关于{t}的常见问题", "{t}的发展历程",
+    "{t}：最新动态与分析", "{t}的常见误区", "专家谈{t}", "数说{t}", "{t}是如何运作的",
+)
+_SEARCH_CONTENT_EN = "An overview of {t}: background, key facts and pointers to further reading."
+_SEARCH_CONTENT_ZH = "关于{t}的综述：背景介绍、关键事实以及延伸阅读。"
+
+
+def _search_topic(text: str, options: dict, chinese: bool) -> str:
+    query = options.get("search_query")
+    topic = _quote(query if isinstance(query, str) and query.strip() else _TRIGGER_RE.sub("", text))
+    return topic or ("这个话题" if chinese else "this topic")
+
+
+def _search_results(text: str, options: dict, chinese: bool) -> list[dict]:
+    count = min(options.get("count") or _SEARCH_DEFAULT_COUNT, _SEARCH_MAX_RESULTS)
+    topic = _search_topic(text, options, chinese)
+    digest = int.from_bytes(hashlib.sha256(b"search" + text.encode()).digest()[:4], "big")
+    titles = _SEARCH_TITLES_ZH if chinese else _SEARCH_TITLES_EN
+    content = _SEARCH_CONTENT_ZH if chinese else _SEARCH_CONTENT_EN
+    results = []
+    for n in range(1, count + 1):
+        name, media_en, media_zh = _SEARCH_SITES[(digest + n) % len(_SEARCH_SITES)]
+        host = f"{name}{n}.example"
+        results.append({
+            "title": titles[(digest + n) % len(titles)].replace("{t}", topic),
+            "link": f"https://{host}/article-{n}",
+            "content": content.replace("{t}", topic),
+            "media": media_zh if chinese else media_en,
+            "icon": f"https://{host}/favicon.ico",
+            "refer": f"ref_{n}",
+            "publish_date": f"2025-{(digest + n) % 12 + 1:02d}-{(digest // 7 + n) % 28 + 1:02d}",
+        })
+    return results
+
+
+def _hostile_results() -> list[dict]:
+    def result(n: int, title: str, link: str, **extra: str) -> dict:
+        item = {"title": title, "link": link, "content": "Hostile search result for testing sanitising.",
+                "media": "Evil Media", "icon": "https://evil.example/favicon.ico", "refer": f"ref_{n}",
+                "publish_date": "2025-01-01"}
+        item.update(extra)
+        return item
+
+    return [
+        result(1, "Click for details", "javascript:alert(1)", icon="javascript:alert(1)"),
+        result(2, "Open the attachment", "data:text/html,<script>alert(1)</script>",
+               media="<script>alert(1)</script>"),
+        result(3, "<img src=x onerror=alert(1)>Title", "https://evil3.example/img"),
+        result(4, "Mixed case scheme", "JaVaScRiPt:alert(1)"),
+        result(5, "A normal result", "https://normal5.example/article-5", media="Normal News",
+               icon="https://normal5.example/favicon.ico"),
+    ]
+
+
+def _citations(results: list[dict], chinese: bool, hostile: bool) -> str:
+    refs = [f"[{r['refer']}]" for r in results]
+    if hostile:
+        return ("Hostile sources for testing " + "".join(refs) + ", an unknown one [ref_99], and code that must "
+                "stay literal: `[ref_1]`\n\n```text\n[ref_2] inside a fence\n```")
+    if chinese:
+        text = f"根据网络搜索结果{refs[0]}，先给出简要结论。"
+        if len(refs) > 1:
+            text += f"更多细节可以参考{''.join(refs[1:3])}。"
+        return text
+    text = f"Here is what a web search found {refs[0]}."
+    if len(refs) > 1:
+        text += f" Further details come from {''.join(refs[1:3])}."
+    return text
 
 
 def _reasoning(text: str, chinese: bool) -> str:
@@ -455,6 +613,8 @@ class _Reply:
     finish_reason: str | None  # None: the stream just ends (sim:nodone)
     usage: dict | None
     ending: str = ""  # "", "cut", "stall", "streamerror", "malformed"
+    web_search: list[dict] | None = None  # results to send, if web search is on
+    sources_first: bool = False  # on the first chunk (result_sequence "before"), else on the final one
 
 
 class _StreamTally:
@@ -665,6 +825,14 @@ class Simulator:
         thinking = req.get("thinking")
         # Test/debug replies only reason when asked to, so their content stays predictable.
         synthetic = bool({"echo", "html", "slow"} & triggers.keys())
+        search = _web_search_options(req)
+        results: list[dict] = []
+        if search is not None:
+            hostile = "sources-hostile" in triggers
+            results = _hostile_results() if hostile else _search_results(text, search, chinese)
+            citations = _citations(results, chinese, hostile)
+        else:
+            citations = ""
         if "tokens" in triggers and triggers["tokens"].isdigit():
             count = int(triggers["tokens"])
             content = [f"tok{i} " for i in range(count - 1)] + ([f"tok{count - 1}"] if count else [])
@@ -677,7 +845,7 @@ class Simulator:
             elif "slow" in triggers:
                 answer = " ".join(_SLOW_WORDS[i % len(_SLOW_WORDS)] for i in range(60))
             else:
-                answer = _canned_reply(text, chinese)
+                answer = _canned_reply(text, chinese, citations)
             stop = req.get("stop")
             stop_word = stop if isinstance(stop, str) else (stop[0] if stop else None)
             if stop_word and stop_word in answer:
@@ -716,7 +884,11 @@ class Simulator:
         usage = None if "nousage" in triggers else {
             "prompt_tokens": prompt_tokens, "completion_tokens": completion,
             "total_tokens": prompt_tokens + completion, "prompt_tokens_details": {"cached_tokens": 0}}
-        return _Reply(reasoning, content, finish, usage, ending)
+        reply = _Reply(reasoning, content, finish, usage, ending)
+        if search is not None and search.get("search_result") is not False:
+            reply.web_search = results
+            reply.sources_first = search.get("result_sequence") == "before" or "sources-before" in triggers
+        return reply
 
     def _stream_plan(self, reply: _Reply, model: str, rid: str, created: int, ttft: float, delay: float) -> _Plan:
         def chunk(delta: dict, finish: str | None = None) -> dict:
@@ -726,7 +898,10 @@ class Simulator:
             choice["delta"] = delta
             return {"id": rid, "created": created, "model": model, "choices": [choice]}
 
-        parts = [(ttft, _sse(chunk({"role": "assistant", "content": ""})))]
+        first = chunk({"role": "assistant", "content": ""})
+        if reply.web_search is not None and reply.sources_first:
+            first["web_search"] = reply.web_search
+        parts = [(ttft, _sse(first))]
         for piece in reply.reasoning:
             parts.append((delay, _sse(chunk({"role": "assistant", "reasoning_content": piece}))))
         for i, piece in enumerate(reply.content):
@@ -745,6 +920,8 @@ class Simulator:
             final = chunk({"role": "assistant", "content": ""}, reply.finish_reason)
             if reply.usage:
                 final["usage"] = reply.usage
+            if reply.web_search is not None and not reply.sources_first:
+                final["web_search"] = reply.web_search
             parts += [(delay, _sse(final)), (0.0, b"data: [DONE]\n\n")]
         return plan
 
@@ -758,6 +935,8 @@ class Simulator:
                          "created": created, "id": rid, "model": model, "request_id": request_id}
         if reply.usage:
             payload["usage"] = reply.usage
+        if reply.web_search is not None:
+            payload["web_search"] = reply.web_search
         plan = _Plan.json(200, payload, rid)
         plan.pre_delay = wait
         if reply.ending in ("cut", "stall"):

@@ -6,7 +6,8 @@ import time
 import httpx
 import pytest
 
-from glmchat.client import ChatRequest, Delta, Endpoint, Failed, Finished, ReplyStream, Retrying, ThinkSplitter
+from glmchat.client import (ChatRequest, Delta, Endpoint, Failed, Finished, ReplyStream, Retrying, Sources,
+                            ThinkSplitter)
 from glmchat.errors import Kind
 
 from conftest import CANARY_KEY, free_port
@@ -231,3 +232,83 @@ def test_chat_page_time_budget():
     assert client.TIMEOUT.read <= 25 and client.TIMEOUT.connect <= 5
     assert not ChatError(Kind.TIMEOUT).retryable  # a second 25 s wait would break the budget
     assert sum(client.BACKOFF) + client.MAX_ATTEMPTS * client.TIMEOUT.connect <= 30
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Web search
+
+def sources_of(events) -> list:
+    return [e for e in events if isinstance(e, Sources)]
+
+
+def test_web_search_sends_the_built_in_tool(sim):
+    run(local(sim), "sim:tokens=2", web_search=True)
+    assert sim.requests[-1]["tools"] == [{"type": "web_search", "web_search": {
+        "enable": True, "search_engine": "search_std", "search_result": True, "count": 5}}]
+    run(local(sim), "sim:tokens=2")
+    assert "tools" not in sim.requests[-1]
+    assert ChatRequest(model="m", messages=[]).web_search is False
+
+
+@pytest.mark.parametrize("text,first", [("Tell me about tea", False), ("Tell me about tea sim:sources-before", True)])
+def test_sources_event_for_both_result_sequences(endpoint_and_sim, text, first):
+    endpoint, s = endpoint_and_sim
+    events, rs = run(endpoint, text, web_search=True)
+    [sources] = sources_of(events)
+    assert [r["refer"] for r in sources.results] == [f"ref_{n}" for n in range(1, 6)]
+    assert all(isinstance(r, dict) and r["link"].startswith("https://") for r in sources.results)
+    position = events.index(sources)
+    deltas = [i for i, e in enumerate(events) if isinstance(e, Delta)]
+    assert (position < deltas[0]) if first else (position > deltas[-1])
+    assert isinstance(events[-1], Finished) and events[-1].finish_reason == "stop" and events[-1].usage
+    assert "[ref_1]" in text_of(events)
+
+
+def test_no_sources_without_web_search_or_when_the_stream_breaks(sim):
+    events, _ = run(local(sim), "Tell me about tea")
+    assert sources_of(events) == [] and "[ref_" not in text_of(events)
+    events, _ = run(local(sim), "Tell me about tea sim:cut", web_search=True)
+    assert sources_of(events) == [] and isinstance(outcome(events), Failed)
+    events, _ = run(local(sim), "Tell me about tea sim:cut sim:sources-before", web_search=True)
+    assert len(sources_of(events)) == 1 and isinstance(outcome(events), Failed)
+
+
+def test_hostile_sources_are_passed_on_raw(sim):
+    events, _ = run(local(sim), "sim:sources-hostile", web_search=True)
+    [sources] = sources_of(events)
+    assert [r["link"] for r in sources.results][:1] == ["javascript:alert(1)"] and len(sources.results) == 5
+
+
+class _Chunk:
+    """An SDK-like chunk object: attributes, with web_search as an extra attribute when given."""
+
+    def __init__(self, content="", finish=None, web_search=None, usage=None):
+        self.choices = [{"delta": {"content": content}, "finish_reason": finish}]
+        self.usage = usage
+        if web_search is not None:
+            self.web_search = web_search
+
+
+def read_chunks(chunks) -> list:
+    rs = ReplyStream(Endpoint("k"), ChatRequest(model="m", messages=[]))
+    rs._read_chunks(iter(chunks))
+    rs._queue.put(rs._END)
+    return rs.poll(0)
+
+
+def test_sources_in_two_chunks_are_merged():
+    a = {"title": "A", "link": "https://a.example", "refer": "ref_1"}
+    b = {"title": "B", "link": "https://b.example", "refer": "ref_2"}
+    events = read_chunks([_Chunk(web_search=[a]), _Chunk("hi [ref_1]"), _Chunk(web_search=[a, b, "junk", 3]),
+                          _Chunk(web_search=[b]), _Chunk(web_search="not a list"),
+                          _Chunk(finish="stop", usage={"total_tokens": 3})])
+    assert [type(e) for e in events] == [Sources, Delta, Sources, Finished]
+    assert events[0].results == [a] and events[2].results == [a, b]
+    assert events[0].results is not events[2].results  # each event owns its list
+    assert events[3].finish_reason == "stop"
+
+
+def test_sources_are_capped():
+    many = [{"title": f"T{i}", "link": f"https://h{i}.example", "refer": f"ref_{i}"} for i in range(80)]
+    events = read_chunks([_Chunk(web_search=many[:30]), _Chunk(web_search=many[30:]), _Chunk(finish="stop")])
+    assert [len(e.results) for e in events if isinstance(e, Sources)] == [30, 50]

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -547,3 +548,166 @@ def test_cli_serves_health():
         proc.kill()
         proc.wait(5)
         proc.stdout.close()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Web search (glm-api.md §7)
+
+def web_search(**options):
+    return [{"type": "web_search", "web_search": {"enable": True, "search_engine": "search_std", **options}}]
+
+
+BAD_TOOLS = [
+    "web_search",
+    {"type": "web_search"},
+    [{"type": "web_search"}],
+    [{"type": "web_search", "web_search": None}],
+    [{"type": "web_search", "web_search": "on"}],
+    [{"type": "web_search", "web_search": {"enable": True}}],
+    web_search(search_engine="google"),
+    web_search(search_engine=None),
+    web_search(count=0),
+    web_search(count=51),
+    web_search(count="5"),
+    web_search(count=True),
+    web_search(count=2.5),
+    web_search(search_recency_filter="oneHour"),
+    web_search(content_size="low"),
+    web_search(result_sequence="middle"),
+    web_search(enable="yes"),
+    web_search(search_query=5),
+    [{"type": "web_search", "web_search": {"search_engine": "search_std"}}] * 129,
+    ["web_search"],
+    [{"type": "browser"}],
+    [{"web_search": {"search_engine": "search_std"}}],
+    [{"type": "function"}],
+    [{"type": "function", "function": {"name": ""}}],
+]
+
+
+@pytest.mark.parametrize("tools", BAD_TOOLS)
+def test_invalid_tools_are_rejected_with_1214(sim, tools):
+    body = {"model": "glm-4-flash", "messages": [{"role": "user", "content": "hello"}], "tools": tools}
+    with httpx.Client(transport=sim.transport()) as http:
+        response = http.post(INPROC_BASE + "/chat/completions", json={**body, "stream": True},
+                             headers={"authorization": f"Bearer {KEY}"})
+    assert response.status_code == 400
+    assert response.json()["error"] == {"code": "1214", "message": "tools 参数非法。请检查文档。"}
+
+
+@pytest.mark.parametrize("tools", [
+    None, [], web_search(), web_search(count=1), web_search(count=50), web_search(enable=False),
+    web_search(search_engine="search_pro_quark", search_recency_filter="oneWeek", content_size="high",
+               result_sequence="before", search_result=True, search_query="tea", search_domain_filter="x.example",
+               require_search=False, search_prompt="p", count=None),
+    [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+    + web_search(search_engine="search_pro"),
+    [{"type": "web_search", "web_search": {"search_engine": "search_std"}}] * 128,
+])
+def test_valid_tools_are_accepted(sim, tools):
+    body = {"model": "glm-4-flash", "messages": [{"role": "user", "content": "hello"}], "tools": tools}
+    with httpx.Client(transport=sim.transport()) as http:
+        response = http.post(INPROC_BASE + "/chat/completions", json=body, headers={"authorization": f"Bearer {KEY}"})
+    assert response.status_code == 200, response.text
+
+
+def assert_results(results, count, host_hint=None):
+    assert [r["refer"] for r in results] == [f"ref_{n}" for n in range(1, count + 1)]
+    hosts = [urlsplit(r["link"]).hostname for r in results]
+    assert len(set(hosts)) == count and all(h.endswith(".example") for h in hosts)
+    for r in results:
+        assert set(r) == {"title", "link", "content", "media", "icon", "refer", "publish_date"}
+        assert r["link"].startswith("https://") and r["title"] and r["content"] and r["media"]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d", r["publish_date"])
+
+
+def test_nonstream_web_search_field_and_citations(client):
+    completion = ask(client, "Tell me about green tea", tools=web_search())
+    assert_results(completion.web_search, 5)
+    assert all("Tell me about green tea" in r["title"] for r in completion.web_search)
+    content = completion.choices[0].message.content
+    assert content.startswith("You asked: “Tell me about green tea”\n\n")
+    assert "[ref_1]" in content and "[ref_2][ref_3]" in content and "[ref_4]" not in content
+    assert completion.usage.completion_tokens == len(split_pieces(content))
+
+
+def test_web_search_count_language_and_query(client):
+    assert_results(ask(client, "hello", tools=web_search(count=1)).web_search, 1)
+    assert "[ref_2]" not in ask(client, "hello", tools=web_search(count=1)).choices[0].message.content
+    assert_results(ask(client, "hello", tools=web_search(count=50)).web_search, 10)
+    chinese = ask(client, "绿茶有什么好处", tools=web_search(count=3))
+    assert_results(chinese.web_search, 3)
+    assert all("绿茶有什么好处" in r["title"] and re.search("[\u4e00-\u9fff]", r["media"]) for r in chinese.web_search)
+    assert "[ref_1]" in chinese.choices[0].message.content
+    forced = ask(client, "hello", tools=web_search(search_query="tea prices 2025"))
+    assert all("tea prices 2025" in r["title"] for r in forced.web_search)
+
+
+def test_web_search_off_or_results_withheld(client):
+    plain = ask(client, "Tell me about green tea")
+    assert getattr(plain, "web_search", None) is None and "[ref_" not in plain.choices[0].message.content
+    disabled = ask(client, "Tell me about green tea", tools=web_search(enable=False))
+    assert getattr(disabled, "web_search", None) is None
+    assert disabled.choices[0].message.content == plain.choices[0].message.content
+    withheld = ask(client, "Tell me about green tea", tools=web_search(search_result=False))
+    assert getattr(withheld, "web_search", None) is None and "[ref_1]" in withheld.choices[0].message.content
+    chunks = list(ask(client, "Tell me about green tea", stream=True, tools=web_search(search_result=False)))
+    assert not any(getattr(c, "web_search", None) for c in chunks)
+
+
+@pytest.mark.parametrize("options,text,first", [
+    ({}, "Tell me about tea", False),
+    ({"result_sequence": "after"}, "Tell me about tea", False),
+    ({"result_sequence": "before"}, "Tell me about tea", True),
+    ({}, "Tell me about tea sim:sources-before", True),
+    ({"result_sequence": "after"}, "sim:tokens=4 sim:sources-before", True),
+    ({"result_sequence": "before", "count": 2}, "sim:tokens=4", True),
+])
+def test_stream_sources_on_the_first_or_the_last_chunk(client, options, text, first):
+    chunks = list(ask(client, text, stream=True, tools=web_search(**options)))
+    carrying = [i for i, c in enumerate(chunks) if getattr(c, "web_search", None)]
+    assert carrying == [0 if first else len(chunks) - 1]
+    results = chunks[carrying[0]].web_search
+    assert_results(results, options.get("count", 5))
+    assert chunks[-1].usage is not None and chunks[-1].choices[0].finish_reason == "stop"
+    nonstream = ask(client, text, tools=web_search(**options))
+    assert [r["link"] for r in nonstream.web_search] == [r["link"] for r in results]
+    assert content_of(chunks) == nonstream.choices[0].message.content
+
+
+def test_truncated_stream_never_delivers_after_results(client):
+    chunks = list(ask(client, "Tell me about tea sim:nodone", stream=True, tools=web_search()))
+    assert not any(getattr(c, "web_search", None) for c in chunks)
+    chunks = list(ask(client, "Tell me about tea sim:nodone", stream=True, tools=web_search(result_sequence="before")))
+    assert getattr(chunks[0], "web_search", None)
+
+
+def test_sources_hostile_trigger(client):
+    completion = ask(client, "sim:sources-hostile", tools=web_search(count=1))
+    links = [r["link"] for r in completion.web_search]
+    assert "javascript:alert(1)" in links and "JaVaScRiPt:alert(1)" in links
+    assert any(link.startswith("data:text/html,<script>") for link in links)
+    assert "<img src=x onerror=alert(1)>Title" in [r["title"] for r in completion.web_search]
+    normal = [r for r in completion.web_search if r["title"] == "A normal result"]
+    assert len(normal) == 1 and normal[0]["link"].startswith("https://")
+    content = completion.choices[0].message.content
+    assert "[ref_1][ref_2][ref_3][ref_4][ref_5]" in content and "[ref_99]" in content
+    assert "`[ref_1]`" in content and "```text\n[ref_2] inside a fence\n```" in content
+    chunks = list(ask(client, "sim:sources-hostile", stream=True, tools=web_search()))
+    assert chunks[-1].web_search == completion.web_search
+    # without a web_search tool the trigger does nothing
+    assert getattr(ask(client, "sim:sources-hostile"), "web_search", None) is None
+
+
+def test_web_search_results_are_raw_json_on_the_wire(connect, sim):
+    body = {"model": "glm-4-flash", "messages": [{"role": "user", "content": "hello"}], "stream": True,
+            "tools": web_search(result_sequence="before")}
+    if connect.mode == "inproc":
+        http = httpx.Client(transport=sim.transport())
+    else:
+        http = httpx.Client(trust_env=False)
+    with http:
+        raw = http.post(connect.base + "/chat/completions", json=body, headers={"authorization": f"Bearer {KEY}"}).text
+    events = [json.loads(line[6:]) for line in raw.split("\n\n") if line.startswith("data: {")]
+    assert "web_search" in events[0] and all("web_search" not in e for e in events[1:])
+    assert set(events[0]) == {"id", "created", "model", "choices", "web_search"}
