@@ -11,7 +11,8 @@ import base64
 from glmchat import attachments
 from glmchat import conversation as conv
 from glmchat import state
-from glmchat.client import ChatRequest, Delta, Failed, Finished, ReplyStream, Retrying
+from glmchat import sources as web
+from glmchat.client import ChatRequest, Delta, Failed, Finished, ReplyStream, Retrying, Sources
 from glmchat.conversation import DONE, ERROR, INCOMPLETE, STOPPED, STREAMING
 from glmchat.errors import ChatError, Kind, for_finish_reason
 from glmchat.i18n import t
@@ -109,6 +110,19 @@ def draw_attachments(msg: dict) -> None:
                          icon=":material/description:", color="gray")
 
 
+def answer_markdown(msg: dict) -> str:
+    """The answer as Markdown for the page: [ref_N] markers become numbered links to its sources."""
+    found = web.from_record(msg.get("sources"))
+    return safe_markdown(web.cite(msg["content"], found) if found else msg["content"])
+
+
+def draw_sources(msg: dict, lang: str) -> None:
+    found = web.from_record(msg.get("sources"))
+    if found:
+        st.caption(t("chat.sources", lang, n=len(found)))
+        st.markdown(safe_markdown(web.sources_markdown(found, lang)))
+
+
 def draw_copy(msg: dict, lang: str) -> None:
     """The message's Markdown in a code box, whose copy icon copies it in one click."""
     with st.popover("", icon=":material/content_copy:", help=t("chat.copy", lang)):
@@ -151,7 +165,8 @@ def draw_message(msg: dict, lang: str, is_last: bool, actions: bool = True, drop
             return
         draw_thinking(msg, lang, live=False)
         if msg["content"]:
-            st.markdown(safe_markdown(msg["content"]))
+            st.markdown(answer_markdown(msg))
+        draw_sources(msg, lang)
         draw_alternatives(msg, lang)
         draw_footer(msg, lang, is_last)
         if actions:
@@ -301,7 +316,8 @@ def stream_reply(settings: state.Settings, history_for_api: list[dict], save=Non
             return
         request = ChatRequest(model=settings.model.id, messages=history_for_api,
                               temperature=settings.temperature, top_p=settings.top_p,
-                              max_tokens=settings.max_tokens, thinking=settings.thinking)
+                              max_tokens=settings.max_tokens, thinking=settings.thinking,
+                              web_search=settings.web_search)
         reply = ReplyStream(endpoint, request)
         finished: Finished | None = None
         failure: ChatError | None = None
@@ -314,6 +330,8 @@ def stream_reply(settings: state.Settings, history_for_api: list[dict], save=Non
                     if isinstance(ev, Delta):
                         msg["reasoning"] += ev.reasoning
                         msg["content"] += ev.content
+                    elif isinstance(ev, Sources):
+                        msg["sources"] = web.to_record(web.parse(ev.results))  # each event holds them all
                     elif isinstance(ev, Finished):
                         finished = ev
                     elif isinstance(ev, Failed):
@@ -330,7 +348,7 @@ def stream_reply(settings: state.Settings, history_for_api: list[dict], save=Non
                         with think_slot.container():
                             draw_thinking(msg, lang, live=True)
                     if msg["content"] != drawn["content"]:
-                        body_slot.markdown(safe_markdown(msg["content"]))
+                        body_slot.markdown(answer_markdown(msg))
                     if first:
                         foot_slot.empty()
                     drawn = {"reasoning": msg["reasoning"], "content": msg["content"]}
@@ -360,10 +378,11 @@ def stream_reply(settings: state.Settings, history_for_api: list[dict], save=Non
         else:
             think_slot.empty()  # an empty container would leave the old children in place
         if msg["content"]:
-            body_slot.markdown(safe_markdown(msg["content"]))
+            body_slot.markdown(answer_markdown(msg))
         else:
             body_slot.empty()
         with foot_slot.container():
+            draw_sources(msg, lang)
             draw_alternatives(msg, lang)
             draw_footer(msg, lang, is_last=True)
             draw_actions(msg, lang, is_last=True)

@@ -37,6 +37,8 @@ def draw(catalogue: Catalogue) -> state.Settings:
                       max_chars=64)
         current = state.settings(catalogue, key, base_url)
         state.reset_params_if_model_changed(current.model)
+        if current.model.supports("web_search"):
+            st.toggle(t("side.web_search", lang), key=state.WEB_SEARCH, help=t("side.web_search_help", lang))
         draw_context_meter(current, lang)
         owner_id = state.owner(key)
         choices = state.preset_choices(owner_id)

@@ -98,6 +98,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from glmchat.simulator_files import FileStore
+
 _K = 1024
 # (context window, max output) in tokens; from glm-api.md §9, aligned with glmchat/models.toml.
 MODEL_LIMITS: dict[str, tuple[int, int]] = {
@@ -672,6 +674,7 @@ class Simulator:
         self.headers: list[dict] = []
         self.events: list[dict] = []
         self._seen_once: set[tuple[str, str]] = set()
+        self.files = FileStore(valid_keys=self.valid_keys)  # the file-extract endpoints
 
     # -- counters ------------------------------------------------------------------------------------------
 
@@ -733,6 +736,10 @@ class Simulator:
             return _Plan.json(200, {"ok": True})
         if method == "GET" and route == "/health":
             return _Plan.body(200, b"ok", "text/plain; charset=utf-8")
+        answer = self.files.handle(method, path, headers, body)
+        if answer is not None:
+            status, answer_headers, answer_body = answer
+            return _Plan.body(status, answer_body, answer_headers["content-type"])
         return _Plan.error(404, "404", f"Not Found: {method} {path}")
 
     def _chat(self, headers: dict[str, str], body: bytes) -> _Plan:

@@ -39,6 +39,7 @@ TOP_P = "w_top_p"
 MAX_TOKENS = "w_max_tokens"
 SYSTEM = "w_system"
 THINKING = "w_thinking"
+WEB_SEARCH = "w_web_search"
 VISITOR_KEY = "w_visitor_key"
 PROMPT = "w_prompt"
 PRESET = "w_preset"
@@ -131,6 +132,8 @@ def _restore_settings(found: dict) -> None:
             st.session_state[key] = saved[name]
     if isinstance(saved.get("thinking"), bool):
         st.session_state[THINKING] = saved["thinking"]
+    if isinstance(saved.get("web_search"), bool):
+        st.session_state[WEB_SEARCH] = saved["web_search"]
     st.session_state[SYSTEM] = saved.get("system_prompt") or ""
     st.session_state[PRESET] = saved.get("preset") or ""
     st.session_state[SUMMARY] = saved.get("summary") if isinstance(saved.get("summary"), dict) else None
@@ -425,6 +428,7 @@ class Settings:
     max_tokens: int
     system_prompt: str
     thinking: bool | None
+    web_search: bool
     key: KeySource | None
     base_url: str | None
 
@@ -438,7 +442,7 @@ class Settings:
 
     def params(self) -> dict:
         return {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens,
-                "thinking": self.thinking}
+                "thinking": self.thinking, "web_search": self.web_search}
 
     def conversation_settings(self, preset: str | None, summary: dict | None) -> dict:
         """What a conversation remembers and restores when it is opened again."""
@@ -453,13 +457,14 @@ def settings(catalogue: Catalogue, key: KeySource | None, base_url: str | None) 
     custom = (st.session_state.get(CUSTOM_MODEL) or "").strip()
     model = catalogue.get(custom or st.session_state[MODEL])
     thinking = bool(st.session_state.get(THINKING, True)) if model.supports("thinking") else None
+    web_search = bool(st.session_state.get(WEB_SEARCH, False)) and model.supports("web_search")
     return Settings(
         lang=lang(), model=model,
         temperature=float(st.session_state.get(TEMPERATURE, model.temperature)),
         top_p=float(st.session_state.get(TOP_P, model.top_p)),
         max_tokens=int(st.session_state.get(MAX_TOKENS, model.max_output)),
         system_prompt=st.session_state.get(SYSTEM, "") or "",
-        thinking=thinking, key=key, base_url=base_url,
+        thinking=thinking, web_search=web_search, key=key, base_url=base_url,
     )
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import io
 import struct
 import zlib
@@ -102,3 +103,46 @@ def test_hostile_files_are_refused_with_messages_and_never_sent(app_env):
     for body in app_env.requests[before:]:
         text = repr(body)
         assert "not-really" not in text and "huge.png" not in text and "bomb.png" not in text
+
+
+MINIMAL_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+               b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+               b"3 0 obj<</Type/Page/Parent 2 0 R/Contents 4 0 R>>endobj\n"
+               b"4 0 obj<</Length 44>>stream\nBT /F1 12 Tf 72 712 Td (Hello PDF world) Tj ET\nendstream endobj\n"
+               b"trailer<</Root 1 0 R>>\n%%EOF\n")
+
+
+def test_pdf_is_read_through_the_files_api_and_sent_as_context(app_env, db_url):
+    at = submit(new_app(), "what does it say? sim:tokens=2", ("report.pdf", MINIMAL_PDF))
+    sent = app_env.requests[-1]["messages"][-1]["content"]
+    assert "Attached file: report.pdf" in sent and "Hello PDF world" in sent
+    saved = storage.Store(db_url).messages("local", at.session_state[state.CONVERSATION])[0]
+    assert "Hello PDF world" in saved["attachments"][0]["text"]  # extracted once, kept
+
+
+def test_web_search_sends_the_tool_and_shows_numbered_sources(app_env, db_url):
+    at = new_app()
+    at.sidebar.toggle(key=state.WEB_SEARCH).set_value(True).run()
+    submit(at, "latest GLM news")
+    assert app_env.requests[-1]["tools"] == [{"type": "web_search", "web_search": {
+        "enable": True, "search_engine": "search_std", "search_result": True, "count": 5}}]
+    reply = at.session_state[state.MESSAGES][-1]
+    assert len(reply["sources"]) == 5 and reply["sources"][0]["link"].startswith("https://")
+    bubble = [m for m in at.chat_message if m.name == "assistant"][-1]
+    text = " ".join(md.value for md in bubble.markdown)
+    assert "[\\[1\\]](https://" in text  # a citation links to its source
+    assert any(c.value == "Sources (5)" for c in bubble.caption)
+    saved = storage.Store(db_url).export("local")["conversations"][0]["messages"][-1]
+    assert saved["sources"] == reply["sources"]  # saved, and in exports
+
+
+def test_hostile_sources_yield_no_live_bad_link(app_env):
+    at = new_app()
+    at.sidebar.toggle(key=state.WEB_SEARCH).set_value(True).run()
+    submit(at, "news sim:sources-hostile")
+    bubble = [m for m in at.chat_message if m.name == "assistant"][-1]
+    text = " ".join(md.value for md in bubble.markdown).lower()
+    assert "](javascript" not in text and "](data:" not in text
+    assert "\\<img src=x" in text and not re.search(r"(?<!\\)<img", text)  # shown as text, never a tag
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    assert links and all(link.startswith("https://") for link in links)
