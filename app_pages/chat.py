@@ -36,7 +36,12 @@ if asked:
 pending = state.take_pending()
 plan = state.plan(settings)
 chat_view.draw_summary(state.summary(), lang)
-chat_view.draw_history(messages, lang, follow=None if pending else state.follower(owner_id), busy=pending,
+# Only the newest messages are drawn: a long chat costs no more per rerun than a short one.
+first, hidden = state.window()
+if hidden:
+    st.button(t("chat.show_earlier", lang, n=hidden), on_click=state.show_earlier, icon=":material/expand_less:",
+              key="show-earlier", type="tertiary")
+chat_view.draw_history(messages[first:], lang, follow=None if pending else state.follower(owner_id), busy=pending,
                        dropped=frozenset(plan.dropped))
 if not messages:
     st.caption(t("chat.empty", lang))

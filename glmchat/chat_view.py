@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from dataclasses import dataclass
 
 import streamlit as st
+from streamlit.runtime import Runtime
+from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
 import base64
 
@@ -210,8 +215,65 @@ def _follow_saved_reply(message_id: str, lang: str, follow) -> None:
         st.rerun()  # finished: redraw the page once, without this timer
 
 
+@dataclass
+class _Progress:
+    finished: Finished | None = None
+    failure: ChatError | None = None
+
+
+def _apply(ev, msg: dict, progress: _Progress) -> Retrying | None:
+    """Fold one stream event into the message; a Retrying event is handed back for display."""
+    if isinstance(ev, Delta):
+        msg["reasoning"] += ev.reasoning
+        msg["content"] += ev.content
+    elif isinstance(ev, Sources):
+        msg["sources"] = web.to_record(web.parse(ev.results))  # each event holds them all
+    elif isinstance(ev, Finished):
+        progress.finished = ev
+    elif isinstance(ev, Failed):
+        progress.failure = ev.error
+    elif isinstance(ev, Retrying):
+        return ev
+    return None
+
+
+def _page_closed(session_id: str | None) -> bool:
+    """Whether a stop came from the browser going away (reload, closed tab) rather than the Stop button.
+
+    Streamlit stops the script of a disconnecting session just before it leaves the active map.
+    """
+    if not session_id or not Runtime.exists():
+        return False
+    runtime = Runtime.instance()
+    deadline = time.monotonic() + 0.3
+    while time.monotonic() < deadline:
+        if runtime.is_active_session(session_id) is False:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _finish_without_page(reply: ReplyStream, msg: dict, settings: state.Settings, saver: ReplySaver,
+                         progress: _Progress) -> None:
+    """Keep reading and saving a reply whose page went away, so a reload finds it growing, then done."""
+    def run() -> None:
+        try:
+            while not reply.done:
+                for ev in reply.poll(YIELD_EVERY):
+                    _apply(ev, msg, progress)
+                saver.maybe_save(msg)
+            _finish(msg, settings, reply, progress.finished, progress.failure, totals=None)
+        except Exception as exc:  # noqa: BLE001 - a detached reader must end with the reply saved
+            log.warning("detached reply failed: %s", type(exc).__name__)
+            msg["status"] = INCOMPLETE
+        finally:
+            reply.close()
+            saver.save(msg)
+    threading.Thread(target=run, name="glm-reply-detached", daemon=True).start()
+
+
 def _finish(msg: dict, settings: state.Settings, reply: ReplyStream, finished: Finished | None,
-            failure: ChatError | None) -> None:
+            failure: ChatError | None, totals: conv.Totals | None) -> None:
     """Set the message's final status, error and usage from how the stream ended."""
     meta = msg["meta"]
     meta["attempts"] = reply.attempts
@@ -235,9 +297,16 @@ def _finish(msg: dict, settings: state.Settings, reply: ReplyStream, finished: F
         msg["status"] = INCOMPLETE
     else:
         msg["status"] = DONE
-    state.totals().add(meta["usage"], meta["cost"])
+    if totals is not None:
+        totals.add(meta["usage"], meta["cost"])
     log.info("reply model=%s status=%s finish=%s attempts=%d kind=%s", meta["model"], msg["status"],
              msg["finish_reason"], reply.attempts, failure.kind.value if failure else "-")
+
+
+def _mark_stopped(msg: dict, reply: ReplyStream) -> None:
+    msg["status"] = STOPPED
+    msg["meta"]["attempts"] = reply.attempts
+    log.info("reply model=%s status=stopped attempts=%d", msg["meta"]["model"], reply.attempts)
 
 
 def summarise(settings: state.Settings, messages: list[dict], earlier: dict | None) -> str | None:
@@ -319,25 +388,17 @@ def stream_reply(settings: state.Settings, history_for_api: list[dict], save=Non
                               max_tokens=settings.max_tokens, thinking=settings.thinking,
                               web_search=settings.web_search)
         reply = ReplyStream(endpoint, request)
-        finished: Finished | None = None
-        failure: ChatError | None = None
+        progress = _Progress()
+        ctx = get_script_run_ctx()
+        detached = False
         try:
             reply.start()
             drawn = {"reasoning": "", "content": ""}
             last_draw = last_touch = time.monotonic()
             while not reply.done:
                 for ev in reply.poll(FLUSH_EVERY):
-                    if isinstance(ev, Delta):
-                        msg["reasoning"] += ev.reasoning
-                        msg["content"] += ev.content
-                    elif isinstance(ev, Sources):
-                        msg["sources"] = web.to_record(web.parse(ev.results))  # each event holds them all
-                    elif isinstance(ev, Finished):
-                        finished = ev
-                    elif isinstance(ev, Failed):
-                        failure = ev.error
-                    elif isinstance(ev, Retrying):
-                        foot_slot.info(t("chat.retrying", lang, s=f"{ev.wait:.0f}", n=ev.attempt + 1),
+                    if retrying := _apply(ev, msg, progress):
+                        foot_slot.info(t("chat.retrying", lang, s=f"{retrying.wait:.0f}", n=retrying.attempt + 1),
                                        icon=":material/hourglass_top:")
                         last_touch = time.monotonic()
                 now = time.monotonic()
@@ -357,20 +418,27 @@ def stream_reply(settings: state.Settings, history_for_api: list[dict], save=Non
                     if not msg["content"] and not msg["reasoning"]:
                         foot_slot.caption(t("chat.waiting", lang, s=f"{now - reply.started_at:.0f}"))
                     else:
-                        body_slot.markdown(safe_markdown(msg["content"]))
+                        body_slot.markdown(answer_markdown(msg))
                     last_touch = now
                 saver.maybe_save(msg)
-            _finish(msg, settings, reply, finished, failure)
+            _finish(msg, settings, reply, progress.finished, progress.failure, totals=state.totals())
+        except StopException:
+            if _page_closed(ctx.session_id if ctx else None):
+                # A reload or a closed tab, not the Stop button: the reply goes on without the page.
+                detached = True
+                _finish_without_page(reply, msg, settings, saver, progress)
+            elif msg["status"] == STREAMING:
+                _mark_stopped(msg, reply)
+            raise
         except BaseException:
-            # Stop, a rerun or a closed session: keep what arrived, marked as stopped.
+            # A rerun (another widget) or anything else: keep what arrived, marked as stopped.
             if msg["status"] == STREAMING:
-                msg["status"] = STOPPED
-                msg["meta"]["attempts"] = reply.attempts
-                log.info("reply model=%s status=stopped attempts=%d", msg["meta"]["model"], reply.attempts)
+                _mark_stopped(msg, reply)
             raise
         finally:
-            reply.close()
-            saver.save(msg)
+            if not detached:
+                reply.close()
+                saver.save(msg)
         # Final form, drawn in place: thinking folded, status, error, usage.
         if msg["reasoning"]:
             with think_slot.container():

@@ -31,6 +31,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "side.context_cost": {"zh": "下次输入约 ¥{v}", "en": "next input ≈ ¥{v}"},
     "side.context_trimmed": {"zh": "最早的 {n} 条消息超出上下文，将不再发送。", "en": "The {n} oldest messages no longer fit and are left out."},
     "chat.sources": {"zh": "来源（{n}）", "en": "Sources ({n})"},
+    "chat.show_earlier": {"zh": "显示更早的消息（还有 {n} 条）", "en": "Show earlier messages ({n} more)"},
     "chat.retry": {"zh": "重试", "en": "Retry"},
     "chat.retracted": {"zh": "回复因内容安全策略被撤回。", "en": "The reply was withdrawn by the content policy."},
     "usage.line": {"zh": "{model} · 输入 {prompt} · 输出 {completion} · 合计 {total} tokens",

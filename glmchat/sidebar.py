@@ -49,7 +49,7 @@ def draw(catalogue: Catalogue) -> state.Settings:
 
         with st.expander(t("side.params", lang)):
             if current.model.supports("thinking"):
-                st.toggle(t("side.thinking", lang), value=True, key=state.THINKING, help=t("side.thinking_help", lang))
+                st.toggle(t("side.thinking", lang), key=state.THINKING, help=t("side.thinking_help", lang))
             st.slider(t("side.temperature", lang), 0.0, 1.0, step=0.01, key=state.TEMPERATURE)
             st.slider(t("side.top_p", lang), 0.01, 1.0, step=0.01, key=state.TOP_P)
             st.number_input(t("side.max_tokens", lang), min_value=1, max_value=current.model.max_output,

@@ -28,6 +28,10 @@ ALTERNATIVES = "alternatives"  # earlier answers carried into a regenerated repl
 SUMMARY = "summary"           # {"text", "upto": message id}: replaces older messages in requests
 SUMMARY_ASKED = "summary_asked"  # None, "summarise" or "summarise_and_retry"
 REFUSED = "refused_files"     # attachments refused at the last submit: [(name, i18n key, detail)]
+WINDOW = "window"             # how many of the newest messages are drawn
+EARLIER = "earlier_in_storage"  # messages of the open conversation not loaded into the session
+WINDOW_STEP = 50              # drawn at first, and added by each "show earlier"
+LOAD_LIMIT = 500              # newest messages loaded when a conversation opens; older ones on demand
 HAD_KEY = "had_key"           # whether a key was available on the previous run
 PARAMS_FOR = "params_for"     # the model whose defaults the parameter widgets hold
 # Widget keys.
@@ -56,6 +60,9 @@ def init() -> None:
     st.session_state.setdefault(TOTALS, Totals())
     st.session_state.setdefault(CONVERSATION, None)
     st.session_state.setdefault(LOADED, None)
+    st.session_state.setdefault(WINDOW, WINDOW_STEP)
+    st.session_state.setdefault(THINKING, True)
+    st.session_state.setdefault(EARLIER, 0)
 
 
 def messages() -> list[dict]:
@@ -69,6 +76,7 @@ def totals() -> Totals:
 def new_chat() -> None:
     st.session_state[MESSAGES] = []
     st.session_state[SUMMARY] = None
+    st.session_state[WINDOW], st.session_state[EARLIER] = WINDOW_STEP, 0
     st.session_state[CONVERSATION] = st.session_state[LOADED] = None
     st.query_params.pop("c", None)
 
@@ -127,9 +135,10 @@ def _restore_settings(found: dict) -> None:
         st.session_state[CUSTOM_MODEL] = model_id
     model = catalogue.get(model_id or st.session_state.get(MODEL, catalogue.default_id))
     st.session_state[PARAMS_FOR] = model.id
-    for key, name in ((TEMPERATURE, "temperature"), (TOP_P, "top_p"), (MAX_TOKENS, "max_tokens")):
-        if isinstance(saved.get(name), (int, float)):
-            st.session_state[key] = saved[name]
+    for key, name, default in ((TEMPERATURE, "temperature", model.temperature), (TOP_P, "top_p", model.top_p),
+                               (MAX_TOKENS, "max_tokens", model.max_output)):
+        value = saved.get(name)
+        st.session_state[key] = value if isinstance(value, (int, float)) else default
     if isinstance(saved.get("thinking"), bool):
         st.session_state[THINKING] = saved["thinking"]
     if isinstance(saved.get("web_search"), bool):
@@ -154,7 +163,10 @@ def sync_conversation(owner_id: str | None) -> None:
         new_chat()
         return
     st.session_state[CONVERSATION] = st.session_state[LOADED] = wanted
-    st.session_state[MESSAGES] = store().messages(owner_id, wanted)
+    # Long conversations load lazily: the newest LOAD_LIMIT now, older ones when asked for.
+    st.session_state[MESSAGES] = store().messages(owner_id, wanted, limit=LOAD_LIMIT)
+    st.session_state[EARLIER] = max(0, found.get("message_count", 0) - len(st.session_state[MESSAGES]))
+    st.session_state[WINDOW] = WINDOW_STEP
     st.query_params["c"] = wanted
     _restore_settings(found)
 
@@ -292,6 +304,29 @@ def set_summary(owner_id: str | None, current: Settings, value: dict) -> None:
     if owner_id is not None and conversation_id() is not None:
         store().update_settings(owner_id, conversation_id(), current.model.id,
                                 current.conversation_settings(st.session_state.get(PRESET) or None, value))
+
+
+def window() -> tuple[int, int]:
+    """(index of the first message drawn, number of earlier messages not drawn: in session or storage)."""
+    messages_ = st.session_state[MESSAGES]
+    start = max(0, len(messages_) - st.session_state[WINDOW])
+    return start, start + st.session_state[EARLIER]
+
+
+def show_earlier() -> None:
+    """Draw WINDOW_STEP more messages, loading them from storage when the session does not hold them."""
+    st.session_state[WINDOW] += WINDOW_STEP
+    messages_ = st.session_state[MESSAGES]
+    missing = st.session_state[WINDOW] - len(messages_)
+    if missing <= 0 or not st.session_state[EARLIER] or conversation_id() is None:
+        return
+    owner_id = owner(current_settings(load()).key)
+    if owner_id is None:
+        return
+    older = store().messages(owner_id, conversation_id(), limit=max(missing, WINDOW_STEP),
+                             before_seq=st.session_state[EARLIER] + 1)
+    messages_[:0] = older
+    st.session_state[EARLIER] -= len(older)
 
 
 def ask_delete(cid: str) -> None:

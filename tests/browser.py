@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import Page
@@ -230,3 +232,90 @@ STREAM_OBSERVER_JS = """
 def foreign(urls: list[str]) -> list[str]:
     """The URLs that went anywhere but the loopback servers (data: and blob: URLs stay in the page)."""
     return [u for u in urls if urlsplit(u).scheme not in ("data", "blob") and urlsplit(u).hostname != "127.0.0.1"]
+
+
+# -- helpers for the saved-history browser tests (tests/test_browser_history.py) ------------------------
+
+@contextmanager
+def streamlit_app(name: str, env_overrides: dict[str, str]):
+    """start_streamlit as a context manager, for tests that start, kill and restart servers themselves."""
+    gen = start_streamlit(name, env_overrides)
+    try:
+        yield next(gen)
+    finally:
+        gen.close()
+
+
+def history_env(sim: SimServer, database_url: str, *, key: str | None = CANARY_KEY,
+                mode: str = "personal") -> dict[str, str]:
+    """Environment for an app that saves to database_url. key=None: no server key (visitors bring theirs).
+
+    Every history setting is given explicitly (blank counts as unset), so neither the developer's shell
+    nor a .env file can change the owner model or the database under test.
+    """
+    return {"ZHIPUAI_API_KEY": key or "", "ZHIPUAI_BASE_URL": sim.base_url, "GLMCHAT_DATABASE_URL": database_url,
+            "GLMCHAT_ACCESS_MODE": mode, "GLMCHAT_OWNER_SECRET": "", "GLMCHAT_HOST_KEY_HISTORY": ""}
+
+
+def conversation_param(page: Page) -> str | None:
+    """The open conversation's id from the page URL (?c=<32 hex>), or None."""
+    values = parse_qs(urlsplit(page.url).query).get("c")
+    return values[0] if values else None
+
+
+def reply_body(bubble):
+    """The simulator's tokN reply text inside an assistant bubble."""
+    return bubble.get_by_test_id("stMarkdownContainer").filter(has_text=re.compile(r"^tok0"))
+
+
+def caption(bubble, text: str):
+    return bubble.get_by_test_id("stCaptionContainer").filter(has_text=text)
+
+
+# -- helpers for the feature browser tests (tests/test_browser_features.py) --------------------------------
+
+def sidebar(page: Page):
+    return page.get_by_test_id("stSidebar")
+
+
+def idle(page: Page, timeout: float = 15_000) -> None:
+    """Wait until the script run is over (Streamlit's running-man status widget is gone)."""
+    page.get_by_test_id("stStatusWidget").wait_for(state="detached", timeout=timeout)
+
+
+def choose(page: Page, label: str, option: str) -> None:
+    """Pick `option` (its shown label) in the sidebar selectbox labelled `label`; wait for the rerun."""
+    from playwright.sync_api import expect
+    box = sidebar(page).get_by_role("combobox", name=label)
+    box.click()
+    box.fill(option)  # Streamlit's selectbox filters as you type: the long model list need not scroll
+    page.get_by_role("option", name=option, exact=True).click()
+    expect(box).to_have_value(option)
+    idle(page)
+
+
+def attach(page: Page, *files: dict) -> None:
+    """Put files ({name, mimeType, buffer}) into the chat input and wait until they are uploaded."""
+    from playwright.sync_api import expect
+    chat = page.get_by_test_id("stChatInput")
+    chat.locator("input[type=file]").set_input_files(list(files))
+    expect(chat.get_by_test_id("stFileChip")).to_have_count(len(files))
+    expect(chat.get_by_test_id("stFileChipIconSpinner")).to_have_count(0)
+    expect(chat.get_by_test_id("stFileChipIconError")).to_have_count(0)
+
+
+def hrefs(scope, selector: str = "a[href]") -> list[str]:
+    """The raw href attributes of the links under a page or locator."""
+    return scope.locator(selector).evaluate_all("els => els.map(a => a.getAttribute('href'))")
+
+
+def context_meter(page: Page):
+    """The sidebar's context-window progress bar (its text reads "Context <used> / <window> tokens (<n>%)")."""
+    return sidebar(page).get_by_test_id("stProgress").filter(has_text="Context")
+
+
+def meter_tokens(text: str) -> int:
+    """The used-token figure of the context meter's text, e.g. "Context 4.1K / 8.2K tokens (50%)" -> 4100."""
+    m = re.search(r"Context\s+([\d.]+)(K?)\s*/", text)
+    assert m, f"no token count in the context meter: {text!r}"
+    return round(float(m.group(1)) * (1000 if m.group(2) else 1))

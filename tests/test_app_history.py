@@ -181,3 +181,38 @@ def test_database_down_keeps_the_chat_working_with_a_warning(app_env, monkeypatc
     assert contents(at)[1].split() == ["tok0", "tok1", "tok2", "tok3"]
     assert any(t("history.db_down", "en")[:30] in w.value for w in at.warning)
     assert at.session_state[state.STORE].pending > 0
+
+
+def seed(db_url: str, n: int) -> str:
+    """A conversation of n messages in the database (one transaction, through the importer)."""
+    messages = []
+    for i in range(n):
+        if i % 2 == 0:
+            messages.append({"id": f"{i:032x}", "role": "user", "content": f"question {i}"})
+        else:
+            messages.append({"id": f"{i:032x}", "role": "assistant", "content": f"answer {i}", "reasoning": "",
+                             "status": "done", "error": None, "finish_reason": "stop",
+                             "meta": {"model": "glm-4.5-flash", "params": {}, "usage": None, "ttft": None,
+                                      "tps": None, "cost": None, "attempts": 1}})
+    store = db(db_url)
+    store.import_export("local", {"format": "glmchat-export", "version": 1, "conversations": [
+        {"id": "x" * 32, "title": "long chat", "model": "glm-4.5-flash", "settings": {}, "messages": messages}]})
+    return store.list_conversations("local")[0]["id"]
+
+
+def test_a_long_conversation_draws_only_its_newest_messages_and_loads_older_on_demand(app_env, db_url):
+    cid = seed(db_url, 1200)
+    at = new_app({"c": cid})
+    assert len(at.chat_message) == state.WINDOW_STEP
+    assert len(at.session_state[state.MESSAGES]) == state.LOAD_LIMIT  # the rest stays in storage
+    assert at.chat_message[-1].markdown[0].value == "answer 1199"
+    assert at.button(key="show-earlier").label == "Show earlier messages (1150 more)"
+    for _ in range((1200 - state.WINDOW_STEP) // state.WINDOW_STEP):
+        at.button(key="show-earlier").click().run()
+    assert not at.exception
+    assert len(at.chat_message) == 1200 and not [b for b in at.button if b.key == "show-earlier"]
+    contents = [m["content"] for m in at.session_state[state.MESSAGES]]
+    assert contents == [f"question {i}" if i % 2 == 0 else f"answer {i}" for i in range(1200)]
+    # Sending still works at the end of a long chat, and the window moves with it.
+    send(at, "new one sim:tokens=2")
+    assert at.session_state[state.MESSAGES][-1]["content"] == "tok0 tok1"
