@@ -26,7 +26,7 @@ page = st.navigation([
     st.Page("app_pages/history.py", title=t("page.history", settings.lang), icon=":material/history:"),
     st.Page("app_pages/usage.py", title=t("page.usage", settings.lang), icon=":material/query_stats:"),
 ])
-usage_slot = st.sidebar.empty()
-sidebar.draw_usage(usage_slot, state.totals(), settings.lang)
+status_slot = st.sidebar.empty()
+sidebar.draw_status(status_slot, settings, state.totals())
 page.run()
-sidebar.draw_usage(usage_slot, state.totals(), settings.lang)
+sidebar.draw_status(status_slot, state.current_settings(catalogue), state.totals())

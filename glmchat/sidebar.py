@@ -39,7 +39,6 @@ def draw(catalogue: Catalogue) -> state.Settings:
         state.reset_params_if_model_changed(current.model)
         if current.model.supports("web_search"):
             st.toggle(t("side.web_search", lang), key=state.WEB_SEARCH, help=t("side.web_search_help", lang))
-        draw_context_meter(current, lang)
         owner_id = state.owner(key)
         choices = state.preset_choices(owner_id)
         names = {p.id: p.name for p in choices}
@@ -90,11 +89,15 @@ def usage_text(totals: Totals, lang: str) -> str:
              completion=f"{totals.completion_tokens:,}", cost=f"{totals.cost:.4f}")
 
 
-def draw_usage(slot, totals: Totals, lang: str) -> None:
-    """Fill the sidebar's usage slot (drawn again after a reply so it is never one turn behind)."""
+def draw_status(slot, current: state.Settings, totals: Totals) -> None:
+    """Fill the sidebar's status slot: the context meter and the session's usage.
+
+    app.py draws it before the page and again after it, so it is never one turn behind.
+    """
     with slot.container():
-        st.markdown(f"**{safe_inline(t('side.usage', lang))}**")
-        st.caption(usage_text(totals, lang))
+        draw_context_meter(current, current.lang)
+        st.markdown(f"**{safe_inline(t('side.usage', current.lang))}**")
+        st.caption(usage_text(totals, current.lang))
 
 
 LIST_LENGTH = 30  # the rest is on the History page

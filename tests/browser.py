@@ -9,6 +9,7 @@ import json
 import os
 import re
 import subprocess
+import tempfile
 import sys
 import time
 import urllib.request
@@ -120,7 +121,10 @@ def start_streamlit(name: str, env_overrides: dict[str, str]):
     ARTIFACTS.mkdir(exist_ok=True)
     port = free_port()
     log = ARTIFACTS / f"streamlit-{name}.log"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **env_overrides}
+    # Every server gets a database of its own unless the test names one: never the developer's data/.
+    scratch = tempfile.mkdtemp(prefix=f"glmchat-{name}-")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "GLMCHAT_DATABASE_URL": f"sqlite:///{scratch}/glmchat.db",
+           **env_overrides}
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
            "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
     with open(log, "wb") as out:
@@ -307,6 +311,13 @@ def attach(page: Page, *files: dict) -> None:
 def hrefs(scope, selector: str = "a[href]") -> list[str]:
     """The raw href attributes of the links under a page or locator."""
     return scope.locator(selector).evaluate_all("els => els.map(a => a.getAttribute('href'))")
+
+
+def chat_hrefs(page: Page) -> tuple[list[str], list[str]]:
+    """(links in the chat messages, Streamlit's own heading-anchor links there: "#slug" permalinks)."""
+    found = page.locator('[data-testid="stChatMessage"] a[href]').evaluate_all(
+        "els => els.map(a => [a.getAttribute('href'), !!a.closest('[data-testid=stHeaderActionElements]')])")
+    return [h for h, anchor in found if not anchor], [h for h, anchor in found if anchor]
 
 
 def context_meter(page: Page):
