@@ -20,6 +20,8 @@ def draw(catalogue: Catalogue) -> state.Settings:
                      format_func=lambda v: {"zh": "中文", "en": "English"}.get(v) or t("side.lang_auto", state.lang()))
         lang = state.lang()
 
+        if "auth" in secret_values:  # Streamlit's built-in OIDC login is configured
+            draw_login(lang)
         key = state.key_source(secret_values)
         configured = key is not None and key.origin != "visitor"
         if not configured:
@@ -101,6 +103,15 @@ def draw_status(slot, current: state.Settings, totals: Totals) -> None:
 
 
 LIST_LENGTH = 30  # the rest is on the History page
+
+
+def draw_login(lang: str) -> None:
+    """Sign in with the host's OIDC provider: a signed-in user's chats follow them to any browser."""
+    if getattr(st.user, "is_logged_in", False):
+        st.caption(t("side.signed_in", lang, who=safe_inline(str(st.user.get("email") or ""), max_len=60)))
+        st.button(t("side.logout", lang), on_click=st.logout, icon=":material/logout:", key="logout")
+    else:
+        st.button(t("side.login", lang), on_click=st.login, icon=":material/login:", key="login", type="primary")
 
 
 def draw_conversations(owner_id: str | None, lang: str) -> None:

@@ -216,3 +216,16 @@ def test_a_long_conversation_draws_only_its_newest_messages_and_loads_older_on_d
     # Sending still works at the end of a long chat, and the window moves with it.
     send(at, "new one sim:tokens=2")
     assert at.session_state[state.MESSAGES][-1]["content"] == "tok0 tok1"
+
+
+def test_login_is_offered_when_oidc_is_configured(app_env):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.session_state[state.LANG] = "en"
+    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x",
+                          "client_id": "id", "client_secret": "s",
+                          "server_metadata_url": "https://issuer.invalid/.well-known/openid-configuration"}
+    at.run()
+    assert not at.exception
+    assert at.sidebar.button(key="login").label == "Sign in"
+    plain = new_app()
+    assert not [b for b in plain.sidebar.button if b.key == "login"]
