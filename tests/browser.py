@@ -283,8 +283,13 @@ def sidebar(page: Page):
 
 
 def idle(page: Page, timeout: float = 15_000) -> None:
-    """Wait until the script run is over (Streamlit's running-man status widget is gone)."""
-    page.get_by_test_id("stStatusWidget").wait_for(state="detached", timeout=timeout)
+    """Wait until no script run is going on or requested (the stApp element's data-test-script-state).
+
+    Call it after something the run drew has shown up: right after a click, the rerun may not have been
+    requested yet. (The running-man status widget is no signal: it only shows after 500 ms of running.)
+    """
+    page.wait_for_function("() => document.querySelector('[data-testid=stApp]')"
+                           "?.getAttribute('data-test-script-state') === 'notRunning'", timeout=timeout)
 
 
 def choose(page: Page, label: str, option: str) -> None:
