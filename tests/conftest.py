@@ -71,6 +71,22 @@ def no_key_env(monkeypatch, tmp_path, db_url):
     monkeypatch.setattr("glmchat.config.ENV_FILE", tmp_path / ".env")  # a developer's own .env stays out
 
 
+# -- pytest-playwright: Debian's Chromium (`playwright install` cannot download browsers here) --------------
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    from browser import CHROMIUM, CHROMIUM_ARGS
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (scripts/test.sh does); "
+                    "`playwright install` cannot download browsers here")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1280, "height": 900}, "locale": "en-US"}
+
+
 _skipped: list[str] = []
 
 

@@ -32,18 +32,6 @@ EN = "en"
 expect.set_options(timeout=15_000)
 
 
-# -- pytest-playwright overrides (module level, as in test_browser.py) -------------------------------------
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium; `playwright install` cannot work here")
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
-
-
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args):
-    return {**browser_context_args, "viewport": {"width": 1280, "height": 900}, "locale": "en-US"}
 
 
 @pytest.fixture
