@@ -205,13 +205,6 @@ class FileStore:
                            "type": "file"})
 
 
-# The module-level handler the simulator can use directly (one store per process).
-STORE = FileStore()
-
-
-def handle(method: str, path: str, headers: dict, body: bytes) -> Answer | None:
-    return STORE.handle(method, path, headers, body)
-
 
 # ---------------------------------------------------------------------------------------------------------
 # multipart/form-data
