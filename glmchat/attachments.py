@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import math
 import re
 import unicodedata
 import zipfile
@@ -29,6 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image, ImageOps
+
+from glmchat.tokens import estimate_tokens
 
 # ---------------------------------------------------------------------------------------------------------
 # Limits
@@ -132,17 +133,6 @@ class ExtractError(Exception):
 
 # ---------------------------------------------------------------------------------------------------------
 # Names and small helpers
-
-_CJK = ("\u2e80-\u2fff\u3000-\u303f\u3040-\u30ff\u3100-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
-        "\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\U00020000-\U0002ffff")
-_CJK_RE = re.compile(f"[{_CJK}]")
-
-
-def estimate_tokens(text: str) -> int:
-    """Same rough rule as glmchat.simulator.estimate_tokens: 0.7 per CJK character, 1 per 4 other characters."""
-    cjk = len(_CJK_RE.findall(text))
-    return math.ceil(cjk * 0.7 + (len(text) - cjk) / 4)
-
 
 def safe_name(name: Any) -> str:
     """A display/upload-safe file name: basename only, no control or format characters, at most 100 chars."""

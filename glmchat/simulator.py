@@ -99,6 +99,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from glmchat.simulator_files import FileStore
+from glmchat.tokens import CJK, CJK_RE, estimate_tokens
 
 _K = 1024
 # (context window, max output) in tokens; from glm-api.md §9, aligned with glmchat/models.toml.
@@ -156,19 +157,9 @@ _MSG_1302 = "您当前使用该API的并发数过高，请降低并发，或联�
 _MSG_1305 = "当前API请求过多，请稍后重试。"
 _HTML_502 = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 
-# CJK ideographs, kana, hangul and full-width/CJK punctuation.
-_CJK = ("\u2e80-\u2fff\u3000-\u303f\u3040-\u30ff\u3100-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
-        "\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\U00020000-\U0002ffff")
-_CJK_RE = re.compile(f"[{_CJK}]")
 # Every character falls in one alternative, so the pieces always concatenate back to the input.
-_PIECE_RE = re.compile(rf"[{_CJK}]{{1,2}}\s*|[^\s{_CJK}]+\s*|\s+")
+_PIECE_RE = re.compile(rf"[{CJK}]{{1,2}}\s*|[^\s{CJK}]+\s*|\s+")
 _TRIGGER_RE = re.compile(r"\bsim:([a-z0-9_]+(?:-[a-z0-9_]+)*)(?:=(\S+))?", re.IGNORECASE)
-
-
-def estimate_tokens(text: str) -> int:
-    """Rough GLM token count: 0.7 per CJK character, one per 4 other characters, rounded up."""
-    cjk = len(_CJK_RE.findall(text))
-    return math.ceil(cjk * 0.7 + (len(text) - cjk) / 4)
 
 
 def split_pieces(text: str) -> list[str]:
@@ -828,7 +819,7 @@ class Simulator:
 
     def _compose(self, req: dict, text: str, triggers: dict[str, str], prompt_tokens: int) -> _Reply:
         model = req["model"]
-        chinese = bool(_CJK_RE.search(text))
+        chinese = bool(CJK_RE.search(text))
         thinking = req.get("thinking")
         # Test/debug replies only reason when asked to, so their content stays predictable.
         synthetic = bool({"echo", "html", "slow"} & triggers.keys())
