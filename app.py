@@ -12,7 +12,12 @@ from glmchat.i18n import t
 ICON = str(Path(__file__).with_name("glmchat") / "assets" / "icon.png")
 
 config.load_env_file()
-logging.getLogger("glmchat").setLevel(logging.INFO)
+log = logging.getLogger("glmchat")
+if not log.handlers:  # once per process: the script reruns, the logger stays
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
 
 st.set_page_config(page_title="GLM Chat", page_icon=ICON, layout="centered")
 state.init()
