@@ -370,7 +370,6 @@ def stream_reply(settings: state.Settings, history_for_api: list[dict], save=Non
         msg["alternatives"] = alternatives
     state.messages().append(msg)
     saver = ReplySaver(save or (lambda m: None))
-    saver.save(msg)
     endpoint = settings.endpoint()
     with st.chat_message("assistant"):
         think_slot, body_slot, foot_slot = st.empty(), st.empty(), st.empty()
@@ -393,6 +392,7 @@ def stream_reply(settings: state.Settings, history_for_api: list[dict], save=Non
         detached = False
         try:
             reply.start()
+            saver.save(msg)  # after the request is on its way: saving must not delay the first token
             drawn = {"reasoning": "", "content": ""}
             last_draw = last_touch = time.monotonic()
             while not reply.done:

@@ -6,16 +6,19 @@ even while upstream is silent; the reader thread never touches Streamlit.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import queue
 import socket
+import ssl
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import certifi
 import httpx
 import zhipuai
 
@@ -29,6 +32,12 @@ TIMEOUT = httpx.Timeout(25.0, connect=5.0)
 # Our own retries (the SDK's are off): they skip pointless cases such as 1113 and are shown to the user.
 MAX_ATTEMPTS = 3
 BACKOFF = (1.0, 2.0)
+
+@functools.cache  # CA certificates only: no key, no user data
+def _tls() -> ssl.SSLContext:
+    """One TLS context for the process: building it loads the CA bundle (~35 ms per reply otherwise)."""
+    return ssl.create_default_context(cafile=certifi.where())
+
 
 OFFLINE_KEY = "offline-demo"  # the in-process simulator accepts any non-blank key
 OFFLINE_BASE_URL = "http://glm-simulator.invalid/api/paas/v4"
@@ -49,7 +58,7 @@ class Endpoint:
         return cls(OFFLINE_KEY, OFFLINE_BASE_URL, Simulator(ttft=0.25, token_delay=0.02).transport())
 
     def client(self) -> tuple[zhipuai.ZhipuAI, httpx.Client]:
-        http = httpx.Client(timeout=self.timeout, transport=self.transport)
+        http = httpx.Client(timeout=self.timeout, transport=self.transport, verify=_tls())
         sdk = zhipuai.ZhipuAI(api_key=self.api_key, base_url=self.base_url, max_retries=0,
                               timeout=self.timeout, http_client=http)
         return sdk, http
