@@ -21,15 +21,19 @@ What Streamlit 1.67 does on its own (checked in its JS bundle and a browser):
   text nodes, where the backslash is already gone, so a WORD JOINER (U+2060,
   invisible) is put after their first colon.
 
-Design: a line-based block tokenizer splits code blocks (fenced, indented)
-from the rest; an inline tokenizer cuts code spans and math out of the rest;
-only the remaining prose is rewritten, and it is rewritten into a canonical
-form: every ``[``, ``]``, ``<``, lone backtick and ``$`` is backslash-escaped
-unless it belongs to a link we rebuilt ourselves (http/https/mailto only) or
-to a code/math atom.  So whatever CommonMark would have made of the input,
-the output can only contain links we emitted.  When the tokenizer is unsure
-whether something is code it treats it as prose: that can show a stray
-backslash inside code, but never leaves a live link.
+Also: st.markdown first runs ``textwrap.dedent(body).strip()``, so an
+indented first line is not code there; we apply the same cleaning first.
+
+Design: a small CommonMark block parser (containers, lazy lines, fences,
+indented code, tables, definitions) splits code blocks from the rest; an
+inline tokenizer cuts code spans and math out of the rest; only the
+remaining prose is rewritten, into a canonical form: every ``[``, ``]``,
+``<``, lone backtick and ``$`` is backslash-escaped unless it belongs to a
+link we rebuilt ourselves (http/https/mailto only) or to a code/math atom.
+So whatever CommonMark would have made of the input, the output can only
+contain links we emitted.  Definitions and display math are re-emitted in a
+form whose block structure does not depend on Streamlit's math detection.
+This was checked by fuzzing against Streamlit in Chromium (see the tests).
 """
 
 from __future__ import annotations
@@ -108,6 +112,20 @@ _FENCE_OPEN_RE = re.compile(r"(`{3,}|~{3,})(.*)$")
 _FENCE_CLOSE_RE = re.compile(r"(`{3,}|~{3,})[ \t]*$")
 _HEADING_RE = re.compile(r"#{1,6}(?:[ \t]|$)")
 _SETEXT_RE = re.compile(r"(?:=+|-+)[ \t]*$")
+_DELIM_ROW_RE = re.compile(r"(?:\|[ \t]*)?:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*(?:\|[ \t]*)?$")
+_CELL_SPLIT_RE = re.compile(r"(?<!\\)\|")
+
+
+def _cells(row: str) -> int:
+    """Cell count of a GFM table row (a header must match its delimiter row)."""
+    r = row.strip()
+    if r.startswith("|"):
+        r = r[1:]
+    if r.endswith("|") and not r.endswith("\\|"):
+        r = r[:-1]
+    return len(_CELL_SPLIT_RE.split(r))
+
+
 _DEF_RE = re.compile(
     r"\[(?P<label>(?:[^\[\]\\\n]|\\.){1,999})\]:[ \t]*"
     r"(?P<dest><[^<>\n]*>|[^\s<]\S*)"
@@ -116,7 +134,13 @@ _DEF_RE = re.compile(
 
 
 # An invisible definition nothing can reference (all other "[" are escaped).
+# Each gets its own label, so even if one were read as text, its "[...]"
+# could not resolve to another one.
 NEUTRAL_DEFINITION = "[" + WORD_JOINER + "]: <>"
+
+
+def _neutral_definition(n: int) -> str:
+    return NEUTRAL_DEFINITION if n == 0 else "[" + WORD_JOINER + str(n) + "]: <>"
 
 
 def _valid_def(dm: "re.Match[str]") -> bool:
@@ -139,13 +163,12 @@ def _valid_def(dm: "re.Match[str]") -> bool:
     return depth == 0
 
 
+_SPACES_RE = re.compile(" *")
+
+
 def _lead(s: str, pos: int = 0) -> int:
     """Number of spaces at s[pos:] (lines are tab-expanded before analysis)."""
-    n = len(s)
-    p = pos
-    while p < n and s[p] == " ":
-        p += 1
-    return p - pos
+    return _SPACES_RE.match(s, pos).end() - pos
 
 
 def _label_key(label: str) -> str:
@@ -153,10 +176,34 @@ def _label_key(label: str) -> str:
 
 
 _MAX_NESTING = 100
+# first characters that may start anything but paragraph text
+_BLOCK_CHARS = frozenset(" \t>#`~-+*_=[|:$\\0123456789")
 
 
 class _TooDeep(Exception):
     """Absurdly nested quotes/lists: not worth modelling, escape everything."""
+
+
+def _fence(body: str) -> "Optional[re.Match[str]]":
+    fm = _FENCE_OPEN_RE.match(body)
+    if fm and fm.group(1)[0] == "`" and "`" in fm.group(2):
+        return None  # "```foo`" is inline code, not a fence
+    return fm
+
+
+def _starts_block(rest: str, indented_code: bool) -> bool:
+    """Does this line open a block that ends a lazy paragraph / table?"""
+    sp = _lead(rest)
+    if sp >= 4:
+        return indented_code
+    body = rest[sp:]
+    return bool(
+        body.startswith(">")
+        or _LIST_RE.match(body)
+        or _fence(body)
+        or _HEADING_RE.match(body)
+        or _HR_RE.match(body)
+    )
 
 
 class _Container:
@@ -168,56 +215,152 @@ class _Container:
         self.has_content = False
 
 
-def _blocks(text: str, defs: Dict[str, str]) -> List[Tuple[str, str]]:
-    """Split into ('code', s) and ('text', s) segments; collect link defs.
-
-    A small CommonMark block parser (after commonmark.js): block quotes and
-    list items are containers, lazy paragraph continuation is honoured, and
-    only fenced/indented code is reported as code.  Lines are analysed with
-    tabs expanded to 4-column stops, which is how CommonMark measures them.
-    Link reference definitions are recorded in ``defs`` and replaced by
-    NEUTRAL_DEFINITION (emitted verbatim, like code).
-    """
-    lines = text.split("\n")
-    kinds: List[str] = []  # per line: 'code' (verbatim) or 'text'
-    stack: List[_Container] = []
-    leaf = None  # None, 'para', 'fence' or 'icode'
-    defs_only = False  # the open paragraph so far holds only definitions
-    fence_ch, fence_len = "", 0
-
-    for li, line in enumerate(lines):
-        a = line.expandtabs(4) if "\t" in line else line
-        # 1. which open containers does this line continue?
-        pos, matched = 0, 0
-        blank = not a.strip()
-        for c in stack:
-            if c.quote:
-                sp = _lead(a, pos)
-                if sp <= 3 and a.startswith(">", pos + sp):
-                    pos += sp + 1
-                    if a.startswith(" ", pos):
-                        pos += 1
-                    matched += 1
-                    continue
-                break
-            if blank:
-                if not c.has_content:
-                    break  # an empty list item ends at a blank line
-                matched += 1
-                continue
-            if _lead(a, pos) >= c.width:
-                pos += c.width
+def _match_containers(a: str, stack: List[_Container]) -> Tuple[int, int]:
+    """How many open containers line ``a`` continues, and where its rest starts."""
+    pos, matched = 0, 0
+    for c in stack:
+        if c.quote:
+            sp = _lead(a, pos)
+            if sp <= 3 and a.startswith(">", pos + sp):
+                pos += sp + 1
+                if a.startswith(" ", pos):
+                    pos += 1
                 matched += 1
                 continue
             break
+        sp = _lead(a, pos)
+        if sp == len(a) - pos:  # blank (after the enclosing quotes' markers)
+            if not c.has_content:
+                break  # an empty list item ends at a blank line
+            matched += 1
+            continue
+        if sp >= c.width:
+            pos += c.width
+            matched += 1
+            continue
+        break
+    return matched, pos
+
+
+def _prefix(stack: List[_Container]) -> str:
+    """Line prefix that continues every container in ``stack``."""
+    return "".join("> " if c.quote else " " * c.width for c in stack)
+
+
+_DISPLAY_SCAN = 100  # lines a display-math block may span
+
+
+def _display_math(lines: List[str], i: int, body: str, stack: List[_Container]) -> Tuple[int, Optional[List[str]]]:
+    """Display math opening with ``body`` on line i.
+
+    Returns (last line looked at, content lines or None if there is no
+    usable block there).
+    """
+    if body.rstrip() == "$$":
+        closer, parts = "$$", []
+    elif body.startswith("\\["):
+        closer, first = "\\]", body[2:].rstrip()
+        if first.endswith("\\]") and "\\]" not in first[:-2]:
+            content = first[:-2].strip()
+            if not content or _CITATION_RE.fullmatch(content):
+                return i, None
+            return i, [content]
+        parts = [first] if first.strip() else []
+    else:
+        return i, None
+    k = i
+    for k in range(i + 1, min(len(lines), i + 1 + _DISPLAY_SCAN)):
+        a = lines[k].expandtabs(4)
+        matched, pos = _match_containers(a, stack)
+        t = (a[pos:] if matched == len(stack) else a).strip()
+        if not t:
+            return k, None  # no blank lines inside: keep it simple
+        if closer == "$$" and t == "$$":
+            return k, parts
+        if closer == "\\]" and t.endswith("\\]"):
+            t = t[:-2].strip()
+            if t:
+                parts.append(t)
+            return k, parts
+        parts.append(t)
+    return k, None
+
+
+def _display_block(lines: List[str], i: int, body: str, stack: List[_Container]) -> Tuple[int, Optional[List[str]]]:
+    """Like _display_math, but None also when the content is unsafe as prose.
+
+    The content may come back empty (it held only \\href/\\url junk).
+    """
+    end, parts = _display_math(lines, i, body, stack)
+    if parts is None:
+        return end, None
+    joined = "\n".join(parts)
+    if not joined.strip() or "$$" in joined or not _math_ok(joined):
+        return end, None
+    return end, [p.strip() for p in (_strip_katex_links(p) for p in parts) if p.strip()]
+
+
+def _blocks(text: str, defs: Dict[str, str]) -> List[Tuple[str, str]]:
+    r"""Split into ('code', s) and ('text', s) segments; collect link defs.
+
+    A small CommonMark block parser (after commonmark.js/micromark): block
+    quotes and list items are containers, lazy paragraph continuation is
+    honoured, and fenced/indented code is reported as code (emitted
+    verbatim).  Lines are analysed with tabs expanded to 4-column stops, which
+    is how CommonMark measures them.  Two things are rewritten here, as
+    verbatim lines:
+
+    * link reference definitions are recorded in ``defs`` and replaced by an
+      empty one (NEUTRAL_DEFINITION);
+    * display math (``\[ … \]`` or ``$$ … $$`` on their own lines) becomes a
+      ``$$`` block whose content lines are indented 4 more columns and which
+      is surrounded by blank lines: the same block structure whether or not
+      Streamlit switches math on (if it does not, it is one paragraph).
+    """
+    lines = text.split("\n")
+    n = len(lines)
+    out: List[Tuple[str, str]] = []
+    stack: List[_Container] = []
+    leaf = None  # None, 'para', 'table', 'fence' or 'icode'
+    defs_only = False  # the open paragraph so far holds only definitions
+    para_last = ""  # last paragraph line: a table header if a delimiter row follows
+    fence_ch, fence_len = "", 0
+    n_defs = 0
+    no_display_before = 0  # lines already scanned in vain for display math
+    li = 0
+
+    def display(body: str, at_stack: List[_Container]) -> Optional[Tuple[int, List[str]]]:
+        # each line is scanned at most once by a failed attempt: linear time
+        nonlocal no_display_before
+        if li - 1 < no_display_before or not (body.startswith("$$") or body.startswith("\\[")):
+            return None
+        end, parts = _display_block(lines, li - 1, body, at_stack)
+        if parts is None:
+            no_display_before = end + 1
+            return None
+        return end, parts
+
+    while li < n:
+        line = lines[li]
+        li += 1
+        if not stack and leaf != "fence" and line and line[0] not in _BLOCK_CHARS:
+            # fast path: a top-level line that can only be paragraph text
+            out.append(("text", line))
+            if leaf != "table":
+                leaf, defs_only, para_last = "para", False, line
+            continue
+        a = line.expandtabs(4) if "\t" in line else line
+        # 1. which open containers does this line continue?
+        matched, pos = _match_containers(a, stack) if stack else (0, 0)
         all_matched = matched == len(stack)
         rest = a[pos:]
         blank = not rest.strip()
 
         # 2. an open code block continues only if every container did
+        open_leaf = leaf
         if leaf == "fence":
             if all_matched:
-                kinds.append("code")
+                out.append(("code", line))
                 sp = _lead(rest)
                 cm = _FENCE_CLOSE_RE.match(rest, sp)
                 if sp <= 3 and cm and cm.group(1)[0] == fence_ch and len(cm.group(1)) >= fence_len:
@@ -226,29 +369,35 @@ def _blocks(text: str, defs: Dict[str, str]) -> List[Tuple[str, str]]:
             leaf = None
         elif leaf == "icode":
             if all_matched and (blank or _lead(rest) >= 4):
-                kinds.append("code")
+                out.append(("code", line))
                 continue
             leaf = None
+        elif leaf == "table":
+            # rows run until a blank line or another block; a table is not a
+            # paragraph, so what follows may start anything (even "2." or an
+            # empty list item)
+            if all_matched and not blank and not _starts_block(rest, True):
+                out.append(("text", line))
+                continue
+            leaf = None
+        cut = leaf in ("para", "table")  # a display block must not join these
 
         # 3. lazy paragraph continuation: containers stay open
         if leaf == "para" and not all_matched and not blank:
             sp = _lead(rest)
-            body = rest[sp:]
-            starts = sp <= 3 and (
-                body.startswith(">")
-                or _LIST_RE.match(body)
-                or _FENCE_OPEN_RE.match(body)
-                or _HEADING_RE.match(body)
-                or _HR_RE.match(body)
-            )
-            if not starts:
-                kinds.append("text")
+            if not _starts_block(rest, False) and not (sp <= 3 and display(rest[sp:], stack[:matched])):
+                out.append(("text", line))
+                defs_only = False
+                para_last = rest
                 continue
         if not all_matched:
             del stack[matched:]
             leaf = None
 
-        # 4. new containers
+        # 4. new containers.  With a paragraph (or an indented code block,
+        # even after blank lines) open in the same container, a list item
+        # "interrupts" it; micromark keeps that flag for the whole line.
+        interrupt = leaf == "para" or (open_leaf == "icode" and all_matched)
         while True:
             sp = _lead(rest)
             if sp >= 4:
@@ -263,13 +412,14 @@ def _blocks(text: str, defs: Dict[str, str]) -> List[Tuple[str, str]]:
                 stack.append(_Container(True))
                 rest = rest[q:]
                 leaf = None
+                cut = False
                 continue
             lm = _LIST_RE.match(body)
             if not lm or _HR_RE.match(body):
                 break
             after = body[lm.end():]
             content = after.strip()
-            if leaf == "para":
+            if interrupt:
                 # interrupting a paragraph: only "-", "+", "*", "1." with text
                 num = lm.group(2)
                 if not content or (num is not None and num != "1"):
@@ -282,6 +432,7 @@ def _blocks(text: str, defs: Dict[str, str]) -> List[Tuple[str, str]]:
             stack.append(item)
             rest = rest[item.width:] if content else ""
             leaf = None
+            cut = False
             if not content:
                 break
 
@@ -291,24 +442,40 @@ def _blocks(text: str, defs: Dict[str, str]) -> List[Tuple[str, str]]:
         sp = _lead(rest)
         body = rest[sp:]
         if not body:
-            kinds.append("text")
+            out.append(("text", line))
             if leaf == "para":
                 leaf = None
             continue
         if sp >= 4:
             if leaf == "para":
-                kinds.append("text")  # indented code cannot interrupt a paragraph
+                out.append(("text", line))  # indented code cannot interrupt a paragraph
             else:
-                kinds.append("code")
+                out.append(("code", line))
                 leaf = "icode"
             continue
-        fm = _FENCE_OPEN_RE.match(body)
-        if fm and not (fm.group(1)[0] == "`" and "`" in fm.group(2)):
-            kinds.append("code")
+        dmath = display(body, stack)
+        if dmath:
+            parts = dmath[1]
+            cont = _prefix(stack)
+            if cut:
+                out.append(("code", cont.rstrip()))
+            if parts:
+                out.append(("code", a[: len(a) - len(body)] + "$$"))
+                out.extend(("code", cont + "    " + p) for p in parts)
+                out.append(("code", cont + "$$"))
+            out.append(("code", cont.rstrip()))
+            if stack:
+                stack[-1].has_content = True
+            li = dmath[0] + 1
+            leaf = None
+            continue
+        fm = _fence(body)
+        if fm:
+            out.append(("code", line))
             leaf, fence_ch, fence_len = "fence", fm.group(1)[0], len(fm.group(1))
             continue
         if _HEADING_RE.match(body) or _HR_RE.match(body):
-            kinds.append("text")
+            out.append(("text", line))
             leaf = None
             continue
         if leaf is None or (leaf == "para" and defs_only):
@@ -321,28 +488,35 @@ def _blocks(text: str, defs: Dict[str, str]) -> List[Tuple[str, str]]:
                 # Keep an empty, unreferenced definition in its place: it is
                 # invisible like the original and shapes the blocks around it
                 # the same way.  References are resolved to inline links.
-                lines[li] = a[: len(a) - len(body)] + NEUTRAL_DEFINITION
-                kinds.append("code")  # i.e. emitted verbatim
+                out.append(("code", a[: len(a) - len(body)] + _neutral_definition(n_defs)))
+                n_defs += 1
                 leaf, defs_only = "para", True
                 continue
-        if leaf == "para" and _SETEXT_RE.match(body):
-            kinds.append("text")
+        if (
+            leaf == "para"
+            and not defs_only
+            and "|" in body
+            and _DELIM_ROW_RE.match(body)
+            and _cells(body) == _cells(para_last)
+        ):
+            out.append(("text", line))  # GFM table: the last paragraph line is its header
+            leaf = "table"
+            continue
+        if leaf == "para" and not defs_only and _SETEXT_RE.match(body):
+            out.append(("text", line))
             leaf = None
             continue
-        kinds.append("text")
-        if leaf != "para":
-            leaf, defs_only = "para", False
-        else:
-            defs_only = False
+        out.append(("text", line))
+        leaf, defs_only, para_last = "para", False, rest
 
     segs: List[Tuple[str, str]] = []
     cur_kind, cur_lines = None, []  # type: Optional[str], List[str]
-    for kind, line in zip(kinds, lines):
+    for kind, text_line in out:
         if kind != cur_kind and cur_lines:
             segs.append((cur_kind, "\n".join(cur_lines)))
             cur_lines = []
         cur_kind = kind
-        cur_lines.append(line)
+        cur_lines.append(text_line)
     if cur_lines:
         segs.append((cur_kind, "\n".join(cur_lines)))
     return segs
@@ -357,17 +531,14 @@ _TABLE_DELIM_RE = re.compile(  # unambiguous: no two adjacent [ \t]* runs
 )
 _INLINE_SPECIAL_RE = re.compile(r"[\\`$]")
 _RAW_PIPE_RE = re.compile(r"(?<!\\)\|")
-_NON_BLANK_RE = re.compile(r"[^ \t]")
-_BLANK_LINE_RE = re.compile(r"\n[ \t>]*\n")
-_FLOW_FENCE_RE = re.compile(r"(?m)^[ \t]*\$\$+[ \t]*$")
-_BLANK_TO_EOL_RE = re.compile(r"[ \t]*(?:\n|$)")
 _NUMBER_RE = re.compile(r"[+\-]?[\d.,\s]+%?")  # plus "has a digit", checked apart
 _CITATION_RE = re.compile(r"[\d\s,-]+")
 # Math content that would be dangerous if CommonMark read it as prose (which
 # happens when Streamlit's math detection does not fire): links, autolinks,
-# definitions, code-span backticks, fences.
+# definitions, code-span backticks, fences, the logo shortcode, and the word
+# joiner our neutral definitions use as labels.
 _MATH_UNSAFE_RE = re.compile(
-    r"\]\(|\]:|`|~~~|<[A-Za-z][A-Za-z0-9+.\-]{1,31}:|(?i:xmpp:)|:streamlit:"
+    r"\]\(|\]:|`|~~~|<[A-Za-z][A-Za-z0-9+.\-]{1,31}:|(?i:xmpp:)|:streamlit:|\u2060"
 )
 _KATEX_LINK_RES = (
     re.compile(r"\\href\s*\{[^{}]*\}"),  # keep the {text} argument
@@ -404,21 +575,19 @@ class _Runs:
         return lst[k] if k < len(lst) else -1
 
 
-def _inline_atoms(seg: str, single_line: bool = False) -> List[Tuple[bool, str]]:
+def _inline_atoms(seg: str) -> List[Tuple[bool, str]]:
     """Split a text segment into (is_atom, text) pieces.
 
     Atoms (code spans, math) are emitted verbatim; everything else is prose.
-    Code spans and ``$``/``\\(`` math must close on their own line (a table
-    row or list item could otherwise split them differently from us).
+    Code spans and math must close on their own line (a table row or list
+    item could otherwise split them differently from us).
     """
     pieces: List[Tuple[bool, str]] = []
     n = len(seg)
     tableish = bool(_TABLE_DELIM_RE.search(seg)) and "|" in seg
     ticks = _Runs(seg, "`")
     dollars = _Runs(seg, "$")
-    blanks = [m.start() for m in _BLANK_LINE_RE.finditer(seg)]
     newlines = [m.start() for m in re.finditer("\n", seg)]
-    flow_fences = [m.start() for m in _FLOW_FENCE_RE.finditer(seg)] if "$$" in seg else []
     cache: Dict[str, int] = {}
 
     def find_cached(needle: str, start: int) -> int:
@@ -433,24 +602,6 @@ def _inline_atoms(seg: str, single_line: bool = False) -> List[Tuple[bool, str]]
     def line_end(pos: int) -> int:
         k = bisect.bisect_left(newlines, pos)
         return newlines[k] if k < len(newlines) else n
-
-    def line_start(pos: int) -> int:
-        k = bisect.bisect_left(newlines, pos)
-        return newlines[k - 1] + 1 if k else 0
-
-    first_text: Dict[int, int] = {}
-
-    def at_line_start(pos: int) -> bool:
-        # only blanks between the start of the line and pos (cached per line)
-        ls = line_start(pos)
-        if ls not in first_text:
-            mm = _NON_BLANK_RE.search(seg, ls)
-            first_text[ls] = mm.start() if mm else n
-        return first_text[ls] >= pos
-
-    def next_blank(pos: int) -> int:
-        k = bisect.bisect_left(blanks, pos)
-        return blanks[k] if k < len(blanks) else n
 
     def pipe_bad(content: str) -> bool:
         return tableish and bool(_RAW_PIPE_RE.search(content))
@@ -488,10 +639,10 @@ def _inline_atoms(seg: str, single_line: bool = False) -> List[Tuple[bool, str]]
                         i = end + 2
                         continue
             elif nxt == "[":
+                # (display blocks on their own lines were done by _blocks)
                 end = find_cached("\\]", i + 2)
-                if 0 <= end < next_blank(i):
-                    raw = seg[i + 2:end]
-                    content = raw.strip()
+                if 0 <= end < line_end(i):
+                    content = seg[i + 2:end].strip()
                     if (
                         content
                         and not _CITATION_RE.fullmatch(content)
@@ -499,19 +650,8 @@ def _inline_atoms(seg: str, single_line: bool = False) -> List[Tuple[bool, str]]
                         and _math_ok(content)
                         and not pipe_bad(content)
                     ):
-                        raw = _strip_katex_links(raw)
-                        own_lines = at_line_start(i) and _BLANK_TO_EOL_RE.match(seg, end + 2)
-                        if not raw.strip():
-                            add_atom(i, end + 2, "")
-                        elif not single_line and own_lines:
-                            before = seg[line_start(i):i]
-                            # on its own lines: a display block ($$ fence)
-                            body = raw.strip("\n")
-                            if "\n" not in body:
-                                body = before + body.strip()
-                            add_atom(i, end + 2, "$$\n" + body + "\n" + before + "$$")
-                        else:
-                            add_atom(i, end + 2, "$$" + " ".join(raw.split()) + "$$")
+                        content = _strip_katex_links(content).strip()
+                        add_atom(i, end + 2, "$$" + content + "$$" if content else "")
                         i = end + 2
                         continue
             i += 2 if nxt in _ASCII_PUNCT else 1  # escape pair stays prose
@@ -533,20 +673,12 @@ def _inline_atoms(seg: str, single_line: bool = False) -> List[Tuple[bool, str]]
         while run < n and seg[run] == "$":
             run += 1
         length = run - i
+        # Math must close on its own line: a "$$" block across lines would
+        # parse differently depending on whether Streamlit turns math on
+        # (display blocks on their own lines were already done by _blocks).
         close = dollars.next_run(length, run)
-        eol = line_end(i)
         atom_end = close + length
-        if (close < 0 or close > eol) and length >= 2 and not single_line:
-            # "$$" across lines only as a display block: "$$" alone on the
-            # opening line, closed by a line of "$$" (CommonMark math flow).
-            close = -1
-            if at_line_start(i) and _BLANK_TO_EOL_RE.match(seg, run):
-                k = bisect.bisect_left(flow_fences, eol + 1)
-                if k < len(flow_fences):
-                    close = flow_fences[k]
-                    atom_end = line_end(close)
-                    close = seg.index("$", close)
-        elif close > eol:
+        if close > line_end(i):
             close = -1
         if close >= 0:
             content = seg[run:close]
@@ -594,14 +726,18 @@ _EMAIL_AUTOLINK_RE = re.compile(
 _SHORTCODE_RE = re.compile(r":(?:(?=[\w+\-/]*[A-Za-z])[\w+\-/]+|[+\-]1|100|1234):", re.ASCII)
 _TASK_PREFIX_RE = re.compile(r"(?:[ \t]*>)*[ \t]*(?:[-+*]|\d{1,9}[.)])[ \t]+")
 _TASK_RE = re.compile(r"\[[ xX]\](?=[ \t])")
+# "(dest "title")" after "]": on one line only (an inert link's "(...)" is
+# dropped, and a line break inside could be a block boundary); possessive
+# quantifiers keep long runs of spaces linear.
 _INLINE_DEST_RE = re.compile(
-    r"\([ \t]*(?:\n[ \t]*)?"
-    r"(?:<(?P<adest>(?:[^<>\n\\\x02]|\\[^\n\x02])*)>"
-    r"|(?P<dest>(?:[^\s()\\\x02]|\\[^\s\x02]|\((?:[^\s()\\\x02]|\\[^\s\x02])*\))*))"
-    r"(?:[ \t]*(?:\n[ \t]*)?(?:\"(?:[^\"\\\x02]|\\[^\x02])*\"|'(?:[^'\\\x02]|\\[^\x02])*'"
-    r"|\((?:[^()\\\x02]|\\[^\x02])*\)))?"
-    r"[ \t]*(?:\n[ \t]*)?\)"
+    r"\([ \t]*+"
+    r"(?:<(?P<adest>(?:[^<>\n\\\x02]|\\[^\n\x02])*+)>"
+    r"|(?P<dest>(?:[^\s()\\\x02]|\\[^\s\x02]|\((?:[^\s()\\\x02]|\\[^\s\x02])*+\))*+))"
+    r"(?:[ \t]++(?:\"(?:[^\"\\\n\x02]|\\[^\n\x02])*+\"|'(?:[^'\\\n\x02]|\\[^\n\x02])*+'"
+    r"|\((?:[^()\\\n\x02]|\\[^\n\x02])*+\)))?+"
+    r"[ \t]*+\)"
 )
+_BANG_BEFORE_ATOM_RE = re.compile(r"(\\*)!(?=\x02)")
 _LEADING_ORDERED_RE = re.compile(r"(\d{1,9})[.)]")
 
 
@@ -811,7 +947,7 @@ def _break_literal_autolinks(prose: str) -> str:
 
 
 def _render_text(seg: str, defs: Dict[str, str], escape_pipes: bool = False) -> str:
-    pieces = _inline_atoms(seg, single_line=escape_pipes)
+    pieces = _inline_atoms(seg)
     atoms: List[str] = []
     buf: List[str] = []
     for is_atom, text in pieces:
@@ -822,6 +958,11 @@ def _render_text(seg: str, defs: Dict[str, str], escape_pipes: bool = False) -> 
             buf.append(text)
     prose = "".join(buf)
     rendered = _Prose(prose, defs, escape_pipes, atoms).render(0, len(prose), False)
+    # "!" + a link we built would be an image: escape a bare "!" before atoms
+    if "!\x02" in rendered:
+        rendered = _BANG_BEFORE_ATOM_RE.sub(
+            lambda m: m.group(0) if len(m.group(1)) % 2 else m.group(1) + "\\!", rendered
+        )
     # on the final prose: our rewriting may have removed the whitespace that
     # used to end a literal autolink
     rendered = _break_literal_autolinks(rendered)

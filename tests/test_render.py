@@ -234,6 +234,18 @@ def test_allowed_links_stay_links():
     assert safe_markdown("see https://bigmodel.cn") == "see https://bigmodel.cn"
 
 
+def test_no_image_from_adjacent_bang():
+    # an inert link's text ending in "!" right before a link we keep
+    out = safe_markdown("[a!](javascript:x)[b](https://y.org/i.png)")
+    assert out == "a\\![b](https://y.org/i.png)"
+    assert bad_links(out) == []
+
+
+def test_link_destination_must_be_on_one_line():
+    assert safe_markdown("[t](\nhttps://x.org)") == "\\[t\\](\nhttps://x.org)"
+    assert safe_markdown('[t](https://x.org "title")') == "[t](https://x.org)"
+
+
 def test_reference_links_resolved_or_inert():
     nd = NEUTRAL_DEFINITION
     assert safe_markdown("[GLM][g]\n\n[g]: https://bigmodel.cn") == f"[GLM](https://bigmodel.cn)\n\n{nd}"
@@ -354,8 +366,14 @@ def test_code_span_with_pipe_in_table_is_not_trusted():
 
 def test_latex_inline_and_display():
     assert safe_markdown(r"Energy \( E=mc^2 \) here") == "Energy $E=mc^2$ here"
-    assert safe_markdown("\\[\n\\int_0^1 x\\,dx\n\\]") == "$$\n\\int_0^1 x\\,dx\n$$"
-    assert safe_markdown(r"\[ a^2+b^2=c^2 \]") == "$$\na^2+b^2=c^2\n$$"
+    # display blocks: content indented 4 more, blank lines around, so the
+    # block structure is the same whether or not Streamlit turns math on
+    assert safe_markdown("\\[\n\\int_0^1 x\\,dx\n\\]") == "$$\n    \\int_0^1 x\\,dx\n$$"
+    assert safe_markdown(r"\[ a^2+b^2=c^2 \]") == "$$\n    a^2+b^2=c^2\n$$"
+    assert safe_markdown("See:\n\\[ x \\]\nafter") == "See:\n\n$$\n    x\n$$\n\nafter"
+    # inside a list item / quote the block keeps the container
+    assert safe_markdown("1. Formula:\n   \\[\n   E=mc^2\n   \\]") == "1. Formula:\n\n   $$\n       E=mc^2\n   $$"
+    assert safe_markdown("> \\[ a \\]\n> b") == "> $$\n>     a\n> $$\n>\n> b"
     assert safe_markdown(r"so \[x+1\] inline") == "so $$x+1$$ inline"
     # followed by a digit: "$x$5" would not be detected by Streamlit
     assert safe_markdown(r"\(x\)5") == "$$x$$5"
@@ -366,8 +384,10 @@ def test_latex_inline_and_display():
 def test_existing_dollar_math_kept():
     assert safe_markdown("$x^2$ and $a<b$") == "$x^2$ and $a<b$"
     text = "$$\n\\sum_{i=1}^n i = \\frac{n(n+1)}{2}\n$$"
-    assert safe_markdown(text) == text
+    assert safe_markdown(text) == "$$\n    \\sum_{i=1}^n i = \\frac{n(n+1)}{2}\n$$"
     assert safe_markdown("inline $$x_1$$ too") == "inline $$x_1$$ too"
+    # "$$" across lines that is not a block on its own lines: not math
+    assert safe_markdown("a $$x\ny$$ b") == "a \\$\\$x\ny\\$\\$ b"
 
 
 def test_lone_dollars_escaped():
@@ -386,6 +406,7 @@ def test_katex_href_and_url_removed():
     assert safe_markdown(r"\( \href{https://x.org}{y} + 1 \)") == "${y} + 1$"
     assert safe_markdown(r"$a + \url{https://x.org}$") == "$a +$"
     assert safe_markdown("$$\n\\includegraphics{http://x.org/a.png}\n$$") == ""
+    assert "includegraphics" not in safe_markdown("\\[\n\\includegraphics[w=1]{http://x.org/a.png} + 1\n\\]")
     out = safe_markdown(r"\[ \url{javascript:1} \]")
     assert "url" not in out and "javascript" not in out
 
@@ -395,6 +416,32 @@ def test_math_with_link_syntax_is_not_trusted():
     out = safe_markdown("$[a](data:text/html,x)$")
     assert bad_links(out) == []
     assert out.startswith("\\$")
+
+
+def test_block_structure_regressions():
+    # cases found by fuzzing in the browser: the output's block structure
+    # must be what the tokenizer assumed, so code never hides a live link
+    cases = [
+        "- a\n\n   > ``\n\\[\n\n   ```\n\n- [r]: javascript:x\n[t](data:x)",
+        "> ```\n> a\n> ```\n> \t(<javascript:x>)",
+        "| h |\n|---|\n| x |\n1.\t\n   ```\n  [r]: <rel/x>\n[t](data:x)",
+        "- a\n    - *\nb\n\n   ```\n1. [t](data:x)",
+        "[r]: a(b\n    [x](data:y)",
+        "- [ ] $$\n\t- *\n$$\n\n   ```\n1. [t](data:x)",
+        "- x\n$$\nfoo\n$$\n  ```\n[t](data:x)",
+        "https://ok.example<file:///etc/passwd>",
+        "www.ok.example``- - <javascript:x>``",
+        "[r]: file:///x\n===\n    ![i](https://ok.example/i.png)",
+        "- a\n```_x``\n\n    [t](data:x)",
+    ]
+    for text in cases:
+        out = safe_markdown(text)
+        assert bad_links(out) == [], (text, out)
+    # a definition keeps its line (an empty, unreferenced one): it ends the
+    # list item and its fence, so the second fence is top-level and runs on
+    out = safe_markdown("1. x\n\n    ~~~a\n   ```\n[r]: vbscript:x\n   ```\n[t](<rel/x>)")
+    assert out.split("\n")[4] == NEUTRAL_DEFINITION
+    assert out.endswith("\n   ```\n[t](<rel/x>)")  # verbatim: it is code
 
 
 def test_citation_brackets_are_not_math():
@@ -485,7 +532,8 @@ def test_random_link_soup_has_no_bad_links():
         assert bad_links(out) == [], (text, out)
 
 
-ADVERSARIAL = ["[", "]", "$", "$$ ", "`", "`` ` ", "\\(", "\\[", ":a", "<", "&#1", "![", "[a](", "\n", "- ", "> ", "[`$\\(:<&", " "]
+ADVERSARIAL = ["[", "]", "$", "$$ ", "`", "`` ` ", "\\(", "\\[", ":a", "<", "&#1", "![", "[a](", "\n", "- ", "> ", "[`$\\(:<&", " ",
+               "$$\n", "\\[\nx\n", "- a\n  \\[\n", "[a](" + " " * 5000 + "x", "www." + "a" * 100 + "<"]
 
 
 def _seconds(text: str) -> float:

@@ -86,6 +86,17 @@ HOSTILE = [f.replace("{u}", u) for f in FORMS for u in SCHEMES] + [
     "$$\n\\includegraphics{http://img.evil.example/k.png}\n$$",
     ":streamlit: :material/home: :smile: &#58;streamlit:",
     "www.evil.example`code`<javascript:window.__pwned=1>`",
+    # block-structure traps found by fuzzing against this very browser
+    "- a\n\n   > ``\n\\[\n\n   ```\n\n- [r]: javascript:x\n[t](data:text/html,x)",
+    "1. x\n\n    ~~~a\n   ```\n[r]: vbscript:x\n   ```\n[t](<rel/x>)",
+    "> ```\n> a\n> ```\n> \t(<javascript:window.__pwned=1>)",
+    "| h |\n|---|\n| x |\n1.\t\n   ```\n  [r]: <rel/x>\n[t](data:text/html,x)",
+    "- a\n    - *\nb\n\n   ```\n1. [t](data:text/html,x)",
+    "[r]: a(b\n    [x](data:text/html,x)",
+    "- x\n$$\nfoo\n$$\n  ```\n[t](data:text/html,x)",
+    "- a\n\n      code\n\n  2. x\n     ```\n[t](data:text/html,x)",
+    "https://ok.example<file:///etc/passwd>",
+    "\n    [x](data:text/html,x)\n\n    ```",
 ]
 
 CODE = "def f(a, b):\n    return a < b and '[x](javascript:1)' + \"$5\" + ':red[x]'  # <b>&amp;"
@@ -99,6 +110,7 @@ CASES = {
     "links": "See [GLM](https://bigmodel.cn) and [mail](mailto:glm@example.com) but not [bad](javascript:alert(1)).",
     "ordinary": "# 标题\n\n- **粗体** and *italic*\n- 😀 emoji\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n> quote",
     "streaming": "Partial answer:\n```js\nconst s = '<img src=x onerror=window.__pwned=1>';\n",
+    "icons": "No :material/home: icon, no :streamlit: logo, no :+1: emoji.",
     "hostile_joined": "\n\n".join(HOSTILE),
 }
 
@@ -138,6 +150,9 @@ with st.container(key="labels"):
 with st.container(key="fuzz"):
     for text in data["fuzz"]:
         st.markdown(safe_markdown(text))
+# control: raw markdown WITHOUT safe_markdown, to prove the checks can fail
+with st.container(key="control"):
+    st.markdown("[ctl](data:text/html,x) ![c](data:image/gif;base64,R0lGODlhAQABAAAAACw=)")
 with st.container(key="end"):
     st.write("END-OF-RENDER-TEST")
 """
@@ -160,7 +175,7 @@ _COLLECT_JS = """(sel) => {
   const q = (s) => [...document.querySelectorAll(s)];
   const text = (k) => { const e = document.querySelector('.st-key-' + k); return e ? e.innerText : null; };
   const keys = ['case_html', 'case_code', 'case_latex', 'case_dollars', 'case_directives', 'case_links',
-                'case_ordinary', 'case_streaming'];
+                'case_ordinary', 'case_streaming', 'case_icons'];
   const texts = {}; keys.forEach(k => texts[k] = text(k));
   const codes = {}; keys.forEach(k => codes[k] = q('.st-key-' + k + ' pre code').map(e => e.innerText));
   return {
@@ -168,9 +183,12 @@ _COLLECT_JS = """(sel) => {
     active: q(sel + ' *').filter(e => ['SCRIPT', 'IFRAME', 'OBJECT', 'EMBED', 'FORM'].includes(e.tagName)
               || [...e.attributes].some(a => a.name.toLowerCase().startsWith('on')))
               .map(e => e.outerHTML.slice(0, 200)),
-    hrefs: q(sel + ' a').filter(a => !a.closest('[data-testid=stHeaderActionElements]'))
+    hrefs: q(sel + ' a').filter(a => !a.closest('[data-testid=stHeaderActionElements], .st-key-control'))
               .map(a => a.getAttribute('href')),
-    imgs: q(sel + ' img').map(i => i.getAttribute('src')),
+    imgs: q(sel + ' img').filter(i => !i.closest('.st-key-control')).map(i => i.getAttribute('src')),
+    control_hrefs: q('.st-key-control a').map(a => a.getAttribute('href')),
+    control_imgs: q('.st-key-control img').length,
+    icon_spans: q('.st-key-case_icons span[role=img], .st-key-case_icons img').length,
     texts: texts,
     codes: codes,
     html_b: q('.st-key-case_html b').length,
@@ -345,6 +363,19 @@ def test_directives_literal(rendered):
     assert "Literal :red[x] and :blue-background[y] and :smile: here." in text
     assert rendered["directive_spans"] == 0
     assert "😄" not in text
+
+
+def test_icons_and_logo_literal(rendered):
+    text = _visible(rendered["texts"]["case_icons"])
+    assert "No :material/home: icon, no :streamlit: logo, no :+1: emoji." in text
+    assert rendered["icon_spans"] == 0
+
+
+def test_checks_can_fail(rendered):
+    # the unsanitised control renders a data: link and an image, so the
+    # href / img checks above are looking at the right things
+    assert rendered["control_hrefs"] == ["data:text/html,x"]
+    assert rendered["control_imgs"] == 1
 
 
 def test_allowed_link_is_real(rendered):
