@@ -109,7 +109,7 @@ def draw_attachments(msg: dict) -> None:
     with st.container(horizontal=True, gap="small"):
         for f in files:
             if f["kind"] == "image":
-                st.image(base64.b64decode(f["data"]), width=120, caption=safe_inline(f["name"], max_len=30))
+                st.image(base64.b64decode(f["data"]), width=120, caption=f["name"][:30])  # captions are plain text
             else:
                 st.badge(f"{safe_inline(f['name'], max_len=40)} · {attachments.human_size(f['size'])}",
                          icon=":material/description:", color="gray")
@@ -240,12 +240,13 @@ def _apply(ev, msg: dict, progress: _Progress) -> Retrying | None:
 def _page_closed(session_id: str | None) -> bool:
     """Whether a stop came from the browser going away (reload, closed tab) rather than the Stop button.
 
-    Streamlit stops the script of a disconnecting session just before it leaves the active map.
+    Streamlit stops the script of a disconnecting session in the same call that removes it from the
+    active map, so a short look suffices; a longer one would mistake Stop-then-reload for a reload.
     """
     if not session_id or not Runtime.exists():
         return False
     runtime = Runtime.instance()
-    deadline = time.monotonic() + 0.3
+    deadline = time.monotonic() + 0.05
     while time.monotonic() < deadline:
         if runtime.is_active_session(session_id) is False:
             return True

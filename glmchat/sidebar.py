@@ -45,7 +45,7 @@ def draw(catalogue: Catalogue) -> state.Settings:
         choices = state.preset_choices(owner_id)
         names = {p.id: p.name for p in choices}
         st.selectbox(t("side.preset", lang), [""] + list(names), key=state.PRESET, on_change=state.apply_preset,
-                     format_func=lambda i: safe_inline(names.get(i, ""), max_len=60) if i else t("side.no_preset", lang),
+                     format_func=lambda i: names.get(i, "")[:60] if i else t("side.no_preset", lang),  # plain text
                      help=t("side.preset_help", lang))
 
         with st.expander(t("side.params", lang)):

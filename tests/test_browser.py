@@ -36,7 +36,7 @@ def sim(sim_proc):
 def test_round_trip_streams_the_reply(page: Page, app_server, sim):
     open_app(page, app_server.url)
     page.evaluate(STREAM_OBSERVER_JS, 0)
-    send(page, "Hello browser sim:tokens=30 sim:rate=50")
+    send(page, "Hello browser sim:tokens=30 sim:rate=15")  # 2 s: many 50 ms batches, even on a loaded box
 
     user, bot = bubbles(page).nth(0), bubbles(page).nth(1)
     expect(user.get_by_test_id("stChatMessageAvatarUser")).to_be_visible()

@@ -548,7 +548,7 @@ def _seconds(text: str) -> float:
 
 def _grows_linearly(unit: str) -> tuple[float, float]:
     # Not a wall-clock limit (the box is noisy): 10x the input must cost far less than the 100x
-    # a quadratic renderer would take, both measured in this same run.
+    # a quadratic renderer would take, both measured in this same run (50x leaves room for noise).
     small = (unit * (40_000 // len(unit) + 1))[:40_000]
     large = (unit * (400_000 // len(unit) + 1))[:400_000]
     return _seconds(small), _seconds(large)
@@ -557,7 +557,7 @@ def _grows_linearly(unit: str) -> tuple[float, float]:
 @pytest.mark.parametrize("unit", ADVERSARIAL)
 def test_adversarial_input_costs_linear_time(unit):
     small, large = _grows_linearly(unit)
-    assert large < 30 * max(small, 1e-3), (small, large)
+    assert large < 50 * max(small, 1e-3), (small, large)
     assert isinstance(safe_markdown(unit * 1000), str)
 
 
@@ -568,7 +568,7 @@ def test_realistic_megabyte_costs_linear_time():
         "```python\ndef f(x):\n    return x < 3\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n> quote <b>x</b> &amp;\n"
     )
     small, large = _grows_linearly(chunk)
-    assert large < 30 * max(small, 1e-3), (small, large)
+    assert large < 50 * max(small, 1e-3), (small, large)
     assert bad_links(safe_markdown((chunk * (1_000_000 // len(chunk) + 1))[:1_000_000])) == []
 
 
