@@ -241,12 +241,13 @@ def _page_closed(session_id: str | None) -> bool:
     """Whether a stop came from the browser going away (reload, closed tab) rather than the Stop button.
 
     Streamlit stops the script of a disconnecting session in the same call that removes it from the
-    active map, so a short look suffices; a longer one would mistake Stop-then-reload for a reload.
+    active map; on a loaded server that can take a while, so we look for up to a second. A Stop click
+    followed by a reload within that second is therefore taken for a reload (the reply goes on).
     """
     if not session_id or not Runtime.exists():
         return False
     runtime = Runtime.instance()
-    deadline = time.monotonic() + 0.05
+    deadline = time.monotonic() + 1.0
     while time.monotonic() < deadline:
         if runtime.is_active_session(session_id) is False:
             return True
