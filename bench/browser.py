@@ -6,7 +6,7 @@ so it compares directly with the simulator's /stats epoch seconds (× 1000).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from playwright.sync_api import Browser, BrowserContext, Page
 
@@ -87,7 +87,6 @@ class Frames:
     """WebSocket frames the browser's network stack received (CDP events, recorded in Python)."""
     n: int = 0
     bytes: int = 0
-    times: list[float] = field(default_factory=list)
 
     def on_frame(self, payload) -> None:
         self.n += 1

@@ -30,6 +30,13 @@ class Ctx:
     seeder: Seeder
     apps: dict          # name -> procs.App
     log: callable = print
+    rows: list = None   # every row as soon as it is measured, so an interrupted run keeps what it had
+
+    def emit(self, row: dict) -> dict:
+        if self.rows is None:
+            self.rows = []
+        self.rows.append(row)
+        return row
 
 
 def _rate_of(prompt: str, default_delay: float) -> float:
@@ -173,7 +180,7 @@ def ttft(ctx: Ctx, sizes: list[int], reps: dict[int, int], convs: dict[int, tupl
                 r = {"metric": "ttft", "app": name, "n": n, "rep": rep, **_guard(ctx, f"ttft {name} n={n}", one)}
                 ctx.log(f"  ttft {name:5} n={n:<5} rep={rep} added={r.get('added_ttft', float('nan')):8.1f} ms"
                         f" load={r.get('load_ms', float('nan')):8.0f} ms")
-                out.append(r)
+                out.append(ctx.emit(r))
     return out
 
 
@@ -203,7 +210,7 @@ def stream(ctx: Ctx, rates: list[int], reps: dict[int, int], tokens: int = 2000)
                      **_guard(ctx, f"stream {name} {rate} tok/s", one)}
                 ctx.log(f"  stream {name:5} {rate:>5} tok/s rep={rep} lag={r.get('last_lag', float('nan')):8.1f} ms"
                         f" rendered={r.get('rendered_tok_s') or float('nan'):7.0f} tok/s identical={r.get('identical')}")
-                out.append(r)
+                out.append(ctx.emit(r))
     return out
 
 
@@ -257,7 +264,7 @@ def rerun(ctx: Ctx, sizes: list[int], reps: dict[int, int], convs: dict[int, tup
 
                 r = {"metric": "rerun", "app": name, "n": n, "rep": rep, **_guard(ctx, f"rerun {name} n={n}", one)}
                 ctx.log(f"  rerun {name:5} n={n:<5} rep={rep} settle={r.get('settle', float('nan')):8.1f} ms")
-                out.append(r)
+                out.append(ctx.emit(r))
     return out
 
 
@@ -350,7 +357,7 @@ def sessions(ctx: Ctx, counts: list[int], reps: dict[int, int], rate: int = 100)
                         tab.close()
                     if name == "glm":
                         ctx.seeder.delete_unseeded()
-                out += rows
+                out += [ctx.emit(r) for r in rows]
     return out
 
 
@@ -387,7 +394,7 @@ def cold_start(ctx: Ctx, run_dir, database_url: str, reps: int, src, warmup: boo
                     app.stop()
             ctx.log(f"  cold {name:5} rep={rep} spawn->input={r.get('spawn_to_input', float('nan')):7.0f} ms"
                     f" spawn->health={r.get('spawn_to_health', float('nan')):6.0f} ms")
-            out.append(r)
+            out.append(ctx.emit(r))
     return out
 
 
@@ -435,5 +442,5 @@ def memory(ctx: Ctx, run_dir, database_url: str, sizes: list[int], sessions_per:
                     app.stop()
             ctx.log(f"  memory {name:5} n={n:<5} per session={r.get('per_session_mb', float('nan')):6.2f} MB"
                     f" (raw {r.get('raw_per_session_mb', float('nan')):6.2f} MB; 1 session {r.get('rss_1_mb', float('nan')):.1f} MB)")
-            out.append(r)
+            out.append(ctx.emit(r))
     return out

@@ -374,8 +374,17 @@ def document(res: dict, plot_name: str | None, notes: str | None) -> str:
         "",
         f"Produced by **`{res['command']}`** ({'quick smoke run' if cfg['quick'] else 'full run'}), "
         f"{res['started']} → {res['finished']} UTC, wall time {res['wall_s'] / 60:.1f} min. "
-        "Regenerate with the same command; the section between the `notes` markers is kept.",
+        "Regenerate with the same command; the section between the `notes` markers is kept."
+        + (" Interrupted before the end." if res.get("interrupted") else ""),
         "",
+    ]
+    for part in res.get("merged", []):
+        lines += [f"Rows of **{', '.join(part['only'])}** replaced by a later `{part['command']}`, "
+                  f"{part['started']} → {part['finished']} UTC (load average {part['loadavg_start']} / "
+                  f"{part['loadavg_end']}; busy outside the benchmark {part['busy_cores_before']:.2f} / "
+                  f"{part['busy_cores_after']:.2f} cores)" + (", interrupted" if part.get("interrupted") else "") + ".",
+                  ""]
+    lines += [
         "## Machine and software",
         "",
         f"- {m['nproc']} CPUs ({m['cpu_model']}), {m['mem_total_gb']:.1f} GiB RAM, {m['os']}; "

@@ -113,6 +113,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--docs", action=argparse.BooleanOptionalAction, default=None,
                     help="write docs/benchmarks.md and docs/benchmark-ttft.png (default: on for a full run)")
     ap.add_argument("--keep", action="store_true", help="keep the run directory (logs, database, snapshot)")
+    ap.add_argument("--merge", action="store_true",
+                    help="replace only the measured metrics' rows in the existing results (e.g. to redo one metric)")
     ap.add_argument("--in-place", action="store_true",
                     help="run the apps from the working tree instead of a snapshot copied at the start")
     args = ap.parse_args(argv)
@@ -169,14 +171,14 @@ def main(argv: list[str] | None = None) -> int:
         with sync_playwright() as pw:
             browser = B.launch(pw)
             info["chromium"] = browser.version
-            ctx = measure.Ctx(browser=browser, sim=sim, seeder=seeder, apps=apps, log=log)
+            ctx = measure.Ctx(browser=browser, sim=sim, seeder=seeder, apps=apps, log=log, rows=rows)
             try:
                 if "cold" in only:
                     log("5. cold start")
-                    rows += measure.cold_start(ctx, run_dir, database_url, cfg["cold_reps"], src, cfg["cold_warmup"])
+                    measure.cold_start(ctx, run_dir, database_url, cfg["cold_reps"], src, cfg["cold_warmup"])
                 if "memory" in only:
                     log("5. memory per session")
-                    rows += measure.memory(ctx, run_dir, database_url, cfg["memory_sizes"], cfg["memory_sessions"],
+                    measure.memory(ctx, run_dir, database_url, cfg["memory_sizes"], cfg["memory_sessions"],
                                            convs, src)
                 if only & {"ttft", "stream", "rerun", "sessions"}:
                     for name in ("glm", "naive"):
@@ -187,16 +189,16 @@ def main(argv: list[str] | None = None) -> int:
                         measure.warm_up(ctx, apps[name])
                 if "ttft" in only:
                     log("1. added time to first token")
-                    rows += measure.ttft(ctx, cfg["ttft_sizes"], cfg["ttft_reps"], convs)
+                    measure.ttft(ctx, cfg["ttft_sizes"], cfg["ttft_reps"], convs)
                 if "stream" in only:
                     log("2. stream rendering")
-                    rows += measure.stream(ctx, cfg["stream_rates"], cfg["stream_reps"])
+                    measure.stream(ctx, cfg["stream_rates"], cfg["stream_reps"])
                 if "rerun" in only:
                     log("3. rerun cost")
-                    rows += measure.rerun(ctx, cfg["rerun_sizes"], cfg["rerun_reps"], convs)
+                    measure.rerun(ctx, cfg["rerun_sizes"], cfg["rerun_reps"], convs)
                 if "sessions" in only:
                     log("4. many sessions")
-                    rows += measure.sessions(ctx, cfg["session_counts"], cfg["session_reps"])
+                    measure.sessions(ctx, cfg["session_counts"], cfg["session_reps"])
             finally:
                 browser.close()
     except KeyboardInterrupt:
@@ -222,13 +224,23 @@ def main(argv: list[str] | None = None) -> int:
                "machine": info, "rows": rows, "interrupted": failed}
         RESULTS.mkdir(parents=True, exist_ok=True)
         stem = "quick" if args.quick else "full"
-        (RESULTS / f"{stem}.json").write_text(json.dumps(res, indent=1, default=str), encoding="utf-8")
+        previous = RESULTS / f"{stem}.json"
+        if args.merge and previous.exists():
+            old = json.loads(previous.read_text(encoding="utf-8"))
+            part = {"command": command + " --merge", "started": res["started"], "finished": res["finished"],
+                    "only": sorted(only), "interrupted": failed,
+                    **{k: info.get(k) for k in ("loadavg_start", "loadavg_end", "busy_cores_before",
+                                                "busy_cores_after", "git_commit", "git_dirty")}}
+            old["rows"] = [r for r in old["rows"] if r["metric"] not in only] + rows
+            old["merged"] = old.get("merged", []) + [part]
+            res = old
+        previous.write_text(json.dumps(res, indent=1, default=str), encoding="utf-8")
         if args.docs:
             DOCS.mkdir(exist_ok=True)
             md, png = DOCS / "benchmarks.md", DOCS / "benchmark-ttft.png"
         else:
             md, png = RESULTS / f"{stem}.md", RESULTS / f"{stem}-ttft.png"
-        how = report.plot(rows, png) if any(r["metric"] == "ttft" for r in rows) else None
+        how = report.plot(res["rows"], png) if any(r["metric"] == "ttft" for r in res["rows"]) else None
         md.write_text(report.document(res, png.name if how else None, report.keep_notes(md)), encoding="utf-8")
         log(f"results: {RESULTS / f'{stem}.json'}; report: {md}" + (f"; plot: {png} ({how})" if how else ""))
         if args.keep or failed or any("error" in r for r in rows):
