@@ -32,7 +32,8 @@ def draw(catalogue: Catalogue) -> state.Settings:
 
         st.button(t("side.new_chat", lang), on_click=state.new_chat, icon=":material/add:",
                   width="stretch")
-        draw_conversations(state.owner(key), lang)
+        owner_id = state.owner(key)  # once per run: it reads secrets, and in hosted mode the database
+        draw_conversations(owner_id, lang)
         st.selectbox(t("side.model", lang), catalogue.ids(), key=state.MODEL,
                      format_func=lambda i: catalogue.get(i).label(lang))
         st.text_input(t("side.custom_model", lang), key=state.CUSTOM_MODEL, help=t("side.custom_help", lang),
@@ -41,7 +42,6 @@ def draw(catalogue: Catalogue) -> state.Settings:
         state.reset_params_if_model_changed(current.model)
         if current.model.supports("web_search"):
             st.toggle(t("side.web_search", lang), key=state.WEB_SEARCH, help=t("side.web_search_help", lang))
-        owner_id = state.owner(key)
         choices = state.preset_choices(owner_id)
         names = {p.id: p.name for p in choices}
         st.selectbox(t("side.preset", lang), [""] + list(names), key=state.PRESET, on_change=state.apply_preset,
