@@ -152,7 +152,9 @@ def draw_alternatives(msg: dict, lang: str) -> None:
                 st.markdown(safe_markdown(alt.get("content", "")))
 
 
-def draw_message(msg: dict, lang: str, is_last: bool, actions: bool = True, dropped: bool = False) -> None:
+def draw_message(msg: dict, lang: str, is_last: bool, actions: bool = True, dropped: bool = False,
+                 recent: bool = True) -> None:
+    """One bubble. Older messages (not `recent`) get one lazy menu instead of a row of actions."""
     with st.chat_message(msg["role"]):
         if dropped:
             st.caption(t("chat.not_sent", lang))
@@ -162,11 +164,12 @@ def draw_message(msg: dict, lang: str, is_last: bool, actions: bool = True, drop
                 return
             draw_attachments(msg)
             st.markdown(safe_markdown(msg["content"]))
-            if actions:
+            if actions and recent:
                 with st.container(horizontal=True, gap="small"):
                     draw_copy(msg, lang)
-                    st.button("", key=f"edit-{msg['id']}", icon=":material/edit:", help=t("chat.edit", lang),
-                              on_click=state.start_edit, args=(msg["id"],), type="tertiary")
+                    draw_edit_button(msg, lang)
+            elif actions:
+                draw_menu(msg, lang)
             return
         draw_thinking(msg, lang, live=False)
         if msg["content"]:
@@ -174,8 +177,37 @@ def draw_message(msg: dict, lang: str, is_last: bool, actions: bool = True, drop
         draw_sources(msg, lang)
         draw_alternatives(msg, lang)
         draw_footer(msg, lang, is_last)
-        if actions:
+        if actions and recent:
             draw_actions(msg, lang, is_last)
+        elif actions and msg["status"] != STREAMING and msg["content"]:
+            draw_menu(msg, lang)
+
+
+def draw_edit_button(msg: dict, lang: str) -> None:
+    st.button("", key=f"edit-{msg['id']}", icon=":material/edit:", help=t("chat.edit", lang),
+              on_click=state.start_edit, args=(msg["id"],), type="tertiary")
+
+
+def draw_feedback(msg: dict) -> None:
+    st.feedback("thumbs", key=f"fb-{msg['id']}", default=msg.get("feedback"),
+                on_change=state.set_feedback, args=(msg["id"],))
+
+
+def draw_menu(msg: dict, lang: str) -> None:
+    """Copy, edit and feedback for an older message, built only while its menu is open.
+
+    Drawing them for every message made each rerun send the text twice and ~7 elements per message.
+    """
+    menu = st.popover("", icon=":material/more_horiz:", help=t("chat.actions", lang), key=f"menu-{msg['id']}",
+                      on_change="rerun", type="tertiary")
+    if not menu.open:
+        return
+    with menu:
+        st.code(msg["content"], language="markdown", wrap_lines=True, height=300)
+        if msg["role"] == "user":
+            draw_edit_button(msg, lang)
+        else:
+            draw_feedback(msg)
 
 
 def draw_actions(msg: dict, lang: str, is_last: bool) -> None:
@@ -189,19 +221,20 @@ def draw_actions(msg: dict, lang: str, is_last: bool) -> None:
             st.button("", key=f"regen-{msg['id']}", icon=":material/autorenew:",
                       help=t("chat.regenerate", lang), on_click=state.regenerate, type="tertiary")
         if msg["content"]:
-            st.feedback("thumbs", key=f"fb-{msg['id']}", default=msg.get("feedback"),
-                        on_change=state.set_feedback, args=(msg["id"],))
+            draw_feedback(msg)
 
 
 def draw_history(messages: list[dict], lang: str, follow=None, busy: bool = False,
                  dropped: frozenset[str] = frozenset()) -> None:
     """Draw every message; a reply still being written elsewhere is followed with `follow`."""
+    # The last exchange (from the last user message on) keeps its actions in view; older ones get a menu.
+    recent_from = next((i for i in range(len(messages) - 1, -1, -1) if messages[i]["role"] == "user"), 0)
     for i, msg in enumerate(messages):
         last = i == len(messages) - 1 and not busy
         if last and follow is not None and msg["role"] == "assistant" and msg["status"] == STREAMING:
             _follow_saved_reply(msg["id"], lang, follow)
         else:
-            draw_message(msg, lang, is_last=last, dropped=msg["id"] in dropped)
+            draw_message(msg, lang, is_last=last, dropped=msg["id"] in dropped, recent=i >= recent_from)
 
 
 @st.fragment(run_every=1.0)

@@ -17,6 +17,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "chat.incomplete": {"zh": "⚠ 回复不完整", "en": "⚠ Reply incomplete"},
     "chat.truncated": {"zh": "⚠ 已达到最大输出长度，回复被截断", "en": "⚠ Reply cut at the maximum output length"},
     "chat.copy": {"zh": "复制 Markdown", "en": "Copy Markdown"},
+    "chat.actions": {"zh": "复制、编辑、反馈", "en": "Copy, edit, feedback"},
     "chat.edit": {"zh": "编辑消息", "en": "Edit message"},
     "chat.edit_send": {"zh": "保存并重新发送", "en": "Save and resend"},
     "chat.regenerate": {"zh": "重新生成（使用侧边栏当前选择的模型）", "en": "Regenerate (with the model chosen in the sidebar)"},

@@ -30,8 +30,8 @@ SUMMARY_ASKED = "summary_asked"  # None, "summarise" or "summarise_and_retry"
 REFUSED = "refused_files"     # attachments refused at the last submit: [(name, i18n key, detail)]
 WINDOW = "window"             # how many of the newest messages are drawn
 EARLIER = "earlier_in_storage"  # messages of the open conversation not loaded into the session
-WINDOW_STEP = 50              # drawn at first, and added by each "show earlier"
-LOAD_LIMIT = 500              # newest messages loaded when a conversation opens; older ones on demand
+WINDOW_STEP = 30              # drawn at first, and added by each "show earlier"
+LOAD_LIMIT = 200              # newest messages loaded when a conversation opens; older ones on demand
 HAD_KEY = "had_key"           # whether a key was available on the previous run
 PARAMS_FOR = "params_for"     # the model whose defaults the parameter widgets hold
 # Widget keys.

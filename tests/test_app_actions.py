@@ -44,6 +44,10 @@ def test_edit_an_earlier_message_replaces_what_followed(app_env, db_url):
     at = send(new_app(), "question one sim:tokens=2")
     send(at, "question two sim:tokens=2")
     first = msgs(at)[0]
+    # An older message keeps its actions in a menu that is built only while it is open.
+    assert f"edit-{first['id']}" not in [b.key for b in at.button]
+    at.session_state[f"menu-{first['id']}"] = True
+    at.run()
     at.button(key=f"edit-{first['id']}").click().run()
     at.text_area(key=f"w_edit_{first['id']}").input("question one, edited sim:tokens=4").run()
     at.button(key=f"edit-send-{first['id']}").click().run()
@@ -172,3 +176,21 @@ def test_prompt_too_long_offers_summarise_and_retry(app_env):
     assert app_env.attempts == before + 2
     assert app_env.requests[-2]["messages"][0]["content"].startswith("Summarise the conversation below")
     assert at.session_state[state.SUMMARY]["upto"] == msgs(at)[1]["id"]
+
+
+def test_older_messages_build_their_actions_only_when_their_menu_opens(app_env, db_url):
+    at = send(new_app(), "old question sim:tokens=2")
+    send(at, "new question sim:tokens=3")
+    old_q, old_a, new_q, new_a = msgs(at)
+    # The last exchange has its actions in view: copy boxes, edit, regenerate, feedback.
+    codes = [c.value for c in at.code]
+    assert codes == [new_q["content"], new_a["content"]]
+    assert {f"edit-{new_q['id']}", f"regen-{new_a['id']}"} <= {b.key for b in at.button}
+    assert [f.key for f in at.feedback] == [f"fb-{new_a['id']}"]
+    # The older answer: a closed menu, nothing built inside it.
+    at.session_state[f"menu-{old_a['id']}"] = True
+    at.run()
+    assert old_a["content"] in [c.value for c in at.code]
+    at.feedback(key=f"fb-{old_a['id']}").set_value(0).run()
+    assert msgs(at)[1]["feedback"] == 0
+    assert storage.Store(db_url).messages("local", at.session_state[state.CONVERSATION])[1]["feedback"] == 0
