@@ -3,6 +3,9 @@
 No Streamlit here. `Store` is the database; `ResilientStore` wraps one so the chat keeps working while
 the database is down (writes are queued and replayed, reads come back empty).
 
+It also keeps what the host's API key spends (table `spend`, one row per request, and `login_failures`),
+so limits hold across reruns, tabs, restarts and replicas: see `Store.reserve_request`.
+
 Notes for callers:
 - Every conversation method takes an `owner` and filters by it: another owner's id behaves as a
   missing id (None / False / [] / 0, or `ConversationNotFound` from save_message).
@@ -42,6 +45,8 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
+from glmchat.limits import UNAVAILABLE, WINDOW, Limits, Refusal, Usage, day_start
+
 try:
     import psycopg
     _DRIVER_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, psycopg.Error)
@@ -52,7 +57,7 @@ log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 URL_ENV = "GLMCHAT_DATABASE_URL"
-CURRENT_VERSION = 2
+CURRENT_VERSION = 3
 EXPORT_FORMAT = "glmchat-export"
 EXPORT_VERSION = 1
 
@@ -67,6 +72,9 @@ MAX_IMPORT_MESSAGES = 10_000
 MAX_CONTENT = 1_000_000
 MAX_JSON = 1_000_000          # settings, meta, error and extra keys of one message, serialised
 MAX_TOKENS = 10**15
+SPEND_KEEP = timedelta(days=3)       # spend rows and login failures older than this are pruned
+PRUNE_EVERY = timedelta(hours=1)     # by reserve_request, at most this often per Store
+TOP_VISITORS = 20
 
 _ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
 _CID = re.compile(r"[0-9a-f]{32}")
@@ -182,6 +190,22 @@ app_meta = sa.Table(
     sa.Column("key", sa.String(255), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
 )
+# version 3
+spend = sa.Table(
+    "spend", _md,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("visitor", sa.String(MAX_OWNER), nullable=False),
+    sa.Column("model", sa.Text),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("tokens", sa.BigInteger, nullable=False, default=0),
+    sa.Column("cost", sa.Float, nullable=False, default=0.0),
+    sa.Column("active_until", UTCDateTime),  # a lease: the reply counts as streaming while it is ahead
+)
+login_failures_t = sa.Table(
+    "login_failures", _md,
+    sa.Column("client", sa.String(MAX_OWNER), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+)
 
 # --------------------------------------------------------------------------- migrations
 # Each migration is frozen: it must keep creating exactly what its version had, whatever the
@@ -249,7 +273,34 @@ def _migration_2(conn: Connection) -> None:
             "WHERE conversation_id = :cid AND id = :mid"), updates)
 
 
-MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [(1, _migration_1), (2, _migration_2)]
+def _migration_3(conn: Connection) -> None:
+    md = sa.MetaData()
+    s = sa.Table(
+        "spend", md,
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("visitor", sa.String(255), nullable=False),
+        sa.Column("model", sa.Text),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tokens", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("cost", sa.Float, nullable=False, server_default="0"),
+        sa.Column("active_until", sa.DateTime(timezone=True)),
+    )
+    sa.Index("ix_spend_started_at", s.c.started_at)
+    sa.Index("ix_spend_visitor_started_at", s.c.visitor, s.c.started_at)
+    # The app-wide count of running replies must not scan every row of the last three days.
+    sa.Index("ix_spend_active_until", s.c.active_until)
+    f = sa.Table(
+        "login_failures", md,
+        sa.Column("client", sa.String(255), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    )
+    sa.Index("ix_login_failures_client_at", f.c.client, f.c.at)
+    sa.Index("ix_login_failures_at", f.c.at)
+    md.create_all(conn)
+
+
+MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [(1, _migration_1), (2, _migration_2),
+                                                              (3, _migration_3)]
 
 
 def _apply_migrations(conn: Connection, target: int = CURRENT_VERSION) -> int:
@@ -390,10 +441,16 @@ _MESSAGE_VALUE_COLUMNS = ("role", "content", "reasoning", "status", "error_json"
 # --------------------------------------------------------------------------- helpers
 
 
-def _owner(owner: object) -> str:
+def _owner(owner: object, what: str = "owner") -> str:
     if not isinstance(owner, str) or not owner or len(owner) > MAX_OWNER or owner != _clean(owner):
-        raise ValueError("owner must be a non-empty string of at most 255 characters")
+        raise ValueError(f"{what} must be a non-empty string of at most 255 characters")
     return owner
+
+
+def _seconds(value: object, name: str) -> timedelta:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 10**6:
+        raise ValueError(f"{name} must be a positive number of seconds")
+    return timedelta(seconds=value)
 
 
 def _valid_cid(cid: object) -> bool:
@@ -487,6 +544,7 @@ class Store:
                  connect_timeout: int = 5) -> None:
         self._clock_lock = threading.Lock()
         self._last = datetime.min.replace(tzinfo=timezone.utc)
+        self._pruned_at: datetime | None = None
         try:
             u = make_url(normalise_url(url))
         except Exception:  # noqa: BLE001 - the URL may hold a password: never echo it
@@ -646,6 +704,11 @@ class Store:
         with self._tx() as conn:
             rows = conn.execute(q.limit(limit).offset(offset)).all()
         return [_conversation_dict(r, r.n) for r in rows]
+
+    def count_conversations(self, owner: str) -> int:
+        with self._tx() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(conversations)
+                                    .where(conversations.c.owner == _owner(owner))).scalar())
 
     def rename(self, owner: str, cid: str, title: str) -> bool:
         """Renaming does not move the conversation in the list (updated_at is left alone)."""
@@ -869,6 +932,132 @@ class Store:
                          .on_conflict_do_nothing(index_elements=["key"]))
             return conn.execute(sa.select(app_meta.c.value).where(app_meta.c.key == key)).scalar_one()
 
+    # ---------------------------------------------------------------- spending limits
+
+    def _when(self, now: datetime | None) -> datetime:
+        return self._now() if now is None else _utc(now)
+
+    def _due_for_prune(self, now: datetime) -> bool:
+        with self._clock_lock:
+            if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
+                return False
+            self._pruned_at = now
+            return True
+
+    @staticmethod
+    def _usage(conn: Connection, limits: Limits, scope: str, visitor: str, now: datetime) -> Usage:
+        """What `scope` has used, counting only what one of its configured limits needs."""
+        lim = limits.scope(scope)
+        mine = [spend.c.visitor == visitor] if scope == "visitor" else []
+        recent, tokens, cost, streams = (), 0, 0.0, 0
+        if lim.rpm is not None:
+            recent = tuple(conn.execute(
+                sa.select(spend.c.started_at)
+                .where(*mine, spend.c.started_at > now - timedelta(seconds=WINDOW))
+                .order_by(spend.c.started_at)).scalars())
+        if lim.tokens_day is not None or lim.cny_day is not None:
+            tokens, cost = conn.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(spend.c.tokens), 0),
+                          sa.func.coalesce(sa.func.sum(spend.c.cost), 0.0))
+                .where(*mine, spend.c.started_at >= day_start(now))).one()
+        if lim.streams is not None:
+            streams = conn.execute(sa.select(sa.func.count()).select_from(spend)
+                                   .where(*mine, spend.c.active_until > now)).scalar()
+        return Usage(recent=recent, tokens=int(tokens), cost=float(cost), streams=int(streams))
+
+    def reserve_request(self, visitor: str, model: str, limits: Limits, *, now: datetime | None = None,
+                        lease: float = 60.0) -> tuple[str | None, Refusal | None]:
+        """Count a request against `limits` and, if none is reached, record it as started and streaming
+        for `lease` seconds: (request id, None); else (None, the first limit reached). Race-free across
+        threads, processes and replicas: the count and the insert share one serialised transaction."""
+        visitor, model, lease_for = _owner(visitor, "visitor"), _model(model), _seconds(lease, "lease")
+        now = self._when(now)
+        rid = secrets.token_hex(16)
+        with self._tx(write=True) as conn:
+            if limits.active:
+                if self.dialect == "postgresql":
+                    # SQLite's BEGIN IMMEDIATE already excludes other writers; PostgreSQL needs a lock,
+                    # per schema like the migration's, under a different second half.
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k, hashtext('spend:' || "
+                                         "coalesce(current_schema(), '')))"), {"k": _LOCK_KEY})
+                refusal = limits.check(self._usage(conn, limits, "visitor", visitor, now),
+                                       self._usage(conn, limits, "app", visitor, now), now)
+                if refusal is not None:
+                    return None, refusal
+            if self._due_for_prune(now):
+                self._prune(conn, now - SPEND_KEEP)
+            conn.execute(spend.insert().values(id=rid, visitor=visitor, model=model, started_at=now,
+                                               tokens=0, cost=0.0, active_until=now + lease_for))
+        return rid, None
+
+    def heartbeat_request(self, request_id: str, *, now: datetime | None = None, lease: float = 60.0) -> bool:
+        """Extend a running request's lease to now + lease; False if it is unknown or finished."""
+        lease_for = _seconds(lease, "lease")
+        if not isinstance(request_id, str) or not _CID.fullmatch(request_id):
+            return False
+        now = self._when(now)
+        with self._tx(write=True) as conn:
+            n = conn.execute(spend.update().where(spend.c.id == request_id, spend.c.active_until.is_not(None))
+                             .values(active_until=now + lease_for)).rowcount
+        return n > 0
+
+    def finish_request(self, request_id: str, tokens: int, cost: float) -> bool:
+        """Record the API's own counts for a request and end its lease; False if the id is unknown.
+        Setting (not adding) the counts makes a repeated call harmless."""
+        if not _is_int(tokens) or not 0 <= tokens <= MAX_TOKENS:
+            raise ValueError("tokens must be a non-negative integer")
+        if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not 0 <= cost < math.inf:
+            raise ValueError("cost must be a non-negative number")
+        if not isinstance(request_id, str) or not _CID.fullmatch(request_id):
+            return False
+        with self._tx(write=True) as conn:
+            n = conn.execute(spend.update().where(spend.c.id == request_id)
+                             .values(tokens=tokens, cost=float(cost), active_until=None)).rowcount
+        return n > 0
+
+    def spend_today(self, *, now: datetime | None = None) -> dict:
+        """Today's (CST) requests, tokens and cost, the replies streaming now, and the top visitors by cost."""
+        now = self._when(now)
+        today = spend.c.started_at >= day_start(now)
+        cost = sa.func.coalesce(sa.func.sum(spend.c.cost), 0.0)
+        tokens = sa.func.coalesce(sa.func.sum(spend.c.tokens), 0)
+        with self._tx() as conn:
+            requests, total_tokens, total_cost = conn.execute(
+                sa.select(sa.func.count(), tokens, cost).select_from(spend).where(today)).one()
+            streams = conn.execute(sa.select(sa.func.count()).select_from(spend)
+                                   .where(spend.c.active_until > now)).scalar()
+            top = conn.execute(
+                sa.select(spend.c.visitor, sa.func.count().label("n"), tokens.label("t"), cost.label("c"))
+                .where(today).group_by(spend.c.visitor)
+                .order_by(sa.desc("c"), sa.desc("t"), sa.desc("n"), spend.c.visitor).limit(TOP_VISITORS)).all()
+        return {"requests": int(requests), "tokens": int(total_tokens), "cost": float(total_cost),
+                "streams": int(streams),
+                "visitors": [{"visitor": v, "requests": int(n), "tokens": int(t), "cost": float(c)}
+                             for v, n, t, c in top]}
+
+    def record_login_failure(self, client: str, *, now: datetime | None = None) -> None:
+        client = _owner(client, "client")
+        with self._tx(write=True) as conn:
+            conn.execute(login_failures_t.insert().values(client=client, at=self._when(now)))
+
+    def login_failures(self, client: str | None, since: datetime) -> int:
+        """Failed logins at or after `since`: one client's, or everyone's (client None)."""
+        q = sa.select(sa.func.count()).select_from(login_failures_t).where(login_failures_t.c.at >= _utc(since))
+        if client is not None:
+            q = q.where(login_failures_t.c.client == _owner(client, "client"))
+        with self._tx() as conn:
+            return int(conn.execute(q).scalar())
+
+    @staticmethod
+    def _prune(conn: Connection, before: datetime) -> int:
+        n = conn.execute(spend.delete().where(spend.c.started_at < before)).rowcount
+        return n + conn.execute(login_failures_t.delete().where(login_failures_t.c.at < before)).rowcount
+
+    def prune_spend(self, before: datetime) -> int:
+        """Delete spend rows started, and login failures, before `before`; returns how many."""
+        with self._tx(write=True) as conn:
+            return self._prune(conn, _utc(before))
+
 
 def validate_export(data: object) -> list[dict]:
     """An export checked from top to bottom (ValueError with a short reason), as rows ready to insert."""
@@ -965,6 +1154,11 @@ class ResilientStore:
     reads come back empty), so a hanging server cannot stall every rerun; flush() always tries.
     export, import_export raise StorageError while the database is unreachable; set_meta_if_absent
     returns None then (never a value that might not be the stored one).
+
+    Spending records are never queued (a limit must be checked against the database, now): while it is
+    down, reserve_request refuses with kind "unavailable" if any limit is set (fail closed) and returns
+    (None, None) if none is; heartbeat, finish and login failures are dropped (logged, without data)
+    and the spend reads return zeros.
     """
 
     def __init__(self, store_factory: Callable[[], Store], *, retry_interval: float = 5.0,
@@ -1117,6 +1311,9 @@ class ResilientStore:
     def list_conversations(self, owner: str, **kwargs: Any) -> list[dict]:
         return self._read("list_conversations", [], owner, **kwargs)
 
+    def count_conversations(self, owner: str) -> int:
+        return self._read("count_conversations", 0, owner)
+
     def messages(self, owner: str, cid: str, **kwargs: Any) -> list[dict]:
         return self._read("messages", [], owner, cid, **kwargs)
 
@@ -1134,6 +1331,36 @@ class ResilientStore:
 
     def set_meta_if_absent(self, key: str, value: str) -> str | None:
         return self._read("set_meta_if_absent", None, key, value)
+
+    # ---------------------------------------------------------------- spending: never queued
+
+    def _unqueued(self, name: str, default: Any, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            result = self._read(name, default, *args, **kwargs)
+            if not self.healthy:
+                log.warning("storage: %s not recorded (database unavailable)", name)
+            return result
+
+    def reserve_request(self, visitor: str, model: str, limits: Limits, *, now: datetime | None = None,
+                        lease: float = 60.0) -> tuple[str | None, Refusal | None]:
+        down = (None, UNAVAILABLE if limits.active else None)
+        return self._read("reserve_request", down, visitor, model, limits, now=now, lease=lease)
+
+    def heartbeat_request(self, request_id: str, *, now: datetime | None = None, lease: float = 60.0) -> bool:
+        return self._unqueued("heartbeat_request", False, request_id, now=now, lease=lease)
+
+    def finish_request(self, request_id: str, tokens: int, cost: float) -> bool:
+        return self._unqueued("finish_request", False, request_id, tokens, cost)
+
+    def record_login_failure(self, client: str, *, now: datetime | None = None) -> None:
+        self._unqueued("record_login_failure", None, client, now=now)
+
+    def spend_today(self, *, now: datetime | None = None) -> dict:
+        empty = {"requests": 0, "tokens": 0, "cost": 0.0, "streams": 0, "visitors": []}
+        return self._read("spend_today", empty, now=now)
+
+    def login_failures(self, client: str | None, since: datetime) -> int:
+        return self._read("login_failures", 0, client, since)
 
     # ---------------------------------------------------------------- export / import: no silent fallback
 

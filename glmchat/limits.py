@@ -1,0 +1,121 @@
+"""Spending limits for the host's API key: settings, the China Standard Time day, and refusals.
+
+No Streamlit and no database here: `Store.reserve_request` counts what was used and asks `Limits.check`.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta, timezone
+
+# China has had no daylight saving time since 1991, so a fixed offset is Asia/Shanghai exactly.
+CST = timezone(timedelta(hours=8), "CST")
+WINDOW = 60.0  # seconds: the rolling window of the requests-per-minute limits
+PREFIX = "GLMCHAT_LIMIT_"
+KINDS = ("rpm", "tokens_day", "cny_day", "streams", "unavailable")
+SCOPES = ("app", "visitor")
+
+_WHOLE = re.compile(r"[0-9]+")
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
+
+
+def day_start(now: datetime) -> datetime:
+    """The start (UTC-aware) of the CST calendar day holding `now` (naive means UTC): 16:00 UTC."""
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)
+    local = now.astimezone(CST).replace(hour=0, minute=0, second=0, microsecond=0)
+    return local.astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request may not start now. retry_after: seconds until it may (None: when a reply ends,
+    or unknown for "unavailable"); limit and used are None for "unavailable"."""
+    kind: str
+    scope: str
+    retry_after: float | None
+    limit: int | float | None
+    used: int | float | None
+
+
+UNAVAILABLE = Refusal("unavailable", "app", None, None, None)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What one scope (a visitor, or the whole app) has used, as counted by the store."""
+    recent: tuple[datetime, ...] = ()  # start times within the last WINDOW seconds, oldest first
+    tokens: int = 0                    # since day_start
+    cost: float = 0.0                  # ¥ since day_start
+    streams: int = 0                   # replies whose lease has not run out
+
+
+@dataclass(frozen=True)
+class ScopeLimits:
+    rpm: int | None
+    tokens_day: int | None
+    cny_day: float | None
+    streams: int | None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The configured limits; None means no limit. Names: GLMCHAT_LIMIT_<FIELD IN CAPITALS>."""
+    rpm: int | None = None
+    visitor_rpm: int | None = None
+    tokens_day: int | None = None
+    visitor_tokens_day: int | None = None
+    cny_day: float | None = None
+    visitor_cny_day: float | None = None
+    streams: int | None = None
+    visitor_streams: int | None = None
+
+    @classmethod
+    def from_settings(cls, lookup: Callable[[str], object]) -> Limits:
+        """Read every limit through lookup(name); absent, blank or 0 is no limit, anything else
+        that is not a number >= 0 raises ValueError naming the setting."""
+        values = {}
+        for f in fields(cls):
+            name = PREFIX + f.name.upper()
+            raw = lookup(name)
+            # str(): a number written without quotes in secrets.toml arrives as int or float
+            text = "" if raw is None else str(raw).strip()
+            if not text:
+                values[f.name] = None
+                continue
+            decimal = f.name.endswith("cny_day")
+            if not (_DECIMAL if decimal else _WHOLE).fullmatch(text):
+                what = "a number of yuan" if decimal else "a whole number"
+                raise ValueError(f"{name} must be {what} (0 or blank for no limit)")
+            number = float(text) if decimal else int(text)
+            values[f.name] = number or None
+        return cls(**values)
+
+    @property
+    def active(self) -> bool:
+        return any(getattr(self, f.name) is not None for f in fields(self))
+
+    def scope(self, scope: str) -> ScopeLimits:
+        """The four limits of one scope, "app" or "visitor"."""
+        p = {"app": "", "visitor": "visitor_"}[scope]
+        return ScopeLimits(getattr(self, p + "rpm"), getattr(self, p + "tokens_day"),
+                           getattr(self, p + "cny_day"), getattr(self, p + "streams"))
+
+    def check(self, visitor: Usage, app: Usage, now: datetime) -> Refusal | None:
+        """The first limit reached, the visitor's before the app's; within a scope the day limits come
+        first, since theirs is the longest wait and waiting out the others would not help."""
+        until_tomorrow = (day_start(now) + timedelta(days=1) - now).total_seconds()
+        for name, usage in (("visitor", visitor), ("app", app)):
+            lim = self.scope(name)
+            if lim.tokens_day is not None and usage.tokens >= lim.tokens_day:
+                return Refusal("tokens_day", name, until_tomorrow, lim.tokens_day, usage.tokens)
+            if lim.cny_day is not None and usage.cost >= lim.cny_day:
+                return Refusal("cny_day", name, until_tomorrow, lim.cny_day, usage.cost)
+            if lim.rpm is not None and len(usage.recent) >= lim.rpm:
+                # Room comes back when all but rpm - 1 of the counted requests have left the window.
+                frees = usage.recent[len(usage.recent) - lim.rpm] + timedelta(seconds=WINDOW)
+                return Refusal("rpm", name, max(0.0, (frees - now).total_seconds()), lim.rpm, len(usage.recent))
+            if lim.streams is not None and usage.streams >= lim.streams:
+                return Refusal("streams", name, None, lim.streams, usage.streams)
+        return None
