@@ -628,7 +628,7 @@ def make_v1_fixture(path: Path = FIXTURE) -> None:
 
 
 def check_migrated_v1(s: Store, backend: Backend) -> None:
-    assert s.version() == storage.CURRENT_VERSION == 2
+    assert s.version() == storage.CURRENT_VERSION == 3
     by_owner: dict[str, list] = {}
     for cid, m in V1_ROWS["messages"]:
         by_owner.setdefault(cid, []).append(m)
@@ -645,7 +645,7 @@ def check_migrated_v1(s: Store, backend: Backend) -> None:
         versions = [r[0] for r in conn.execute(sa.text("SELECT version FROM schema_version ORDER BY version"))]
     assert [tuple(r) for r in rows] == [("glm-4-plus", 12, 30, 42, 0.0021), ("glm-4-plus", 50, 8, 58, 0.0029),
                                         ("glm-4.5", None, None, None, None)]
-    assert versions == [1, 2]
+    assert versions == [1, 2, 3]
     usage = s.usage("local")
     assert sum(r["total_tokens"] for r in usage) == 100 and math.fsum(r["cost"] for r in usage) == math.fsum([0.0021, 0.0029])
     assert usage[0]["day"] == date(2025, 3, 1)
@@ -674,7 +674,7 @@ def test_migration_from_version_1(backend, tmp_path):
             build_v1(conn)
     s = backend.open()
     check_migrated_v1(s, backend)
-    assert s.migrate() == 2 and backend.open().version() == 2  # idempotent
+    assert s.migrate() == 3 and backend.open().version() == 3  # idempotent
 
 
 def test_fixture_generator_matches_checked_in_file(tmp_path):
@@ -707,15 +707,15 @@ def test_concurrent_migrate_from_two_processes_and_threads(backend, tmp_path):
     go.touch()
     for p in procs:
         out, err = p.communicate(timeout=30)
-        assert p.returncode == 0 and out.strip() == "2", err[-500:]
+        assert p.returncode == 0 and out.strip() == "3", err[-500:]
     with backend.engine().connect() as c:
-        assert [r[0] for r in c.execute(sa.text("SELECT version FROM schema_version ORDER BY version"))] == [1, 2]
+        assert [r[0] for r in c.execute(sa.text("SELECT version FROM schema_version ORDER BY version"))] == [1, 2, 3]
 
     # And from threads, on a database that is one version behind.
     with backend.engine().begin() as c:
-        c.execute(sa.text("DELETE FROM schema_version WHERE version = 2"))
-        for column in ("model", "prompt_tokens", "completion_tokens", "total_tokens", "cost", "extra_json"):
-            c.execute(sa.text(f"ALTER TABLE messages DROP COLUMN {column}"))
+        c.execute(sa.text("DELETE FROM schema_version WHERE version = 3"))
+        c.execute(sa.text("DROP TABLE spend"))
+        c.execute(sa.text("DROP TABLE login_failures"))
     errors, versions, barrier = [], [], threading.Barrier(4)
 
     def open_store() -> None:
@@ -730,8 +730,8 @@ def test_concurrent_migrate_from_two_processes_and_threads(backend, tmp_path):
         t.start()
     for t in threads:
         t.join()
-    assert errors == [] and versions == [2, 2, 2, 2]
-    assert backend.count("schema_version") == 2
+    assert errors == [] and versions == [3, 3, 3, 3]
+    assert backend.count("schema_version") == 3
 
 
 def test_a_newer_schema_is_refused(backend):
