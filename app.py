@@ -4,8 +4,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from glmchat import config, sidebar, state
+from glmchat import config, gate_view, sidebar, state
+from glmchat.access import ConfigError
 from glmchat.catalogue import load
+from glmchat.render import safe_inline
 from glmchat.i18n import t
 
 # A local file: a :material/…: or emoji page icon makes every page load fetch it from a CDN.
@@ -21,10 +23,20 @@ if not log.handlers:  # once per process: the script reruns, the logger stays
 
 st.set_page_config(page_title="GLM Chat", page_icon=ICON, layout="centered")
 state.init()
+try:
+    rules = state.access()
+    state.limits(), state.input_limits()  # checked here so a wrong setting is reported, not half-applied
+except (ConfigError, ValueError) as exc:  # fail closed: a wrong access setting must not open the host's key to all
+    st.error(t("config.error", state.lang(), why=safe_inline(str(exc))), icon=":material/error:")
+    st.stop()
+if not state.admitted(rules):
+    # Nothing else runs before the gate is passed: no sidebar, no navigation, so no page URL gets past it.
+    gate_view.draw(rules, state.lang())
+    st.stop()
 catalogue = load()
 # Before the sidebar: opening ?c=<id> restores that conversation's model and parameters into its widgets.
 state.sync_conversation(state.owner(state.key_source(state.secrets())))
-settings = sidebar.draw(catalogue)
+settings = sidebar.draw(catalogue, rules)
 
 page = st.navigation([
     st.Page("app_pages/chat.py", title=t("page.chat", settings.lang), icon=":material/chat:", default=True),

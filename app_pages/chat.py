@@ -12,6 +12,8 @@ messages = state.messages()
 
 for name, key, detail in state.take_refused():
     st.warning(chat_view.refusal_text(name, key, detail, lang), icon=":material/block:")
+if (too_much := state.take_input_refused()) is not None:
+    st.warning(t(too_much.key, lang, limit=too_much.limit, actual=too_much.actual), icon=":material/block:")
 if state.take_not_found():
     st.warning(t("history.not_found", lang), icon=":material/search_off:")
 if settings.model.offline:

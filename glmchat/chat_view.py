@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import streamlit as st
 from streamlit.runtime import Runtime
@@ -13,7 +13,7 @@ from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_r
 
 import base64
 
-from glmchat import attachments
+from glmchat import attachments, requestlog
 from glmchat import conversation as conv
 from glmchat import state
 from glmchat import sources as web
@@ -22,6 +22,7 @@ from glmchat.conversation import DONE, ERROR, INCOMPLETE, STOPPED, STREAMING
 from glmchat.errors import ChatError, Kind, for_finish_reason
 from glmchat.i18n import t
 from glmchat.render import safe_inline, safe_markdown
+from glmchat.quota import Ticket
 from glmchat.saving import ReplySaver
 
 log = logging.getLogger("glmchat.chat")
@@ -41,12 +42,38 @@ def refusal_text(name: str, key: str, detail: dict, lang: str) -> str:
 
 
 def error_text(error: dict, lang: str) -> str:
+    if error.get("kind") == "limit":
+        return limit_text(error, lang)
     if error.get("key"):  # an attachment the model or the files API could not take; nothing was sent
         return t(error["key"], lang)
     text = t(f"error.{error['kind']}", lang)
     if error.get("code"):
         text += f" ({t('error.code', lang, code=error['code'])})"
     return text
+
+
+def limit_text(error: dict, lang: str) -> str:
+    """Which of the host's limits was reached, when it resets, and whether the visitor's own key would do."""
+    text = t(f"limit.{error.get('limit')}", lang) + " "
+    wait = error.get("retry_after")
+    if error.get("limit") == "unavailable":
+        text = text.rstrip()
+    elif wait is None:
+        text += t("limit.when_stream_ends", lang)
+    else:
+        text += t("limit.resets_in", lang, time=_duration(float(wait), lang))
+    if error.get("own_key"):
+        text += " " + t("limit.own_key", lang)
+    return text
+
+
+def _duration(seconds: float, lang: str) -> str:
+    seconds = max(1, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return t("time.hm", lang, h=hours, m=minutes)
+    return t("time.ms", lang, m=minutes, s=secs) if minutes else t("time.s", lang, s=secs)
 
 
 def usage_line(msg: dict, lang: str) -> str | None:
@@ -289,7 +316,7 @@ def _page_closed(session_id: str | None) -> bool:
 
 
 def _finish_without_page(reply: ReplyStream, msg: dict, settings: state.Settings, saver: ReplySaver,
-                         progress: _Progress) -> None:
+                         progress: _Progress, record: _Record, ticket: Ticket | None) -> None:
     """Keep reading and saving a reply whose page went away, so a reload finds it growing, then done."""
     def run() -> None:
         try:
@@ -297,6 +324,8 @@ def _finish_without_page(reply: ReplyStream, msg: dict, settings: state.Settings
                 for ev in reply.poll(YIELD_EVERY):
                     _apply(ev, msg, progress)
                 saver.maybe_save(msg)
+                if ticket:
+                    ticket.beat()
             _finish(msg, settings, reply, progress.finished, progress.failure, totals=None)
         except Exception as exc:  # noqa: BLE001 - a detached reader must end with the reply saved
             log.warning("detached reply failed: %s", type(exc).__name__)
@@ -304,6 +333,7 @@ def _finish_without_page(reply: ReplyStream, msg: dict, settings: state.Settings
         finally:
             reply.close()
             saver.save(msg)
+            _close(record, msg, reply, ticket)
     threading.Thread(target=run, name="glm-reply-detached", daemon=True).start()
 
 
@@ -334,14 +364,54 @@ def _finish(msg: dict, settings: state.Settings, reply: ReplyStream, finished: F
         msg["status"] = DONE
     if totals is not None:
         totals.add(meta["usage"], meta["cost"])
-    log.info("reply model=%s status=%s finish=%s attempts=%d kind=%s", meta["model"], msg["status"],
-             msg["finish_reason"], reply.attempts, failure.kind.value if failure else "-")
 
 
 def _mark_stopped(msg: dict, reply: ReplyStream) -> None:
     msg["status"] = STOPPED
     msg["meta"]["attempts"] = reply.attempts
-    log.info("reply model=%s status=stopped attempts=%d", msg["meta"]["model"], reply.attempts)
+
+
+@dataclass
+class _Record:
+    """What the request log line needs, gathered before the page may go away."""
+    model: str
+    prompt: str | None  # only when the host turned GLMCHAT_LOG_CONTENT on
+    request_id: str = field(default_factory=requestlog.new_request_id)
+    began: float = field(default_factory=time.monotonic)
+
+
+def _text(content: object) -> str:
+    if isinstance(content, list):  # a vision message: its text parts
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return str(content or "")
+
+
+_LOG_STATUS = {DONE: "ok", STOPPED: "stopped"}
+
+
+def _close(record: _Record, msg: dict, reply: ReplyStream | None, ticket: Ticket | None,
+           refused: bool = False) -> None:
+    """The end of a request, however it ended: close its spend row and write its one log line."""
+    meta, error = msg["meta"], msg.get("error") or {}
+    usage = meta.get("usage") or {}
+    if ticket:
+        ticket.finish(usage, meta.get("cost"))
+    ttft = meta.get("ttft")
+    requestlog.log_request(requestlog.RequestRecord(
+        request_id=record.request_id, model=record.model,
+        status="refused" if refused else _LOG_STATUS.get(msg["status"], "error"),
+        code=error.get("code") or error.get("limit") or error.get("kind"), http_status=error.get("status"),
+        attempts=reply.attempts if reply else 0, latency_ms=None if ttft is None else round(ttft * 1000),
+        duration_ms=round((time.monotonic() - record.began) * 1000),
+        prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
+        prompt=record.prompt, reply=msg["content"] if record.prompt is not None else None),
+        include_text=record.prompt is not None)
+
+
+def _limit_record(refusal) -> dict:
+    """A reached spending limit as the message's error: which one, and when it frees up."""
+    return {"kind": "limit", "limit": refusal.kind, "scope": refusal.scope, "retry_after": refusal.retry_after,
+            "own_key": state.access().own_key}
 
 
 def summarise(settings: state.Settings, messages: list[dict], earlier: dict | None) -> str | None:
@@ -354,16 +424,25 @@ def summarise(settings: state.Settings, messages: list[dict], earlier: dict | No
                           temperature=0.3, top_p=settings.top_p,
                           max_tokens=min(2048, settings.model.max_output),
                           thinking=False if settings.thinking is not None else None)
-    text, ok = "", False
-    with st.status(t("chat.summarising", settings.lang)), ReplyStream(endpoint, request) as reply:
-        slot = st.empty()
-        while not reply.done:
-            for ev in reply.poll(YIELD_EVERY):
-                if isinstance(ev, Delta):
-                    text += ev.content
-                ok = ok or isinstance(ev, Finished)
-            slot.markdown(safe_markdown(text))  # progress, and a point where Stop takes effect
-    return text.strip() if ok and text.strip() else None
+    ticket, over = state.reserve(settings)  # a summary spends the host's key like any request
+    if over is not None:
+        return None
+    text, finished = "", None
+    try:
+        with st.status(t("chat.summarising", settings.lang)), ReplyStream(endpoint, request) as reply:
+            slot = st.empty()
+            while not reply.done:
+                for ev in reply.poll(YIELD_EVERY):
+                    if isinstance(ev, Delta):
+                        text += ev.content
+                    finished = ev if isinstance(ev, Finished) else finished
+                slot.markdown(safe_markdown(text))  # progress, and a point where Stop takes effect
+    finally:
+        if ticket:
+            usage = finished.usage if finished else None
+            ticket.finish(usage, settings.model.cost(int((usage or {}).get("prompt_tokens") or 0),
+                                                     int((usage or {}).get("completion_tokens") or 0)))
+    return text.strip() if finished and text.strip() else None
 
 
 def draw_summary(summary: dict | None, lang: str) -> None:
@@ -406,17 +485,25 @@ def stream_reply(settings: state.Settings, history_for_api: list[dict], save=Non
     state.messages().append(msg)
     saver = ReplySaver(save or (lambda m: None))
     endpoint = settings.endpoint()
+    record = _Record(settings.model.id, prompt=_text(state.messages()[-2]["content"]) if state.log_content() else None)
     with st.chat_message("assistant"):
         think_slot, body_slot, foot_slot = st.empty(), st.empty(), st.empty()
-        refusal = None if endpoint is None else _prepare_files(settings, endpoint, history_for_api)
-        if endpoint is None or refusal:
-            msg["error"] = ({"kind": "attachment", "key": refusal} if refusal
-                            else conv.error_record(ChatError(Kind.NO_KEY)))
+        ticket, over = (None, None) if endpoint is None else state.reserve(settings)
+        refusal = None if endpoint is None or over else _prepare_files(settings, endpoint, history_for_api)
+        if endpoint is None or refusal or over:
+            if over:
+                msg["error"] = _limit_record(over)
+            else:
+                msg["error"] = ({"kind": "attachment", "key": refusal} if refusal
+                                else conv.error_record(ChatError(Kind.NO_KEY)))
             msg["status"] = ERROR
             saver.save(msg)
+            _close(record, msg, None, ticket, refused=True)
             with foot_slot.container():
                 draw_footer(msg, lang, is_last=True)
             return
+        if ticket:
+            record.request_id = ticket.request_id
         request = ChatRequest(model=settings.model.id, messages=history_for_api,
                               temperature=settings.temperature, top_p=settings.top_p,
                               max_tokens=settings.max_tokens, thinking=settings.thinking,
@@ -456,12 +543,14 @@ def stream_reply(settings: state.Settings, history_for_api: list[dict], save=Non
                         body_slot.markdown(answer_markdown(msg))
                     last_touch = now
                 saver.maybe_save(msg)
+                if ticket:
+                    ticket.beat()
             _finish(msg, settings, reply, progress.finished, progress.failure, totals=state.totals())
         except StopException:
             if _page_closed(ctx.session_id if ctx else None):
                 # A reload or a closed tab, not the Stop button: the reply goes on without the page.
                 detached = True
-                _finish_without_page(reply, msg, settings, saver, progress)
+                _finish_without_page(reply, msg, settings, saver, progress, record, ticket)
             elif msg["status"] == STREAMING:
                 _mark_stopped(msg, reply)
             raise
@@ -474,6 +563,7 @@ def stream_reply(settings: state.Settings, history_for_api: list[dict], save=Non
             if not detached:
                 reply.close()
                 saver.save(msg)
+                _close(record, msg, reply, ticket)
         # Final form, drawn in place: thinking folded, status, error, usage.
         if msg["reasoning"]:
             with think_slot.container():

@@ -21,6 +21,11 @@ def load_env_file(path: Path | None = None) -> None:
 
 def _clean(value: object) -> str | None:
     # A blank key counts as missing: the SDK would send "Bearer " and retry for ~6 s.
+    # TOML gives numbers and booleans for settings like GLMCHAT_LIMIT_RPM = 30: read them as text.
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    elif isinstance(value, (int, float)):
+        value = str(value)
     if not isinstance(value, str):
         return None
     value = value.strip()

@@ -2,8 +2,9 @@
 
 - A signed-in user (Streamlit's st.login) owns their chats, keyed by e-mail.
 - Personal mode (the default: a local, single-user run) has one owner, "local", who sees every chat.
-- Hosted mode without login: a visitor's own API key identifies them by a keyed hash (the key itself
-  is never stored). A visitor on the host's key gets no saved history unless the host allows it.
+- byok and gate modes (glmchat/access.py) without login: a visitor's own API key identifies them by a
+  keyed hash (the key itself is never stored). A visitor on the host's key gets no saved history
+  unless the host allows it.
 """
 from __future__ import annotations
 
@@ -13,15 +14,10 @@ from collections.abc import Mapping
 
 from glmchat.config import KeySource, lookup
 
-MODE = "GLMCHAT_ACCESS_MODE"                 # "personal" (default) or "hosted"
 HOST_KEY_HISTORY = "GLMCHAT_HOST_KEY_HISTORY"  # "true": visitors on the host's key share one history
 OWNER_SECRET = "GLMCHAT_OWNER_SECRET"        # optional; otherwise one is created in the database
 LOCAL = "local"
 HOST = "host"
-
-
-def mode(secrets: Mapping[str, object]) -> str:
-    return "hosted" if (lookup(MODE, secrets) or "").lower() == "hosted" else "personal"
 
 
 def host_key_history(secrets: Mapping[str, object]) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from glmchat import config, state
+from glmchat.access import GATE, Access
 from glmchat import conversation as conv
 from glmchat.catalogue import Catalogue
 from glmchat.conversation import Totals
@@ -11,7 +12,7 @@ from glmchat.i18n import t
 from glmchat.render import safe_inline
 
 
-def draw(catalogue: Catalogue) -> state.Settings:
+def draw(catalogue: Catalogue, rules: Access) -> state.Settings:
     """Draw the sidebar controls and return the settings they hold."""
     secret_values = state.secrets()
     base_url = config.base_url(secret_values)
@@ -24,7 +25,7 @@ def draw(catalogue: Catalogue) -> state.Settings:
             draw_login(lang)
         key = state.key_source(secret_values)
         configured = key is not None and key.origin != "visitor"
-        if not configured:
+        if not configured or (rules.mode == GATE and rules.own_key):
             st.text_input(t("side.key_field", lang), type="password", key=state.VISITOR_KEY,
                           help=t("side.key_help", lang), autocomplete="off")
             key = state.key_source(secret_values)
@@ -36,8 +37,9 @@ def draw(catalogue: Catalogue) -> state.Settings:
         draw_conversations(owner_id, lang)
         st.selectbox(t("side.model", lang), catalogue.ids(), key=state.MODEL,
                      format_func=lambda i: catalogue.get(i).label(lang))
-        st.text_input(t("side.custom_model", lang), key=state.CUSTOM_MODEL, help=t("side.custom_help", lang),
-                      max_chars=64)
+        if state.custom_models_allowed(key):
+            st.text_input(t("side.custom_model", lang), key=state.CUSTOM_MODEL, help=t("side.custom_help", lang),
+                          max_chars=64)
         current = state.settings(catalogue, key, base_url)
         state.reset_params_if_model_changed(current.model)
         if current.model.supports("web_search"):

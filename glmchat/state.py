@@ -1,19 +1,26 @@
 """The one module that owns st.session_state keys; everything else gets plain values from here."""
 from __future__ import annotations
 
+import logging
 import secrets as _secrets
+import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import streamlit as st
 
-from glmchat import attachments, config, owner as owners, presets, storage
+from glmchat import access as access_, attachments, config, inputs, limits as limits_, owner as owners, passwords
+from glmchat import presets, requestlog, storage
 from glmchat import conversation as conv
 from glmchat.catalogue import Catalogue, Model, load
 from glmchat.client import Endpoint
 from glmchat.config import KeySource
+from glmchat.quota import Ticket
 from glmchat.conversation import Totals
 from glmchat.i18n import lang_from_locale
 from glmchat.saving import is_interrupted, title_for
+
+log = logging.getLogger("glmchat.access")
 
 MESSAGES = "messages"
 TOTALS = "totals"
@@ -27,14 +34,18 @@ EDITING = "editing"           # the user message being edited
 ALTERNATIVES = "alternatives"  # earlier answers carried into a regenerated reply
 SUMMARY = "summary"           # {"text", "upto": message id}: replaces older messages in requests
 SUMMARY_ASKED = "summary_asked"  # None, "summarise" or "summarise_and_retry"
+INPUT_REFUSED = "input_refused"  # an inputs.Refusal: the last message broke an input limit, nothing was sent
 REFUSED = "refused_files"     # attachments refused at the last submit: [(name, i18n key, detail)]
 WINDOW = "window"             # how many of the newest messages are drawn
 EARLIER = "earlier_in_storage"  # messages of the open conversation not loaded into the session
 WINDOW_STEP = 30              # drawn at first, and added by each "show earlier"
 LOAD_LIMIT = 200              # newest messages loaded when a conversation opens; older ones on demand
+GATE_PASSED = "gate_passed"   # this session gave the right access password (gate mode)
+GATE_ERROR = "gate_error"     # the last password attempt's outcome: ("wrong" | "wait", seconds)
 HAD_KEY = "had_key"           # whether a key was available on the previous run
 PARAMS_FOR = "params_for"     # the model whose defaults the parameter widgets hold
 # Widget keys.
+PASSWORD = "w_password"
 LANG = "w_lang"
 MODEL = "w_model"
 CUSTOM_MODEL = "w_custom_model"
@@ -102,17 +113,117 @@ def store() -> storage.ResilientStore:
     return st.session_state[STORE]
 
 
+def access() -> access_.Access:
+    """The host's access settings; ConfigError when they are wrong (the app then refuses to serve)."""
+    secret_values = secrets()
+    return access_.Access.from_settings(lambda name: config.lookup(name, secret_values), secret_values)
+
+
+def _owner_secret(secret_values: dict) -> str | None:
+    secret = config.lookup(owners.OWNER_SECRET, secret_values)
+    if secret is None:
+        # Shared by every replica through the database; without it nobody can be told apart.
+        secret = store().set_meta_if_absent("owner_secret", _secrets.token_hex(32))
+    return secret
+
+
+def _login_email() -> str | None:
+    return st.user.get("email") if getattr(st.user, "is_logged_in", False) else None
+
+
 def owner(key: KeySource | None) -> str | None:
     """This visitor's owner id (see glmchat/owner.py), or None when nothing may be saved."""
     secret_values = secrets()
-    mode = owners.mode(secret_values)
-    email = st.user.get("email") if getattr(st.user, "is_logged_in", False) else None
-    secret = config.lookup(owners.OWNER_SECRET, secret_values)
-    if secret is None and mode == "hosted":
-        # Shared by every replica through the database; without it nobody can be told apart.
-        secret = store().set_meta_if_absent("owner_secret", _secrets.token_hex(32))
-    return owners.owner_id(mode=mode, secret=secret, login_email=email, key=key,
+    mode = access().mode
+    secret = config.lookup(owners.OWNER_SECRET, secret_values) if mode == access_.PERSONAL \
+        else _owner_secret(secret_values)
+    return owners.owner_id(mode=mode, secret=secret, login_email=_login_email(), key=key,
                            host_key_history=owners.host_key_history(secret_values))
+
+
+def client(rules: access_.Access) -> str:
+    """This visitor's network address (for throttling); see access.client_address."""
+    return access_.client_address(st.context.ip_address, st.context.headers, rules.behind_proxy)
+
+
+def visitor(rules: access_.Access) -> str:
+    """Whom per-visitor limits count against: the signed-in user, else the network address, as a keyed tag."""
+    secret = _owner_secret(secrets()) or ""
+    email = _login_email()
+    return access_.tag(secret, "user", email.lower()) if email else access_.tag(secret, "ip", client(rules))
+
+
+def admitted(rules: access_.Access) -> bool:
+    """Whether this session may use the app: always, except in gate mode before the gate is passed."""
+    if rules.mode != access_.GATE:
+        return True
+    if rules.login and rules.email_allowed(_login_email()):
+        return True
+    return bool(st.session_state.get(GATE_PASSED))
+
+
+def check_password() -> None:
+    """on_click of the gate's button: throttled per client and app-wide, never echoed or logged."""
+    typed = st.session_state.pop(PASSWORD, "") or ""
+    rules = access()
+    if rules.password_hash is None or not typed:
+        return
+    now = time.time()
+    where = access_.tag(_owner_secret(secrets()) or "", "ip", client(rules))  # no raw address in the database
+    since = datetime.fromtimestamp(now - passwords.WINDOW, timezone.utc)
+    # Locked while the latest failure (this client's, or anyone's once many have failed) is younger than the wait.
+    for who, wait in ((where, passwords.wait_seconds(store().login_failures(where, since), 0)),
+                      (None, passwords.wait_seconds(0, store().login_failures(None, since)))):
+        if wait and store().login_failures(who, datetime.fromtimestamp(now - wait, timezone.utc)):
+            st.session_state[GATE_ERROR] = ("wait", wait)
+            return
+    if not store().healthy:  # failures cannot be counted: no guessing while the database is away
+        st.session_state[GATE_ERROR] = ("wait", passwords.APP_WAIT)
+        return
+    try:
+        ok = passwords.verify(typed, rules.password_hash)
+    except ValueError:
+        log.error("access: GLMCHAT_ACCESS_PASSWORD_HASH is malformed")
+        ok = False
+    if ok:
+        st.session_state[GATE_PASSED] = True
+        st.session_state.pop(GATE_ERROR, None)
+        return
+    store().record_login_failure(where)
+    st.session_state[GATE_ERROR] = ("wrong", 0)
+
+
+def _lookup():
+    secret_values = secrets()
+    return lambda name: config.lookup(name, secret_values)
+
+
+def limits() -> limits_.Limits:
+    """The host's spending limits; ValueError on a wrong setting (the app refuses to serve)."""
+    return limits_.Limits.from_settings(_lookup())
+
+
+def input_limits() -> inputs.InputLimits:
+    return inputs.InputLimits.from_settings(_lookup())
+
+
+def log_content() -> bool:
+    return requestlog.include_text_from(_lookup())
+
+
+def reserve(current: Settings) -> tuple[Ticket | None, limits_.Refusal | None]:
+    """Count a request against the host's limits before it is sent; only the host's key is limited."""
+    if current.model.offline or current.key is None or current.key.origin == "visitor":
+        return None, None
+    configured = limits()
+    if not configured.active:
+        return None, None
+    request_id, refusal = store().reserve_request(visitor(access()), current.model.id, configured)
+    return (Ticket(store(), request_id) if request_id else None), refusal
+
+
+def take_gate_error() -> tuple[str, float] | None:
+    return st.session_state.pop(GATE_ERROR, None)
 
 
 def conversation_id() -> str | None:
@@ -352,6 +463,10 @@ def take_refused() -> list[tuple]:
     return st.session_state.pop(REFUSED, None) or []
 
 
+def take_input_refused() -> inputs.Refusal | None:
+    return st.session_state.pop(INPUT_REFUSED, None)
+
+
 def take_not_found() -> bool:
     return bool(st.session_state.pop(NOT_FOUND, False))
 
@@ -387,8 +502,18 @@ def submit_prompt() -> None:
     st.session_state[REFUSED] = [(r.name, r.reason_key, r.detail) for r in refused]
     if not text.strip() and not files:
         return
+    if not admitted(access()):  # a callback of a session that signed out meanwhile
+        return
     current = current_settings(load())
     owner_id = owner(current.key)
+    new_conversation = owner_id is not None and conversation_id() is None
+    too_much = inputs.check(input_limits(), text=text, attachments=len(uploads),
+                            conversation_messages=len(st.session_state[MESSAGES]) + st.session_state[EARLIER],
+                            new_conversation=new_conversation,
+                            conversations=store().count_conversations(owner_id) if new_conversation else 0)
+    if too_much is not None:
+        st.session_state[INPUT_REFUSED] = too_much
+        return
     message = conv.user_message(text, files)
     remembered = current.conversation_settings(st.session_state.get(PRESET) or None, summary())
     if owner_id is not None and conversation_id() is None:
@@ -433,7 +558,16 @@ def secrets() -> dict:
 
 
 def key_source(secret_values: dict) -> KeySource | None:
-    return config.find_key(secret_values, st.session_state.get(VISITOR_KEY))
+    """The key for this visitor under the access mode: byok never uses the host's key."""
+    mode = access().mode
+    visitor_key = st.session_state.get(VISITOR_KEY)
+    if mode == access_.BYOK:
+        return config.find_key({}, visitor_key, environ={})
+    if mode == access_.GATE:
+        # A visitor allowed to bring their own key (e.g. once the host's limit is reached) uses it first.
+        own = config.find_key({}, visitor_key, environ={}) if access().own_key else None
+        return own or config.find_key(secret_values, None)
+    return config.find_key(secret_values, visitor_key)
 
 
 def choose_model_on_key_change(catalogue: Catalogue, has_key: bool) -> None:
@@ -488,8 +622,13 @@ class Settings:
         return self.model.context - min(self.max_tokens, self.model.context // 2)
 
 
+def custom_models_allowed(key: KeySource | None) -> bool:
+    """A model outside the catalogue has no known price, so the host's limits in ¥ could not count it."""
+    return access().mode == access_.PERSONAL or (key is not None and key.origin == "visitor")
+
+
 def settings(catalogue: Catalogue, key: KeySource | None, base_url: str | None) -> Settings:
-    custom = (st.session_state.get(CUSTOM_MODEL) or "").strip()
+    custom = (st.session_state.get(CUSTOM_MODEL) or "").strip() if custom_models_allowed(key) else ""
     model = catalogue.get(custom or st.session_state[MODEL])
     thinking = bool(st.session_state.get(THINKING, True)) if model.supports("thinking") else None
     web_search = bool(st.session_state.get(WEB_SEARCH, False)) and model.supports("web_search")

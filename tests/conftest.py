@@ -51,7 +51,12 @@ def db_url(tmp_path, monkeypatch) -> str:
     """A fresh SQLite database for the app under test."""
     url = f"sqlite:///{tmp_path / 'glmchat.db'}"
     monkeypatch.setenv("GLMCHAT_DATABASE_URL", url)
-    for name in ("GLMCHAT_ACCESS_MODE", "GLMCHAT_HOST_KEY_HISTORY", "GLMCHAT_OWNER_SECRET"):
+    for name in ("GLMCHAT_ACCESS_MODE", "GLMCHAT_HOST_KEY_HISTORY", "GLMCHAT_OWNER_SECRET", "GLMCHAT_ACCESS_PASSWORD_HASH",
+                 "GLMCHAT_ALLOWED_EMAILS", "GLMCHAT_ALLOW_OWN_KEY", "GLMCHAT_BEHIND_PROXY",
+                 *(f"GLMCHAT_{n}" for n in ("MAX_MESSAGE_CHARS", "MAX_ATTACHMENTS", "MAX_CONVERSATION_MESSAGES",
+                                            "MAX_CONVERSATIONS", "LOG_CONTENT")),
+                 *(f"GLMCHAT_LIMIT_{n}" for n in ("RPM", "VISITOR_RPM", "TOKENS_DAY", "VISITOR_TOKENS_DAY", "CNY_DAY",
+                                                  "VISITOR_CNY_DAY", "STREAMS", "VISITOR_STREAMS"))):
         monkeypatch.delenv(name, raising=False)
     return url
 

@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from glmchat import state, storage
+from glmchat import passwords, state, storage
 from glmchat.i18n import t
 
 from conftest import ROOT, free_port
@@ -19,6 +19,13 @@ def new_app(query: dict | None = None) -> AppTest:
     for k, v in (query or {}).items():
         at.query_params[k] = v
     return at.run()
+
+
+def enter(at: AppTest, password: str) -> AppTest:
+    """Pass the access-password gate."""
+    at.text_input(key=state.PASSWORD).input(password)
+    at.button[0].click().run()
+    return at
 
 
 def send(at: AppTest, text: str) -> AppTest:
@@ -101,10 +108,10 @@ def test_sidebar_lists_switches_renames_and_deletes(app_env, db_url):
     assert at.session_state[state.MESSAGES] == []
 
 
-def test_hosted_visitors_with_their_own_keys_never_see_each_other(served, db_url, monkeypatch):
-    monkeypatch.delenv("ZHIPUAI_API_KEY", raising=False)
+def test_byok_visitors_use_their_own_keys_and_never_see_each_other(served, db_url, monkeypatch):
+    monkeypatch.setenv("ZHIPUAI_API_KEY", "host-key-never-used")  # byok: the host's key is ignored
     monkeypatch.setenv("ZHIPUAI_BASE_URL", served.base_url)
-    monkeypatch.setenv("GLMCHAT_ACCESS_MODE", "hosted")
+    monkeypatch.setenv("GLMCHAT_ACCESS_MODE", "byok")
     alice = new_app()
     alice.sidebar.text_input(key=state.VISITOR_KEY).input("alice-key").run()
     send(alice, "alice secret plan sim:tokens=2")
@@ -112,6 +119,7 @@ def test_hosted_visitors_with_their_own_keys_never_see_each_other(served, db_url
     bob = new_app()
     bob.sidebar.text_input(key=state.VISITOR_KEY).input("bob-key").run()
     send(bob, "bob question sim:tokens=2")
+    assert [h["authorization"] for h in served.headers] == ["Bearer alice-key", "Bearer bob-key"]
     assert "alice" not in repr(bob.sidebar)
     # Bob opening Alice's id gets "not found" and nothing of hers.
     bob.query_params["c"] = alice_cid
@@ -125,14 +133,28 @@ def test_hosted_visitors_with_their_own_keys_never_see_each_other(served, db_url
     assert "alice-key" not in dump and "bob-key" not in dump and "key:" in dump
 
 
-def test_hosted_host_key_without_login_saves_nothing_unless_allowed(app_env, db_url, monkeypatch):
-    monkeypatch.setenv("GLMCHAT_ACCESS_MODE", "hosted")
-    at = send(new_app(), "not kept sim:tokens=2")
+def test_byok_without_a_visitor_key_offers_only_the_demo(served, db_url, monkeypatch):
+    monkeypatch.setenv("ZHIPUAI_API_KEY", "host-key-never-used")
+    monkeypatch.setenv("ZHIPUAI_BASE_URL", served.base_url)
+    monkeypatch.setenv("GLMCHAT_ACCESS_MODE", "byok")
+    at = new_app()
+    assert at.sidebar.selectbox(key=state.MODEL).value == "glm-offline-demo"
+    at.sidebar.selectbox(key=state.MODEL).set_value("glm-4.5-flash").run()
+    send(at, "hello sim:tokens=2")
+    assert at.session_state[state.MESSAGES][-1]["error"]["kind"] == "no_key"
+    assert served.attempts == 0
+
+
+def test_gate_host_key_without_login_saves_nothing_unless_allowed(app_env, db_url, monkeypatch):
+    monkeypatch.setenv("GLMCHAT_ACCESS_MODE", "gate")
+    monkeypatch.setenv("GLMCHAT_ACCESS_PASSWORD_HASH", passwords.hash_password("open sesame"))
+    at = enter(new_app(), "open sesame")
+    at = send(at, "not kept sim:tokens=2")
     assert at.session_state[state.CONVERSATION] is None
     assert any(t("history.off", "en") in c.value for c in at.sidebar.caption)
     assert db(db_url).list_conversations("host") == []
     monkeypatch.setenv("GLMCHAT_HOST_KEY_HISTORY", "true")
-    at = send(new_app(), "kept sim:tokens=2")
+    at = send(enter(new_app(), "open sesame"), "kept sim:tokens=2")
     assert len(db(db_url).list_conversations("host")) == 1
 
 
@@ -200,7 +222,7 @@ def seed(db_url: str, n: int) -> str:
     return store.list_conversations("local")[0]["id"]
 
 
-def test_a_long_conversation_draws_only_its_newest_messages_and_loads_older_on_demand(app_env, db_url):
+def test_a_long_conversation_draws_only_its_newest_messages_and_loads_older_on_demand(app_env, db_url, monkeypatch):
     cid = seed(db_url, 1200)
     at = new_app({"c": cid})
     assert len(at.chat_message) == state.WINDOW_STEP
@@ -213,7 +235,12 @@ def test_a_long_conversation_draws_only_its_newest_messages_and_loads_older_on_d
     assert len(at.chat_message) == 1200 and not [b for b in at.button if b.key == "show-earlier"]
     contents = [m["content"] for m in at.session_state[state.MESSAGES]]
     assert contents == [f"question {i}" if i % 2 == 0 else f"answer {i}" for i in range(1200)]
-    # Sending still works at the end of a long chat, and the window moves with it.
+    # Past the conversation length limit (1,000 by default) nothing more is sent, with a clear message.
+    send(at, "one more sim:tokens=2")
+    assert len(at.session_state[state.MESSAGES]) == 1200 and app_env.attempts == 0
+    assert any(t("input.conversation_full", "en", limit=1000) in w.value for w in at.warning)
+    # Under a higher limit sending works at the end of a long chat, and the window moves with it.
+    monkeypatch.setenv("GLMCHAT_MAX_CONVERSATION_MESSAGES", "2000")
     send(at, "new one sim:tokens=2")
     assert at.session_state[state.MESSAGES][-1]["content"] == "tok0 tok1"
 

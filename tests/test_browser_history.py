@@ -146,7 +146,7 @@ def test_stopped_reply_survives_a_reload(page: Page, personal_app, sqlite_url):
     assert saved[1]["status"] == "stopped" and saved[1]["content"].strip() == kept, saved[1]
 
 
-# -- 3. two visitors with their own keys (hosted mode) ------------------------------------------------------
+# -- 3. two visitors with their own keys (byok mode) ------------------------------------------------------
 
 LEAK_OBSERVER_JS = """
 (forbidden) => {
@@ -184,7 +184,7 @@ def test_two_visitors_never_see_each_other(browser: Browser, browser_context_arg
     tag = secrets.token_hex(3)
     a_word, b_word = f"Apricot{tag}", f"Blueberry{tag}"
     a_key, b_key = f"visitor-a-{tag}.KEYA", f"visitor-b-{tag}.KEYB"
-    env = history_env(sim, sqlite_url, key=None, mode="hosted")
+    env = history_env(sim, sqlite_url, key=None, mode="byok")
     with streamlit_app("history-two-visitors", env) as app:
         ctx_a = visitor_context(browser, browser_context_args, [b_word, b_key])
         ctx_b = visitor_context(browser, browser_context_args, [a_word, a_key])
