@@ -13,6 +13,19 @@ lang = settings.lang
 owner_id = state.owner(settings.key)
 
 st.title(t("page.usage", lang))
+limits = state.limits()
+if limits.active:
+    # The host's key today, against its limits: shared by every visitor, so totals only.
+    today = state.store().spend_today()
+    st.subheader(t("usage.host_today", lang))
+    a, b, c, d = st.columns(4)
+    a.metric(t("usage.requests", lang), f"{today['requests']:,}")
+    b.metric(t("usage.tokens", lang), f"{today['tokens']:,}" + (f" / {limits.tokens_day:,}" if limits.tokens_day else ""))
+    c.metric(t("usage.cost_total", lang), f"¥{today['cost']:.4f}" + (f" / ¥{limits.cny_day:g}" if limits.cny_day else ""))
+    d.metric(t("usage.streams", lang), f"{today['streams']}" + (f" / {limits.streams}" if limits.streams else ""))
+    if state.access().mode == "personal" and today["visitors"]:
+        st.dataframe(pd.DataFrame(today["visitors"]), hide_index=True, width="stretch")
+    st.caption(t("usage.host_resets", lang))
 if owner_id is None:
     st.info(t("history.off", lang), icon=":material/history_toggle_off:")
     st.stop()

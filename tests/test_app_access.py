@@ -209,3 +209,15 @@ def test_one_structured_line_per_request_without_key_or_text(app_env, caplog, mo
     line = json.loads(next(r.getMessage() for r in caplog.records if r.name == "glmchat.requests")
                       .removeprefix("request "))
     assert line["prompt"] == "logged words sim:tokens=1" and line["reply"] == "tok0"
+
+
+def test_the_usage_page_shows_the_hosts_day_against_its_limits(app_env, db_url, monkeypatch):
+    monkeypatch.setenv("GLMCHAT_LIMIT_TOKENS_DAY", "100000")
+    at = send(new_app(), "count me sim:tokens=4")
+    total = at.session_state[state.MESSAGES][-1]["meta"]["usage"]["total_tokens"]
+    at.switch_page("app_pages/usage.py").run()
+    assert not at.exception
+    assert t("usage.host_today", "en") in [h.value for h in at.subheader]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics[t("usage.tokens", "en")] == f"{total:,} / 100,000"
+    assert metrics[t("usage.requests", "en")] == "1"
