@@ -24,7 +24,7 @@ def draw(rules: Access, lang: str) -> None:
         if rules.password_hash:
             st.caption(t("gate.or", lang))
     if rules.password_hash:
-        with st.form("gate", border=False, enter_to_submit=True):
+        with st.form("gate", border=False, enter_to_submit=True, clear_on_submit=True):  # no password left in the DOM
             st.text_input(t("gate.password", lang), type="password", key=state.PASSWORD, autocomplete="off",
                           max_chars=200)
             st.form_submit_button(t("gate.enter", lang), on_click=state.check_password, type="primary",
