@@ -7,13 +7,17 @@ cd "$ROOT"
 
 CHROMIUM="${CHROMIUM_PATH:-/usr/bin/chromium}"
 # Chinese fonts so screenshots show the Chinese UI instead of empty boxes.
-if [ ! -x "$CHROMIUM" ] || [ ! -d /usr/share/fonts/opentype/noto ] || [ ! -d /usr/share/fonts/truetype/noto ]; then
-  echo "test: installing Debian's chromium and CJK and emoji fonts for the browser tests" >&2
+# nginx: the replica tests put two app processes behind it (scripts/replicas.sh).
+if [ ! -x "$CHROMIUM" ] || [ ! -x /usr/sbin/nginx ] || [ ! -d /usr/share/fonts/opentype/noto ] \
+   || [ ! -d /usr/share/fonts/truetype/noto ]; then
+  echo "test: installing Debian's chromium, nginx and CJK and emoji fonts for the browser tests" >&2
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-noto-cjk fonts-noto-color-emoji >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium nginx fonts-noto-cjk fonts-noto-color-emoji \
+    >/dev/null
 fi
 [ -x "$CHROMIUM" ] || { echo "test: FAILED: no chromium at $CHROMIUM; browser tests cannot run" >&2; exit 1; }
+[ -x /usr/sbin/nginx ] || { echo "test: FAILED: no nginx at /usr/sbin/nginx; the replica tests need it" >&2; exit 1; }
 
 # The storage tests run against a real PostgreSQL server (127.0.0.1:5432, user postgres, database test).
 PG_URL="${GLMCHAT_TEST_PG_URL:-postgresql://postgres@127.0.0.1:5432/test}"
