@@ -48,9 +48,12 @@ chat_view.draw_history(messages[first:], lang, follow=None if pending else state
 if not messages:
     st.caption(t("chat.empty", lang))
 
-st.chat_input(t("chat.placeholder", lang), key=state.PROMPT, on_submit=state.submit_prompt,
-              submit_mode="stop", max_chars=100_000, accept_file="multiple", file_type=chat_view.FILE_TYPES,
-              max_upload_size=attachments.MAX_IMAGE_BYTES_IN // attachments.MB)
+typed = st.chat_input(t("chat.placeholder", lang), key=state.PROMPT, on_submit=state.submit_prompt,
+                      submit_mode="stop", max_chars=100_000, accept_file="multiple", file_type=chat_view.FILE_TYPES,
+                      max_upload_size=attachments.MAX_IMAGE_BYTES_IN // attachments.MB)
+if state.missed_submit(typed):
+    state.submit_prompt()
+    st.rerun()  # draw the page again with the message in place and its reply pending
 if pending and messages and messages[-1]["role"] == "user":
     chat_view.stream_reply(settings, plan.messages, save=state.reply_saver_target(owner_id),
                            alternatives=state.take_alternatives())

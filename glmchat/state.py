@@ -34,6 +34,7 @@ EDITING = "editing"           # the user message being edited
 ALTERNATIVES = "alternatives"  # earlier answers carried into a regenerated reply
 SUMMARY = "summary"           # {"text", "upto": message id}: replaces older messages in requests
 SUMMARY_ASKED = "summary_asked"  # None, "summarise" or "summarise_and_retry"
+SUBMITTED = "submitted"       # submit_prompt ran for this run's chat input value
 INPUT_REFUSED = "input_refused"  # an inputs.Refusal: the last message broke an input limit, nothing was sent
 REFUSED = "refused_files"     # attachments refused at the last submit: [(name, i18n key, detail)]
 WINDOW = "window"             # how many of the newest messages are drawn
@@ -494,6 +495,7 @@ def reply_saver_target(owner_id: str | None):
 
 def submit_prompt() -> None:
     """on_submit of the chat input: keep and save the user's message before anything is sent."""
+    st.session_state[SUBMITTED] = True
     value = st.session_state.get(PROMPT)
     text = value if isinstance(value, str) else getattr(value, "text", "") or ""
     uploads = [] if isinstance(value, str) or value is None else list(getattr(value, "files", None) or [])
@@ -525,6 +527,15 @@ def submit_prompt() -> None:
     st.session_state[MESSAGES].append(message)
     _save(owner_id, message)
     st.session_state[PENDING] = True
+
+
+def missed_submit(value: object) -> bool:
+    """Whether the chat input returned a message its on_submit callback never saw.
+
+    After a server restart a page that stayed open reconnects as a new session, and its first message
+    arrives before the chat input is registered there, so Streamlit runs no callback for it.
+    """
+    return value is not None and not st.session_state.pop(SUBMITTED, False)
 
 
 def retry() -> None:

@@ -220,6 +220,11 @@ def test_restarted_replica_loses_sessions_not_conversations(browser: Browser, br
         # that one was down) to the other. Either way its session is gone: a new one takes the upload.
         with page.expect_websocket(timeout=60_000):
             replicas.restart(0)
+        # The open page's first message to its new session is answered (it used to be dropped: it arrived
+        # before the chat input was registered there, so its on_submit callback never ran).
+        page.get_by_test_id("stChatInputTextArea").wait_for(state="visible", timeout=30_000)
+        idle(page)
+        assert chat(page, "right after the restart", n_prior=2) == cid
         after, where = upload_session(page, png(32, 32))
         assert where in replicas.addrs and where == client.cookie(), (where, client.cookie())
         assert after != before, "the page kept its Streamlit session across the restart"
@@ -227,7 +232,7 @@ def test_restarted_replica_loses_sessions_not_conversations(browser: Browser, br
         # Reopened, the conversation is all there, from the shared database.
         page.goto(f"{replicas.proxy_url}/?c={cid}")
         page.get_by_test_id("stChatInputTextArea").wait_for(state="visible", timeout=30_000)
-        expect(bubbles(page)).to_have_count(2)
+        expect(bubbles(page)).to_have_count(4)
         expect(reply_body(bubbles(page, "assistant").first)).to_have_text(tokens(5))
 
         # And on the restarted replica itself, at once: its failures while it was away did not mark it
@@ -238,7 +243,7 @@ def test_restarted_replica_loses_sessions_not_conversations(browser: Browser, br
         expect(bubbles(reopened, "user").first.get_by_test_id("stMarkdownContainer")).to_have_text(
             "survive a restart sim:tokens=5")
         expect(reply_body(bubbles(reopened, "assistant").first)).to_have_text(tokens(5))
-        assert chat(reopened, "after the restart", n_prior=2) == cid  # the conversation goes on there
+        assert chat(reopened, "after the restart", n_prior=4) == cid  # the conversation goes on there
     finally:
         client.context.close()
         if pinned is not None:
@@ -247,4 +252,5 @@ def test_restarted_replica_loses_sessions_not_conversations(browser: Browser, br
     _, messages = saved(replicas, cid)
     assert [(m["role"], m["content"]) for m in messages] == [
         ("user", "survive a restart sim:tokens=5"), ("assistant", tokens(5)),
+        ("user", "right after the restart sim:tokens=5"), ("assistant", tokens(5)),
         ("user", "after the restart sim:tokens=5"), ("assistant", tokens(5))], messages
