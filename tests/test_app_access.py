@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -221,3 +222,34 @@ def test_the_usage_page_shows_the_hosts_day_against_its_limits(app_env, db_url, 
     metrics = {m.label: m.value for m in at.metric}
     assert metrics[t("usage.tokens", "en")] == f"{total:,} / 100,000"
     assert metrics[t("usage.requests", "en")] == "1"
+
+
+AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x", "client_id": "id",
+        "client_secret": "s", "server_metadata_url": "https://issuer.invalid/.well-known/openid-configuration"}
+
+
+def signed_in(email: str | None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.session_state[state.LANG] = "en"
+    at.secrets["auth"] = AUTH
+    at.user = {"is_logged_in": True, "email": email} if email else {"is_logged_in": False}
+    return at.run()
+
+
+def test_gate_with_login_admits_only_the_allow_list(app_env, db_url, monkeypatch):
+    monkeypatch.setenv("GLMCHAT_ACCESS_MODE", "gate")
+    monkeypatch.setenv("GLMCHAT_ALLOWED_EMAILS", "ann@example.com, @corp.cn")
+    out = signed_in(None)
+    assert not out.chat_input and out.button(key="gate-login").label == "Sign in"
+    eve = signed_in("eve@example.com")
+    assert not eve.chat_input and any("eve@example.com" in w.value for w in eve.warning)
+    for email in ("ann@example.com", "Li@Corp.CN"):
+        at = signed_in(email)
+        assert at.chat_input, email
+    at = send(signed_in("li@corp.cn"), "signed in sim:tokens=2")
+    assert at.session_state[state.MESSAGES][-1]["content"] == "tok0 tok1"
+    assert app_env.attempts == 1
+    # The signed-in user owns the chat, named by a keyed hash, never by the address itself.
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
+        owners = [r[0] for r in conn.execute("select owner from conversations")]
+    assert len(owners) == 1 and owners[0].startswith("user:") and "corp" not in owners[0]
