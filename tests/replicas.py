@@ -1,5 +1,6 @@
-"""Fixtures for tests/test_replicas.py: a fresh PostgreSQL database per test module, and app replicas behind
-nginx started by scripts/replicas.sh (which the fixtures stop again, with the database dropped afterwards).
+"""Fixtures for tests/test_replicas*.py: a fresh PostgreSQL database per test module, and app replicas behind
+nginx started by scripts/replicas.sh (which the fixtures stop again, with the database dropped afterwards);
+`replica_set` starts them with extra environment (e.g. spending limits).
 
 The GLM simulator is tests/browser.py's session-wide `sim_proc`.
 """
@@ -9,6 +10,8 @@ import os
 import secrets
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -80,11 +83,12 @@ def pg_database():
         admin.dispose()
 
 
-@pytest.fixture(scope="module")
-def replicas(sim_proc, pg_database):
-    """Two replicas of the keyed app in personal mode (owner "local") behind nginx, on pg_database."""
-    rundir = ARTIFACTS / "replicas"  # kept after the run: nginx's and the replicas' logs
-    env = {**os.environ, **history_env(sim_proc, pg_database)}
+@contextmanager
+def replica_set(sim, database_url: str, name: str, extra_env: dict[str, str] | None = None) -> Iterator[Replicas]:
+    """Two replicas of the keyed app in personal mode (owner "local") behind nginx, on database_url, with
+    extra_env on top of their environment; stopped on exit. Logs stay in test-artifacts/<name>."""
+    rundir = ARTIFACTS / name  # kept after the run: nginx's and the replicas' logs
+    env = {**os.environ, **history_env(sim, database_url), **(extra_env or {})}
     if rundir.exists():
         _run("stop", str(rundir), env=env)  # whatever an interrupted earlier run left, by its pid files
         shutil.rmtree(rundir)
@@ -95,6 +99,13 @@ def replicas(sim_proc, pg_database):
         proxy = [w[1] for w in lines if w[0] == "proxy"]
         urls = [w[2] for w in lines if w[0] == "replica"]
         assert len(proxy) == 1 and len(urls) == 2, f"unexpected output of scripts/replicas.sh start:\n{out}"
-        yield Replicas(proxy_url=proxy[0], replica_urls=urls, database_url=pg_database, rundir=rundir, env=env)
+        yield Replicas(proxy_url=proxy[0], replica_urls=urls, database_url=database_url, rundir=rundir, env=env)
     finally:
         _run("stop", str(rundir), env=env)
+
+
+@pytest.fixture(scope="module")
+def replicas(sim_proc, pg_database):
+    """Two replicas of the keyed app in personal mode (owner "local") behind nginx, on pg_database."""
+    with replica_set(sim_proc, pg_database, "replicas") as started:
+        yield started
