@@ -25,7 +25,7 @@ st.set_page_config(page_title="GLM Chat", page_icon=ICON, layout="centered")
 state.init()
 try:
     rules = state.access()
-    state.limits(), state.input_limits()  # checked here so a wrong setting is reported, not half-applied
+    state.check_settings()  # limits too: a wrong setting is reported here, not half-applied later
 except (ConfigError, ValueError) as exc:  # fail closed: a wrong access setting must not open the host's key to all
     st.error(t("config.error", state.lang(), why=safe_inline(str(exc))), icon=":material/error:")
     st.stop()

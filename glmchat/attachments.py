@@ -25,11 +25,12 @@ import re
 import unicodedata
 import zipfile
 from dataclasses import dataclass, field
-from typing import Any
-
-from PIL import Image, ImageOps
+from typing import TYPE_CHECKING, Any
 
 from glmchat.tokens import estimate_tokens
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 # ---------------------------------------------------------------------------------------------------------
 # Limits
@@ -273,6 +274,7 @@ def _check_doc_size(size: int) -> None:
 # -- images -----------------------------------------------------------------------------------------------
 
 def _prepare_image(name: str, data: bytes) -> Attachment:
+    from PIL import Image  # imported on first use: the first page load does not need Pillow
     try:
         # Header only, no pixels yet. Pillow's own, larger limit (Image.MAX_IMAGE_PIXELS, left as it is: it is
         # process-wide) may warn or raise here; with warnings turned into errors the warning raises too.
@@ -312,6 +314,7 @@ def _has_alpha(im: Image.Image) -> bool:
 
 def _encode_for_api(im: Image.Image) -> tuple[bytes, str, int, int]:
     """(bytes, mime, width, height) of an image that fits the API limits; ``im`` is loaded and may be replaced."""
+    from PIL import Image, ImageOps
     frame = im
     transparent = _has_alpha(frame)
     target_mode = "RGBA" if transparent else "RGB"

@@ -5,6 +5,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import streamlit as st
 from streamlit.runtime import Runtime
@@ -17,13 +18,15 @@ from glmchat import attachments, requestlog
 from glmchat import conversation as conv
 from glmchat import state
 from glmchat import sources as web
-from glmchat.client import ChatRequest, Delta, Failed, Finished, ReplyStream, Retrying, Sources
 from glmchat.conversation import DONE, ERROR, INCOMPLETE, STOPPED, STREAMING
 from glmchat.errors import ChatError, Kind, for_finish_reason
 from glmchat.i18n import t
 from glmchat.render import safe_inline, safe_markdown
 from glmchat.quota import Ticket
 from glmchat.saving import ReplySaver
+
+if TYPE_CHECKING:
+    from glmchat.client import Finished, ReplyStream, Retrying
 
 log = logging.getLogger("glmchat.chat")
 
@@ -283,6 +286,7 @@ class _Progress:
 
 def _apply(ev, msg: dict, progress: _Progress) -> Retrying | None:
     """Fold one stream event into the message; a Retrying event is handed back for display."""
+    from glmchat.client import Delta, Failed, Finished, Retrying, Sources
     if isinstance(ev, Delta):
         msg["reasoning"] += ev.reasoning
         msg["content"] += ev.content
@@ -416,6 +420,7 @@ def _limit_record(refusal) -> dict:
 
 def summarise(settings: state.Settings, messages: list[dict], earlier: dict | None) -> str | None:
     """Ask the model for a summary of messages (and of an earlier summary); None when it fails."""
+    from glmchat.client import ChatRequest, Delta, Finished, ReplyStream
     endpoint = settings.endpoint()
     if endpoint is None:
         return None
@@ -478,6 +483,8 @@ def _prepare_files(settings: state.Settings, endpoint, history_for_api: list[dic
 
 def stream_reply(settings: state.Settings, history_for_api: list[dict], save=None, alternatives=None) -> None:
     """Send the planned messages to GLM and stream the answer into a new bubble, saving it as it grows."""
+    # The SDK (and Pillow, httpx) load with the first request: the first page does not wait for them.
+    from glmchat.client import ChatRequest, ReplyStream
     lang = settings.lang
     msg = conv.assistant_message(settings.model.id, settings.params())
     if alternatives:

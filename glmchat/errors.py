@@ -5,8 +5,10 @@ import json
 from dataclasses import dataclass
 from enum import Enum
 
-import httpx
-import zhipuai
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import zhipuai
 
 
 class Kind(str, Enum):
@@ -125,6 +127,8 @@ def _status_error(e: zhipuai.APIStatusError) -> ChatError:
 
 def classify(exc: BaseException) -> ChatError:
     """One ChatError for any exception raised by create() or by iterating a stream."""
+    import httpx  # the SDK loads on first use, not with the first page
+    import zhipuai
     # Order matters: the SDK's timeout, connection and validation errors subclass APIResponseError.
     if isinstance(exc, zhipuai.APIStatusError):
         return _status_error(exc)

@@ -5,6 +5,7 @@ import logging
 import secrets as _secrets
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from datetime import datetime, timezone
 
 import streamlit as st
@@ -13,12 +14,14 @@ from glmchat import access as access_, attachments, config, inputs, limits as li
 from glmchat import presets, requestlog, storage
 from glmchat import conversation as conv
 from glmchat.catalogue import Catalogue, Model, load
-from glmchat.client import Endpoint
 from glmchat.config import KeySource
 from glmchat.quota import Ticket
 from glmchat.conversation import Totals
 from glmchat.i18n import lang_from_locale
 from glmchat.saving import is_interrupted, title_for
+
+if TYPE_CHECKING:
+    from glmchat.client import Endpoint
 
 log = logging.getLogger("glmchat.access")
 
@@ -202,6 +205,12 @@ def _lookup():
 def limits() -> limits_.Limits:
     """The host's spending limits; ValueError on a wrong setting (the app refuses to serve)."""
     return limits_.Limits.from_settings(_lookup())
+
+
+def check_settings() -> None:
+    """Raise ValueError naming the first wrong limit setting."""
+    limits()
+    input_limits()
 
 
 def input_limits() -> inputs.InputLimits:
@@ -614,6 +623,7 @@ class Settings:
 
     def endpoint(self) -> Endpoint | None:
         """Where requests go; None when a real model is chosen but there is no key."""
+        from glmchat.client import Endpoint  # the SDK loads with the first request, not the first page
         if self.model.offline:
             return Endpoint.offline()
         if self.key is None:
