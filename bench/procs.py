@@ -170,7 +170,9 @@ def app_env(name: str, sim: Simulator, database_url: str) -> dict[str, str]:
     if name == "glm":
         # Every history setting explicit (blank = unset), so neither the shell nor a .env file changes them.
         env.update({"GLMCHAT_DATABASE_URL": database_url, "GLMCHAT_ACCESS_MODE": "personal",
-                    "GLMCHAT_OWNER_SECRET": "", "GLMCHAT_HOST_KEY_HISTORY": ""})
+                    "GLMCHAT_OWNER_SECRET": "", "GLMCHAT_HOST_KEY_HISTORY": "",
+                    # The seeded chats are longer than the default input limit of 1,000 messages.
+                    "GLMCHAT_MAX_CONVERSATION_MESSAGES": "100000"})
     return env
 
 
