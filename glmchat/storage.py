@@ -1129,6 +1129,43 @@ def to_markdown(conversation: dict) -> str:
 # --------------------------------------------------------------------------- resilient wrapper
 
 
+class _Replayer:
+    """One thread per process that keeps replaying the queued writes of every ResilientStore.
+
+    Without it a queue was replayed only by its own session's next database call, so the last
+    message of a visitor who went quiet (or closed the tab) while the database was down was never
+    saved. It holds a store only while that store has writes queued.
+    """
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self._stores: set[ResilientStore] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, store: ResilientStore) -> None:
+        with self._lock:
+            self._stores.add(store)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="glmchat-replayer", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            with self._lock:
+                stores = list(self._stores)
+            done = [s for s in stores if s.replay_pending()]
+            with self._lock:
+                self._stores.difference_update(s for s in done if not s.pending)
+                if not self._stores:
+                    self._thread = None
+                    return
+
+
+REPLAYER = _Replayer()
+
+
 @dataclass
 class _Op:
     name: str
@@ -1247,6 +1284,12 @@ class ResilientStore:
             return queued_result
 
     def _enqueue(self, op: _Op) -> None:
+        try:
+            self._add(op)
+        finally:
+            REPLAYER.watch(self)  # after the queue has it: the replayer lets go only of empty queues
+
+    def _add(self, op: _Op) -> None:
         if op.name == "save_message":
             owner, cid, message = op.args
             for i in range(len(self._queue) - 1, -1, -1):
@@ -1259,6 +1302,23 @@ class ResilientStore:
                 if other.name in _BARRIERS:
                     break
         self._queue.append(op)
+
+    def replay_pending(self) -> bool:
+        """The background replayer's turn: replay queued writes if the retry interval allows; True when none remain.
+
+        It never waits for the session's own calls: a busy lock just means "later".
+        """
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            if not self._queue:
+                return True
+            if self._ready() is None:
+                return False
+            self.healthy = True
+            return True
+        finally:
+            self._lock.release()
 
     def flush(self) -> bool:
         """Replay pending writes in order (trying now, whatever the retry interval); True when none remain."""

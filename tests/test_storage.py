@@ -824,6 +824,41 @@ class Switch:
         return self.wrap(s) if self.wrap else s
 
 
+class _NoReplayer:
+    def watch(self, store) -> None:
+        pass
+
+
+@pytest.fixture(autouse=True)
+def no_background_replays(request, monkeypatch):
+    """These tests count database calls on a fake clock: the background replayer is tested on its own."""
+    if "replayer" not in request.node.name:
+        monkeypatch.setattr(storage, "REPLAYER", _NoReplayer())
+
+
+def test_the_background_replayer_saves_a_quiet_sessions_queue(backend, monkeypatch):
+    monkeypatch.setattr(storage, "REPLAYER", storage._Replayer(interval=0.05))
+    switch = Switch(backend)
+    r = ResilientStore(switch, retry_interval=0.2)
+    cid = r.create_conversation(A, "written while down", "glm-4-plus")
+    r.save_message(A, cid, user("the last words before going quiet"))
+    assert r.pending == 2 and not r.healthy
+    time.sleep(0.5)
+    assert r.pending == 2  # still down: the replayer keeps trying, nothing is lost
+    switch.up = True
+    deadline = time.monotonic() + 10
+    while r.pending and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # Nobody touched the store: the replayer wrote the queue out, in order, and let the store go.
+    assert r.pending == 0 and r.healthy
+    saved = backend.open()
+    assert [m["content"] for m in saved.messages(A, cid)] == ["the last words before going quiet"]
+    deadline = time.monotonic() + 5
+    while storage.REPLAYER._stores and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not storage.REPLAYER._stores
+
+
 def test_resilient_store_queues_while_down_and_flushes_exactly_once(backend):
     switch = Switch(backend)
     r = ResilientStore(switch, retry_interval=0)
