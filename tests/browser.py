@@ -116,6 +116,18 @@ def sim_proc():
         _stop(proc)
 
 
+@pytest.fixture
+def sim(sim_proc):
+    """The simulator process, its counters reset (overrides conftest's in-process `sim`)."""
+    sim_proc.reset()
+    return sim_proc
+
+
+def tokens(n: int) -> str:
+    """What `sim:tokens=n` replies."""
+    return " ".join(f"tok{i}" for i in range(n))
+
+
 def start_streamlit(name: str, env_overrides: dict[str, str]):
     """Generator body for the app fixtures: start `streamlit run app.py`, yield an AppServer, stop it."""
     ARTIFACTS.mkdir(exist_ok=True)

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Page, expect
 
+from browser import sim  # noqa: F401 - fixtures and helpers shared by the browser tests
 from browser import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, SESSION_RECORD, STREAM_OBSERVER_JS, Recorder,
                      app_server, bubbles, cold_app_server, foreign, offline_server, open_app, send, sim_proc)
 from conftest import CANARY_KEY
@@ -23,12 +24,6 @@ __all__ = ["app_server", "cold_app_server", "offline_server", "sim_proc"]  # fix
 expect.set_options(timeout=15_000)
 
 
-
-
-@pytest.fixture
-def sim(sim_proc):
-    sim_proc.reset()
-    return sim_proc
 
 
 # -- tests -------------------------------------------------------------------------------------------------

@@ -10,18 +10,13 @@ from playwright.sync_api import Browser, Page, expect
 from glmchat import access, passwords, storage
 from glmchat.i18n import t
 
+from browser import sim  # noqa: F401 - fixtures and helpers shared by the browser tests
 from browser import (CANARY_KEY, Recorder, bubbles, history_env, idle, open_app, send, sidebar,  # noqa: F401
                      sim_proc, streamlit_app)
 
 EN = "en"
 PASSWORD = "correct horse 电池 staple"
 OWNER_SECRET = "browser-test-owner-secret"
-
-
-@pytest.fixture
-def sim(sim_proc):
-    sim_proc.reset()
-    return sim_proc
 
 
 @pytest.fixture

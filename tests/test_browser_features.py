@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
 
+from browser import sim, tokens  # noqa: F401 - fixtures and helpers shared by the browser tests
 from browser import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Recorder, attach, bubbles, caption, chat_hrefs, choose,
                      context_meter, foreign, history_env, hrefs, idle, meter_tokens, open_app, reply_body,
                      send, sidebar, sim_proc, streamlit_app)
@@ -39,16 +40,6 @@ def app(sim_proc, tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('features') / 'glmchat.db'}"
     with streamlit_app("features", history_env(sim_proc, url)) as server:
         yield server
-
-
-@pytest.fixture
-def sim(sim_proc):
-    sim_proc.reset()
-    return sim_proc
-
-
-def tokens(n: int) -> str:
-    return " ".join(f"tok{i}" for i in range(n))
 
 
 def png(w: int = 64, h: int = 48, color=(200, 30, 30)) -> bytes:

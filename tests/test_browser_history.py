@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Browser, Page, expect
 
+from browser import sim, tokens  # noqa: F401 - fixtures and helpers shared by the browser tests
 from browser import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Recorder, bubbles, caption, conversation_param,
                      history_env, open_app, reply_body, send, sim_proc, streamlit_app)
 from glmchat.i18n import t
@@ -32,12 +33,6 @@ EN = "en"
 expect.set_options(timeout=15_000)
 
 
-
-
-@pytest.fixture
-def sim(sim_proc):
-    sim_proc.reset()
-    return sim_proc
 
 
 @pytest.fixture
@@ -71,10 +66,6 @@ def wait_for_cid(page: Page) -> str:
         page.wait_for_timeout(100)
     assert cid is not None and CID.fullmatch(cid), f"no ?c=<id> in the URL: {page.url}"
     return cid
-
-
-def tokens(n: int) -> str:
-    return " ".join(f"tok{i}" for i in range(n))
 
 
 # -- 1. reload while the reply streams ---------------------------------------------------------------------

@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from browser import sim, tokens  # noqa: F401 - fixtures and helpers shared by the browser tests
 from browser import (Recorder, attach, bubbles, caption, choose, conversation_param, idle, open_app,
                      reply_body, send, sim_proc)
 from conftest import CANARY_KEY
@@ -33,16 +34,6 @@ HEADER = "x-glmchat-replica"
 CID = re.compile(r"[0-9a-f]{32}")
 
 expect.set_options(timeout=15_000)
-
-
-@pytest.fixture
-def sim(sim_proc):
-    sim_proc.reset()
-    return sim_proc
-
-
-def tokens(n: int) -> str:
-    return " ".join(f"tok{i}" for i in range(n))
 
 
 def png(w: int = 64, h: int = 48) -> bytes:

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from browser import bubbles, idle, send, sim_proc
+from browser import sim, bubbles, idle, send, sim_proc
 from glmchat.i18n import t
 from replicas import pg_database, replica_set
 from test_replicas import Client
@@ -33,12 +33,6 @@ def limited(sim_proc, pg_database):
     """Two replicas with LIMITS behind nginx, on this module's database."""
     with replica_set(sim_proc, pg_database, "replicas-limits", LIMITS) as started:
         yield started
-
-
-@pytest.fixture
-def sim(sim_proc):
-    sim_proc.reset()
-    return sim_proc
 
 
 def reply_to(page: Page, text: str) -> Locator:
