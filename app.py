@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from glmchat import config, gate_view, sidebar, state
+from glmchat import config, gate_view, prestart, sidebar, state
 from glmchat.access import ConfigError
 from glmchat.catalogue import load
 from glmchat.render import safe_inline
@@ -45,5 +45,8 @@ page = st.navigation([
 ])
 status_slot = st.sidebar.empty()
 sidebar.draw_status(status_slot, settings, state.totals())
-page.run()
+try:
+    page.run()
+finally:
+    prestart.discard()  # a request the chat input's callback started but the page never took
 sidebar.draw_status(status_slot, state.current_settings(catalogue), state.totals())

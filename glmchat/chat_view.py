@@ -14,7 +14,7 @@ from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_r
 
 import base64
 
-from glmchat import attachments, requestlog
+from glmchat import attachments, prestart, requestlog
 from glmchat import conversation as conv
 from glmchat import state
 from glmchat import sources as web
@@ -406,7 +406,7 @@ def _close(record: _Record, msg: dict, reply: ReplyStream | None, ticket: Ticket
         status="refused" if refused else _LOG_STATUS.get(msg["status"], "error"),
         code=error.get("code") or error.get("limit") or error.get("kind"), http_status=error.get("status"),
         attempts=reply.attempts if reply else 0, latency_ms=None if ttft is None else round(ttft * 1000),
-        duration_ms=round((time.monotonic() - record.began) * 1000),
+        duration_ms=round((time.monotonic() - (reply.started_at if reply and reply.started_at else record.began)) * 1000),
         prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
         prompt=record.prompt, reply=msg["content"] if record.prompt is not None else None),
         include_text=record.prompt is not None)
@@ -493,10 +493,14 @@ def stream_reply(settings: state.Settings, history_for_api: list[dict], save=Non
     saver = ReplySaver(save or (lambda m: None))
     endpoint = settings.endpoint()
     record = _Record(settings.model.id, prompt=_text(state.messages()[-2]["content"]) if state.log_content() else None)
+    # Started by the chat input's callback already (a plain new message), or started here.
+    early = prestart.take(state.messages()[-2]["id"])
     with st.chat_message("assistant"):
         think_slot, body_slot, foot_slot = st.empty(), st.empty(), st.empty()
-        ticket, over = (None, None) if endpoint is None else state.reserve(settings)
-        refusal = None if endpoint is None or over else _prepare_files(settings, endpoint, history_for_api)
+        ticket, over = early[1] if early else None, None
+        if endpoint is not None and not early:
+            ticket, over = state.reserve(settings)
+        refusal = None if early or endpoint is None or over else _prepare_files(settings, endpoint, history_for_api)
         if endpoint is None or refusal or over:
             if over:
                 msg["error"] = _limit_record(over)
@@ -511,16 +515,19 @@ def stream_reply(settings: state.Settings, history_for_api: list[dict], save=Non
             return
         if ticket:
             record.request_id = ticket.request_id
-        request = ChatRequest(model=settings.model.id, messages=history_for_api,
-                              temperature=settings.temperature, top_p=settings.top_p,
-                              max_tokens=settings.max_tokens, thinking=settings.thinking,
-                              web_search=settings.web_search)
-        reply = ReplyStream(endpoint, request)
+        if early:
+            reply = early[0]
+        else:
+            reply = ReplyStream(endpoint, ChatRequest(
+                model=settings.model.id, messages=history_for_api, temperature=settings.temperature,
+                top_p=settings.top_p, max_tokens=settings.max_tokens, thinking=settings.thinking,
+                web_search=settings.web_search))
         progress = _Progress()
         ctx = get_script_run_ctx()
         detached = False
         try:
-            reply.start()
+            if reply.started_at is None:
+                reply.start()
             saver.save(msg)  # after the request is on its way: saving must not delay the first token
             drawn = {"reasoning": "", "content": ""}
             last_draw = last_touch = time.monotonic()

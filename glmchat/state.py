@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import streamlit as st
 
 from glmchat import access as access_, attachments, config, inputs, limits as limits_, owner as owners, passwords
-from glmchat import presets, requestlog, storage
+from glmchat import prestart, presets, requestlog, storage
 from glmchat import conversation as conv
 from glmchat.catalogue import Catalogue, Model, load
 from glmchat.config import KeySource
@@ -536,6 +536,23 @@ def submit_prompt() -> None:
     st.session_state[MESSAGES].append(message)
     _save(owner_id, message)
     st.session_state[PENDING] = True
+    if not files:
+        _start_early(current, message["id"])
+
+
+def _start_early(current: Settings, message_id: str) -> None:
+    """Send the request now, from the callback: the model's wait then overlaps the page's rerun."""
+    from glmchat.client import ChatRequest, ReplyStream
+    endpoint = current.endpoint()
+    if endpoint is None:
+        return
+    ticket, over = reserve(current)
+    if over is not None:
+        return  # the page reserves again and shows the refusal
+    request = ChatRequest(model=current.model.id, messages=plan(current).messages, temperature=current.temperature,
+                          top_p=current.top_p, max_tokens=current.max_tokens, thinking=current.thinking,
+                          web_search=current.web_search)
+    prestart.put(message_id, ReplyStream(endpoint, request).start(), ticket)
 
 
 def missed_submit(value: object) -> bool:
