@@ -737,6 +737,7 @@ _INLINE_DEST_RE = re.compile(
     r"|\((?:[^()\\\n\x02]|\\[^\n\x02])*+\)))?+"
     r"[ \t]*+\)"
 )
+_MAX_LABEL = 999
 _BANG_BEFORE_ATOM_RE = re.compile(r"(\\*)!(?=\x02)")
 _LEADING_ORDERED_RE = re.compile(r"(\d{1,9})[.)]")
 
@@ -885,17 +886,21 @@ class _Prose:
             url = _decode_destination(raw)
             stop = dm.end()
         else:
-            label = None
+            # a reference: [text][label], [label][] or [label]
+            lo, hi, stop = text_start, text_end, cb + 1
             if s.startswith("[", cb + 1):
                 cb2 = self.match.get(cb + 1, -1)
                 if 0 <= cb2 < end:
-                    label = s[cb + 2:cb2] or s[text_start:text_end]
+                    if cb2 > cb + 2:
+                        lo, hi = cb + 2, cb2
                     stop = cb2 + 1
-            if label is None:
-                label, stop = s[text_start:text_end], cb + 1
-            key = _label_key(label)
-            if key and "\x02" not in label and key in self.defs:
-                url = self.defs[key]
+            # CommonMark labels hold at most 999 characters; checking that before slicing keeps deeply
+            # nested brackets linear (each "[" would otherwise copy and fold all the text inside it)
+            if self.defs and hi - lo <= _MAX_LABEL:
+                label = s[lo:hi]
+                key = _label_key(label)
+                if key and "\x02" not in label and key in self.defs:
+                    url = self.defs[key]
         if url is None:
             # not a link: the bracket is plain text
             out.append("!\\[" if image else "\\[")

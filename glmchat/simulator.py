@@ -53,6 +53,9 @@ trigger                  behaviour
 ``sim:sources-before``   with web search on: the results come on the first chunk, whatever ``result_sequence``
 ``sim:sources-hostile``  with web search on: 5 hostile results (``javascript:``, ``data:text/html``,
                          ``JaVaScRiPt:`` links, an ``<img onerror>`` title, one normal https result), all cited
+``sim:say=B``            the reply is B decoded as base64url UTF-8 (padding optional), no reasoning: any chosen
+                         text, e.g. a hostile payload; 400 "1214" when B does not decode
+``sim:repeat=N``         with ``sim:say``: that text N times (1-1000), one chunk per copy, for very long replies
 =======================  ==================================================================================
 
 Request validation (before the triggers), in order: Authorization (401 "1001"/"1002"), JSON body (400 "1210"),
@@ -77,11 +80,12 @@ is used as the topic when given). They arrive as a top-level ``web_search`` fiel
 ``result_sequence`` is "before", else on the final (usage) chunk, so truncated streams never deliver them;
 non-stream replies carry the field in the body. ``search_result: false`` leaves the field out. Canned replies
 then open with a paragraph citing the results as ``[ref_1]``, ``[ref_2]``...; synthetic replies (``sim:tokens``,
-``sim:echo``, ``sim:html``, ``sim:slow``) are left as they are.
+``sim:echo``, ``sim:html``, ``sim:slow``, ``sim:say``) are left as they are.
 """
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import math
@@ -562,6 +566,28 @@ def _echo(req: dict) -> str:
     return "```json\n" + json.dumps(summary, ensure_ascii=False, separators=(",", ":")) + "\n```"
 
 
+_BASE64URL_RE = re.compile(r"[A-Za-z0-9_-]*={0,2}")
+_MAX_COPIES = 1000
+
+
+def _say(value: str) -> str | None:
+    """The text of ``sim:say=B``: B as base64url UTF-8 (padding optional), or None if it does not decode."""
+    if not _BASE64URL_RE.fullmatch(value):
+        return None
+    bare = value.rstrip("=")
+    try:
+        return base64.urlsafe_b64decode(bare + "=" * (-len(bare) % 4)).decode("utf-8")
+    except ValueError:  # bad length or padding (binascii.Error), or not UTF-8 (UnicodeDecodeError)
+        return None
+
+
+def _copies(triggers: dict[str, str]) -> int:
+    """How many times ``sim:repeat`` asks for the ``sim:say`` text; 0 when it does not."""
+    if "say" not in triggers or not triggers.get("repeat", "").isdigit():
+        return 0
+    return min(max(int(triggers["repeat"]), 1), _MAX_COPIES)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Response plans: what to send and when, rendered by the in-process transport or the loopback server.
 
@@ -815,6 +841,8 @@ class Simulator:
             return _Plan.error(200, "1214", "messages 参数非法。请检查文档。", rid)
         if "hang" in triggers:
             return _Plan(200, {}, pre_delay=math.inf)
+        if "say" in triggers and _say(triggers["say"]) is None:
+            return _Plan.error(400, "1214", "sim:say is not base64url UTF-8", rid)
         return None
 
     def _compose(self, req: dict, text: str, triggers: dict[str, str], prompt_tokens: int) -> _Reply:
@@ -822,7 +850,7 @@ class Simulator:
         chinese = bool(CJK_RE.search(text))
         thinking = req.get("thinking")
         # Test/debug replies only reason when asked to, so their content stays predictable.
-        synthetic = bool({"echo", "html", "slow"} & triggers.keys())
+        synthetic = bool({"echo", "html", "slow", "say"} & triggers.keys())
         search = _web_search_options(req)
         results: list[dict] = []
         if search is not None:
@@ -840,6 +868,8 @@ class Simulator:
                 answer = _echo(req)
             elif "html" in triggers:
                 answer = _HTML_REPLY
+            elif "say" in triggers:
+                answer = _say(triggers["say"]) or ""
             elif "slow" in triggers:
                 answer = " ".join(_SLOW_WORDS[i % len(_SLOW_WORDS)] for i in range(60))
             else:
@@ -858,7 +888,8 @@ class Simulator:
             if z1:
                 content, reasoning = split_pieces(f"<think>\n{reasoning_text}\n</think>\n\n{answer}"), []
             else:
-                content = split_pieces(answer)
+                copies = _copies(triggers)
+                content = [answer] * copies if copies else split_pieces(answer)
                 reasoning = split_pieces(reasoning_text) if wants_reasoning else []
 
         finish: str | None = "stop"

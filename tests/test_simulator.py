@@ -1,6 +1,7 @@
 """The GLM simulator, driven by the real zhipuai SDK in-process and over loopback HTTP."""
 from __future__ import annotations
 
+import base64
 import json
 import re
 import socket
@@ -467,6 +468,39 @@ def test_html_trigger_is_hostile(client):
                    "```html\n<b>kept</b>\n```", "costs $5 per"):
         assert needle in content
     assert content.count("$") == 1
+
+
+def b64url(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def test_say_replies_with_the_decoded_text(client):
+    hostile = "<img src=x onerror=alert(1)>\n[a](javascript:alert(1)) 你好 $x$\n\n```\ncode\n```"
+    assert ask(client, f"please sim:say={b64url(hostile)}").choices[0].message.content == hostile
+    chunks = list(ask(client, f"sim:say={b64url(hostile)}", model="glm-4.6", stream=True))
+    assert content_of(chunks) == hostile and len(content_chunks(chunks)) == len(split_pieces(hostile)) > 1
+    assert not any(c.choices[0].delta.reasoning_content for c in chunks)  # no reasoning, even on glm-4.6
+    # Padding is optional: with it too.
+    assert base64.urlsafe_b64encode(b"ok").decode() == "b2s="
+    assert ask(client, "sim:say=b2s=").choices[0].message.content == "ok"
+
+
+def test_say_repeat_sends_one_chunk_per_copy(client):
+    block = "line with <b>markup</b> and [x](data:text/html,x)\n"
+    chunks = list(ask(client, f"sim:say={b64url(block)} sim:repeat=50", stream=True))
+    assert [c.choices[0].delta.content for c in content_chunks(chunks)] == [block] * 50
+    assert chunks[-1].usage.completion_tokens == 50
+    many = list(ask(client, f"sim:say={b64url('x')} sim:repeat=5000", stream=True))
+    assert len(content_chunks(many)) == 1000  # at most 1000 copies
+    # Without sim:say, sim:repeat does nothing.
+    assert ask(client, "sim:repeat=3 sim:tokens=2").choices[0].message.content == "tok0 tok1"
+
+
+@pytest.mark.parametrize("value", ["not*base64", "_w", "A"])  # bad alphabet, not UTF-8, bad length
+def test_say_rejects_what_does_not_decode(client, value):
+    with pytest.raises(zhipuai.APIRequestFailedError) as info:
+        ask(client, f"sim:say={value}")
+    assert info.value.status_code == 400 and info.value.response.json()["error"]["code"] == "1214"
 
 
 def test_echo(client):
