@@ -20,7 +20,7 @@ from glmchat import state
 from glmchat import sources as web
 from glmchat.conversation import DONE, ERROR, INCOMPLETE, STOPPED, STREAMING
 from glmchat.errors import ChatError, Kind, for_finish_reason
-from glmchat.i18n import t
+from glmchat.i18n import STRINGS, t
 from glmchat.render import safe_inline, safe_markdown
 from glmchat.quota import Ticket
 from glmchat.saving import ReplySaver
@@ -49,9 +49,12 @@ def error_text(error: dict, lang: str) -> str:
         return limit_text(error, lang)
     if error.get("key"):  # an attachment the model or the files API could not take; nothing was sent
         return t(error["key"], lang)
-    text = t(f"error.{error['kind']}", lang)
+    # An imported conversation may name a kind this version does not know.
+    kind = error.get("kind")
+    text = t(f"error.{kind}" if f"error.{kind}" in STRINGS else "error.unknown", lang)
     if error.get("code"):
-        text += f" ({t('error.code', lang, code=error['code'])})"
+        # A saved (or imported) code is text from outside: Markdown-safe like the rest.
+        text += f" ({t('error.code', lang, code=safe_inline(str(error['code']), max_len=40))})"
     return text
 
 
@@ -79,21 +82,28 @@ def _duration(seconds: float, lang: str) -> str:
     return t("time.ms", lang, m=minutes, s=secs) if minutes else t("time.s", lang, s=secs)
 
 
+def _number(value: object) -> float | None:
+    """A saved figure, if it is one: an imported file can put anything there, even Markdown."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def usage_line(msg: dict, lang: str) -> str | None:
-    meta = msg["meta"]
-    usage = meta.get("usage")
+    meta = msg.get("meta") if isinstance(msg.get("meta"), dict) else {}  # an imported reply may have none
+    usage = meta.get("usage") if isinstance(meta.get("usage"), dict) else None
     if msg["status"] == STREAMING:
         return None
+    model = safe_inline(str(meta.get("model") or "?"), max_len=60)  # an imported file can hold any name
     if not usage:
-        return t("usage.none", lang, model=meta["model"]) if msg["status"] == DONE else None
-    parts = [t("usage.line", lang, model=meta["model"], prompt=usage.get("prompt_tokens", 0),
-               completion=usage.get("completion_tokens", 0), total=usage.get("total_tokens", 0))]
-    if meta.get("ttft") is not None:
-        parts.append(t("usage.ttft", lang, s=f"{meta['ttft']:.2f}"))
-    if meta.get("tps"):
-        parts.append(t("usage.tps", lang, v=f"{meta['tps']:.1f}"))
-    if meta.get("cost") is not None:
-        parts.append(t("usage.cost", lang, v=f"{meta['cost']:.4f}"))
+        return t("usage.none", lang, model=model) if msg["status"] == DONE else None
+    count = {k: int(_number(usage.get(k)) or 0) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+    parts = [t("usage.line", lang, model=model, prompt=count["prompt_tokens"], completion=count["completion_tokens"],
+               total=count["total_tokens"])]
+    if (ttft := _number(meta.get("ttft"))) is not None:
+        parts.append(t("usage.ttft", lang, s=f"{ttft:.2f}"))
+    if tps := _number(meta.get("tps")):
+        parts.append(t("usage.tps", lang, v=f"{tps:.1f}"))
+    if (cost := _number(meta.get("cost"))) is not None:
+        parts.append(t("usage.cost", lang, v=f"{cost:.4f}"))
     return " · ".join(parts)
 
 
@@ -139,10 +149,16 @@ def draw_attachments(msg: dict) -> None:
     with st.container(horizontal=True, gap="small"):
         for f in files:
             if f["kind"] == "image":
-                st.image(base64.b64decode(f["data"]), width=120, caption=f["name"][:30])  # captions are plain text
+                # st.image captions are Markdown (links and images too), not plain text
+                try:
+                    st.image(base64.b64decode(f["data"]), width=120, caption=safe_inline(f["name"], max_len=30))
+                except Exception:  # noqa: BLE001 - an imported image that cannot be shown: its name instead
+                    st.caption(safe_inline(f["name"], max_len=30))
             else:
-                st.badge(f"{safe_inline(f['name'], max_len=40)} · {attachments.human_size(f['size'])}",
-                         icon=":material/description:", color="gray")
+                # Not st.badge: it escapes "[" again, which would undo safe_inline's escapes.
+                name = safe_inline(f["name"], max_len=40)
+                st.markdown(f":gray-badge[:material/description: {name} · {attachments.human_size(f['size'])}]",
+                            width="content")
 
 
 def answer_markdown(msg: dict) -> str:
@@ -178,7 +194,7 @@ def draw_alternatives(msg: dict, lang: str) -> None:
     if earlier:
         with st.expander(t("chat.earlier", lang, n=len(earlier)), icon=":material/history:"):
             for alt in earlier:
-                st.caption(alt.get("meta", {}).get("model", ""))
+                st.caption(safe_inline(str(alt.get("meta", {}).get("model", "")), max_len=60))
                 st.markdown(safe_markdown(alt.get("content", "")))
 
 

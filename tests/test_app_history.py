@@ -1,6 +1,7 @@
 """AppTest: saved conversations, the sidebar list, the History and Usage pages, owners and faults."""
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 
@@ -256,3 +257,23 @@ def test_login_is_offered_when_oidc_is_configured(app_env):
     assert at.sidebar.button(key="login").label == "Sign in"
     plain = new_app()
     assert not [b for b in plain.sidebar.button if b.key == "login"]
+
+
+def test_an_imported_conversation_with_odd_fields_still_opens(app_env, db_url):
+    """Imports are validated for safety, not for every field the page reads: the page must cope."""
+    odd = [{"id": "a" * 32, "role": "user", "content": "look",
+            "attachments": [{"kind": "image", "name": "x.svg", "mime": "image/svg+xml", "size": 9,
+                             "data": base64.b64encode(b"<svg></svg>").decode()}]},
+           {"id": "b" * 32, "role": "assistant", "content": "no meta at all", "status": "done"},
+           {"id": "c" * 32, "role": "user", "content": "again"},
+           {"id": "d" * 32, "role": "assistant", "content": "", "status": "error",
+            "error": {"kind": "nope", "code": "[x](data:,y)"},
+            "meta": {"model": "m", "usage": {"prompt_tokens": 1}, "ttft": "fast", "tps": "x", "cost": "free"}}]
+    store = db(db_url)
+    store.import_export("local", {"format": "glmchat-export", "version": 1, "conversations": [
+        {"id": "x" * 32, "title": "odd", "model": "glm-4.5-flash", "settings": {}, "messages": odd}]})
+    cid = store.list_conversations("local")[0]["id"]
+    at = new_app({"c": cid})
+    assert not at.exception, [e.value for e in at.exception]
+    assert [m.markdown[0].value for m in at.chat_message if m.markdown][1] == "no meta at all"
+    assert any(t("error.unknown", "en") in e.value for e in at.error)
