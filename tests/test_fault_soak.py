@@ -133,6 +133,24 @@ def tokens(n: int) -> str:
     return " ".join(f"tok{i}" for i in range(n))
 
 
+def _in_own_loop(coro):
+    """asyncio.run on a thread of its own: the sync Playwright of earlier browser tests in this process
+    leaves an event loop on the main thread, and asyncio.run refuses to nest."""
+    result: dict = {}
+
+    def run() -> None:
+        try:
+            result["value"] = asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the test's thread
+            result["error"] = exc
+    thread = threading.Thread(target=run, name="fault-soak")
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
 def norm(text: str) -> str:
     return " ".join(text.split())
 
@@ -532,7 +550,7 @@ def test_fault_soak(sim_proc, pg):
     # under 20 running sessions, which is a development feature, not what is being tested here.
     env = {**history_env(sim_proc, pg.url), "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none"}
     with streamlit_app("soak", env) as app:
-        soak = asyncio.run(_run(app.url, app.proc.pid, pg))
+        soak = _in_own_loop(_run(app.url, app.proc.pid, pg))
         server_alive = app.proc.poll() is None
         app_log = app.log_text()
     stats = sim_proc.stats()
