@@ -457,7 +457,7 @@ def document(res: dict, plot_name: str | None, notes: str | None) -> str:
               "one warm-up session, then after K more sessions held open (idle, fully loaded), difference divided "
               "by K; read once as is (*raw*) and once after gc + trim (the main figure). Caveats: RSS is coarse "
               "(allocator arenas, Python never returns freed memory to the OS), includes Streamlit's per-session "
-              "message cache, and GLM Chat loads only the newest 500 messages of a conversation into a session.",
+              "message cache, and GLM Chat loads only the newest 200 messages of a conversation into a session (state.LOAD_LIMIT).",
               "", "## Failed repetitions", ""]
     failed = [r for r in rows if "error" in r]
     if failed:
