@@ -55,7 +55,10 @@ def test_the_gate_holds_against_urls_parameters_and_guessing(browser: Browser, b
         # Wrong guesses: three are free, then each waits longer (2 s, 4 s, ...); attempts made while
         # waiting are refused without being checked, even with the right password, in any tab.
         def guess(p: Page, text: str, expected: str) -> None:
+            # The form clears itself after a submit; typing before that clear lands would be wiped.
+            expect(gate_field(p)).to_have_value("")
             gate_field(p).fill(text)
+            expect(gate_field(p)).to_have_value(text)
             gate_field(p).press("Enter")
             expect(p.get_by_text(re.compile(expected))).to_be_visible()
             idle(p)
@@ -76,7 +79,9 @@ def test_the_gate_holds_against_urls_parameters_and_guessing(browser: Browser, b
         # Once the failures are old (deleted here, instead of waiting) the right password opens the app.
         with store._tx(write=True) as conn:
             conn.execute(storage.login_failures_t.delete())
+        expect(gate_field(other)).to_have_value("")
         gate_field(other).fill(PASSWORD)
+        expect(gate_field(other)).to_have_value(PASSWORD)
         gate_field(other).press("Enter")
         other.get_by_test_id("stChatInputTextArea").wait_for(state="visible", timeout=30_000)
         send(other, "through the gate sim:tokens=2")
