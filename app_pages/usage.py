@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from glmchat import state
+from glmchat.access import PERSONAL
 from glmchat.catalogue import load
 from glmchat.i18n import t
 
@@ -23,7 +24,7 @@ if limits.active:
     b.metric(t("usage.tokens", lang), f"{today['tokens']:,}" + (f" / {limits.tokens_day:,}" if limits.tokens_day else ""))
     c.metric(t("usage.cost_total", lang), f"¥{today['cost']:.4f}" + (f" / ¥{limits.cny_day:g}" if limits.cny_day else ""))
     d.metric(t("usage.streams", lang), f"{today['streams']}" + (f" / {limits.streams}" if limits.streams else ""))
-    if state.access().mode == "personal" and today["visitors"]:
+    if state.access().mode == PERSONAL and today["visitors"]:
         st.dataframe(pd.DataFrame(today["visitors"]), hide_index=True, width="stretch")
     st.caption(t("usage.host_resets", lang))
 if owner_id is None:

@@ -500,7 +500,7 @@ def _prepare_files(settings: state.Settings, endpoint, history_for_api: list[dic
 def stream_reply(settings: state.Settings, history_for_api: list[dict], save=None, alternatives=None) -> None:
     """Send the planned messages to GLM and stream the answer into a new bubble, saving it as it grows."""
     # The SDK (and Pillow, httpx) load with the first request: the first page does not wait for them.
-    from glmchat.client import ChatRequest, ReplyStream
+    from glmchat.client import ReplyStream
     lang = settings.lang
     msg = conv.assistant_message(settings.model.id, settings.params())
     if alternatives:
@@ -513,9 +513,10 @@ def stream_reply(settings: state.Settings, history_for_api: list[dict], save=Non
     early = prestart.take(state.messages()[-2]["id"])
     with st.chat_message("assistant"):
         think_slot, body_slot, foot_slot = st.empty(), st.empty(), st.empty()
-        ticket, over = early[1] if early else None, None
-        if endpoint is not None and not early:
-            ticket, over = state.reserve(settings)
+        if early:
+            ticket, over = early[1], None
+        else:
+            ticket, over = (None, None) if endpoint is None else state.reserve(settings)
         refusal = None if early or endpoint is None or over else _prepare_files(settings, endpoint, history_for_api)
         if endpoint is None or refusal or over:
             if over:
@@ -534,10 +535,7 @@ def stream_reply(settings: state.Settings, history_for_api: list[dict], save=Non
         if early:
             reply = early[0]
         else:
-            reply = ReplyStream(endpoint, ChatRequest(
-                model=settings.model.id, messages=history_for_api, temperature=settings.temperature,
-                top_p=settings.top_p, max_tokens=settings.max_tokens, thinking=settings.thinking,
-                web_search=settings.web_search))
+            reply = ReplyStream(endpoint, settings.chat_request(history_for_api))
         progress = _Progress()
         ctx = get_script_run_ctx()
         detached = False

@@ -117,9 +117,10 @@ def store() -> storage.ResilientStore:
     return st.session_state[STORE]
 
 
-def access() -> access_.Access:
+def access(secret_values: dict | None = None) -> access_.Access:
     """The host's access settings; ConfigError when they are wrong (the app then refuses to serve)."""
-    secret_values = secrets()
+    if secret_values is None:
+        secret_values = secrets()
     return access_.Access.from_settings(lambda name: config.lookup(name, secret_values), secret_values)
 
 
@@ -138,7 +139,7 @@ def _login_email() -> str | None:
 def owner(key: KeySource | None) -> str | None:
     """This visitor's owner id (see glmchat/owner.py), or None when nothing may be saved."""
     secret_values = secrets()
-    mode = access().mode
+    mode = access(secret_values).mode
     secret = config.lookup(owners.OWNER_SECRET, secret_values) if mode == access_.PERSONAL \
         else _owner_secret(secret_values)
     return owners.owner_id(mode=mode, secret=secret, login_email=_login_email(), key=key,
@@ -542,17 +543,14 @@ def submit_prompt() -> None:
 
 def _start_early(current: Settings, message_id: str) -> None:
     """Send the request now, from the callback: the model's wait then overlaps the page's rerun."""
-    from glmchat.client import ChatRequest, ReplyStream
+    from glmchat.client import ReplyStream
     endpoint = current.endpoint()
     if endpoint is None:
         return
     ticket, over = reserve(current)
     if over is not None:
         return  # the page reserves again and shows the refusal
-    request = ChatRequest(model=current.model.id, messages=plan(current).messages, temperature=current.temperature,
-                          top_p=current.top_p, max_tokens=current.max_tokens, thinking=current.thinking,
-                          web_search=current.web_search)
-    prestart.put(message_id, ReplyStream(endpoint, request).start(), ticket)
+    prestart.put(message_id, ReplyStream(endpoint, current.chat_request(plan(current).messages)).start(), ticket)
 
 
 def missed_submit(value: object) -> bool:
@@ -596,13 +594,13 @@ def secrets() -> dict:
 
 def key_source(secret_values: dict) -> KeySource | None:
     """The key for this visitor under the access mode: byok never uses the host's key."""
-    mode = access().mode
+    rules = access(secret_values)  # the secrets already read, not read again
     visitor_key = st.session_state.get(VISITOR_KEY)
-    if mode == access_.BYOK:
+    if rules.mode == access_.BYOK:
         return config.find_key({}, visitor_key, environ={})
-    if mode == access_.GATE:
+    if rules.mode == access_.GATE:
         # A visitor allowed to bring their own key (e.g. once the host's limit is reached) uses it first.
-        own = config.find_key({}, visitor_key, environ={}) if access().own_key else None
+        own = config.find_key({}, visitor_key, environ={}) if rules.own_key else None
         return own or config.find_key(secret_values, None)
     return config.find_key(secret_values, visitor_key)
 
@@ -646,6 +644,12 @@ class Settings:
         if self.key is None:
             return None
         return Endpoint(self.key.key, self.base_url)
+
+    def chat_request(self, messages: list[dict]):
+        """The request for these messages with this run's model and parameters."""
+        from glmchat.client import ChatRequest
+        return ChatRequest(model=self.model.id, messages=messages, temperature=self.temperature, top_p=self.top_p,
+                           max_tokens=self.max_tokens, thinking=self.thinking, web_search=self.web_search)
 
     def params(self) -> dict:
         return {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens,
