@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from glmchat import config, gate_view, prestart, sidebar, state
+from glmchat import config, gate_view, later, prestart, sidebar, state
 from glmchat.access import ConfigError
 from glmchat.catalogue import load
 from glmchat.render import safe_inline
@@ -36,17 +36,34 @@ if not state.admitted(rules):
 catalogue = load()
 # Before the sidebar: opening ?c=<id> restores that conversation's model and parameters into its widgets.
 state.sync_conversation(state.owner(state.key_source(state.secrets())))
-settings = sidebar.draw(catalogue, rules)
-
+# Two fixed containers: on the run that carries a reply they are sent first, keep what they showed, and
+# are filled after the reply's first token (glmchat.later).
+side, status = st.sidebar.container(), st.sidebar.container()
+lang = state.lang()
+chat = st.Page("app_pages/chat.py", title=t("page.chat", lang), icon=":material/chat:", default=True)
 page = st.navigation([
-    st.Page("app_pages/chat.py", title=t("page.chat", settings.lang), icon=":material/chat:", default=True),
-    st.Page("app_pages/history.py", title=t("page.history", settings.lang), icon=":material/history:"),
-    st.Page("app_pages/usage.py", title=t("page.usage", settings.lang), icon=":material/query_stats:"),
+    chat,
+    st.Page("app_pages/history.py", title=t("page.history", lang), icon=":material/history:"),
+    st.Page("app_pages/usage.py", title=t("page.usage", lang), icon=":material/query_stats:"),
 ])
-status_slot = st.sidebar.empty()
-sidebar.draw_status(status_slot, settings, state.totals())
+later.reset()
+status_slot = None
+
+
+def draw_sidebar() -> None:
+    global status_slot
+    settings = sidebar.draw(side, catalogue, rules)
+    status_slot = status.empty()
+    sidebar.draw_status(status_slot, settings, state.totals())
+
+
+if page.url_path == chat.url_path and state.reply_waiting():
+    later.add(draw_sidebar)
+else:
+    draw_sidebar()
 try:
     page.run()
 finally:
     prestart.discard()  # a request the chat input's callback started but the page never took
+later.run()
 sidebar.draw_status(status_slot, state.current_settings(catalogue), state.totals())

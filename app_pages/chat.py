@@ -1,7 +1,9 @@
 """The chat page."""
+from functools import partial
+
 import streamlit as st
 
-from glmchat import attachments, chat_view, state
+from glmchat import attachments, chat_view, later, state
 from glmchat.catalogue import load
 from glmchat.i18n import t
 
@@ -10,43 +12,57 @@ lang = settings.lang
 owner_id = state.owner(settings.key)
 messages = state.messages()
 
-for name, key, detail in state.take_refused():
-    st.warning(chat_view.refusal_text(name, key, detail, lang), icon=":material/block:")
-if (too_much := state.take_input_refused()) is not None:
-    st.warning(t(too_much.key, lang, limit=too_much.limit, actual=too_much.actual), icon=":material/block:")
-if state.take_not_found():
-    st.warning(t("history.not_found", lang), icon=":material/search_off:")
-if settings.model.offline:
-    st.info(t("demo.notice", lang), icon=":material/science:")
-if not state.store().healthy:
-    st.warning(t("history.db_down", lang), icon=":material/cloud_off:")
+# Two fixed places: notices on top, then the history, one container per exchange (see glmchat.later).
+top, hist = st.container(), st.container()
+with top:
+    for name, key, detail in state.take_refused():
+        st.warning(chat_view.refusal_text(name, key, detail, lang), icon=":material/block:")
+    if (too_much := state.take_input_refused()) is not None:
+        st.warning(t(too_much.key, lang, limit=too_much.limit, actual=too_much.actual), icon=":material/block:")
+    if state.take_not_found():
+        st.warning(t("history.not_found", lang), icon=":material/search_off:")
+    if settings.model.offline:
+        st.info(t("demo.notice", lang), icon=":material/science:")
+    if not state.store().healthy:
+        st.warning(t("history.db_down", lang), icon=":material/cloud_off:")
 
-asked = state.take_summary_request()
-if asked:
-    # Summarise what the request leaves out (or, after a 1261, everything before the last question).
-    if asked == "summarise_and_retry":
-        state.drop_failed_reply()
-    covered = [m for m in messages if m["id"] in set(state.plan(settings).dropped)] or messages[:-1]
-    text = chat_view.summarise(settings, covered, state.summary()) if covered else None
-    if text:
-        state.set_summary(owner_id, settings, {"text": text, "upto": covered[-1]["id"]})
+    asked = state.take_summary_request()
+    if asked:
+        # Summarise what the request leaves out (or, after a 1261, everything before the last question).
         if asked == "summarise_and_retry":
-            state.set_pending()
-    else:
-        st.error(t("chat.summary_failed", lang), icon=":material/error:")
+            state.drop_failed_reply()
+        covered = [m for m in messages if m["id"] in set(state.plan(settings).dropped)] or messages[:-1]
+        text = chat_view.summarise(settings, covered, state.summary()) if covered else None
+        if text:
+            state.set_summary(owner_id, settings, {"text": text, "upto": covered[-1]["id"]})
+            if asked == "summarise_and_retry":
+                state.set_pending()
+        else:
+            st.error(t("chat.summary_failed", lang), icon=":material/error:")
 
 pending = state.take_pending()
+live = pending and bool(messages) and messages[-1]["role"] == "user"  # this run carries a reply
 plan = state.plan(settings)
-chat_view.draw_summary(state.summary(), lang)
 # Only the newest messages are drawn: a long chat costs no more per rerun than a short one.
-first, hidden = state.window()
-if hidden:
-    st.button(t("chat.show_earlier", lang, n=hidden), on_click=state.show_earlier, icon=":material/expand_less:",
-              key="show-earlier", type="tertiary")
-chat_view.draw_history(messages[first:], lang, follow=None if pending else state.follower(owner_id), busy=pending,
-                       dropped=frozenset(plan.dropped))
-if not messages:
-    st.caption(t("chat.empty", lang))
+first, hidden = state.window(live)
+shown = messages[first:]
+with top:
+    chat_view.draw_summary(state.summary(), lang)
+    if hidden:
+        st.button(t("chat.show_earlier", lang, n=hidden), on_click=state.show_earlier, icon=":material/expand_less:",
+                  key="show-earlier", type="tertiary")
+    if not messages:
+        st.caption(t("chat.empty", lang))
+groups = chat_view.exchanges(shown)
+boxes = [hist.container() for _ in groups]
+history = partial(chat_view.draw_history, shown, lang, boxes, follow=None if pending else state.follower(owner_id),
+                  busy=pending, dropped=frozenset(plan.dropped))
+if live and state.drawn_as(shown[:-1]):
+    # The boxes on screen hold these very exchanges: the new one goes first, the rest after the first token.
+    later.add(partial(history, groups=range(len(groups) - 1)), first=True)
+    history(groups=range(len(groups) - 1, len(groups)))
+else:
+    history()
 
 typed = st.chat_input(t("chat.placeholder", lang), key=state.PROMPT, on_submit=state.submit_prompt,
                       submit_mode="stop", max_chars=100_000, accept_file="multiple", file_type=chat_view.FILE_TYPES,
@@ -54,10 +70,12 @@ typed = st.chat_input(t("chat.placeholder", lang), key=state.PROMPT, on_submit=s
 if state.missed_submit(typed):
     state.submit_prompt()
     st.rerun()  # draw the page again with the message in place and its reply pending
-if pending and messages and messages[-1]["role"] == "user":
-    chat_view.stream_reply(settings, plan.messages, save=state.reply_saver_target(owner_id),
-                           alternatives=state.take_alternatives())
+if live:
+    with boxes[-1]:
+        chat_view.stream_reply(settings, plan.messages, save=state.reply_saver_target(owner_id),
+                               alternatives=state.take_alternatives())
     plan = state.plan(settings)  # the reply just added counts too
+state.set_drawn(messages[first:])
 if plan.dropped:
     st.button(t("chat.summarise", lang, n=len(plan.dropped)), on_click=state.ask_summary,
               icon=":material/compress:", key="summarise")

@@ -14,7 +14,7 @@ from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_r
 
 import base64
 
-from glmchat import attachments, prestart, requestlog
+from glmchat import attachments, later, prestart, requestlog
 from glmchat import conversation as conv
 from glmchat import state
 from glmchat import sources as web
@@ -270,17 +270,30 @@ def draw_actions(msg: dict, lang: str, is_last: bool) -> None:
             draw_feedback(msg)
 
 
-def draw_history(messages: list[dict], lang: str, follow=None, busy: bool = False,
-                 dropped: frozenset[str] = frozenset()) -> None:
-    """Draw every message; a reply still being written elsewhere is followed with `follow`."""
+def exchanges(messages: list[dict]) -> list[tuple[int, int]]:
+    """(start, end) of each exchange: a user message and the answers after it (the first may have none)."""
+    starts = [0] + [i for i, m in enumerate(messages) if i and m["role"] == "user"]
+    return list(zip(starts, starts[1:] + [len(messages)])) if messages else []
+
+
+def draw_history(messages: list[dict], lang: str, boxes: list, follow=None, busy: bool = False,
+                 dropped: frozenset[str] = frozenset(), groups: range | None = None) -> None:
+    """Draw the messages, each exchange into its box (all, or those in `groups`).
+
+    A reply still being written elsewhere is followed with `follow`.
+    """
     # The last exchange (from the last user message on) keeps its actions in view; older ones get a menu.
     recent_from = next((i for i in range(len(messages) - 1, -1, -1) if messages[i]["role"] == "user"), 0)
-    for i, msg in enumerate(messages):
-        last = i == len(messages) - 1 and not busy
-        if last and follow is not None and msg["role"] == "assistant" and msg["status"] == STREAMING:
-            _follow_saved_reply(msg["id"], lang, follow)
-        else:
-            draw_message(msg, lang, is_last=last, dropped=msg["id"] in dropped, recent=i >= recent_from)
+    spans = exchanges(messages)
+    for g in groups if groups is not None else range(len(spans)):
+        with boxes[g]:
+            for i in range(*spans[g]):
+                msg = messages[i]
+                last = i == len(messages) - 1 and not busy
+                if last and follow is not None and msg["role"] == "assistant" and msg["status"] == STREAMING:
+                    _follow_saved_reply(msg["id"], lang, follow)
+                else:
+                    draw_message(msg, lang, is_last=last, dropped=msg["id"] in dropped, recent=i >= recent_from)
 
 
 @st.fragment(run_every=1.0)
@@ -529,6 +542,7 @@ def stream_reply(settings: state.Settings, history_for_api: list[dict], save=Non
             _close(record, msg, None, ticket, refused=True)
             with foot_slot.container():
                 draw_footer(msg, lang, is_last=True)
+            later.run()
             return
         if ticket:
             record.request_id = ticket.request_id
@@ -562,25 +576,30 @@ def stream_reply(settings: state.Settings, history_for_api: list[dict], save=Non
                         body_slot.markdown(answer_markdown(msg))
                     if first:
                         foot_slot.empty()
+                        later.run()  # the rest of the page, now that the first token is on its way
                     drawn = {"reasoning": msg["reasoning"], "content": msg["content"]}
                     last_draw = last_touch = now
                 elif now - last_touch >= YIELD_EVERY:
                     if not msg["content"] and not msg["reasoning"]:
                         foot_slot.caption(t("chat.waiting", lang, s=f"{now - reply.started_at:.0f}"))
+                        later.run()  # a slow model: draw the rest while waiting
                     else:
                         body_slot.markdown(answer_markdown(msg))
                     last_touch = now
                 saver.maybe_save(msg)
                 if ticket:
                     ticket.beat()
+            later.run()  # no token came (an error): the rest of the page goes now
             _finish(msg, settings, reply, progress.finished, progress.failure, totals=state.totals())
         except StopException:
             if _page_closed(ctx.session_id if ctx else None):
                 # A reload or a closed tab, not the Stop button: the reply goes on without the page.
                 detached = True
                 _finish_without_page(reply, msg, settings, saver, progress, record, ticket)
-            elif msg["status"] == STREAMING:
-                _mark_stopped(msg, reply)
+            else:
+                if msg["status"] == STREAMING:
+                    _mark_stopped(msg, reply)
+                later.run_after_stop()
             raise
         except BaseException:
             # A rerun (another widget) or anything else: keep what arrived, marked as stopped.

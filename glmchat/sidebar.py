@@ -12,11 +12,11 @@ from glmchat.i18n import t
 from glmchat.render import safe_inline
 
 
-def draw(catalogue: Catalogue, rules: Access) -> state.Settings:
-    """Draw the sidebar controls and return the settings they hold."""
+def draw(where, catalogue: Catalogue, rules: Access) -> state.Settings:
+    """Draw the sidebar controls into the container `where` and return the settings they hold."""
     secret_values = state.secrets()
     base_url = config.base_url(secret_values)
-    with st.sidebar:
+    with where:
         st.selectbox(t("side.language", state.lang()), ["auto", "zh", "en"], key=state.LANG,
                      format_func=lambda v: {"zh": "中文", "en": "English"}.get(v) or t("side.lang_auto", state.lang()))
         lang = state.lang()
@@ -94,7 +94,7 @@ def usage_text(totals: Totals, lang: str) -> str:
 
 
 def draw_status(slot, current: state.Settings, totals: Totals) -> None:
-    """Fill the sidebar's status slot: the context meter and the session's usage.
+    """Fill the sidebar's status slot (an st.empty): the context meter and the session's usage.
 
     app.py draws it before the page and again after it, so it is never one turn behind.
     """

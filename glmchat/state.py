@@ -41,6 +41,7 @@ SUBMITTED = "submitted"       # submit_prompt ran for this run's chat input valu
 INPUT_REFUSED = "input_refused"  # an inputs.Refusal: the last message broke an input limit, nothing was sent
 REFUSED = "refused_files"     # attachments refused at the last submit: [(name, i18n key, detail)]
 WINDOW = "window"             # how many of the newest messages are drawn
+DRAWN = "drawn"               # (id of the first message drawn, how many) by the chat page's last run
 EARLIER = "earlier_in_storage"  # messages of the open conversation not loaded into the session
 WINDOW_STEP = 30              # drawn at first, and added by each "show earlier"
 LOAD_LIMIT = 200              # newest messages loaded when a conversation opens; older ones on demand
@@ -102,6 +103,12 @@ def set_pending() -> None:
 
 def take_pending() -> bool:
     return bool(st.session_state.pop(PENDING, False))
+
+
+def reply_waiting() -> bool:
+    """Whether this run will carry a reply: a user message waits for its answer."""
+    messages_ = st.session_state[MESSAGES]
+    return bool(st.session_state.get(PENDING)) and bool(messages_) and messages_[-1]["role"] == "user"
 
 
 @st.cache_resource(show_spinner=False)
@@ -428,11 +435,29 @@ def set_summary(owner_id: str | None, current: Settings, value: dict) -> None:
                                 current.conversation_settings(st.session_state.get(PRESET) or None, value))
 
 
-def window() -> tuple[int, int]:
-    """(index of the first message drawn, number of earlier messages not drawn: in session or storage)."""
+def window(live: bool = False) -> tuple[int, int]:
+    """(index of the first message drawn, number of earlier messages not drawn: in session or storage).
+
+    On a run that carries a reply (`live`) the window keeps the start it was last drawn with, up to twice
+    its size, so the containers on screen go on showing the same messages (see glmchat.later).
+    """
     messages_ = st.session_state[MESSAGES]
     start = max(0, len(messages_) - st.session_state[WINDOW])
+    drawn = st.session_state.get(DRAWN)
+    if live and drawn and drawn[0] is not None:
+        anchored = next((i for i, m in enumerate(messages_) if m["id"] == drawn[0]), None)
+        if anchored is not None and len(messages_) - anchored <= 2 * st.session_state[WINDOW]:
+            start = anchored
     return start, start + st.session_state[EARLIER]
+
+
+def drawn_as(shown: list[dict]) -> bool:
+    """Whether the chat page's last run drew exactly these messages."""
+    return st.session_state.get(DRAWN) == (shown[0]["id"] if shown else None, len(shown))
+
+
+def set_drawn(shown: list[dict]) -> None:
+    st.session_state[DRAWN] = (shown[0]["id"] if shown else None, len(shown))
 
 
 def show_earlier() -> None:

@@ -239,21 +239,22 @@ def test_language_follows_choice(app_env):
 
 
 def test_a_new_message_is_sent_from_the_chat_inputs_callback_before_the_page_reruns(app_env, monkeypatch):
-    """The model's wait overlaps the rerun: the request leaves before the sidebar is even drawn."""
-    from glmchat import client, sidebar
+    """The model's wait overlaps the rerun: the request leaves before the page runs; the sidebar follows the reply."""
+    from glmchat import chat_view, client, sidebar
     order = []
-    real_draw, real_start = sidebar.draw, client.ReplyStream.start
+    real_draw, real_start, real_stream = sidebar.draw, client.ReplyStream.start, chat_view.stream_reply
     monkeypatch.setattr(sidebar, "draw", lambda *a, **k: (order.append("sidebar"), real_draw(*a, **k))[1])
     monkeypatch.setattr(client.ReplyStream, "start", lambda self: (order.append("request"), real_start(self))[1])
+    monkeypatch.setattr(chat_view, "stream_reply", lambda *a, **k: (order.append("page"), real_stream(*a, **k))[1])
     at = new_app()
     order.clear()
     at.chat_input[0].set_value("early sim:tokens=3").run()
     assert not at.exception
-    assert order[:2] == ["request", "sidebar"]
+    assert order == ["request", "page", "sidebar"]
     assert at.session_state[state.MESSAGES][-1]["content"] == "tok0 tok1 tok2" and app_env.attempts == 1
-    # A message with a file still goes the ordinary way: its files are checked and read first.
+    # A message with a file still goes the ordinary way: the page checks and reads its files, then sends it.
     order.clear()
     box = at.chat_input[0]
     box.upload("notes.txt", b"hello")
     box.set_value("with a file sim:tokens=2").run()
-    assert not at.exception and order[:2] == ["sidebar", "request"] and app_env.attempts == 2
+    assert not at.exception and order == ["page", "request", "sidebar"] and app_env.attempts == 2
