@@ -23,6 +23,7 @@ if not log.handlers:  # once per process: the script reruns, the logger stays
 
 st.set_page_config(page_title="GLM Chat", page_icon=ICON, layout="centered")
 state.init()
+state.begin_run()
 try:
     rules = state.access()
     state.check_settings()  # limits too: a wrong setting is reported here, not half-applied later
@@ -36,9 +37,9 @@ if not state.admitted(rules):
 catalogue = load()
 # Before the sidebar: opening ?c=<id> restores that conversation's model and parameters into its widgets.
 state.sync_conversation(state.owner(state.key_source(state.secrets())))
-# Two fixed containers: on the run that carries a reply they are sent first, keep what they showed, and
-# are filled after the reply's first token (glmchat.later).
-side, status = st.sidebar.container(), st.sidebar.container()
+# A fixed container: on the run that carries a reply it is sent first, keeps what it showed, and is
+# filled after the reply's first token (glmchat.later).
+side = st.sidebar.container()
 lang = state.lang()
 chat = st.Page("app_pages/chat.py", title=t("page.chat", lang), icon=":material/chat:", default=True)
 page = st.navigation([
@@ -52,9 +53,7 @@ status_slot = None
 
 def draw_sidebar() -> None:
     global status_slot
-    settings = sidebar.draw(side, catalogue, rules)
-    status_slot = status.empty()
-    sidebar.draw_status(status_slot, settings, state.totals())
+    _, status_slot = sidebar.draw(side, catalogue, rules)
 
 
 if page.url_path == chat.url_path and state.reply_waiting():

@@ -76,6 +76,7 @@ if live:
                                alternatives=state.take_alternatives())
     plan = state.plan(settings)  # the reply just added counts too
 state.set_drawn(messages[first:])
+state.set_chat_view(settings)
 if plan.dropped:
     st.button(t("chat.summarise", lang, n=len(plan.dropped)), on_click=state.ask_summary,
               icon=":material/compress:", key="summarise")

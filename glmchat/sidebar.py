@@ -12,8 +12,11 @@ from glmchat.i18n import t
 from glmchat.render import safe_inline
 
 
-def draw(where, catalogue: Catalogue, rules: Access) -> state.Settings:
-    """Draw the sidebar controls into the container `where` and return the settings they hold."""
+def draw(where, catalogue: Catalogue, rules: Access):
+    """Draw the sidebar controls into the container `where`.
+
+    Returns the settings they hold and the status slot (for draw_status).
+    """
     secret_values = state.secrets()
     base_url = config.base_url(secret_values)
     with where:
@@ -35,38 +38,58 @@ def draw(where, catalogue: Catalogue, rules: Access) -> state.Settings:
                   width="stretch")
         owner_id = state.owner(key)  # once per run: it reads secrets, and in hosted mode the database
         draw_conversations(owner_id, lang)
-        st.selectbox(t("side.model", lang), catalogue.ids(), key=state.MODEL,
-                     format_func=lambda i: catalogue.get(i).label(lang))
-        if state.custom_models_allowed(key):
-            st.text_input(t("side.custom_model", lang), key=state.CUSTOM_MODEL, help=t("side.custom_help", lang),
-                          max_chars=64)
-        current = state.settings(catalogue, key, base_url)
-        state.reset_params_if_model_changed(current.model)
-        if current.model.supports("web_search"):
-            st.toggle(t("side.web_search", lang), key=state.WEB_SEARCH, help=t("side.web_search_help", lang))
-        choices = state.preset_choices(owner_id)
-        names = {p.id: p.name for p in choices}
-        st.selectbox(t("side.preset", lang), [""] + list(names), key=state.PRESET, on_change=state.apply_preset,
-                     format_func=lambda i: names.get(i, "")[:60] if i else t("side.no_preset", lang),  # plain text
-                     help=t("side.preset_help", lang))
+        slot = settings_panel(catalogue, owner_id, base_url)
+    return state.settings(catalogue, key, base_url), slot
 
-        with st.expander(t("side.params", lang)):
-            if current.model.supports("thinking"):
-                st.toggle(t("side.thinking", lang), key=state.THINKING, help=t("side.thinking_help", lang))
-            st.slider(t("side.temperature", lang), 0.0, 1.0, step=0.01, key=state.TEMPERATURE)
-            st.slider(t("side.top_p", lang), 0.01, 1.0, step=0.01, key=state.TOP_P)
-            st.number_input(t("side.max_tokens", lang), min_value=1, max_value=current.model.max_output,
-                            step=256, key=state.MAX_TOKENS)
-            st.text_area(t("side.system", lang), key=state.SYSTEM, help=t("side.system_help", lang),
-                         max_chars=8000)
-            if owner_id is not None:
-                with st.container(horizontal=True, vertical_alignment="bottom"):
-                    st.text_input(t("side.preset_name", lang), key=state.PRESET_NAME, max_chars=60)
-                    st.button(t("side.preset_save", lang), key="save-preset", on_click=state.save_preset,
-                              icon=":material/bookmark_add:")
-        if configured:
-            st.caption(t("side.key_set", lang))
-    return state.settings(catalogue, key, base_url)
+
+@st.fragment
+def settings_panel(catalogue: Catalogue, owner_id: str | None, base_url: str | None):
+    """Model, parameters and status. A change here reruns only this panel, not the chat beside it.
+
+    Only when the chat would look different (the demo notice, messages left out of the request) does
+    it rerun the whole page. Returns the status slot. The key is read here, never passed in: a
+    fragment keeps its arguments for its reruns.
+    """
+    full_run = state.panel_run_is_full()
+    lang = state.lang()
+    key = state.key_source(state.secrets())
+    st.selectbox(t("side.model", lang), catalogue.ids(), key=state.MODEL,
+                 format_func=lambda i: catalogue.get(i).label(lang))
+    if state.custom_models_allowed(key):
+        st.text_input(t("side.custom_model", lang), key=state.CUSTOM_MODEL, help=t("side.custom_help", lang),
+                      max_chars=64)
+    current = state.settings(catalogue, key, base_url)
+    state.reset_params_if_model_changed(current.model)
+    if current.model.supports("web_search"):
+        st.toggle(t("side.web_search", lang), key=state.WEB_SEARCH, help=t("side.web_search_help", lang))
+    choices = state.preset_choices(owner_id)
+    names = {p.id: p.name for p in choices}
+    st.selectbox(t("side.preset", lang), [""] + list(names), key=state.PRESET, on_change=state.apply_preset,
+                 format_func=lambda i: names.get(i, "")[:60] if i else t("side.no_preset", lang),  # plain text
+                 help=t("side.preset_help", lang))
+
+    with st.expander(t("side.params", lang)):
+        if current.model.supports("thinking"):
+            st.toggle(t("side.thinking", lang), key=state.THINKING, help=t("side.thinking_help", lang))
+        st.slider(t("side.temperature", lang), 0.0, 1.0, step=0.01, key=state.TEMPERATURE)
+        st.slider(t("side.top_p", lang), 0.01, 1.0, step=0.01, key=state.TOP_P)
+        st.number_input(t("side.max_tokens", lang), min_value=1, max_value=current.model.max_output,
+                        step=256, key=state.MAX_TOKENS)
+        st.text_area(t("side.system", lang), key=state.SYSTEM, help=t("side.system_help", lang),
+                     max_chars=8000)
+        if owner_id is not None:
+            with st.container(horizontal=True, vertical_alignment="bottom"):
+                st.text_input(t("side.preset_name", lang), key=state.PRESET_NAME, max_chars=60)
+                st.button(t("side.preset_save", lang), key="save-preset", on_click=state.save_preset,
+                          icon=":material/bookmark_add:")
+    if key is not None and key.origin != "visitor":
+        st.caption(t("side.key_set", lang))
+    current = state.settings(catalogue, key, base_url)
+    if not full_run and state.chat_view_changed(current):
+        st.rerun()
+    slot = st.empty()
+    draw_status(slot, current, state.totals())
+    return slot
 
 
 def draw_context_meter(current: state.Settings, lang: str) -> None:

@@ -42,6 +42,9 @@ INPUT_REFUSED = "input_refused"  # an inputs.Refusal: the last message broke an 
 REFUSED = "refused_files"     # attachments refused at the last submit: [(name, i18n key, detail)]
 WINDOW = "window"             # how many of the newest messages are drawn
 DRAWN = "drawn"               # (id of the first message drawn, how many) by the chat page's last run
+RUN = "run_number"            # counts the app script's runs (a fragment's own rerun does not run it)
+PANEL_RUN = "panel_run"       # the run the sidebar's settings panel last ran in
+CHAT_VIEW = "chat_view"       # what the chat page drew of the settings: (demo notice, messages left out)
 EARLIER = "earlier_in_storage"  # messages of the open conversation not loaded into the session
 WINDOW_STEP = 30              # drawn at first, and added by each "show earlier"
 LOAD_LIMIT = 200              # newest messages loaded when a conversation opens; older ones on demand
@@ -79,6 +82,33 @@ def init() -> None:
     st.session_state.setdefault(WINDOW, WINDOW_STEP)
     st.session_state.setdefault(THINKING, True)
     st.session_state.setdefault(EARLIER, 0)
+
+
+def begin_run() -> None:
+    """Called by app.py each run: a fragment's own rerun does not count (see panel_run_is_full)."""
+    st.session_state[RUN] = st.session_state.get(RUN, 0) + 1
+    st.session_state[CHAT_VIEW] = None  # the chat page sets it if it runs
+
+
+def panel_run_is_full() -> bool:
+    """Whether the settings panel runs as part of a whole run, not a rerun of its own."""
+    full = st.session_state.get(PANEL_RUN) != st.session_state.get(RUN)
+    st.session_state[PANEL_RUN] = st.session_state.get(RUN)
+    return full
+
+
+def _chat_view(current: Settings) -> tuple:
+    return current.model.offline, tuple(plan(current).dropped)
+
+
+def set_chat_view(current: Settings) -> None:
+    st.session_state[CHAT_VIEW] = _chat_view(current)
+
+
+def chat_view_changed(current: Settings) -> bool:
+    """Whether the chat page on screen would look different with these settings."""
+    shown = st.session_state.get(CHAT_VIEW)
+    return shown is not None and shown != _chat_view(current)
 
 
 def messages() -> list[dict]:
