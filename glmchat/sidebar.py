@@ -51,6 +51,7 @@ def settings_panel(catalogue: Catalogue, owner_id: str | None, base_url: str | N
     fragment keeps its arguments for its reruns.
     """
     full_run = state.panel_run_is_full()
+    state.keep_params()
     lang = state.lang()
     key = state.key_source(state.secrets())
     st.selectbox(t("side.model", lang), catalogue.ids(), key=state.MODEL,
@@ -68,7 +69,23 @@ def settings_panel(catalogue: Catalogue, owner_id: str | None, base_url: str | N
                  format_func=lambda i: names.get(i, "")[:60] if i else t("side.no_preset", lang),  # plain text
                  help=t("side.preset_help", lang))
 
-    with st.expander(t("side.params", lang)):
+    # Built only while open: collapsed, its seven widgets cost every rerun of the panel (state.keep_params).
+    params = st.expander(t("side.params", lang), key=state.PARAMS_OPEN, on_change="rerun")
+    if params.open:
+        draw_params(params, current, owner_id, lang)
+    if key is not None and key.origin != "visitor":
+        st.caption(t("side.key_set", lang))
+    current = state.settings(catalogue, key, base_url)
+    if not full_run and state.chat_view_changed(current):
+        st.rerun()
+    slot = st.empty()
+    draw_status(slot, current, state.totals())
+    return slot
+
+
+def draw_params(where, current: state.Settings, owner_id: str | None, lang: str) -> None:
+    """Thinking, temperature, top_p, max tokens, system prompt and saving them as a preset."""
+    with where:
         if current.model.supports("thinking"):
             st.toggle(t("side.thinking", lang), key=state.THINKING, help=t("side.thinking_help", lang))
         st.slider(t("side.temperature", lang), 0.0, 1.0, step=0.01, key=state.TEMPERATURE)
@@ -82,14 +99,6 @@ def settings_panel(catalogue: Catalogue, owner_id: str | None, base_url: str | N
                 st.text_input(t("side.preset_name", lang), key=state.PRESET_NAME, max_chars=60)
                 st.button(t("side.preset_save", lang), key="save-preset", on_click=state.save_preset,
                           icon=":material/bookmark_add:")
-    if key is not None and key.origin != "visitor":
-        st.caption(t("side.key_set", lang))
-    current = state.settings(catalogue, key, base_url)
-    if not full_run and state.chat_view_changed(current):
-        st.rerun()
-    slot = st.empty()
-    draw_status(slot, current, state.totals())
-    return slot
 
 
 def draw_context_meter(current: state.Settings, lang: str) -> None:

@@ -67,6 +67,7 @@ VISITOR_KEY = "w_visitor_key"
 PROMPT = "w_prompt"
 PRESET = "w_preset"
 PRESET_NAME = "w_preset_name"
+PARAMS_OPEN = "w_params_open"
 SEARCH = "w_search"
 MODEL_FILTER = "w_model_filter"
 DATE_FILTER = "w_date_filter"
@@ -666,6 +667,16 @@ def choose_model_on_key_change(catalogue: Catalogue, has_key: bool) -> None:
     if MODEL not in st.session_state or (has_key and not had_key and st.session_state[MODEL] == catalogue.offline_id):
         st.session_state[MODEL] = catalogue.default_id if has_key else catalogue.offline_id
     st.session_state[HAD_KEY] = has_key
+
+
+def keep_params() -> None:
+    """Keep the parameter widgets' values while their expander is closed and they are not drawn.
+
+    Streamlit forgets the value of a widget a run does not draw, unless the script has set it itself.
+    """
+    for name in (THINKING, TEMPERATURE, TOP_P, MAX_TOKENS, SYSTEM, PRESET_NAME):
+        if name in st.session_state:
+            st.session_state[name] = st.session_state[name]
 
 
 def reset_params_if_model_changed(model: Model) -> None:

@@ -17,6 +17,7 @@ from conftest import CANARY_KEY, ROOT
 def new_app(lang: str = "en") -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
     at.session_state[state.LANG] = lang
+    at.session_state[state.PARAMS_OPEN] = True  # the parameters expander draws its widgets only when open
     return at.run()
 
 
@@ -68,6 +69,23 @@ def test_model_switch_uses_the_model_and_its_defaults(app_env):
     assert body["model"] == "glm-4-plus" and body["temperature"] == pytest.approx(0.75)
     assert body.get("thinking") is None  # GLM-4-Plus takes no thinking parameter
     assert "glm-4-plus" in " ".join(c.value for c in assistant(at).caption)
+
+
+def test_parameters_keep_their_values_while_their_expander_is_closed(app_env):
+    at = new_app()
+    at.sidebar.slider(key=state.TEMPERATURE).set_value(0.42).run()
+    at.sidebar.text_area(key=state.SYSTEM).input("Stay brief.").run()
+    at.session_state[state.PARAMS_OPEN] = False
+    at.run()
+    assert not at.sidebar.slider and not at.sidebar.text_area  # closed: its widgets are not drawn at all
+    at.run()  # a second run without them: Streamlit would forget an undrawn widget's value here
+    send(at, "hi sim:tokens=2")
+    body = app_env.requests[-1]
+    assert body["temperature"] == pytest.approx(0.42)
+    assert body["messages"][0] == {"role": "system", "content": "Stay brief."}
+    at.session_state[state.PARAMS_OPEN] = True
+    at.run()
+    assert at.sidebar.slider(key=state.TEMPERATURE).value == pytest.approx(0.42)
 
 
 def test_custom_model_id_is_sent(app_env):

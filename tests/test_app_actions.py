@@ -11,6 +11,7 @@ from conftest import ROOT
 def new_app() -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
     at.session_state[state.LANG] = "en"
+    at.session_state[state.PARAMS_OPEN] = True  # the parameters expander draws its widgets only when open
     return at.run()
 
 
@@ -110,6 +111,7 @@ def test_reopening_a_conversation_restores_its_model_and_parameters(app_env, db_
     cid = at.session_state[state.CONVERSATION]
     fresh = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
     fresh.query_params["c"] = cid
+    fresh.session_state[state.PARAMS_OPEN] = True
     fresh.run()
     assert fresh.sidebar.selectbox(key=state.MODEL).value == "glm-4-air"
     assert fresh.sidebar.slider(key=state.TEMPERATURE).value == 0.33
