@@ -28,6 +28,7 @@ import os
 import re
 import secrets
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,7 +40,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -47,11 +47,20 @@ from sqlalchemy.pool import StaticPool
 
 from glmchat.limits import UNAVAILABLE, WINDOW, Limits, Refusal, Usage, day_start
 
-try:
-    import psycopg
-    _DRIVER_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, psycopg.Error)
-except ImportError:  # pragma: no cover - psycopg is a pinned requirement
-    _DRIVER_ERRORS = (sqlite3.Error,)
+
+
+def _driver_errors() -> tuple[type[BaseException], ...]:
+    """The database drivers' own errors. psycopg loads with the first PostgreSQL engine, not the first page."""
+    psycopg = sys.modules.get("psycopg")
+    return (sqlite3.Error, psycopg.Error) if psycopg else (sqlite3.Error,)
+
+
+def _insert(dialect: str):
+    """The dialect's INSERT, which has ON CONFLICT; PostgreSQL's is imported only where it is used."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+        return insert
+    return sqlite_insert
 
 log = logging.getLogger(__name__)
 
@@ -614,7 +623,7 @@ class Store:
                     conn.execution_options(glmchat_write=True)
                 with conn.begin():
                     yield conn
-        except (SQLAlchemyError, *_DRIVER_ERRORS, OSError) as exc:
+        except (SQLAlchemyError, *_driver_errors(), OSError) as exc:
             log.warning("storage: %s", _safe_message(exc))
             raise StorageError(_safe_message(exc)) from None
 
@@ -662,7 +671,7 @@ class Store:
         now = self._now()
         values = {"id": cid, "owner": owner, "title": title, "model": model, "settings_json": settings_json,
                   "created_at": now, "updated_at": now}
-        insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        insert = _insert(self.dialect)
         with self._tx(write=True) as conn:
             conn.execute(insert(conversations).values(**values).on_conflict_do_nothing(index_elements=["id"]))
             holder = conn.execute(sa.select(conversations.c.owner).where(conversations.c.id == cid)).scalar()
@@ -914,7 +923,7 @@ class Store:
         """Store value under key, replacing any earlier one."""
         if not isinstance(key, str) or not 0 < len(key) <= 255 or not isinstance(value, str):
             raise ValueError("meta key and value must be text")
-        insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        insert = _insert(self.dialect)
         with self._tx(write=True) as conn:
             conn.execute(insert(app_meta).values(key=key, value=_clean(value))
                          .on_conflict_do_update(index_elements=["key"], set_={"value": _clean(value)}))
@@ -926,7 +935,7 @@ class Store:
         found = self.meta(key)
         if found is not None:
             return found
-        insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        insert = _insert(self.dialect)
         with self._tx(write=True) as conn:
             conn.execute(insert(app_meta).values(key=key, value=_clean(value))
                          .on_conflict_do_nothing(index_elements=["key"]))
