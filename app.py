@@ -35,10 +35,9 @@ if not state.admitted(rules):
     gate_view.draw(rules, state.lang())
     st.stop()
 catalogue = load()
-# Before the sidebar: opening ?c=<id> restores that conversation's model and parameters into its widgets.
-state.sync_conversation(state.owner(state.key_source(state.secrets())))
+state.before_page(catalogue)
 # A fixed container: on the run that carries a reply it is sent first, keeps what it showed, and is
-# filled after the reply's first token (glmchat.later).
+# filled after the reply's first token (glmchat.later); on a session's first run it is filled last.
 side = st.sidebar.container()
 lang = state.lang()
 chat = st.Page("app_pages/chat.py", title=t("page.chat", lang), icon=":material/chat:", default=True)
@@ -56,8 +55,8 @@ def draw_sidebar() -> None:
     _, status_slot = sidebar.draw(side, catalogue, rules)
 
 
-if page.url_path == chat.url_path and state.reply_waiting():
-    later.add(draw_sidebar)
+if state.first_run() or (page.url_path == chat.url_path and state.reply_waiting()):
+    later.add(draw_sidebar)  # a new visitor sees the chat input first; a reply's first token waits for nothing
 else:
     draw_sidebar()
 try:

@@ -32,7 +32,6 @@ def draw(where, catalogue: Catalogue, rules: Access):
             st.text_input(t("side.key_field", lang), type="password", key=state.VISITOR_KEY,
                           help=t("side.key_help", lang), autocomplete="off")
             key = state.key_source(secret_values)
-        state.choose_model_on_key_change(catalogue, key is not None)
 
         st.button(t("side.new_chat", lang), on_click=state.new_chat, icon=":material/add:",
                   width="stretch")

@@ -91,6 +91,11 @@ def begin_run() -> None:
     st.session_state[CHAT_VIEW] = None  # the chat page sets it if it runs
 
 
+def first_run() -> bool:
+    """Whether this is the session's first run (a new visitor, a reload)."""
+    return st.session_state[RUN] == 1
+
+
 def panel_run_is_full() -> bool:
     """Whether the settings panel runs as part of a whole run, not a rerun of its own."""
     full = st.session_state.get(PANEL_RUN) != st.session_state.get(RUN)
@@ -659,6 +664,17 @@ def key_source(secret_values: dict) -> KeySource | None:
         own = config.find_key({}, visitor_key, environ={}) if rules.own_key else None
         return own or config.find_key(secret_values, None)
     return config.find_key(secret_values, visitor_key)
+
+
+def before_page(catalogue: Catalogue) -> None:
+    """Set what the page reads, before the sidebar's widgets are drawn (the page may run first).
+
+    Opening ?c=<id> restores that conversation's model and parameters into its widgets; a new key
+    switches from the demo to the default model.
+    """
+    key = key_source(secrets())
+    sync_conversation(owner(key))
+    choose_model_on_key_change(catalogue, key is not None)
 
 
 def choose_model_on_key_change(catalogue: Catalogue, has_key: bool) -> None:
