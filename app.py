@@ -3,6 +3,7 @@ import logging
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
 from glmchat import config, gate_view, later, prestart, sidebar, state
 from glmchat.access import ConfigError
@@ -61,6 +62,9 @@ else:
     draw_sidebar()
 try:
     page.run()
+except StopException:
+    later.run_after_stop()  # a page's st.stop() (or the Stop button): the sidebar it waited for still goes in
+    raise
 finally:
     prestart.discard()  # a request the chat input's callback started but the page never took
 later.run()

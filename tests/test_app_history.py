@@ -277,3 +277,14 @@ def test_an_imported_conversation_with_odd_fields_still_opens(app_env, db_url):
     assert not at.exception, [e.value for e in at.exception]
     assert [m.markdown[0].value for m in at.chat_message if m.markdown][1] == "no meta at all"
     assert any(t("error.unknown", "en") in e.value for e in at.error)
+
+
+def test_a_page_that_stops_early_on_a_sessions_first_run_still_gets_its_sidebar(app_env, monkeypatch):
+    """The first run draws the page before the sidebar; a page's st.stop() must not leave it out."""
+    monkeypatch.setenv("GLMCHAT_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=1")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.session_state[state.LANG] = "en"
+    at.switch_page("app_pages/history.py").run()
+    assert not at.exception
+    assert any(t("history.db_down", "en") in w.value for w in at.warning)  # the page stopped there
+    assert at.sidebar.selectbox(key=state.MODEL).value and at.sidebar.selectbox(key=state.LANG)
