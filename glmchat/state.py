@@ -564,8 +564,12 @@ def reply_saver_target(owner_id: str | None):
     return lambda message: target.save_message(owner_id, cid, message)
 
 
-def submit_prompt() -> None:
-    """on_submit of the chat input: keep and save the user's message before anything is sent."""
+def submit_prompt(start: bool = True) -> None:
+    """on_submit of the chat input: keep and save the user's message before anything is sent.
+
+    With `start`, the request is sent at once (see _start_early); the page's missed_submit path reruns
+    first, which would drop a request sent here, so it passes start=False.
+    """
     st.session_state[SUBMITTED] = True
     value = st.session_state.get(PROMPT)
     text = value if isinstance(value, str) else getattr(value, "text", "") or ""
@@ -598,7 +602,7 @@ def submit_prompt() -> None:
     st.session_state[MESSAGES].append(message)
     _save(owner_id, message)
     st.session_state[PENDING] = True
-    if not files:
+    if start and not files:
         _start_early(current, message["id"])
 
 

@@ -276,3 +276,20 @@ def test_a_new_message_is_sent_from_the_chat_inputs_callback_before_the_page_rer
     box.upload("notes.txt", b"hello")
     box.set_value("with a file sim:tokens=2").run()
     assert not at.exception and order == ["page", "request", "sidebar"] and app_env.attempts == 2
+
+
+def test_a_message_whose_callback_never_ran_is_sent_once(app_env, monkeypatch):
+    """A page reconnecting after a server restart sends a chat input value no callback sees (missed_submit)."""
+    real, calls = state.submit_prompt, []
+
+    def callback_lost_once(start: bool = True) -> None:
+        calls.append(start)
+        if len(calls) > 1:  # the first call is the on_submit callback Streamlit never ran
+            real(start)
+
+    monkeypatch.setattr(state, "submit_prompt", callback_lost_once)
+    at = new_app()
+    send(at, "after a restart sim:tokens=3")
+    assert at.session_state[state.MESSAGES][-1]["content"] == "tok0 tok1 tok2"
+    assert app_env.attempts == 1  # a request sent before the page's rerun would be dropped and sent again
+    assert len(calls) == 2
