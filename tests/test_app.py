@@ -287,9 +287,13 @@ def test_a_message_whose_callback_never_ran_is_sent_once(app_env, monkeypatch):
         if len(calls) > 1:  # the first call is the on_submit callback Streamlit never ran
             real(start)
 
+    from glmchat import client
+    started, real_start = [], client.ReplyStream.start
+    monkeypatch.setattr(client.ReplyStream, "start", lambda self: (started.append(1), real_start(self))[1])
     monkeypatch.setattr(state, "submit_prompt", callback_lost_once)
     at = new_app()
     send(at, "after a restart sim:tokens=3")
     assert at.session_state[state.MESSAGES][-1]["content"] == "tok0 tok1 tok2"
-    assert app_env.attempts == 1  # a request sent before the page's rerun would be dropped and sent again
+    # One request: one started before the page's rerun would be dropped by it and sent again.
+    assert len(started) == 1 and app_env.attempts == 1
     assert len(calls) == 2
