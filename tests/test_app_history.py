@@ -226,11 +226,13 @@ def seed(db_url: str, n: int) -> str:
 def test_a_long_conversation_draws_only_its_newest_messages_and_loads_older_on_demand(app_env, db_url, monkeypatch):
     cid = seed(db_url, 1200)
     at = new_app({"c": cid})
-    assert len(at.chat_message) == state.WINDOW_STEP
+    assert len(at.chat_message) == state.WINDOW_FIRST
     assert len(at.session_state[state.MESSAGES]) == state.LOAD_LIMIT  # the rest stays in storage
     assert at.chat_message[-1].markdown[0].value == "answer 1199"
-    assert at.button(key="show-earlier").label == f"Show earlier messages ({1200 - state.WINDOW_STEP} more)"
-    for _ in range((1200 - state.WINDOW_STEP) // state.WINDOW_STEP):
+    assert at.button(key="show-earlier").label == f"Show earlier messages ({1200 - state.WINDOW_FIRST} more)"
+    at.button(key="show-earlier").click().run()
+    assert len(at.chat_message) == state.WINDOW_FIRST + state.WINDOW_STEP
+    for _ in range(-(-(1200 - state.WINDOW_FIRST - state.WINDOW_STEP) // state.WINDOW_STEP)):
         at.button(key="show-earlier").click().run()
     assert not at.exception
     assert len(at.chat_message) == 1200 and not [b for b in at.button if b.key == "show-earlier"]
