@@ -28,6 +28,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, history_env, sim_proc, streamlit_app
 from conftest import CANARY_KEY, ROOT
+from glmchat import state
 from glmchat.i18n import t
 from pgcluster import PgCluster
 
@@ -102,16 +103,21 @@ WATCH_JS = """
 })(%s);
 """
 
-# The last turn is over: the script is idle, the input usable, and k user and k assistant bubbles shown.
+# The last turn is over: the script is idle, the input usable, and its question and one answer shown last.
 TURN_DONE_JS = """
-([k, gone]) => {
+([marker, gone]) => {
   const app = document.querySelector('[data-testid="stApp"]');
   if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
   if (gone && document.querySelector('.st-key-retry-' + gone)) return false;
   const box = document.querySelector('[data-testid="stChatInputTextArea"]');
-  return !!box && !box.disabled
-    && document.querySelectorAll('[data-testid="stChatMessageAvatarUser"]').length === k
-    && document.querySelectorAll('[data-testid="stChatMessageAvatarAssistant"]').length === k;
+  if (!box || box.disabled) return false;
+  // The page draws only the newest messages: the turn is done when its question is the last one shown
+  // and exactly one answer follows it.
+  const bubbles = [...document.querySelectorAll('[data-testid="stChatMessage"]')];
+  const isUser = b => !!b.querySelector('[data-testid="stChatMessageAvatarUser"]');
+  const last = bubbles.map(isUser).lastIndexOf(true);
+  return last >= 0 && bubbles[last].textContent.includes(marker)
+    && bubbles.length === last + 2 && !isUser(bubbles[last + 1]);
 }
 """
 
@@ -255,8 +261,9 @@ async def _open(browser: Browser, url: str, session: Session, gate: asyncio.Sema
         await page.get_by_test_id("stChatInputTextArea").wait_for(state="visible", timeout=OPEN_TIMEOUT)
 
 
-async def _wait_turn(page: Page, k: int, gone: str | None = None) -> None:
-    await page.wait_for_function(TURN_DONE_JS, arg=[k, gone], polling=POLL, timeout=REPLY_TIMEOUT)
+async def _wait_turn(page: Page, turn: Turn, gone: str | None = None) -> None:
+    marker = " ".join(turn.text.split()[:3])  # "soak sNN mNN": unique to this turn
+    await page.wait_for_function(TURN_DONE_JS, arg=[marker, gone], polling=POLL, timeout=REPLY_TIMEOUT)
 
 
 async def _last_reply(page: Page) -> dict:
@@ -279,13 +286,13 @@ async def _turn(session: Session, turn: Turn, deadline: float) -> None:
     box = page.get_by_test_id("stChatInputTextArea")
     await box.fill(turn.text)
     await box.press("Enter")
-    await _wait_turn(page, len(session.turns))
+    await _wait_turn(page, turn)
     reply = await _last_reply(page)
     turn.outcome = _outcome(reply, turn)
     if reply["retry"] and time.monotonic() < deadline and session.rng.random() < 0.5:
         turn.retry_clicked = True
         await page.locator(f".st-key-retry-{reply['retry']} button").click()
-        await _wait_turn(page, len(session.turns), gone=reply["retry"])
+        await _wait_turn(page, turn, gone=reply["retry"])
         turn.outcome = _outcome(await _last_reply(page), turn)
     turn.ended = time.monotonic()
 
@@ -420,8 +427,10 @@ def _check_session(s: Session, saved: list[dict]) -> list[str]:
                             f"{FAULTS[turn.fault][2]!r} ({turn.text!r})")
     if s.cid is None:
         return problems + [f"{tag}: no conversation id in the page URL"]
+    # The page draws the newest messages only (state.WINDOW_FIRST at first): it must show their tail.
     page_users = [norm(b["text"]) for b in s.bubbles if b["role"] == "user"]
-    if page_users != [norm(x.text) for x in s.turns]:
+    sent = [norm(x.text) for x in s.turns]
+    if len(page_users) < min(len(sent), state.WINDOW_FIRST // 2) or page_users != sent[len(sent) - len(page_users):]:
         problems.append(f"{tag}: the page shows user messages {page_users} for {[x.text for x in s.turns]}")
     users = [r["content"] for r in saved if r["role"] == "user"]
     missing = [x.text for x in s.turns if x.text not in users]
@@ -430,10 +439,11 @@ def _check_session(s: Session, saved: list[dict]) -> list[str]:
         problems.append(f"{tag}: user messages not in the database: {missing}{shown}")
     elif users != [x.text for x in s.turns]:
         problems.append(f"{tag}: user messages saved as {users}, sent as {[x.text for x in s.turns]}")
-    if [r["role"] for r in saved] != [b["role"] for b in s.bubbles]:
-        problems.append(f"{tag}: saved roles {[r['role'] for r in saved]} vs page {[b['role'] for b in s.bubbles]}")
+    shown = saved[len(saved) - len(s.bubbles):]
+    if [r["role"] for r in shown] != [b["role"] for b in s.bubbles]:
+        problems.append(f"{tag}: saved roles {[r['role'] for r in shown]} vs page {[b['role'] for b in s.bubbles]}")
         return problems
-    for row, bubble in zip(saved, s.bubbles):
+    for row, bubble in zip(shown, s.bubbles):
         if row["role"] != "assistant":
             continue
         if bubble["error"]:
