@@ -40,8 +40,8 @@ with top:
         else:
             st.error(t("chat.summary_failed", lang), icon=":material/error:")
 
+live = state.reply_waiting()  # this run carries a reply
 pending = state.take_pending()
-live = pending and bool(messages) and messages[-1]["role"] == "user"  # this run carries a reply
 plan = state.plan(settings)
 # Only the newest messages are drawn: a long chat costs no more per rerun than a short one.
 first, hidden = state.window(live)
@@ -76,7 +76,7 @@ if live:
                                alternatives=state.take_alternatives())
     plan = state.plan(settings)  # the reply just added counts too
 state.set_drawn(messages[first:])
-state.set_chat_view(settings)
+state.set_chat_view(settings, plan)
 if plan.dropped:
     st.button(t("chat.summarise", lang, n=len(plan.dropped)), on_click=state.ask_summary,
               icon=":material/compress:", key="summarise")

@@ -596,11 +596,9 @@ def stream_reply(settings: state.Settings, history_for_api: list[dict], save=Non
                 # A reload or a closed tab, not the Stop button: the reply goes on without the page.
                 detached = True
                 _finish_without_page(reply, msg, settings, saver, progress, record, ticket)
-            else:
-                if msg["status"] == STREAMING:
-                    _mark_stopped(msg, reply)
-                later.run_after_stop()
-            raise
+            elif msg["status"] == STREAMING:
+                _mark_stopped(msg, reply)
+            raise  # app.py then draws what the page left waiting (later.run_after_stop)
         except BaseException:
             # A rerun (another widget) or anything else: keep what arrived, marked as stopped.
             if msg["status"] == STREAMING:

@@ -47,10 +47,6 @@ def _as(ctx, script_hash: str, draw: Callable[[], None]) -> None:
         draw()
 
 
-def waiting() -> bool:
-    return bool(_queue())
-
-
 def run() -> None:
     """Draw everything that was waiting, in order."""
     queue = _queue()

@@ -107,18 +107,15 @@ def panel_run_is_full() -> bool:
     return full
 
 
-def _chat_view(current: Settings) -> tuple:
-    return current.model.offline, tuple(plan(current).dropped)
-
-
-def set_chat_view(current: Settings) -> None:
-    st.session_state[CHAT_VIEW] = _chat_view(current)
+def set_chat_view(current: Settings, drawn: conv.Plan) -> None:
+    """Remember what the chat page drew of the settings, with the plan it drew."""
+    st.session_state[CHAT_VIEW] = current.model.offline, tuple(drawn.dropped)
 
 
 def chat_view_changed(current: Settings) -> bool:
     """Whether the chat page on screen would look different with these settings."""
     shown = st.session_state.get(CHAT_VIEW)
-    return shown is not None and shown != _chat_view(current)
+    return shown is not None and shown != (current.model.offline, tuple(plan(current).dropped))
 
 
 def messages() -> list[dict]:

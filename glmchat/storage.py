@@ -48,7 +48,6 @@ from sqlalchemy.pool import StaticPool
 from glmchat.limits import UNAVAILABLE, WINDOW, Limits, Refusal, Usage, day_start
 
 
-
 def _driver_errors() -> tuple[type[BaseException], ...]:
     """The database drivers' own errors. psycopg loads with the first PostgreSQL engine, not the first page."""
     psycopg = sys.modules.get("psycopg")
