@@ -258,6 +258,69 @@ def test_concurrent_writers_keep_positions_contiguous(backend):
     assert [i for i in got if i[0] == "x"] == [f"x{i}" for i in range(10)]
 
 
+def test_sqlite_writers_of_one_process_queue_before_sqlite_does(tmp_path):
+    """A second writer waits on the store's lock, not in SQLite's busy handler (which sleeps up to 100 ms)."""
+    s = Store(f"sqlite:///{tmp_path / 'q.db'}")
+    cid = s.create_conversation(A, "queue", "m")
+    begins = []
+
+    @sa.event.listens_for(s._engine, "before_cursor_execute")
+    def _count(conn, cursor, statement, *args):
+        if statement.startswith("BEGIN"):
+            begins.append(threading.current_thread().name)
+
+    holding, release, done = threading.Event(), threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with s._tx(write=True):
+            holding.set()
+            release.wait(5)
+
+    def save() -> None:
+        s.save_message(A, cid, {"id": "u1", "role": "user", "content": "queued"})
+        done.set()
+
+    holder = threading.Thread(target=hold, name="holder")
+    holder.start()
+    assert holding.wait(5)
+    writer = threading.Thread(target=save, name="writer")
+    writer.start()
+    time.sleep(0.3)
+    assert begins == ["holder"]  # the writer has not begun a transaction: it queues in this process
+    assert not done.is_set()
+    release.set()
+    holder.join(5)
+    assert done.wait(5)
+    writer.join(5)
+    assert begins == ["holder", "writer"]
+    assert [m["content"] for m in s.messages(A, cid)] == ["queued"]
+    s.close()
+
+
+def test_sqlite_write_queue_gives_up_after_the_busy_timeout(tmp_path):
+    s = Store(f"sqlite:///{tmp_path / 'q.db'}", busy_timeout=0.2)
+    cid = s.create_conversation(A, "queue", "m")
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with s._tx(write=True):
+            holding.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(5)
+    try:
+        with pytest.raises(StorageError, match="busy"):
+            s.save_message(A, cid, {"id": "u1", "role": "user", "content": "late"})
+    finally:
+        release.set()
+        holder.join(5)
+    s.save_message(A, cid, {"id": "u1", "role": "user", "content": "later"})  # the lock was released
+    assert [m["content"] for m in s.messages(A, cid)] == ["later"]
+    s.close()
+
+
 # --------------------------------------------------------------------------- owners
 
 
