@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets as _secrets
 import time
 from dataclasses import dataclass
@@ -652,6 +653,12 @@ def lang() -> str:
 
 def secrets() -> dict:
     """Streamlit secrets as a plain mapping; empty when the app has no secrets file."""
+    # Without any secrets file, every st.secrets read rescans the paths under one process-wide lock and
+    # raises; a run reads secrets several times, and 10 sessions sending at once queued on that lock.
+    # Secrets already parsed (a file was read, or AppTest set them) are read as before.
+    parsed = getattr(st.secrets, "_secrets", None)
+    if parsed is None and not any(os.path.exists(path) for path in st.get_option("secrets.files")):
+        return {}
     try:
         return {k: v for k, v in st.secrets.items()}
     except Exception:  # noqa: BLE001 - no secrets.toml, or an unreadable one, means no secrets
