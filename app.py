@@ -5,7 +5,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
-from glmchat import config, gate_view, later, prestart, sidebar, state
+from glmchat import config, gate_view, heap, later, prestart, sidebar, state
 from glmchat.access import ConfigError
 from glmchat.catalogue import load
 from glmchat.render import safe_inline
@@ -14,6 +14,7 @@ from glmchat.i18n import t
 # A local file: a :material/…: or emoji page icon makes every page load fetch it from a CDN.
 ICON = str(Path(__file__).with_name("glmchat") / "assets" / "icon.png")
 
+heap.freeze_loaded()  # before this run's objects: what is loaded by now lives as long as the process
 config.load_env_file()
 log = logging.getLogger("glmchat")
 if not log.handlers:  # once per process: the script reruns, the logger stays
