@@ -353,7 +353,17 @@ def _dumps(value: object, what: str) -> str:
 
 
 def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+    return None if text is None else json.loads(text, object_pairs_hook=_interned_keys)
+
+
+def _interned_keys(pairs: list) -> dict:
+    # A session holds up to LOAD_LIMIT messages, each with its own copies of the same few meta keys.
+    return {sys.intern(k): sys.intern(v) if k == "model" and isinstance(v, str) else v for k, v in pairs}
+
+
+# Column values from a small closed set, shared instead of one string per loaded row.
+_CORE_NAMES = {v: v for v in ("user", "assistant", "streaming", "done", "stopped", "incomplete", "error", "stop",
+                              "length", "tool_calls", "sensitive", "network_error", "model_context_window_exceeded")}
 
 
 def _is_int(v: object) -> bool:
@@ -432,10 +442,12 @@ def encode_message(message: object) -> dict:
 def _decode_message(r: Any) -> dict:
     extra = json.loads(r.extra_json) if r.extra_json else {}
     absent = set(extra.pop(_ABSENT, ()))
-    message: dict[str, Any] = {"id": r.id, "role": r.role, "content": r.content}
+    message: dict[str, Any] = {"id": r.id, "role": _CORE_NAMES.get(r.role, r.role), "content": r.content}
     if r.role == "assistant":
-        for key, value in (("reasoning", r.reasoning), ("status", r.status), ("error", _loads(r.error_json)),
-                           ("finish_reason", r.finish_reason), ("meta", _loads(r.meta_json))):
+        for key, value in (("reasoning", r.reasoning), ("status", _CORE_NAMES.get(r.status, r.status)),
+                           ("error", _loads(r.error_json)),
+                           ("finish_reason", _CORE_NAMES.get(r.finish_reason, r.finish_reason)),
+                           ("meta", _loads(r.meta_json))):
             if key not in absent:
                 message[key] = value
     message.update(extra)

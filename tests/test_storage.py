@@ -321,6 +321,19 @@ def test_sqlite_write_queue_gives_up_after_the_busy_timeout(tmp_path):
     s.close()
 
 
+def test_loaded_messages_share_their_repeated_strings(store):
+    """A session holds up to LOAD_LIMIT messages: their meta keys, roles and model ids are one string each."""
+    cid, _ = new_chat(store, A, "q1", "a1", "q2", "a2")
+    got = store.messages(A, cid)
+    first, second = got[1], got[3]
+    assert first["meta"] == second["meta"] | {"usage": first["meta"]["usage"]}
+    for k1, k2 in zip(first["meta"], second["meta"]):
+        assert k1 is k2
+    assert first["meta"]["model"] is second["meta"]["model"]
+    assert first["role"] is second["role"] and first["status"] is second["status"]
+    assert got[0]["role"] is got[2]["role"]
+
+
 # --------------------------------------------------------------------------- owners
 
 
