@@ -305,7 +305,7 @@ def sessions(ctx: Ctx, counts: list[int], reps: dict[int, int], rate: int = 100)
                         tab.page.evaluate(B.REPLY_OBSERVER_JS, ["tok0", f"tok{149 + k}"])
                         tab.page.get_by_test_id("stChatInputTextArea").fill(prompts[k])
                     ctx.sim.reset()
-                    cpu0 = procs.cpu_seconds(app.pid)
+                    cpu0, browser0 = procs.cpu_seconds(app.pid), procs.browser_cpu_seconds()
                     # Every page presses Enter at the same epoch moment (a synthetic keydown, handled by the
                     # chat input like a typed one): pressing them one by one from here took up to 19 s for 25.
                     at = time.time() * 1000 + 500 + 60 * k_count
@@ -316,10 +316,11 @@ def sessions(ctx: Ctx, counts: list[int], reps: dict[int, int], rate: int = 100)
                     for tab in tabs:
                         left = max(1.0, deadline - time.monotonic())
                         tab.page.wait_for_function("() => window.__t.last !== null", polling=100, timeout=left * 1000)
-                    ctx.sim.wait_events(k_count, 30)
+                    # Session k's stream is the one with the k-th fewest chunks (it asked for 150 + k tokens).
+                    streams = sorted(ctx.sim.wait_events(k_count, 30), key=lambda e: e["chunks"])[-k_count:]
                     for tab in tabs:
                         B.wait_idle(tab, timeout=60)
-                    cpu1 = procs.cpu_seconds(app.pid)
+                    cpu1, browser1 = procs.cpu_seconds(app.pid), procs.browser_cpu_seconds()
                     enters = []
                     for k, tab in enumerate(tabs):
                         t = tab.page.evaluate("window.__t")
@@ -334,6 +335,8 @@ def sessions(ctx: Ctx, counts: list[int], reps: dict[int, int], rate: int = 100)
                         rows.append({
                             "metric": "sessions", "app": name, "k": k_count, "rep": rep, "session": k,
                             "added_ttft": t["first"] - t["enter"] - (ctx.sim.ttft + 1 / rate) * 1000,
+                            "enter_to_request": streams[k]["first_chunk_at"] * 1000 - ctx.sim.ttft * 1000 - t["enter"],
+                            "first_sent_to_visible": t["first"] - (streams[k]["first_chunk_at"] + 1 / rate) * 1000,
                             "enter_to_last": t["last"] - t["enter"],
                             "own_prompt_shown": any(prompts[k] in c for c in chat[:-1]),
                             "own_reply_exact": reply.strip() == own,
@@ -344,6 +347,7 @@ def sessions(ctx: Ctx, counts: list[int], reps: dict[int, int], rate: int = 100)
                     for r in rows:
                         r["enter_spread_ms"] = spread
                         r["server_cpu_ms_per_session"] = (cpu1 - cpu0) * 1000 / k_count
+                        r["browser_cpu_ms_per_session"] = (browser1 - browser0) * 1000 / k_count
                     leaks = sum(r["foreign_in_chat"] for r in rows)
                     bad = sum(1 for r in rows if not (r["own_prompt_shown"] and r["own_reply_exact"]))
                     ctx.log(f"    enter spread {spread:.0f} ms; foreign markers in chat: {leaks}; "

@@ -69,6 +69,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def browser_cpu_seconds() -> float:
+    """utime + stime of every Chromium process alive now (renderers come and go with contexts)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if "chrom" not in (entry / "comm").read_text():
+                continue
+            total += cpu_seconds(int(entry.name))
+        except OSError:  # it exited meanwhile
+            continue
+    return total
+
+
 def rss_kb(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:

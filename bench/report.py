@@ -173,13 +173,16 @@ def sessions_table(rows: list[dict]) -> str:
         side = sum(r.get("foreign_in_sidebar", 0) for r in rows if r["app"] == "glm" and r["k"] == k)
         cells.append(str(side))
         cells.append(" / ".join(fmt(p50(values(rows, "enter_spread_ms", app=a, k=k)), " ms", 0) for a in ("glm", "naive")))
-        cells.append(" / ".join(fmt(p50(values(rows, "server_cpu_ms_per_session", app=a, k=k)), " ms", 0)
-                                for a in ("glm", "naive")))
+        for key in ("enter_to_request", "first_sent_to_visible", "server_cpu_ms_per_session",
+                    "browser_cpu_ms_per_session"):
+            cells.append(" / ".join(fmt(p50(values(rows, key, app=a, k=k)), " ms", 0) for a in ("glm", "naive")))
         body.append(cells)
     return _table(["sessions", "added TTFT GLM p50", "GLM p95", "naive p50", "naive p95", "ratio p95",
                    "GLM: foreign data seen / exact own prompt+reply", "naive: same",
                    "GLM sidebar: other sessions' titles (by design, see below)",
-                   "Enter spread GLM / naive", "server CPU per session GLM / naive"], body)
+                   "Enter spread GLM / naive", "Enter → request p50 GLM / naive",
+                   "first token sent → visible p50 GLM / naive", "server CPU per session GLM / naive",
+                   "browser CPU per session GLM / naive"], body)
 
 
 def start_tables(rows: list[dict]) -> str:
@@ -439,7 +442,10 @@ def document(res: dict, plot_name: str | None, notes: str | None) -> str:
               "dispatches a keydown Enter on its chat input at one common epoch moment (the *Enter spread* is "
               "how far apart the pages really handled it). Session k asks for 150+k tokens at 100 tok/s with a "
               "unique marker. "
-              "Added TTFT as in §1 (TTFT + 10 ms subtracted), from each session's own Enter.", "",
+              "Added TTFT as in §1 (TTFT + 10 ms subtracted), from each session's own Enter; *Enter → request* "
+              "and *first token sent → visible* as in §1 (session k's stream is the one with the k-th fewest "
+              "chunks). *Server CPU* is the Streamlit process's, *browser CPU* that of every Chromium process "
+              "(all pages, the GPU and browser processes), over the turn, divided by K.", "",
               sessions_table(rows), "",
               "Isolation check: each page must show its own prompt and a reply that ends exactly at its own "
               "`tok{149+k}` (a reply delivered to the wrong session would have the wrong length), and no other "
