@@ -53,6 +53,10 @@ with top:
                   key="show-earlier", type="tertiary")
     if not messages:
         st.caption(t("chat.empty", lang))
+    else:
+        # Its place is taken: on the run that carries the first reply, what was on screen stays until
+        # the run ends, and the hint would stay beside the question until the reply had finished.
+        st.empty()
 groups = chat_view.exchanges(shown)
 boxes = [hist.container() for _ in groups]
 history = partial(chat_view.draw_history, shown, lang, boxes, follow=None if pending else state.follower(owner_id),

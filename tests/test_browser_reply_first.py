@@ -8,6 +8,7 @@ import base64
 from playwright.sync_api import Page, expect
 
 from browser import sim  # noqa: F401 - fixture
+from glmchat.i18n import t
 from browser import Recorder, app_server, bubbles, idle, open_app, send, sidebar, sim_proc  # noqa: F401
 
 expect.set_options(timeout=15_000)
@@ -90,3 +91,15 @@ def test_stop_before_the_first_token_keeps_the_page(page: Page, app_server, sim)
     # The page still works: the next message gets its reply.
     send(page, f"ask-next {say('answer-next')}")
     expect(bubbles(page).last).to_contain_text("answer-next")
+
+
+def test_the_empty_chat_hint_goes_as_soon_as_the_first_question_is_sent(page: Page, app_server, sim):
+    open_app(page, app_server.url, Recorder())
+    hint = page.get_by_text(t("chat.empty", "en")).or_(page.get_by_text(t("chat.empty", "zh")))
+    expect(hint).to_be_visible()
+    send(page, f"first {say('answer-first')} sim:ttft=3")
+    expect(bubbles(page)).to_have_count(2)
+    expect(hint).to_have_count(0)
+    assert "answer-first" not in bubbles(page).nth(1).inner_text()  # gone while the reply still waits
+    expect(bubbles(page).nth(1)).to_contain_text("answer-first")
+    expect(hint).to_have_count(0)
