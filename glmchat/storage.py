@@ -553,6 +553,20 @@ def _parse_time(value: object, what: str) -> datetime | None:
 # --------------------------------------------------------------------------- the store
 
 
+def _wal(cur: sqlite3.Cursor, busy_timeout: float) -> None:
+    """Switch to WAL. Switching a new file needs it to itself, and SQLite answers "locked" at once there,
+    without its busy handler (two processes opening a new database failed 4 times in 15), so wait here."""
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class Store:
     """One database (SQLite file or PostgreSQL) of conversations. Thread-safe.
 
@@ -605,7 +619,7 @@ class Store:
             try:
                 cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
                 if not memory:
-                    cur.execute("PRAGMA journal_mode = WAL")
+                    _wal(cur, busy_timeout)
                 cur.execute("PRAGMA foreign_keys = ON")
                 cur.execute("PRAGMA synchronous = NORMAL")
             finally:
