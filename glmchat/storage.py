@@ -358,12 +358,12 @@ def _loads(text: str | None) -> Any:
 
 def _interned_keys(pairs: list) -> dict:
     # A session holds up to LOAD_LIMIT messages, each with its own copies of the same few meta keys.
-    return {sys.intern(k): sys.intern(v) if k == "model" and isinstance(v, str) else v for k, v in pairs}
+    return {sys.intern(k): _shared(v) if k == "model" else v for k, v in pairs}
 
 
-# Column values from a small closed set, shared instead of one string per loaded row.
-_CORE_NAMES = {v: v for v in ("user", "assistant", "streaming", "done", "stopped", "incomplete", "error", "stop",
-                              "length", "tool_calls", "sensitive", "network_error", "model_context_window_exceeded")}
+def _shared(value: str | None) -> str | None:
+    """One string object for a value many loaded rows repeat (a role, a status, a model id)."""
+    return sys.intern(value) if isinstance(value, str) else value
 
 
 def _is_int(v: object) -> bool:
@@ -442,12 +442,10 @@ def encode_message(message: object) -> dict:
 def _decode_message(r: Any) -> dict:
     extra = json.loads(r.extra_json) if r.extra_json else {}
     absent = set(extra.pop(_ABSENT, ()))
-    message: dict[str, Any] = {"id": r.id, "role": _CORE_NAMES.get(r.role, r.role), "content": r.content}
+    message: dict[str, Any] = {"id": r.id, "role": _shared(r.role), "content": r.content}
     if r.role == "assistant":
-        for key, value in (("reasoning", r.reasoning), ("status", _CORE_NAMES.get(r.status, r.status)),
-                           ("error", _loads(r.error_json)),
-                           ("finish_reason", _CORE_NAMES.get(r.finish_reason, r.finish_reason)),
-                           ("meta", _loads(r.meta_json))):
+        for key, value in (("reasoning", r.reasoning), ("status", _shared(r.status)), ("error", _loads(r.error_json)),
+                           ("finish_reason", _shared(r.finish_reason)), ("meta", _loads(r.meta_json))):
             if key not in absent:
                 message[key] = value
     message.update(extra)
