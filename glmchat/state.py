@@ -108,15 +108,20 @@ def panel_run_is_full() -> bool:
     return full
 
 
+def _chat_view(current: Settings, drawn: conv.Plan) -> tuple:
+    """What of the settings shows on the chat page: the demo notice, the messages left out of the request."""
+    return current.model.offline, tuple(drawn.dropped)
+
+
 def set_chat_view(current: Settings, drawn: conv.Plan) -> None:
     """Remember what the chat page drew of the settings, with the plan it drew."""
-    st.session_state[CHAT_VIEW] = current.model.offline, tuple(drawn.dropped)
+    st.session_state[CHAT_VIEW] = _chat_view(current, drawn)
 
 
 def chat_view_changed(current: Settings) -> bool:
     """Whether the chat page on screen would look different with these settings."""
     shown = st.session_state.get(CHAT_VIEW)
-    return shown is not None and shown != (current.model.offline, tuple(plan(current).dropped))
+    return shown is not None and shown != _chat_view(current, plan(current))
 
 
 def messages() -> list[dict]:
