@@ -16,10 +16,13 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 VIEWPORT = {"width": 1280, "height": 900}
 
 # Installed before any page script: timestamps and sizes of every WebSocket message the page handles,
-# and of every DOM mutation (childList, text and attributes) anywhere in the document.
+# and of every DOM mutation (childList, text and attributes) anywhere in the document. While W.mark is set
+# (by the reply observer), the first message whose bytes contain it is timed too (W.markAt): when the first
+# token reached the page, as against when it became visible.
 INIT_JS = r"""(() => {
   const now = () => performance.timeOrigin + performance.now();
-  const W = window.__ws = {n: 0, bytes: 0, last: 0};
+  const W = window.__ws = {n: 0, bytes: 0, last: 0, mark: null, markAt: null};
+  const text = new TextDecoder();
   const M = window.__mut = {n: 0, last: 0};
   const Orig = window.WebSocket;
   window.WebSocket = class extends Orig {
@@ -28,6 +31,8 @@ INIT_JS = r"""(() => {
       this.addEventListener('message', (e) => {
         W.n++; W.last = now();
         const d = e.data;
+        if (W.mark !== null && W.markAt === null && d && d.byteLength !== undefined
+            && text.decode(d).includes(W.mark)) W.markAt = W.last;
         W.bytes += d && d.byteLength !== undefined ? d.byteLength : (d && d.size !== undefined ? d.size : String(d).length);
       });
     }
@@ -43,6 +48,7 @@ REPLY_OBSERVER_JS = r"""([firstMarker, finalMarker]) => {
   const now = () => performance.timeOrigin + performance.now();
   const T = window.__t = {enter: null, first: null, last: null, firstPaint: null, lastPaint: null,
                           updates: 0, lastLen: -1};
+  window.__ws.mark = firstMarker; window.__ws.markAt = null;
   document.addEventListener('keydown', (e) => { if (e.key === 'Enter' && T.enter === null) T.enter = now(); }, true);
   let bubble = null;
   const check = () => {

@@ -110,6 +110,7 @@ def turn(ctx: Ctx, app: procs.App, tab: B.Tab, prompt: str, final_marker: str, t
     cpu1, frames1 = procs.cpu_seconds(app.pid), tab.frames.snapshot()
     t = page.evaluate("window.__t")
     s = B.state(page)
+    arrived = s["ws"]["markAt"]
     text = page.evaluate(B.REPLY_TEXT_JS, [s["messages"] - 1, "tok0"])
     if not events:
         raise RuntimeError("the simulator recorded no finished stream")
@@ -122,6 +123,8 @@ def turn(ctx: Ctx, app: procs.App, tab: B.Tab, prompt: str, final_marker: str, t
         "added_ttft": t["first"] - t["enter"] - own,
         "enter_to_request": ev["first_chunk_at"] * 1000 - ctx.sim.ttft * 1000 - t["enter"],
         "first_sent_to_visible": t["first"] - first_sent,
+        "first_sent_to_ws": None if arrived is None else arrived - first_sent,
+        "ws_to_visible": None if arrived is None else t["first"] - arrived,
         "first_paint_after_dom": t["firstPaint"] - t["first"],
         "enter_to_last": t["last"] - t["enter"],
         "last_lag": t["last"] - ev["last_chunk_at"] * 1000,
@@ -324,6 +327,8 @@ def sessions(ctx: Ctx, counts: list[int], reps: dict[int, int], rate: int = 100)
                     enters = []
                     for k, tab in enumerate(tabs):
                         t = tab.page.evaluate("window.__t")
+                        arrived = tab.page.evaluate("window.__ws.markAt")
+                        first_sent = (streams[k]["first_chunk_at"] + 1 / rate) * 1000
                         enters.append(t["enter"])
                         chat = tab.page.evaluate("""() => Array.from(document.querySelectorAll(
                             '[data-testid="stChatMessage"]')).map(m => m.textContent)""")
@@ -336,7 +341,9 @@ def sessions(ctx: Ctx, counts: list[int], reps: dict[int, int], rate: int = 100)
                             "metric": "sessions", "app": name, "k": k_count, "rep": rep, "session": k,
                             "added_ttft": t["first"] - t["enter"] - (ctx.sim.ttft + 1 / rate) * 1000,
                             "enter_to_request": streams[k]["first_chunk_at"] * 1000 - ctx.sim.ttft * 1000 - t["enter"],
-                            "first_sent_to_visible": t["first"] - (streams[k]["first_chunk_at"] + 1 / rate) * 1000,
+                            "first_sent_to_visible": t["first"] - first_sent,
+                            "first_sent_to_ws": None if arrived is None else arrived - first_sent,
+                            "ws_to_visible": None if arrived is None else t["first"] - arrived,
                             "enter_to_last": t["last"] - t["enter"],
                             "own_prompt_shown": any(prompts[k] in c for c in chat[:-1]),
                             "own_reply_exact": reply.strip() == own,
@@ -404,10 +411,12 @@ def cold_start(ctx: Ctx, run_dir, database_url: str, reps: int, src, warmup: boo
 
 def memory(ctx: Ctx, run_dir, database_url: str, sizes: list[int], sessions_per: dict[int, int],
            convs: dict[int, tuple], src) -> list[dict]:
-    """Server RSS per idle session: a fresh server, one warm-up session, then K more sessions held open.
+    """Server memory per idle session: a fresh server, one warm-up session, then K more sessions held open.
 
-    Each reading is taken twice: as is ("raw"), and after the server ran gc.collect() + malloc_trim(0)
-    (bench/serve.py, SIGUSR1), which removes most of the noise of garbage and freed-but-kept heap."""
+    RSS is read twice: as is ("raw"), and after the server ran gc.collect() + malloc_trim(0) (bench/serve.py,
+    SIGUSR1), which removes most of the noise of garbage and freed-but-kept heap. A second fresh server, which
+    traces its allocations, gives the bytes Python holds after the same gc (tracemalloc): the sessions' own
+    objects, without the allocator's slack that makes RSS coarse. Tracing inflates RSS, hence two servers."""
     out = []
 
     def settle(app) -> tuple[int, int]:
@@ -417,34 +426,55 @@ def memory(ctx: Ctx, run_dir, database_url: str, sizes: list[int], sessions_per:
         time.sleep(1.0)
         return raw, procs.rss_kb(app.pid)
 
+    def traced(app, heap_file, readings: int) -> int:
+        """Signal the server and wait for its traced size (bytes), the `readings`-th line of heap_file."""
+        time.sleep(1.0)
+        os.kill(app.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            lines = heap_file.read_text().split() if heap_file.exists() else []
+            if len(lines) >= readings:
+                return int(lines[readings - 1])
+            time.sleep(0.1)
+        raise procs.BenchError(f"no traced heap size from the server in {heap_file}")
+
+    def held_open(name: str, n: int, k: int, heap: bool) -> dict:
+        app = None
+        tabs: list[B.Tab] = []
+        heap_file = run_dir / f"heap-{name}-{n}.txt" if heap else None
+        try:
+            app = procs.start_app(name, run_dir, ctx.sim, database_url, tag=f"-mem{n}{'-heap' if heap else ''}",
+                                  src=src, gc_hook=True, heap_file=heap_file)
+            url = _url(app, convs.get(n) if n else None, n)
+            rss_start = procs.rss_kb(app.pid)
+            tabs.append(_open(ctx, app, url, n)[0])
+            first = traced(app, heap_file, 1) if heap else settle(app)
+            for _ in range(k):
+                tabs.append(_open(ctx, app, url, n)[0])
+            if heap:
+                return {"heap_1_mb": first / 2**20, "heap_per_session_mb": (traced(app, heap_file, 2) - first) / 2**20 / k}
+            (raw1, trim1), (raw_k, trim_k) = first, settle(app)
+            return {"rss_start_mb": rss_start / 1024, "rss_1_mb": trim1 / 1024, "rss_k_mb": trim_k / 1024,
+                    "per_session_mb": (trim_k - trim1) / 1024 / k,
+                    "raw_rss_1_mb": raw1 / 1024, "raw_rss_k_mb": raw_k / 1024,
+                    "raw_per_session_mb": (raw_k - raw1) / 1024 / k}
+        finally:
+            for tab in tabs:
+                tab.close()
+            if app is not None:
+                app.stop()
+
     for n in sizes:
         for name in ("glm", "naive"):
             k = sessions_per[n]
-            app = None
-            tabs: list[B.Tab] = []
+            r = {"metric": "memory", "app": name, "n": n, "sessions_added": k}
             try:
-                app = procs.start_app(name, run_dir, ctx.sim, database_url, tag=f"-mem{n}", src=src, gc_hook=True)
-                conv = convs.get(n) if n else None
-                url = _url(app, conv, n)
-                rss_start = procs.rss_kb(app.pid)
-                tabs.append(_open(ctx, app, url, n)[0])
-                raw1, trim1 = settle(app)
-                for _ in range(k):
-                    tabs.append(_open(ctx, app, url, n)[0])
-                raw_k, trim_k = settle(app)
-                r = {"metric": "memory", "app": name, "n": n, "sessions_added": k,
-                     "rss_start_mb": rss_start / 1024, "rss_1_mb": trim1 / 1024, "rss_k_mb": trim_k / 1024,
-                     "per_session_mb": (trim_k - trim1) / 1024 / k,
-                     "raw_rss_1_mb": raw1 / 1024, "raw_rss_k_mb": raw_k / 1024,
-                     "raw_per_session_mb": (raw_k - raw1) / 1024 / k}
+                r.update(held_open(name, n, k, heap=False))
+                r.update(held_open(name, n, k, heap=True))
             except Exception as exc:  # noqa: BLE001
                 r = {"metric": "memory", "app": name, "n": n, "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
-            finally:
-                for tab in tabs:
-                    tab.close()
-                if app is not None:
-                    app.stop()
             ctx.log(f"  memory {name:5} n={n:<5} per session={r.get('per_session_mb', float('nan')):6.2f} MB"
-                    f" (raw {r.get('raw_per_session_mb', float('nan')):6.2f} MB; 1 session {r.get('rss_1_mb', float('nan')):.1f} MB)")
+                    f" (raw {r.get('raw_per_session_mb', float('nan')):6.2f} MB; traced heap "
+                    f"{r.get('heap_per_session_mb', float('nan')):6.2f} MB; 1 session {r.get('rss_1_mb', float('nan')):.1f} MB)")
             out.append(ctx.emit(r))
     return out

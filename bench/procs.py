@@ -192,8 +192,11 @@ def app_env(name: str, sim: Simulator, database_url: str) -> dict[str, str]:
 
 
 def start_app(name: str, run_dir: Path, sim: Simulator, database_url: str, tag: str = "",
-              wait: bool = True, src: Path = ROOT, gc_hook: bool = False) -> App:
-    """`python -m streamlit run <app>`; gc_hook=True runs it through bench/serve.py (SIGUSR1: gc + trim)."""
+              wait: bool = True, src: Path = ROOT, gc_hook: bool = False, heap_file: Path | None = None) -> App:
+    """`python -m streamlit run <app>`; gc_hook=True runs it through bench/serve.py (SIGUSR1: gc + trim).
+
+    With heap_file (and gc_hook) the process traces its allocations, and each SIGUSR1 appends its traced size
+    to heap_file."""
     port = free_port()
     log = run_dir / f"streamlit-{name}{tag}.log"
     launcher = [str(src / "bench" / "serve.py")] if gc_hook else ["-m", "streamlit"]
@@ -203,8 +206,10 @@ def start_app(name: str, run_dir: Path, sim: Simulator, database_url: str, tag: 
            "--server.fileWatcherType", "none"]
     with open(log, "wb") as out:
         spawned = time.time()
-        proc = subprocess.Popen(cmd, cwd=src, stdout=out, stderr=subprocess.STDOUT,
-                                env=app_env(name, sim, database_url))
+        env = app_env(name, sim, database_url)
+        if heap_file is not None:
+            env.update(PYTHONTRACEMALLOC="1", BENCH_HEAP_FILE=str(heap_file))
+        proc = subprocess.Popen(cmd, cwd=src, stdout=out, stderr=subprocess.STDOUT, env=env)
     app = App(name, proc, f"http://127.0.0.1:{port}", log, spawned)
     if wait:
         try:

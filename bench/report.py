@@ -91,7 +91,7 @@ def ttft_tables(rows: list[dict]) -> str:
                      fratio(ratio(p50(g), p50(v))), f"{_reps(rows, app='glm', n=n)} / {_reps(rows, app='naive', n=n)}"])
         cells = [f"{n:,}"]
         for key, unit, digits in (("enter_to_request", " ms", None), ("first_sent_to_visible", " ms", None),
-                                  ("load_ms", " ms", 0), ("bubbles_drawn", "", 0), ("server_cpu_ms", " ms", 0),
+                                  ("ws_to_visible", " ms", None), ("load_ms", " ms", 0), ("bubbles_drawn", "", 0), ("server_cpu_ms", " ms", 0),
                                   ("ws_bytes", "", 0), ("last_lag", " ms", None)):
             a, b = p50(values(rows, key, app="glm", n=n)), p50(values(rows, key, app="naive", n=n))
             if key == "ws_bytes":
@@ -103,7 +103,7 @@ def ttft_tables(rows: list[dict]) -> str:
                     "ratio p50 (GLM/naive)", "reps GLM / naive"], main)
             + "\n\nWhere the time goes (medians, GLM Chat / naive):\n\n"
             + _table(["earlier messages", "Enter → request at simulator", "first token sent → visible",
-                      "page load (open chat)", "bubbles drawn", "server CPU per turn", "WS bytes per turn",
+                      "of which: in the page (WebSocket message → visible)", "page load (open chat)", "bubbles drawn", "server CPU per turn", "WS bytes per turn",
                       "last token sent → visible"], detail))
 
 
@@ -173,7 +173,7 @@ def sessions_table(rows: list[dict]) -> str:
         side = sum(r.get("foreign_in_sidebar", 0) for r in rows if r["app"] == "glm" and r["k"] == k)
         cells.append(str(side))
         cells.append(" / ".join(fmt(p50(values(rows, "enter_spread_ms", app=a, k=k)), " ms", 0) for a in ("glm", "naive")))
-        for key in ("enter_to_request", "first_sent_to_visible", "server_cpu_ms_per_session",
+        for key in ("enter_to_request", "first_sent_to_ws", "ws_to_visible", "server_cpu_ms_per_session",
                     "browser_cpu_ms_per_session"):
             cells.append(" / ".join(fmt(p50(values(rows, key, app=a, k=k)), " ms", 0) for a in ("glm", "naive")))
         body.append(cells)
@@ -181,7 +181,8 @@ def sessions_table(rows: list[dict]) -> str:
                    "GLM: foreign data seen / exact own prompt+reply", "naive: same",
                    "GLM sidebar: other sessions' titles (by design, see below)",
                    "Enter spread GLM / naive", "Enter → request p50 GLM / naive",
-                   "first token sent → visible p50 GLM / naive", "server CPU per session GLM / naive",
+                   "first token sent → in the page's WebSocket p50 GLM / naive",
+                   "WebSocket message → visible p50 GLM / naive", "server CPU per session GLM / naive",
                    "browser CPU per session GLM / naive"], body)
 
 
@@ -200,7 +201,7 @@ def start_tables(rows: list[dict]) -> str:
     body = []
     for n in sorted({r["n"] for r in mem}):
         cells = [f"{n:,}"]
-        for key in ("rss_1_mb", "per_session_mb", "raw_per_session_mb"):
+        for key in ("rss_1_mb", "per_session_mb", "raw_per_session_mb", "heap_per_session_mb"):
             pair = [fmt(p50(values(mem, key, app=a, n=n)), " MB", 1 if key == "rss_1_mb" else 2) for a in ("glm", "naive")]
             cells.append(" / ".join(pair))
         cells.append(fratio(ratio(p50(values(mem, "per_session_mb", app="glm", n=n)),
@@ -208,7 +209,8 @@ def start_tables(rows: list[dict]) -> str:
         cells.append(" / ".join(str(int(p50(values(mem, "sessions_added", app=a, n=n)) or 0)) for a in ("glm", "naive")))
         body.append(cells)
     out += "\n\n" + _table(["earlier messages", "server RSS with 1 session GLM / naive",
-                            "RSS per added idle session GLM / naive", "same without gc + trim (raw)", "ratio",
+                            "RSS per added idle session GLM / naive", "same without gc + trim (raw)",
+                            "Python heap per added idle session (tracemalloc) GLM / naive", "ratio (RSS)",
                             "sessions added GLM / naive"], body)
     return out
 
@@ -277,8 +279,9 @@ def targets(rows: list[dict]) -> list[tuple[str, str, str]]:
         nmax = max(r["n"] for r in mem)
         v = p50(values(mem, "per_session_mb", app="glm", n=nmax))
         if v is not None:
+            heap = p50(values(mem, "heap_per_session_mb", app="glm", n=nmax))
             add(f"RSS per idle session ≤ 0.5 MB at {nmax:,} messages" + ("" if nmax == 5000 else " (5,000 not run)"),
-                fmt(v, " MB", 2), v <= 0.5)
+                fmt(v, " MB", 2) + ("" if heap is None else f" (Python heap: {fmt(heap, ' MB', 2)})"), v <= 0.5)
     return out
 
 
@@ -423,7 +426,9 @@ def document(res: dict, plot_name: str | None, notes: str | None) -> str:
               "Enter: the server-side rerun until the HTTP request is made (plus the browser sending the "
               "WebSocket message).",
               "- *first token sent → visible*: simulator sent the first content chunk → it was in the DOM: "
-              "the app's forwarding plus the browser's processing of everything queued before it.",
+              "the app's forwarding plus the browser's processing of everything queued before it. *Of which in "
+              "the page*: from the page's WebSocket handler receiving the first message whose bytes contain "
+              "`tok0` to `tok0` in the DOM (the rest is the server's, and the loopback's).",
               "- *page load*: goto → the page is quiet (no WebSocket message or DOM change for 400 ms), fresh "
               "context (no HTTP cache).", "",
               "## 2. Stream rendering (2,000-token reply, empty chat)", "",
@@ -443,8 +448,10 @@ def document(res: dict, plot_name: str | None, notes: str | None) -> str:
               "how far apart the pages really handled it). Session k asks for 150+k tokens at 100 tok/s with a "
               "unique marker. "
               "Added TTFT as in §1 (TTFT + 10 ms subtracted), from each session's own Enter; *Enter → request* "
-              "and *first token sent → visible* as in §1 (session k's stream is the one with the k-th fewest "
-              "chunks). *Server CPU* is the Streamlit process's, *browser CPU* that of every Chromium process "
+              "as in §1 (session k's stream is the one with the k-th fewest chunks). The first token's way from the "
+              "simulator to the screen is split where it reaches the page: *first token sent → in the page's "
+              "WebSocket* (the server's part: the app's script thread and event loop, with the loopback) and "
+              "*WebSocket message → visible* (the browser's part: everything queued before it). *Server CPU* is the Streamlit process's, *browser CPU* that of every Chromium process "
               "(all pages, the GPU and browser processes), over the turn, divided by K.", "",
               sessions_table(rows), "",
               "Isolation check: each page must show its own prompt and a reply that ends exactly at its own "
@@ -463,7 +470,11 @@ def document(res: dict, plot_name: str | None, notes: str | None) -> str:
               "one warm-up session, then after K more sessions held open (idle, fully loaded), difference divided "
               "by K; read once as is (*raw*) and once after gc + trim (the main figure). Caveats: RSS is coarse "
               "(allocator arenas, Python never returns freed memory to the OS), includes Streamlit's per-session "
-              "message cache, and GLM Chat loads only the newest 200 messages of a conversation into a session (state.LOAD_LIMIT).",
+              "message cache, and GLM Chat loads only the newest 200 messages of a conversation into a session "
+              "(state.LOAD_LIMIT). *Python heap*: the same steps on a second fresh server started with "
+              "`PYTHONTRACEMALLOC=1`; after the same gc, the handler reports tracemalloc's current traced size, "
+              "the bytes Python objects hold, without the allocator's slack (tracing inflates RSS, hence a "
+              "separate server). The target's verdict stays on RSS.",
               "", "## Failed repetitions", ""]
     failed = [r for r in rows if "error" in r]
     if failed:
