@@ -36,7 +36,7 @@ FULL = {
     "rerun_sizes": [0, 1000, 5000], "rerun_reps": {0: 5, 1000: 5, 5000: 2},
     "session_counts": [1, 10, 25], "session_reps": {1: 3, 10: 1, 25: 1},
     "cold_reps": 5, "cold_warmup": True,
-    "memory_sizes": [0, 5000], "memory_sessions": {0: 6, 5000: 3},
+    "memory_sizes": [0, 5000], "memory_sessions": {0: 6, 5000: 8},
 }
 QUICK = {
     "ttft_sizes": [0, 100, 1000], "ttft_reps": {0: 2, 100: 1, 1000: 2},
