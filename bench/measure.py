@@ -452,7 +452,8 @@ def memory(ctx: Ctx, run_dir, database_url: str, sizes: list[int], sessions_per:
             for _ in range(k):
                 tabs.append(_open(ctx, app, url, n)[0])
             if heap:
-                return {"heap_1_mb": first / 2**20, "heap_per_session_mb": (traced(app, heap_file, 2) - first) / 2**20 / k}
+                last = traced(app, heap_file, 2)
+                return {"heap_1_mb": first / 2**20, "heap_per_session_mb": (last - first) / 2**20 / k}
             (raw1, trim1), (raw_k, trim_k) = first, settle(app)
             return {"rss_start_mb": rss_start / 1024, "rss_1_mb": trim1 / 1024, "rss_k_mb": trim_k / 1024,
                     "per_session_mb": (trim_k - trim1) / 1024 / k,

@@ -91,8 +91,8 @@ def ttft_tables(rows: list[dict]) -> str:
                      fratio(ratio(p50(g), p50(v))), f"{_reps(rows, app='glm', n=n)} / {_reps(rows, app='naive', n=n)}"])
         cells = [f"{n:,}"]
         for key, unit, digits in (("enter_to_request", " ms", None), ("first_sent_to_visible", " ms", None),
-                                  ("ws_to_visible", " ms", None), ("load_ms", " ms", 0), ("bubbles_drawn", "", 0), ("server_cpu_ms", " ms", 0),
-                                  ("ws_bytes", "", 0), ("last_lag", " ms", None)):
+                                  ("ws_to_visible", " ms", None), ("load_ms", " ms", 0), ("bubbles_drawn", "", 0),
+                                  ("server_cpu_ms", " ms", 0), ("ws_bytes", "", 0), ("last_lag", " ms", None)):
             a, b = p50(values(rows, key, app="glm", n=n)), p50(values(rows, key, app="naive", n=n))
             if key == "ws_bytes":
                 cells.append(f"{fmt(a and a / 1024, ' KB')} / {fmt(b and b / 1024, ' KB')}")
@@ -103,8 +103,8 @@ def ttft_tables(rows: list[dict]) -> str:
                     "ratio p50 (GLM/naive)", "reps GLM / naive"], main)
             + "\n\nWhere the time goes (medians, GLM Chat / naive):\n\n"
             + _table(["earlier messages", "Enter → request at simulator", "first token sent → visible",
-                      "of which: in the page (WebSocket message → visible)", "page load (open chat)", "bubbles drawn", "server CPU per turn", "WS bytes per turn",
-                      "last token sent → visible"], detail))
+                      "of which: in the page (WebSocket message → visible)", "page load (open chat)", "bubbles drawn",
+                      "server CPU per turn", "WS bytes per turn", "last token sent → visible"], detail))
 
 
 def stream_table(rows: list[dict]) -> str:
@@ -451,7 +451,8 @@ def document(res: dict, plot_name: str | None, notes: str | None) -> str:
               "as in §1 (session k's stream is the one with the k-th fewest chunks). The first token's way from the "
               "simulator to the screen is split where it reaches the page: *first token sent → in the page's "
               "WebSocket* (the server's part: the app's script thread and event loop, with the loopback) and "
-              "*WebSocket message → visible* (the browser's part: everything queued before it). *Server CPU* is the Streamlit process's, *browser CPU* that of every Chromium process "
+              "*WebSocket message → visible* (the browser's part: everything queued before it). *Server CPU* "
+              "is the Streamlit process's, *browser CPU* that of every Chromium process "
               "(all pages, the GPU and browser processes), over the turn, divided by K.", "",
               sessions_table(rows), "",
               "Isolation check: each page must show its own prompt and a reply that ends exactly at its own "
