@@ -93,6 +93,20 @@ def _cleanup_glm(ctx: Ctx, app: procs.App, tab: B.Tab, conv: tuple[str, str | No
             ctx.seeder.delete(m.group(1))
 
 
+def _first_token_way(ctx: Ctx, t: dict, arrived: float | None, first_chunk_at: float, interval: float) -> dict:
+    """Enter -> request, and the first token's way from the simulator to the DOM, split at the page's WebSocket.
+
+    t: the reply observer's timestamps; arrived: when the page's WebSocket had the first message holding
+    tok0 (None if never); first_chunk_at: the simulator's role chunk (epoch s); tok0 follows one interval later."""
+    first_sent = (first_chunk_at + interval) * 1000
+    return {
+        "enter_to_request": first_chunk_at * 1000 - ctx.sim.ttft * 1000 - t["enter"],
+        "first_sent_to_visible": t["first"] - first_sent,
+        "first_sent_to_ws": None if arrived is None else arrived - first_sent,
+        "ws_to_visible": None if arrived is None else t["first"] - arrived,
+    }
+
+
 def turn(ctx: Ctx, app: procs.App, tab: B.Tab, prompt: str, final_marker: str, timeout: float,
          expected: str | None = None) -> dict:
     """Send prompt, time the reply in the page (notes §5.3) and match it with the simulator's events."""
@@ -117,14 +131,10 @@ def turn(ctx: Ctx, app: procs.App, tab: B.Tab, prompt: str, final_marker: str, t
     ev = events[-1]
     delay = _rate_of(prompt, ctx.sim.token_delay)
     own = (ctx.sim.ttft + delay) * 1000          # the simulator's own time to the first content token
-    first_sent = ev["first_chunk_at"] * 1000 + delay * 1000
     return {
         "enter_to_first": t["first"] - t["enter"],
         "added_ttft": t["first"] - t["enter"] - own,
-        "enter_to_request": ev["first_chunk_at"] * 1000 - ctx.sim.ttft * 1000 - t["enter"],
-        "first_sent_to_visible": t["first"] - first_sent,
-        "first_sent_to_ws": None if arrived is None else arrived - first_sent,
-        "ws_to_visible": None if arrived is None else t["first"] - arrived,
+        **_first_token_way(ctx, t, arrived, ev["first_chunk_at"], delay),
         "first_paint_after_dom": t["firstPaint"] - t["first"],
         "enter_to_last": t["last"] - t["enter"],
         "last_lag": t["last"] - ev["last_chunk_at"] * 1000,
@@ -328,7 +338,6 @@ def sessions(ctx: Ctx, counts: list[int], reps: dict[int, int], rate: int = 100)
                     for k, tab in enumerate(tabs):
                         t = tab.page.evaluate("window.__t")
                         arrived = tab.page.evaluate("window.__ws.markAt")
-                        first_sent = (streams[k]["first_chunk_at"] + 1 / rate) * 1000
                         enters.append(t["enter"])
                         chat = tab.page.evaluate("""() => Array.from(document.querySelectorAll(
                             '[data-testid="stChatMessage"]')).map(m => m.textContent)""")
@@ -340,10 +349,7 @@ def sessions(ctx: Ctx, counts: list[int], reps: dict[int, int], rate: int = 100)
                         rows.append({
                             "metric": "sessions", "app": name, "k": k_count, "rep": rep, "session": k,
                             "added_ttft": t["first"] - t["enter"] - (ctx.sim.ttft + 1 / rate) * 1000,
-                            "enter_to_request": streams[k]["first_chunk_at"] * 1000 - ctx.sim.ttft * 1000 - t["enter"],
-                            "first_sent_to_visible": t["first"] - first_sent,
-                            "first_sent_to_ws": None if arrived is None else arrived - first_sent,
-                            "ws_to_visible": None if arrived is None else t["first"] - arrived,
+                            **_first_token_way(ctx, t, arrived, streams[k]["first_chunk_at"], 1 / rate),
                             "enter_to_last": t["last"] - t["enter"],
                             "own_prompt_shown": any(prompts[k] in c for c in chat[:-1]),
                             "own_reply_exact": reply.strip() == own,

@@ -7,8 +7,9 @@ import base64
 
 from playwright.sync_api import Page, expect
 
-from browser import sim  # noqa: F401 - fixture
 from glmchat.i18n import t
+
+from browser import sim  # noqa: F401 - fixture
 from browser import Recorder, app_server, bubbles, idle, open_app, send, sidebar, sim_proc  # noqa: F401
 
 expect.set_options(timeout=15_000)
