@@ -1,0 +1,88 @@
+"""The Streamlit internals GLM Chat relies on (glmchat/streamlit_internals.py), and its two guards.
+
+When upgrading Streamlit, run `bash scripts/test.sh tests/test_streamlit_internals.py` first: a moved or
+renamed symbol fails here with its dotted name, before any behaviour test fails for a less clear reason.
+"""
+from __future__ import annotations
+
+import importlib
+from types import SimpleNamespace
+
+import pytest
+from starlette.exceptions import HTTPException
+from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+from streamlit.runtime.uploaded_file_manager import UploadedFileRec
+
+from glmchat import streamlit_internals as internals
+
+
+@pytest.mark.parametrize("dotted", internals.USES)
+def test_every_internal_symbol_is_where_the_app_expects_it(dotted):
+    parts = dotted.split(".")
+    target, split = None, 0
+    for split in range(len(parts) - 1, 0, -1):  # the longest prefix that is a module
+        try:
+            target = importlib.import_module(".".join(parts[:split]))
+            break
+        except ImportError:
+            continue
+    assert target is not None, f"Streamlit internal moved: no module of {dotted} exists"
+    for name in parts[split:]:
+        assert hasattr(target, name), f"Streamlit internal moved: {dotted} (no {name!r} in {target!r})"
+        target = getattr(target, name)
+
+
+class FakeRuntime:
+    """What the guards touch of streamlit.runtime.Runtime, with the real upload manager."""
+
+    def __init__(self) -> None:
+        self.uploaded_file_mgr = MemoryUploadedFileManager("/_stcore/upload_file")
+        self.connected: list[tuple[str | None, str]] = []
+        self._session_mgr = SimpleNamespace(get_session_info=lambda sid: object())
+
+    def connect_session(self, client, user_info, existing_session_id=None, session_id_override=None) -> str:
+        sid = existing_session_id or f"session-{len(self.connected)}"
+        self.connected.append((existing_session_id, sid))
+        return sid
+
+    def get_client(self, session_id):
+        return None
+
+
+def rec(file_id: str, size: int) -> UploadedFileRec:
+    return UploadedFileRec(file_id=file_id, name=f"{file_id}.png", type="image/png", data=b"\0" * size)
+
+
+def test_uploads_only_for_admitted_sessions_and_within_their_budget():
+    runtime = FakeRuntime()
+    internals._guard_uploads(runtime)
+    manager = runtime.uploaded_file_mgr
+    with pytest.raises(HTTPException) as refused:
+        manager.add_file("at-the-gate", rec("a", 10))  # never admitted
+    assert refused.value.status_code == 403 and not manager.file_storage.get("at-the-gate")
+    internals.allow_uploads("in", internals.UploadBudget(files=2, bytes=100, file_bytes=60))
+    manager.add_file("in", rec("a", 50))
+    manager.add_file("in", rec("a", 60))  # the same file again replaces it
+    manager.add_file("in", rec("b", 40))
+    for too_much in (rec("c", 1), rec("b", 41), rec("d", 61)):  # a third file; 101 bytes; one over 60
+        with pytest.raises(HTTPException) as over:
+            manager.add_file("in", too_much)
+        assert over.value.status_code == 413
+    assert sorted(manager.file_storage["in"]) == ["a", "b"]
+    manager.remove_file("in", "a")
+    manager.add_file("in", rec("c", 40))  # room again once one is taken away
+
+
+def client(ip: str, agent: str = "Firefox") -> SimpleNamespace:
+    return SimpleNamespace(client_context=SimpleNamespace(remote_ip=ip, headers=[("User-Agent", agent)]))
+
+
+def test_a_session_is_resumed_only_by_the_client_that_opened_it():
+    runtime = FakeRuntime()
+    internals._guard_resume(runtime)
+    first = runtime.connect_session(client("203.0.113.5"), {})
+    assert runtime.connect_session(client("203.0.113.5"), {}, existing_session_id=first) == first  # a reconnect
+    for other in (client("198.51.100.9"), client("203.0.113.5", "curl")):
+        taken = runtime.connect_session(other, {}, existing_session_id=first)
+        assert taken != first
+    assert runtime.connect_session(client("203.0.113.5"), {}, existing_session_id="never-seen") != "never-seen"
