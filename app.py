@@ -5,7 +5,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
-from glmchat import config, gate_view, heap, later, prestart, sidebar, state
+from glmchat import config, gate_view, heap, later, prestart, sidebar, state, streamlit_internals
 from glmchat.access import ConfigError
 from glmchat.catalogue import load
 from glmchat.render import safe_inline
@@ -24,6 +24,9 @@ if not log.handlers:  # once per process: the script reruns, the logger stays
     log.setLevel(logging.INFO)
 
 st.set_page_config(page_title="GLM Chat", page_icon=ICON, layout="centered")
+streamlit_internals.install()
+session = streamlit_internals.session_id()
+streamlit_internals.remember_client(session)
 state.init()
 state.begin_run()
 try:
@@ -36,6 +39,7 @@ if not state.admitted(rules):
     # Nothing else runs before the gate is passed: no sidebar, no navigation, so no page URL gets past it.
     gate_view.draw(rules, state.lang())
     st.stop()
+streamlit_internals.allow_uploads(session, state.upload_budget())  # no file is taken before the gate
 catalogue = load()
 state.before_page(catalogue)
 # A fixed container: on the run that carries a reply it is sent first, keeps what it showed, and is

@@ -69,8 +69,8 @@ else:
     history()
 
 typed = st.chat_input(t("chat.placeholder", lang), key=state.PROMPT, on_submit=state.submit_prompt,
-                      submit_mode="stop", max_chars=100_000, accept_file="multiple", file_type=chat_view.FILE_TYPES,
-                      max_upload_size=attachments.MAX_IMAGE_BYTES_IN // attachments.MB)
+                      submit_mode="stop", max_chars=state.INPUT_CHARS, accept_file="multiple",
+                      file_type=chat_view.FILE_TYPES, max_upload_size=attachments.MAX_IMAGE_BYTES_IN // attachments.MB)
 if state.missed_submit(typed):
     state.submit_prompt(start=False)
     st.rerun()  # draw the page again with the message in place and its reply pending

@@ -4,12 +4,12 @@ from datetime import datetime, time, timezone
 
 import streamlit as st
 
-from glmchat import state, storage
+from glmchat import attachments, state, storage
 from glmchat.catalogue import load
 from glmchat.i18n import t
 from glmchat.render import safe_inline
 
-IMPORT_LIMIT_MB = 20
+IMPORT_LIMIT_MB = storage.MAX_IMPORT_MB
 catalogue = load()
 settings = state.current_settings(catalogue)
 lang = settings.lang
@@ -82,12 +82,28 @@ st.download_button(t("history.export_all", lang), data=export_json(None), file_n
                    mime="application/json", on_click="ignore", icon=":material/download:", key="export-all")
 upload = st.file_uploader(t("history.import", lang), type=["json"], max_upload_size=IMPORT_LIMIT_MB,
                           key=state.IMPORT_FILE)
-if upload is not None and st.button(t("history.import_go", lang), key="import-go", icon=":material/upload:"):
+
+
+def import_file(upload) -> None:
+    """Check and import an uploaded export; every refusal is shown, nothing is written unless all of it is."""
+    # The uploader's limit is enforced by the browser only: a forged client can send up to the server's
+    # maxUploadSize. The size is known without reading the file.
+    if upload.size > IMPORT_LIMIT_MB * attachments.MB:
+        st.error(t("history.import_too_big", lang, size=attachments.human_size(upload.size), limit=IMPORT_LIMIT_MB))
+        return
+    limits = state.input_limits()  # the chat's limits, with the host's settings
     try:
-        count = store.import_export(owner_id, json.loads(upload.getvalue().decode("utf-8")))
-    except (ValueError, UnicodeDecodeError) as exc:  # json errors are ValueErrors too
+        count = store.import_export(owner_id, storage.parse_export(upload.getvalue()), limits)
+    except storage.ImportRefused as exc:
+        values = {k: attachments.human_size(v) if k == "size" else f"{v:,}" for k, v in exc.values.items()}
+        st.error(t(exc.key, lang, **values))
+    except ValueError as exc:  # a malformed file: the reason names the field (English, from storage)
         st.error(t("history.import_bad", lang, reason=safe_inline(str(exc), max_len=200)))
     except storage.StorageError:
         st.error(t("history.db_down", lang))
     else:
         st.success(t("history.imported", lang, n=count))
+
+
+if upload is not None and st.button(t("history.import_go", lang), key="import-go", icon=":material/upload:"):
+    import_file(upload)

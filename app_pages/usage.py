@@ -5,7 +5,6 @@ import pandas as pd
 import streamlit as st
 
 from glmchat import state
-from glmchat.access import PERSONAL
 from glmchat.catalogue import load
 from glmchat.i18n import t
 
@@ -15,8 +14,9 @@ owner_id = state.owner(settings.key)
 
 st.title(t("page.usage", lang))
 limits = state.limits()
-if limits.active:
-    # The host's key today, against its limits: shared by every visitor, so totals only.
+rules = state.access()
+if limits.active and state.sees_host_usage(rules):
+    # The host's key today, against its limits: only for whom the host allows (state.sees_host_usage).
     today = state.store().spend_today()
     st.subheader(t("usage.host_today", lang))
     a, b, c, d = st.columns(4)
@@ -24,7 +24,7 @@ if limits.active:
     b.metric(t("usage.tokens", lang), f"{today['tokens']:,}" + (f" / {limits.tokens_day:,}" if limits.tokens_day else ""))
     c.metric(t("usage.cost_total", lang), f"¥{today['cost']:.4f}" + (f" / ¥{limits.cny_day:g}" if limits.cny_day else ""))
     d.metric(t("usage.streams", lang), f"{today['streams']}" + (f" / {limits.streams}" if limits.streams else ""))
-    if state.access().mode == PERSONAL and today["visitors"]:
+    if today["visitors"]:
         st.dataframe(pd.DataFrame(today["visitors"]), hide_index=True, width="stretch")
     st.caption(t("usage.host_resets", lang))
 if owner_id is None:

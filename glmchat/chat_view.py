@@ -14,7 +14,7 @@ from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_r
 
 import base64
 
-from glmchat import attachments, later, prestart, requestlog
+from glmchat import attachments, later, offered, prestart, requestlog
 from glmchat import conversation as conv
 from glmchat import state
 from glmchat import sources as web
@@ -47,7 +47,7 @@ def refusal_text(name: str, key: str, detail: dict, lang: str) -> str:
 def error_text(error: dict, lang: str) -> str:
     if error.get("kind") == "limit":
         return limit_text(error, lang)
-    if error.get("key"):  # an attachment the model or the files API could not take; nothing was sent
+    if error.get("key") in STRINGS:  # an attachment the model or the files API could not take; nothing was sent
         return t(error["key"], lang)
     # An imported conversation may name a kind this version does not know.
     kind = error.get("kind")
@@ -60,9 +60,11 @@ def error_text(error: dict, lang: str) -> str:
 
 def limit_text(error: dict, lang: str) -> str:
     """Which of the host's limits was reached, when it resets, and whether the visitor's own key would do."""
-    text = t(f"limit.{error.get('limit')}", lang) + " "
-    wait = error.get("retry_after")
-    if error.get("limit") == "unavailable":
+    # Saved before imports were checked, a record may name a limit this version does not know.
+    key = f"limit.{error.get('limit')}"
+    text = t(key if key in STRINGS else "error.unknown", lang) + " "
+    wait = _number(error.get("retry_after"))
+    if error.get("limit") in ("unavailable", "unpriced"):
         text = text.rstrip()
     elif wait is None:
         text += t("limit.when_stream_ends", lang)
@@ -134,7 +136,7 @@ def draw_footer(msg: dict, lang: str, is_last: bool) -> None:
             with st.container(horizontal=True):
                 st.button(t("chat.retry", lang), key=f"retry-{msg['id']}", on_click=state.retry,
                           icon=":material/refresh:")
-                if msg["error"]["kind"] == Kind.PROMPT_TOO_LONG.value:
+                if msg["error"].get("kind") == Kind.PROMPT_TOO_LONG.value:
                     st.button(t("chat.summarise_retry", lang), key=f"sumretry-{msg['id']}",
                               on_click=state.ask_summary, args=(True,), icon=":material/compress:")
     if line := usage_line(msg, lang):
@@ -181,7 +183,8 @@ def draw_copy(msg: dict, lang: str) -> None:
 
 
 def draw_edit_form(msg: dict, lang: str) -> None:
-    st.text_area(t("chat.edit", lang), value=msg["content"], key=f"w_edit_{msg['id']}", max_chars=100_000)
+    st.text_area(t("chat.edit", lang), value=msg["content"], key=f"w_edit_{msg['id']}",
+                 max_chars=state.INPUT_CHARS)
     with st.container(horizontal=True):
         st.button(t("chat.edit_send", lang), key=f"edit-send-{msg['id']}", type="primary",
                   on_click=state.submit_edit, args=(msg["id"],), icon=":material/send:")
@@ -194,7 +197,8 @@ def draw_alternatives(msg: dict, lang: str) -> None:
     if earlier:
         with st.expander(t("chat.earlier", lang, n=len(earlier)), icon=":material/history:"):
             for alt in earlier:
-                st.caption(safe_inline(str(alt.get("meta", {}).get("model", "")), max_len=60))
+                meta = alt.get("meta") if isinstance(alt.get("meta"), dict) else {}
+                st.caption(safe_inline(str(meta.get("model", "")), max_len=60))
                 st.markdown(safe_markdown(alt.get("content", "")))
 
 
@@ -235,7 +239,7 @@ def draw_edit_button(msg: dict, lang: str) -> None:
 
 
 def draw_feedback(msg: dict) -> None:
-    st.feedback("thumbs", key=f"fb-{msg['id']}", default=msg.get("feedback"),
+    st.feedback("thumbs", key=f"fb-{msg['id']}", default=offered.feedback(msg.get("feedback")),
                 on_change=state.set_feedback, args=(msg["id"],))
 
 

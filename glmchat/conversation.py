@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from glmchat import attachments
 from glmchat.errors import ChatError
-from glmchat.tokens import estimate_tokens, message_tokens
+from glmchat.tokens import message_tokens
 
 # Assistant message statuses.
 STREAMING, DONE, STOPPED, INCOMPLETE, ERROR = "streaming", "done", "stopped", "incomplete", "error"
@@ -87,7 +87,8 @@ class Plan:
 def context_use(messages: list[dict], system_prompt: str | None) -> int:
     """Tokens the next request will use: the API's count for the last turn plus estimates for the rest."""
     for i in range(len(messages) - 1, -1, -1):
-        usage = messages[i].get("meta", {}).get("usage") if messages[i]["role"] == "assistant" else None
+        meta = messages[i].get("meta") if isinstance(messages[i].get("meta"), dict) else {}
+        usage = meta.get("usage") if messages[i]["role"] == "assistant" else None
         if usage and usage.get("prompt_tokens"):
             # That reply's prompt plus the reply itself are the start of the next prompt.
             return (int(usage["prompt_tokens"]) + int(usage.get("completion_tokens") or 0)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from glmchat import state
+from glmchat import offered, state
 from glmchat.access import Access
 from glmchat.i18n import t
 from glmchat.render import safe_inline
@@ -16,7 +16,8 @@ def draw(rules: Access, lang: str) -> None:
     if rules.login:
         email = st.user.get("email") if getattr(st.user, "is_logged_in", False) else None
         if email:
-            st.warning(t("gate.not_allowed", lang, who=safe_inline(str(email), max_len=80)), icon=":material/block:")
+            why = "gate.not_allowed" if state.login_email() else "gate.unverified"
+            st.warning(t(why, lang, who=safe_inline(str(email), max_len=80)), icon=":material/block:")
             st.button(t("side.logout", lang), on_click=st.logout, icon=":material/logout:", key="gate-logout")
         else:
             st.button(t("side.login", lang), on_click=st.login, icon=":material/login:", key="gate-login",
@@ -26,7 +27,7 @@ def draw(rules: Access, lang: str) -> None:
     if rules.password_hash:
         with st.form("gate", border=False, enter_to_submit=True, clear_on_submit=True):  # no password left in the DOM
             st.text_input(t("gate.password", lang), type="password", key=state.PASSWORD, autocomplete="off",
-                          max_chars=200)
+                          max_chars=offered.PASSWORD_CHARS)
             st.form_submit_button(t("gate.enter", lang), on_click=state.check_password, type="primary",
                                   icon=":material/lock_open:")
         if (error := state.take_gate_error()) is not None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import regex
 
 _GRAPHEME = regex.compile(r"\X")
+MAX_COUNTED = 1_000_000  # code points; the chat input takes at most 100,000
 
 SETTINGS = {
     "message_chars": "GLMCHAT_MAX_MESSAGE_CHARS",
@@ -62,9 +63,10 @@ def check(limits: InputLimits, *, text: str, attachments: int, conversation_mess
     conversation_messages and conversations are the counts before this message; a turn adds two
     messages (the question and its reply). The conversation cap only applies when starting a new one.
     """
-    # Graphemes never outnumber code points, so a short enough len() needs no counting.
+    # Graphemes never outnumber code points, so a short enough len() needs no counting; a text far beyond
+    # anything the widget lets a person type is refused without counting (forged messages, bounded work).
     if len(text) > limits.message_chars:
-        chars = count_chars(text)
+        chars = len(text) if len(text) > MAX_COUNTED else count_chars(text)
         if chars > limits.message_chars:
             return Refusal("input.too_long", limits.message_chars, chars)
     if attachments > limits.attachments:

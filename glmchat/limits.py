@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 CST = timezone(timedelta(hours=8), "CST")
 WINDOW = 60.0  # seconds: the rolling window of the requests-per-minute limits
 PREFIX = "GLMCHAT_LIMIT_"
-KINDS = ("rpm", "tokens_day", "cny_day", "streams", "unavailable")
+KINDS = ("rpm", "tokens_day", "cny_day", "streams", "unavailable", "unpriced")
 SCOPES = ("app", "visitor")
 
 _WHOLE = re.compile(r"[0-9]+")
@@ -40,6 +40,8 @@ class Refusal:
 
 
 UNAVAILABLE = Refusal("unavailable", "app", None, None, None)
+# A model without a catalogue price: limits in ¥ could not count it, so the host's key is not used for it.
+UNPRICED = Refusal("unpriced", "app", None, None, None)
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from glmchat import config, state
-from glmchat.access import GATE, Access
+from glmchat import config, offered, state, storage
+from glmchat.access import GATE, PERSONAL, SHARED, Access
 from glmchat import conversation as conv
 from glmchat.catalogue import Catalogue
 from glmchat.conversation import Totals
@@ -30,13 +30,17 @@ def draw(where, catalogue: Catalogue, rules: Access):
         configured = key is not None and key.origin != "visitor"
         if not configured or (rules.mode == GATE and rules.own_key):
             st.text_input(t("side.key_field", lang), type="password", key=state.VISITOR_KEY,
-                          help=t("side.key_help", lang), autocomplete="off")
+                          help=t("side.key_help", lang), autocomplete="off", max_chars=offered.VISITOR_KEY_CHARS)
             key = state.key_source(secret_values)
+            if rules.mode == PERSONAL and config.find_key(secret_values) and not state.is_local():
+                st.caption(t("side.elsewhere", lang))  # why the host's key does not work here
 
         st.button(t("side.new_chat", lang), on_click=state.new_chat, icon=":material/add:",
                   width="stretch")
         owner_id = state.owner(key)  # once per run: it reads secrets, and in hosted mode the database
         draw_conversations(owner_id, lang)
+        if rules.mode == SHARED:
+            st.caption(t("history.shared", lang))  # the host named everything shared: say so to everyone
         slot = settings_panel(catalogue, owner_id, base_url)
     return state.settings(catalogue, key, base_url), slot
 
@@ -53,6 +57,7 @@ def settings_panel(catalogue: Catalogue, owner_id: str | None, base_url: str | N
     state.keep_params()
     lang = state.lang()
     key = state.key_source(state.secrets())
+    state.drop_forged(catalogue, key)  # a rerun of this panel alone does not pass through before_page
     st.selectbox(t("side.model", lang), catalogue.ids(), key=state.MODEL,
                  format_func=lambda i: catalogue.get(i).label(lang))
     if state.custom_models_allowed(key):
@@ -141,7 +146,8 @@ LIST_LENGTH = 30  # the rest is on the History page
 def draw_login(lang: str) -> None:
     """Sign in with the host's OIDC provider: a signed-in user's chats follow them to any browser."""
     if getattr(st.user, "is_logged_in", False):
-        st.caption(t("side.signed_in", lang, who=safe_inline(str(st.user.get("email") or ""), max_len=60)))
+        who = safe_inline(str(st.user.get("email") or ""), max_len=60)
+        st.caption(t("side.signed_in" if state.login_email() else "gate.unverified", lang, who=who))
         st.button(t("side.logout", lang), on_click=st.logout, icon=":material/logout:", key="logout")
     else:
         st.button(t("side.login", lang), on_click=st.login, icon=":material/login:", key="login", type="primary")
@@ -167,7 +173,7 @@ def draw_conversations(owner_id: str | None, lang: str) -> None:
     if open_item is not None:
         with st.popover(t("history.rename", lang) + " / " + t("history.delete", lang), icon=":material/edit:",
                         width="stretch"):
-            title = st.text_input(t("history.title", lang), value=open_item["title"], max_chars=200,
+            title = st.text_input(t("history.title", lang), value=open_item["title"], max_chars=storage.MAX_TITLE,
                                   key=f"w_title_{current}")
             if st.button(t("history.save", lang), key=f"rename-{current}"):
                 store.rename(owner_id, current, title.strip() or open_item["title"])

@@ -697,8 +697,11 @@ class Simulator:
 
     def stats(self) -> dict:
         with self._lock:
+            # What each request asked for (not its messages): tests of another process check what was sent.
+            asked = [{k: r.get(k) for k in ("model", "temperature", "top_p", "max_tokens", "thinking")}
+                     for r in self.requests]
             return {"attempts": self.attempts, "open_streams": self.open_streams,
-                    "requests": len(self.requests), "events": [dict(e) for e in self.events]}
+                    "requests": len(self.requests), "asked": asked, "events": [dict(e) for e in self.events]}
 
     def reset(self) -> None:
         with self._lock:

@@ -4,15 +4,13 @@ from __future__ import annotations
 import logging
 import os
 import secrets as _secrets
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from datetime import datetime, timezone
 
 import streamlit as st
 
 from glmchat import access as access_, attachments, config, inputs, limits as limits_, owner as owners, passwords
-from glmchat import prestart, presets, requestlog, storage
+from glmchat import offered, prestart, presets, requestlog, storage
 from glmchat import conversation as conv
 from glmchat.catalogue import Catalogue, Model, load
 from glmchat.config import KeySource
@@ -20,6 +18,7 @@ from glmchat.quota import Ticket
 from glmchat.conversation import Totals
 from glmchat.i18n import lang_from_locale
 from glmchat.saving import is_interrupted, title_for
+from glmchat.streamlit_internals import UploadBudget
 
 if TYPE_CHECKING:
     from glmchat.client import Endpoint
@@ -52,10 +51,13 @@ EARLIER = "earlier_in_storage"  # messages of the open conversation not loaded i
 # arrived, with 12 within 10 ms, as in an empty chat (docs/benchmarks.md).
 WINDOW_FIRST = 12
 WINDOW_STEP = 30              # added by each "show earlier"
+IMPORT_BYTES = 20 * 1024 * 1024  # a History import file
+INPUT_CHARS = 100_000         # what the chat input and edit box let one type; the input limit is checked after
 LOAD_LIMIT = 200              # newest messages loaded when a conversation opens; older ones on demand
 GATE_PASSED = "gate_passed"   # this session gave the right access password (gate mode)
 GATE_ERROR = "gate_error"     # the last password attempt's outcome: ("wrong" | "wait", seconds)
 HAD_KEY = "had_key"           # whether a key was available on the previous run
+SESSION_TAG = "session_tag"   # a random name for this browser session (per-visitor history without a login)
 PARAMS_FOR = "params_for"     # the model whose defaults the parameter widgets hold
 # Widget keys.
 PASSWORD = "w_password"
@@ -182,18 +184,37 @@ def _owner_secret(secret_values: dict) -> str | None:
     return secret
 
 
-def _login_email() -> str | None:
-    return st.user.get("email") if getattr(st.user, "is_logged_in", False) else None
+def login_email() -> str | None:
+    """The signed-in user's e-mail, only when their provider says it is verified.
+
+    An unverified address could be anyone's (a provider that lets people claim any address), so it
+    names nobody: it neither passes an allow-list nor owns chats.
+    """
+    if not getattr(st.user, "is_logged_in", False) or st.user.get("email_verified") is not True:
+        return None
+    email = st.user.get("email")
+    return email if isinstance(email, str) and email.strip() else None
+
+
+def is_local() -> bool:
+    """Whether this visitor is the machine's own user: a browser here, not through a proxy (access.is_local)."""
+    return access_.is_local(st.context.ip_address, st.context.headers)
+
+
+def _session_tag() -> str:
+    """A random name for this browser session: the owner of per-visitor history on the host's key."""
+    return st.session_state.setdefault(SESSION_TAG, _secrets.token_hex(16))
 
 
 def owner(key: KeySource | None) -> str | None:
     """This visitor's owner id (see glmchat/owner.py), or None when nothing may be saved."""
     secret_values = secrets()
-    mode = access(secret_values).mode
-    secret = config.lookup(owners.OWNER_SECRET, secret_values) if mode == access_.PERSONAL \
-        else _owner_secret(secret_values)
-    return owners.owner_id(mode=mode, secret=secret, login_email=_login_email(), key=key,
-                           host_key_history=owners.host_key_history(secret_values))
+    rules = access(secret_values)
+    email, local = login_email(), is_local()
+    if email is None and (rules.mode == access_.SHARED or (rules.mode == access_.PERSONAL and local)):
+        return owners.LOCAL  # no database read for the machine's own user
+    return owners.owner_id(mode=rules.mode, secret=_owner_secret(secret_values), login_email=email, key=key,
+                           local=local, host_key_history=rules.host_key_history, session=_session_tag())
 
 
 def client(rules: access_.Access) -> str:
@@ -204,7 +225,7 @@ def client(rules: access_.Access) -> str:
 def visitor(rules: access_.Access) -> str:
     """Whom per-visitor limits count against: the signed-in user, else the network address, as a keyed tag."""
     secret = _owner_secret(secrets()) or ""
-    email = _login_email()
+    email = login_email()
     return access_.tag(secret, "user", email.lower()) if email else access_.tag(secret, "ip", client(rules))
 
 
@@ -212,39 +233,40 @@ def admitted(rules: access_.Access) -> bool:
     """Whether this session may use the app: always, except in gate mode before the gate is passed."""
     if rules.mode != access_.GATE:
         return True
-    if rules.login and rules.email_allowed(_login_email()):
+    if rules.login and rules.email_allowed(login_email()):
         return True
     return bool(st.session_state.get(GATE_PASSED))
 
 
+def sees_host_usage(rules: access_.Access) -> bool:
+    """Whether this visitor may see the host key's totals: the host named them (or everyone, in shared mode)."""
+    return rules.mode == access_.SHARED or is_local() or rules.is_admin(login_email())
+
+
 def check_password() -> None:
     """on_click of the gate's button: throttled per client and app-wide, never echoed or logged."""
-    typed = st.session_state.pop(PASSWORD, "") or ""
+    typed = st.session_state.pop(PASSWORD, "")
     rules = access()
-    if rules.password_hash is None or not typed:
+    if rules.password_hash is None or not typed or not isinstance(typed, str):
         return
-    now = time.time()
     where = access_.tag(_owner_secret(secrets()) or "", "ip", client(rules))  # no raw address in the database
-    since = datetime.fromtimestamp(now - passwords.WINDOW, timezone.utc)
-    # Locked while the latest failure (this client's, or anyone's once many have failed) is younger than the wait.
-    for who, wait in ((where, passwords.wait_seconds(store().login_failures(where, since), 0)),
-                      (None, passwords.wait_seconds(0, store().login_failures(None, since)))):
-        if wait and store().login_failures(who, datetime.fromtimestamp(now - wait, timezone.utc)):
-            st.session_state[GATE_ERROR] = ("wait", wait)
-            return
-    if not store().healthy:  # failures cannot be counted: no guessing while the database is away
-        st.session_state[GATE_ERROR] = ("wait", passwords.APP_WAIT)
+    # Throttle check and counting the attempt are one step: parallel guesses cannot all pass the check.
+    wait, attempt = store().begin_login_attempt(where, passwords.wait_seconds, passwords.WINDOW,
+                                                down_wait=passwords.APP_WAIT)
+    if attempt is None:
+        st.session_state[GATE_ERROR] = ("wait", wait)
         return
     try:
-        ok = passwords.verify(typed, rules.password_hash)
+        # Longer than the field allows: a forged message, refused without hashing it.
+        ok = len(typed) <= offered.PASSWORD_CHARS and passwords.verify(typed, rules.password_hash)
     except ValueError:
         log.error("access: GLMCHAT_ACCESS_PASSWORD_HASH is malformed")
         ok = False
     if ok:
+        store().forgive_login_attempt(where, attempt)
         st.session_state[GATE_PASSED] = True
         st.session_state.pop(GATE_ERROR, None)
         return
-    store().record_login_failure(where)
     st.session_state[GATE_ERROR] = ("wrong", 0)
 
 
@@ -268,6 +290,13 @@ def input_limits() -> inputs.InputLimits:
     return inputs.InputLimits.from_settings(_lookup())
 
 
+def upload_budget() -> UploadBudget:
+    """What one session may hold in uploads: a message's files plus an import file, each at most 20 MB."""
+    files = input_limits().attachments + 1
+    per_file = max(attachments.MAX_IMAGE_BYTES_IN, attachments.MAX_DOC_BYTES, IMPORT_BYTES)
+    return UploadBudget(files=files, bytes=files * per_file, file_bytes=per_file)
+
+
 def log_content() -> bool:
     return requestlog.include_text_from(_lookup())
 
@@ -279,6 +308,8 @@ def reserve(current: Settings) -> tuple[Ticket | None, limits_.Refusal | None]:
     configured = limits()
     if not configured.active:
         return None, None
+    if current.model.price_in is None and (configured.cny_day or configured.visitor_cny_day):
+        return None, limits_.UNPRICED
     request_id, refusal = store().reserve_request(visitor(access()), current.model.id, configured)
     return (Ticket(store(), request_id) if request_id else None), refusal
 
@@ -390,11 +421,18 @@ def cancel_edit() -> None:
 
 def submit_edit(message_id: str) -> None:
     """Resend an edited user message: it replaces what followed it."""
-    text = st.session_state.get(f"w_edit_{message_id}") or ""
+    text = offered.text(st.session_state.get(f"w_edit_{message_id}"), INPUT_CHARS)
     i = _index(message_id)
-    cancel_edit()
     if i is None or not text.strip():
+        cancel_edit()
         return
+    # The same limits as a new message: the edit box is a widget too, and can be bypassed.
+    too_much = inputs.check(input_limits(), text=text, attachments=0, conversation_messages=i,
+                            new_conversation=False, conversations=0)
+    if too_much is not None:
+        st.session_state[INPUT_REFUSED] = too_much
+        return
+    cancel_edit()
     owner_id = owner(current_settings(load()).key)
     message = st.session_state[MESSAGES][i]
     message["content"] = text
@@ -425,8 +463,18 @@ def set_feedback(message_id: str) -> None:
     if i is None:
         return
     message = st.session_state[MESSAGES][i]
-    message["feedback"] = st.session_state.get(f"fb-{message_id}")
+    message["feedback"] = offered.feedback(st.session_state.get(f"fb-{message_id}"))
     _save(owner(current_settings(load()).key), message)
+
+
+def preset() -> str | None:
+    """The chosen preset's id, if it has the form of one the sidebar offers (builtin:… or user:<name>)."""
+    value = st.session_state.get(PRESET)
+    if not isinstance(value, str) or not value:
+        return None
+    if value.startswith("user:"):
+        return value if 0 < len(value) - 5 <= presets.MAX_NAME else None
+    return value if value in {p.id for p in presets.builtin("en")} else None
 
 
 def preset_choices(owner_id: str | None) -> list[presets.Preset]:
@@ -436,7 +484,7 @@ def preset_choices(owner_id: str | None) -> list[presets.Preset]:
 
 def apply_preset() -> None:
     """Choosing a preset starts a new chat with its system prompt."""
-    chosen = presets.find(preset_choices(owner(current_settings(load()).key)), st.session_state.get(PRESET))
+    chosen = presets.find(preset_choices(owner(current_settings(load()).key)), preset())
     new_chat()
     st.session_state[SYSTEM] = chosen.prompt if chosen else ""
 
@@ -444,8 +492,8 @@ def apply_preset() -> None:
 def save_preset() -> None:
     """Save the current system prompt as one of this owner's presets."""
     owner_id = owner(current_settings(load()).key)
-    name = (st.session_state.get(PRESET_NAME) or "").strip()
-    prompt = st.session_state.get(SYSTEM) or ""
+    name = offered.text(st.session_state.get(PRESET_NAME), presets.MAX_NAME).strip()
+    prompt = offered.text(st.session_state.get(SYSTEM), offered.SYSTEM_CHARS)
     if owner_id is None or not name or not prompt.strip():
         return
     own = presets.parse_user(store().meta(presets.meta_key(owner_id)))
@@ -475,7 +523,7 @@ def set_summary(owner_id: str | None, current: Settings, value: dict) -> None:
     st.session_state[SUMMARY] = value
     if owner_id is not None and conversation_id() is not None:
         store().update_settings(owner_id, conversation_id(), current.model.id,
-                                current.conversation_settings(st.session_state.get(PRESET) or None, value))
+                                current.conversation_settings(preset(), value))
 
 
 def window(live: bool = False) -> tuple[int, int]:
@@ -578,19 +626,17 @@ def submit_prompt(start: bool = True) -> None:
     first, which would drop a request sent here, so it passes start=False.
     """
     st.session_state[SUBMITTED] = True
-    value = st.session_state.get(PROMPT)
-    text = value if isinstance(value, str) else getattr(value, "text", "") or ""
-    uploads = [] if isinstance(value, str) or value is None else list(getattr(value, "files", None) or [])
-    # Limits are enforced here, not only by the widget: a bypassed widget gets the same answer.
-    files, refused = attachments.prepare([(f.name, f.getvalue()) for f in uploads])
-    st.session_state[REFUSED] = [(r.name, r.reason_key, r.detail) for r in refused]
-    if not text.strip() and not files:
-        return
     if not admitted(access()):  # a callback of a session that signed out meanwhile
         return
+    value = st.session_state.get(PROMPT)
+    text = value if isinstance(value, str) else getattr(value, "text", "") or ""
+    text = text if isinstance(text, str) else ""
+    uploads = [] if isinstance(value, str) or value is None else list(getattr(value, "files", None) or [])
     current = current_settings(load())
     owner_id = owner(current.key)
     new_conversation = owner_id is not None and conversation_id() is None
+    # Limits are enforced here, not only by the widget: a bypassed widget gets the same answer. Counts
+    # and lengths come first, before any file is decoded.
     too_much = inputs.check(input_limits(), text=text, attachments=len(uploads),
                             conversation_messages=len(st.session_state[MESSAGES]) + st.session_state[EARLIER],
                             new_conversation=new_conversation,
@@ -598,8 +644,12 @@ def submit_prompt(start: bool = True) -> None:
     if too_much is not None:
         st.session_state[INPUT_REFUSED] = too_much
         return
+    files, refused = attachments.prepare([(f.name, f.getvalue()) for f in uploads])
+    st.session_state[REFUSED] = [(r.name, r.reason_key, r.detail) for r in refused]
+    if not text.strip() and not files:
+        return
     message = conv.user_message(text, files)
-    remembered = current.conversation_settings(st.session_state.get(PRESET) or None, summary())
+    remembered = current.conversation_settings(preset(), summary())
     if owner_id is not None and conversation_id() is None:
         cid = store().create_conversation(owner_id, title_for(text), current.model.id, remembered)
         st.session_state[CONVERSATION] = st.session_state[LOADED] = cid
@@ -671,10 +721,11 @@ def secrets() -> dict:
 
 
 def key_source(secret_values: dict) -> KeySource | None:
-    """The key for this visitor under the access mode: byok never uses the host's key."""
+    """The key for this visitor under the access mode: byok, and personal mode for visitors from elsewhere,
+    never use the host's key."""
     rules = access(secret_values)  # the secrets already read, not read again
-    visitor_key = st.session_state.get(VISITOR_KEY)
-    if rules.mode == access_.BYOK:
+    visitor_key = offered.visitor_key(st.session_state.get(VISITOR_KEY))
+    if not owners.uses_host_key(rules.mode, is_local()):
         return config.find_key({}, visitor_key, environ={})
     if rules.mode == access_.GATE:
         # A visitor allowed to bring their own key (e.g. once the host's limit is reached) uses it first.
@@ -690,8 +741,34 @@ def before_page(catalogue: Catalogue) -> None:
     switches from the demo to the default model.
     """
     key = key_source(secrets())
+    if st.session_state.get(LANG, "auto") not in ("auto", "zh", "en"):
+        st.session_state[LANG] = "auto"
+    drop_forged(catalogue, key)
     sync_conversation(owner(key))
     choose_model_on_key_change(catalogue, key is not None)
+
+
+def drop_forged(catalogue: Catalogue, key: KeySource | None) -> None:
+    """Put back what the sidebar's settings widgets offer where a forged message left anything else.
+
+    Called before those widgets are drawn: Streamlit would draw a value it never offered (a model outside
+    the list, a slider beyond its range). What is sent is checked anyway (settings()); this keeps the
+    widgets showing what will be used.
+    """
+    ss = st.session_state
+    if MODEL in ss and ss[MODEL] not in catalogue.ids():
+        ss[MODEL] = catalogue.default_id if key is not None else catalogue.offline_id
+    if CUSTOM_MODEL in ss and offered.model_id(ss[CUSTOM_MODEL]) != ss[CUSTOM_MODEL]:
+        ss[CUSTOM_MODEL] = ""
+    if PRESET in ss and ss[PRESET] and preset() is None:
+        ss[PRESET] = ""
+    current = settings(catalogue, key, None)
+    for name, value in ((TEMPERATURE, current.temperature), (TOP_P, current.top_p),
+                        (MAX_TOKENS, current.max_tokens), (SYSTEM, current.system_prompt),
+                        (WEB_SEARCH, offered.flag(ss.get(WEB_SEARCH), False)),
+                        (THINKING, offered.flag(ss.get(THINKING), True))):
+        if name in ss and (ss[name] != value or type(ss[name]) is not type(value)):
+            ss[name] = value
 
 
 def choose_model_on_key_change(catalogue: Catalogue, has_key: bool) -> None:
@@ -764,24 +841,27 @@ class Settings:
 
 
 def custom_models_allowed(key: KeySource | None) -> bool:
-    """A model outside the catalogue has no known price, so the host's limits in ¥ could not count it."""
-    return access().mode == access_.PERSONAL or (key is not None and key.origin == "visitor")
+    """A model outside the catalogue has no known price: offered on the visitor's own key, and to the host
+    in personal or shared mode (reserve() still refuses it where limits in ¥ would have to count it)."""
+    return (key is not None and key.origin == "visitor") or access().mode in (access_.PERSONAL, access_.SHARED)
 
 
 def settings(catalogue: Catalogue, key: KeySource | None, base_url: str | None) -> Settings:
-    custom = (st.session_state.get(CUSTOM_MODEL) or "").strip() if custom_models_allowed(key) else ""
-    model = catalogue.get(custom or st.session_state[MODEL])
-    thinking = bool(st.session_state.get(THINKING, True)) if model.supports("thinking") else None
-    web_search = bool(st.session_state.get(WEB_SEARCH, False)) and model.supports("web_search")
+    """The settings the widgets hold, each checked against what the sidebar offered (glmchat.offered)."""
+    get = st.session_state.get
+    custom = offered.model_id(get(CUSTOM_MODEL)) if custom_models_allowed(key) else ""
+    fallback = catalogue.default_id if key is not None else catalogue.offline_id
+    model = catalogue.get(custom or offered.choice(get(MODEL), catalogue.ids(), fallback))
     return Settings(
         lang=lang(), model=model,
-        temperature=float(st.session_state.get(TEMPERATURE, model.temperature)),
-        top_p=float(st.session_state.get(TOP_P, model.top_p)),
-        max_tokens=int(st.session_state.get(MAX_TOKENS, model.max_output)),
-        system_prompt=st.session_state.get(SYSTEM, "") or "",
-        thinking=thinking, web_search=web_search, key=key, base_url=base_url,
+        temperature=offered.number(get(TEMPERATURE), *offered.TEMPERATURE, model.temperature),
+        top_p=offered.number(get(TOP_P), *offered.TOP_P, model.top_p),
+        max_tokens=offered.whole(get(MAX_TOKENS), 1, model.max_output, model.max_output),
+        system_prompt=offered.text(get(SYSTEM), offered.SYSTEM_CHARS),
+        thinking=offered.flag(get(THINKING), True) if model.supports("thinking") else None,
+        web_search=offered.flag(get(WEB_SEARCH), False) and model.supports("web_search"),
+        key=key, base_url=base_url,
     )
-
 
 
 def current_settings(catalogue: Catalogue) -> Settings:

@@ -20,6 +20,8 @@ Notes for callers:
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import json
 import logging
@@ -36,7 +38,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -45,7 +47,11 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
+from glmchat.i18n import STRINGS
 from glmchat.limits import UNAVAILABLE, WINDOW, Limits, Refusal, Usage, day_start
+
+if TYPE_CHECKING:
+    from glmchat.inputs import InputLimits
 
 
 def _driver_errors() -> tuple[type[BaseException], ...]:
@@ -75,11 +81,14 @@ MAX_OWNER = 255
 MAX_SEARCH = 200
 MAX_LIST = 1000
 SNIPPET = 120
-MAX_IMPORT_CONVERSATIONS = 1000
-MAX_IMPORT_MESSAGES = 10_000
 MAX_CONTENT = 1_000_000
-MAX_JSON = 1_000_000          # settings, meta, error and extra keys of one message, serialised
-MAX_TOKENS = 10**15
+MAX_JSON = 1_000_000          # settings, meta and error of one message, serialised
+# A message's other keys hold its attachments: up to 10 files, each a re-encoded image of up to 5 MB
+# (attachments.API_IMAGE_MAX_BYTES) or a 10 MB document, as base64 (4/3 larger), plus extracted text.
+MAX_EXTRA_JSON = 160_000_000
+MAX_TOKENS = 10**9            # tokens of one message or request: far beyond any model's context window
+MAX_COST = 10**6              # ¥ of one message
+MAX_IMPORT_MB = 20            # an export file (the History page's uploader limit, checked again on the server)
 SPEND_KEEP = timedelta(days=3)       # spend rows and login failures older than this are pruned
 PRUNE_EVERY = timedelta(hours=1)     # by reserve_request, at most this often per Store
 TOP_VISITORS = 20
@@ -102,6 +111,16 @@ class StorageError(Exception):
 
 class ConversationNotFound(StorageError):
     """The conversation does not exist for this owner (not a database failure: never queued)."""
+
+
+class ImportRefused(ValueError):
+    """An export file refused for a reason the page puts in words itself, in either language: `key` is an
+    i18n key and `values` fill it in (the chat's input limits, the file's size, its nesting). Nothing is
+    written."""
+
+    def __init__(self, key: str, reason: str, **values: int) -> None:
+        super().__init__(reason)
+        self.key, self.values = key, values
 
 
 # --------------------------------------------------------------------------- URLs
@@ -338,7 +357,7 @@ def _clean(text: str) -> str:
     return text
 
 
-def _dumps(value: object, what: str) -> str:
+def _dumps(value: object, what: str, limit: int = MAX_JSON) -> str:
     try:
         out = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError, RecursionError):
@@ -347,7 +366,7 @@ def _dumps(value: object, what: str) -> str:
         out.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates: keep them exactly, as \\u escapes
         out = json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
-    if len(out) > MAX_JSON:
+    if len(out) > limit:
         raise ValueError(f"{what} is too large")
     return out
 
@@ -387,7 +406,7 @@ def _usage_columns(meta: object) -> dict:
         cols["completion_tokens"] = completion or 0
         cols["total_tokens"] = total if total is not None else (prompt or 0) + (completion or 0)
     cost = meta.get("cost")
-    if isinstance(cost, (int, float)) and not isinstance(cost, bool) and math.isfinite(cost):
+    if isinstance(cost, (int, float)) and not isinstance(cost, bool) and 0 <= cost <= MAX_COST:
         cols["cost"] = float(cost)
     return cols
 
@@ -435,7 +454,7 @@ def encode_message(message: object) -> dict:
     if absent:
         extra[_ABSENT] = absent
     if extra:
-        row["extra_json"] = _dumps(extra, "extra keys")
+        row["extra_json"] = _dumps(extra, "extra keys", MAX_EXTRA_JSON)
     return row
 
 
@@ -544,7 +563,7 @@ def _parse_time(value: object, what: str) -> datetime | None:
         raise ValueError(f"{what} must be an ISO date-time")
     try:
         return _utc(datetime.fromisoformat(value))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: 9999-12-31T23:59-23:00 is past the last UTC date
         raise ValueError(f"{what} must be an ISO date-time") from None
 
 
@@ -926,10 +945,15 @@ class Store:
             out["conversations"].append(item)
         return out
 
-    def import_export(self, owner: str, data: object) -> int:
-        """Validate everything, then write it all in one transaction under new conversation ids."""
+    def import_export(self, owner: str, data: object, limits: InputLimits) -> int:
+        """Check everything, then write it all in one transaction under new conversation ids.
+
+        `limits` are the chat's (glmchat.inputs.InputLimits with the host's settings): an import may not
+        bring the owner above limits.conversations conversations in all, nor a conversation above
+        limits.conversation_messages messages, nor a message above limits.attachments files (ImportRefused).
+        """
         owner = _owner(owner)
-        plan = validate_export(data)
+        plan = validate_export(data, limits)
         now = self._now()
         conv_rows, message_rows = [], []
         for conv in plan:
@@ -943,6 +967,17 @@ class Store:
         if not conv_rows:
             return 0
         with self._tx(write=True) as conn:
+            if self.dialect == "postgresql":
+                # Two imports of one owner count and write in turn (SQLite's BEGIN IMMEDIATE already does this).
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k, hashtext('import:' || "
+                                     "coalesce(current_schema(), '') || ':' || :owner))"),
+                             {"k": _LOCK_KEY, "owner": owner})
+            existing = int(conn.execute(sa.select(sa.func.count()).select_from(conversations)
+                                        .where(conversations.c.owner == owner)).scalar())
+            if existing + len(plan) > limits.conversations:
+                raise ImportRefused("history.import_conversations",
+                                    f"more than {limits.conversations:,} conversations in all",
+                                    existing=existing, n=len(plan), limit=limits.conversations)
             conn.execute(conversations.insert(), conv_rows)
             if message_rows:
                 conn.execute(messages_t.insert(), message_rows)
@@ -1079,18 +1114,45 @@ class Store:
                 "visitors": [{"visitor": v, "requests": int(n), "tokens": int(t), "cost": float(c)}
                              for v, n, t, c in top]}
 
-    def record_login_failure(self, client: str, *, now: datetime | None = None) -> None:
-        client = _owner(client, "client")
-        with self._tx(write=True) as conn:
-            conn.execute(login_failures_t.insert().values(client=client, at=self._when(now)))
-
-    def login_failures(self, client: str | None, since: datetime) -> int:
-        """Failed logins at or after `since`: one client's, or everyone's (client None)."""
+    @staticmethod
+    def _failures(conn: Connection, client: str | None, since: datetime) -> int:
         q = sa.select(sa.func.count()).select_from(login_failures_t).where(login_failures_t.c.at >= _utc(since))
         if client is not None:
             q = q.where(login_failures_t.c.client == _owner(client, "client"))
+        return int(conn.execute(q).scalar())
+
+    def begin_login_attempt(self, client: str, wait_seconds: Callable[[int, int], float], window: float, *,
+                            now: datetime | None = None) -> tuple[float, datetime | None]:
+        """Check the throttle and count this attempt as a failure in one serialised step.
+
+        wait_seconds(client failures, app-wide failures) -> seconds, over the last `window` seconds. Locked
+        while the latest failure (this client's, or anyone's once many have failed) is younger than its
+        wait: (that wait, None). Otherwise the attempt is recorded before the password is checked, so
+        parallel guesses see each other: (0, its time), for forgive_login_attempt when it was right.
+        """
+        client, now = _owner(client, "client"), self._when(now)
+        with self._tx(write=True) as conn:
+            if self.dialect == "postgresql":  # SQLite's BEGIN IMMEDIATE already excludes other writers
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k, hashtext('login:' || "
+                                     "coalesce(current_schema(), '')))"), {"k": _LOCK_KEY})
+            since = now - timedelta(seconds=window)
+            for who, wait in ((client, wait_seconds(self._failures(conn, client, since), 0)),
+                              (None, wait_seconds(0, self._failures(conn, None, since)))):
+                if wait and self._failures(conn, who, now - timedelta(seconds=wait)):
+                    return wait, None
+            conn.execute(login_failures_t.insert().values(client=client, at=now))
+        return 0.0, now
+
+    def forgive_login_attempt(self, client: str, at: datetime) -> None:
+        """Remove an attempt begin_login_attempt counted, once its password turned out right."""
+        with self._tx(write=True) as conn:
+            conn.execute(login_failures_t.delete().where(login_failures_t.c.client == _owner(client, "client"),
+                                                         login_failures_t.c.at == _utc(at)))
+
+    def login_failures(self, client: str | None, since: datetime) -> int:
+        """Failed logins at or after `since`: one client's, or everyone's (client None)."""
         with self._tx() as conn:
-            return int(conn.execute(q).scalar())
+            return self._failures(conn, client, since)
 
     @staticmethod
     def _prune(conn: Connection, before: datetime) -> int:
@@ -1103,8 +1165,38 @@ class Store:
             return self._prune(conn, _utc(before))
 
 
-def validate_export(data: object) -> list[dict]:
-    """An export checked from top to bottom (ValueError with a short reason), as rows ready to insert."""
+# --------------------------------------------------------------------------- export files
+
+
+def parse_export(raw: bytes) -> object:
+    """An uploaded export file as JSON: ValueError for one that is too big, not UTF-8 JSON or nested too deeply.
+
+    The page checks the upload's size before reading it; this holds any other caller to the same limit.
+    """
+    if len(raw) > MAX_IMPORT_MB * 1024 * 1024:
+        raise ImportRefused("history.import_too_big", "the file is too big", size=len(raw), limit=MAX_IMPORT_MB)
+    try:
+        text = raw.decode("utf-8-sig")  # a byte-order mark, as some editors write, is fine
+    except UnicodeDecodeError:
+        raise ValueError("the file is not UTF-8 text") from None
+    try:
+        return json.loads(text)
+    except RecursionError:
+        # The parser recurses once per level: "[[[[…" must be a refusal, not an uncaught error.
+        raise ImportRefused("history.import_too_deep", "the file is nested too deeply") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc.msg}, line {exc.lineno})") from None
+    except ValueError:  # an integer of thousands of digits
+        raise ValueError("not JSON that can be read") from None
+
+
+def validate_export(data: object, limits: InputLimits) -> list[dict]:
+    """An export checked from top to bottom, as rows ready to insert (ValueError with a short reason).
+
+    Whatever the chat page reads must have the shape the app writes, so that every imported conversation
+    opens (see _checked_message); keys this version does not read are dropped. `limits` are the chat's:
+    limits.conversations bounds the file here, and the owner's total when it is written.
+    """
     if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
         raise ValueError("not a GLM Chat export")
     version = data.get("version")
@@ -1113,32 +1205,38 @@ def validate_export(data: object) -> list[dict]:
     convs = data.get("conversations")
     if not isinstance(convs, list):
         raise ValueError("conversations must be a list")
-    if len(convs) > MAX_IMPORT_CONVERSATIONS:
-        raise ValueError(f"too many conversations (at most {MAX_IMPORT_CONVERSATIONS})")
+    if len(convs) > limits.conversations:
+        raise ImportRefused("history.import_file_conversations", f"more than {limits.conversations:,} conversations",
+                            n=len(convs), limit=limits.conversations)
+    now = datetime.now(timezone.utc)
     plan = []
     for i, conv in enumerate(convs, start=1):
         where = f"conversation {i}"
         if not isinstance(conv, dict):
             raise ValueError(f"{where}: not an object")
-        try:
-            title, model, settings_json = _title(conv.get("title")), _model(conv.get("model")), _settings(conv.get("settings"))
-        except ValueError as exc:
-            raise ValueError(f"{where}: {exc}") from None
-        created = _parse_time(conv.get("created_at"), f"{where}: created_at")
-        updated = _parse_time(conv.get("updated_at"), f"{where}: updated_at")
         msgs = conv.get("messages", [])
         if not isinstance(msgs, list):
             raise ValueError(f"{where}: messages must be a list")
-        if len(msgs) > MAX_IMPORT_MESSAGES:
-            raise ValueError(f"{where}: too many messages (at most {MAX_IMPORT_MESSAGES})")
+        if len(msgs) > limits.conversation_messages:
+            raise ImportRefused("history.import_messages",
+                                f"{where}: more than {limits.conversation_messages:,} messages",
+                                n=i, actual=len(msgs), limit=limits.conversation_messages)
+        try:
+            title, model = _title(conv.get("title")), _model(conv.get("model"))
+            settings_json = _settings(_checked_settings(conv.get("settings")))
+            created = _import_time(conv.get("created_at"), "created_at", now)
+            updated = _import_time(conv.get("updated_at"), "updated_at", now)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
         rows, seen = [], set()
         for j, message in enumerate(msgs, start=1):
-            if isinstance(message, dict):
-                for key in ("content", "reasoning"):
-                    if isinstance(message.get(key), str) and len(message[key]) > MAX_CONTENT:
-                        raise ValueError(f"{where}, message {j}: {key} is too long (at most {MAX_CONTENT} characters)")
+            files = message.get("attachments") if isinstance(message, dict) and message.get("role") == "user" else None
+            if isinstance(files, list) and len(files) > limits.attachments:
+                raise ImportRefused("history.import_files",
+                                    f"{where}, message {j}: more than {limits.attachments} files",
+                                    n=i, m=j, actual=len(files), limit=limits.attachments)
             try:
-                row = encode_message(message)
+                row = encode_message(_checked_message(message))
             except ValueError as exc:
                 raise ValueError(f"{where}, message {j}: {exc}") from None
             if row["id"] in seen:
@@ -1148,6 +1246,331 @@ def validate_export(data: object) -> list[dict]:
         plan.append({"title": title, "model": model, "settings_json": settings_json, "created_at": created,
                      "updated_at": updated, "messages": rows})
     return plan
+
+
+_EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+
+def _import_time(value: object, what: str, now: datetime) -> datetime | None:
+    when = _parse_time(value, what)
+    if when is not None and when < _EARLIEST:
+        raise ValueError(f"{what} is before 2000")  # and year 1 cannot be shown in a timezone west of UTC
+    # A date after the import (another machine's clock) would keep the conversation first in every list.
+    return None if when is None else min(when, now)
+
+
+# What the chat reads of an imported conversation, in the shapes the app writes them (glmchat.conversation,
+# chat_view, sources, state): a wrong shape is refused with its path ("meta.cost must be …"), a key this
+# version does not read is dropped (nothing unchecked is stored, and a newer version's export still imports).
+# A key is required where the page reads it without a default (a reply's status, an attachment's data…).
+
+MAX_WORD = 64                 # kinds, statuses, finish reasons, limit names, scopes, citation keys
+MAX_CODE = 200                # an error code
+MAX_SECONDS = 10**6           # a reply's time to its first token, a limit's wait
+MAX_RATE = 10**9              # tokens per second
+MAX_ATTEMPTS = 1000
+MAX_ALTERNATIVES = 1000       # earlier answers kept under one reply (one per Regenerate)
+MAX_SYSTEM_PROMPT = 8000      # the sidebar's text area
+MAX_FILE_NAME = 255           # the app keeps 100 characters
+MAX_NESTING = 6               # levels in the API's own further usage counts (prompt_tokens_details…)
+TEMPERATURE = (0.0, 1.0)      # the sidebar's sliders, which raise for a value outside them
+TOP_P = (0.01, 1.0)
+_STATUSES = frozenset({"streaming", "done", "stopped", "incomplete", "error"})
+_FILE_KINDS = frozenset({"image", "text", "extract"})
+_MIME = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}")
+
+Check = Callable[[Any, str], Any]
+
+
+def _at(what: str, key: object) -> str:
+    return f"{what}.{key}" if what else str(key)
+
+
+def _text(value: object, what: str, limit: int, *, null: bool = False, empty: bool = True) -> str | None:
+    if value is None and null:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be text" + (" or null" if null else ""))
+    if len(value) > limit:
+        raise ValueError(f"{what} is too long (at most {limit:,} characters)")
+    if not value and not empty:
+        raise ValueError(f"{what} is empty")
+    # As in the text columns: a lone surrogate cannot go out to the page (a widget raised on one).
+    return _clean(value)
+
+
+def _whole(value: object, what: str, low: int, high: int, *, null: bool = False) -> int | None:
+    if value is None and null:
+        return None
+    if not _is_int(value) or not low <= value <= high:
+        raise ValueError(f"{what} must be a whole number from {low:,} to {high:,}")
+    return value
+
+
+def _figure(value: object, what: str, low: float, high: float) -> int | float | None:
+    """A number (not a bool) from low to high, or null; NaN and the infinities are outside every range."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ValueError(f"{what} must be a number from {low:,} to {high:,}")
+    return value
+
+
+def _flag(value: object, what: str) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(f"{what} must be true, false or null")
+    return value
+
+
+def _object(value: object, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be an object")
+    return value
+
+
+def _list(value: object, what: str, limit: int) -> list:
+    if not isinstance(value, list):
+        raise ValueError(f"{what} must be a list")
+    if len(value) > limit:
+        raise ValueError(f"{what} has more than {limit:,} items")
+    return value
+
+
+def _fields(record: dict, checks: dict[str, Check], what: str, required: tuple[str, ...] = ()) -> dict:
+    """The record's known keys, each checked, in the record's order; other keys are dropped."""
+    for key in required:
+        if key not in record:
+            raise ValueError(f"{_at(what, key)} is missing")
+    return {k: checks[k](v, _at(what, k)) for k, v in record.items() if k in checks}
+
+
+def _plain(value: object, what: str, depth: int = MAX_NESTING) -> object:
+    """JSON of at most `depth` levels with finite numbers, kept as it is."""
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    if isinstance(value, str):
+        return _clean(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{what} must be a finite number")
+        return value
+    if depth > 0 and isinstance(value, list):
+        return [_plain(v, what, depth - 1) for v in value]
+    if depth > 0 and isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {_clean(k): _plain(v, _at(what, k), depth - 1) for k, v in value.items()}
+    raise ValueError(f"{what} is not plain JSON of at most {MAX_NESTING} levels")
+
+
+def _word(value: object, what: str) -> str | None:
+    return _text(value, what, MAX_WORD, null=True)
+
+
+def _message_id(value: object, what: str) -> str:
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise ValueError(f"{what} must be 1-64 letters, digits or _.:-")
+    return value
+
+
+def _base64(value: object, what: str) -> str:
+    from glmchat.attachments import MAX_IMAGE_BYTES_IN
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be base64 text")
+    try:
+        size = len(base64.b64decode(value, validate=True))
+    except (binascii.Error, ValueError):  # ValueError: not ASCII
+        raise ValueError(f"{what} is not valid base64") from None
+    if size > MAX_IMAGE_BYTES_IN:
+        raise ValueError(f"{what} is too large")
+    return value
+
+
+def _mime(value: object, what: str) -> str:
+    if not isinstance(value, str) or not _MIME.fullmatch(value):
+        raise ValueError(f"{what} must be a media type such as image/png")
+    return value
+
+
+def _file_kind(value: object, what: str) -> str:
+    if not isinstance(value, str) or value not in _FILE_KINDS:  # a list is not hashable
+        raise ValueError(f"{what} must be image, text or extract")
+    return value
+
+
+def _status(value: object, what: str) -> str:
+    if not isinstance(value, str) or value not in _STATUSES:
+        raise ValueError(f"{what} must be one of {', '.join(sorted(_STATUSES))}")
+    # Nothing is writing an imported reply: "streaming" would make the page follow it.
+    return "incomplete" if value == "streaming" else value
+
+
+def _feedback(value: object, what: str) -> int | None:
+    if value is not None and (not _is_int(value) or value not in (0, 1)):
+        raise ValueError(f"{what} must be 0, 1 or null")  # the thumbs widget takes nothing else
+    return value
+
+
+def _attachment_refusal(value: object, what: str) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value.startswith("attach.") or value not in STRINGS):
+        raise ValueError(f"{what} must name an attachment refusal")  # the page shows it by this i18n key
+    return value
+
+
+def _checked_attachment(value: object, what: str) -> dict:
+    from glmchat.attachments import API_IMAGE_MAX_SIDE, MAX_IMAGE_BYTES_IN
+    checks: dict[str, Check] = {
+        "name": lambda v, w: _text(v, w, MAX_FILE_NAME, empty=False),
+        "kind": _file_kind,
+        "size": lambda v, w: _whole(v, w, 0, MAX_IMAGE_BYTES_IN),
+        "mime": _mime,
+        "data": _base64,
+        "text": lambda v, w: _text(v, w, MAX_CONTENT, null=True),
+        "width": lambda v, w: _whole(v, w, 0, API_IMAGE_MAX_SIDE),
+        "height": lambda v, w: _whole(v, w, 0, API_IMAGE_MAX_SIDE),
+        "tokens": lambda v, w: _whole(v, w, 0, MAX_TOKENS),
+    }
+    return _fields(_object(value, what), checks, what, ("name", "kind", "size", "mime", "data"))
+
+
+def _checked_attachments(value: object, what: str) -> list[dict]:
+    # Their number is held to the chat's limit before this (ImportRefused, in validate_export).
+    return [_checked_attachment(v, f"{what}[{k}]") for k, v in enumerate(_list(value, what, 10**4))]
+
+
+def _checked_source(value: object, what: str) -> dict:
+    from glmchat.sources import LINK_MAX, TITLE_MAX
+    checks: dict[str, Check] = {
+        "n": lambda v, w: _whole(v, w, 0, 10**6),
+        "title": lambda v, w: _text(v, w, TITLE_MAX),
+        "site": lambda v, w: _text(v, w, MAX_FILE_NAME),
+        "link": lambda v, w: _text(v, w, LINK_MAX, null=True),
+        "refer": _word,
+    }
+    return _fields(_object(value, what), checks, what)
+
+
+def _checked_sources(value: object, what: str) -> list[dict]:
+    from glmchat.sources import SOURCES_MAX
+    return [_checked_source(v, f"{what}[{k}]") for k, v in enumerate(_list(value, what, SOURCES_MAX))]
+
+
+def _checked_error(value: object, what: str) -> dict | None:
+    if value is None:
+        return None
+    checks: dict[str, Check] = {
+        "kind": lambda v, w: _text(v, w, MAX_WORD),
+        "status": lambda v, w: _whole(v, w, 0, 999, null=True),
+        "code": lambda v, w: _text(v, w, MAX_CODE, null=True),
+        "limit": _word,
+        "scope": _word,
+        "retry_after": lambda v, w: _figure(v, w, 0, MAX_SECONDS),
+        "own_key": _flag,
+        "key": _attachment_refusal,
+    }
+    error = _fields(_object(value, what), checks, what, ("kind",))
+    if error["kind"] == "limit" and f"limit.{error.get('limit')}" not in STRINGS:
+        raise ValueError(f"{_at(what, 'limit')} must name one of the host's limits")  # shown by this i18n key
+    return error
+
+
+def _checked_usage(value: object, what: str) -> dict | None:
+    if value is None:
+        return None
+    out = {}
+    for k, v in _object(value, what).items():
+        if k in ("prompt_tokens", "completion_tokens", "total_tokens"):
+            out[k] = _whole(v, _at(what, k), 0, MAX_TOKENS, null=True)
+        else:  # the API's own further counts (prompt_tokens_details…), as it sent them
+            out[_text(k, what + " keys", MAX_WORD)] = _plain(v, _at(what, k))
+    return out
+
+
+def _checked_params(value: object, what: str) -> dict:
+    checks: dict[str, Check] = {
+        "temperature": lambda v, w: _figure(v, w, *TEMPERATURE),
+        "top_p": lambda v, w: _figure(v, w, *TOP_P),
+        "max_tokens": lambda v, w: _whole(v, w, 1, MAX_TOKENS, null=True),
+        "thinking": _flag,
+        "web_search": _flag,
+    }
+    return _fields(_object(value, what), checks, what)
+
+
+def _checked_meta(value: object, what: str) -> dict:
+    checks: dict[str, Check] = {
+        "model": lambda v, w: _text(v, w, MAX_MODEL, null=True),
+        "params": _checked_params,
+        "usage": _checked_usage,
+        "ttft": lambda v, w: _figure(v, w, 0, MAX_SECONDS),
+        "tps": lambda v, w: _figure(v, w, 0, MAX_RATE),
+        "cost": lambda v, w: _figure(v, w, 0, MAX_COST),
+        "attempts": lambda v, w: _whole(v, w, 0, MAX_ATTEMPTS, null=True),
+    }
+    return _fields(_object(value, what), checks, what)  # never null: the page reads meta.get(…)
+
+
+def _checked_alternatives(value: object, what: str) -> list[dict]:
+    return [_checked_message(v, f"{what}[{k}]", alternative=True)
+            for k, v in enumerate(_list(value, what, MAX_ALTERNATIVES))]
+
+
+_CONTENT: Check = lambda v, w: _text(v, w, MAX_CONTENT)  # noqa: E731
+_USER_CHECKS: dict[str, Check] = {"id": _message_id, "role": lambda v, w: v, "content": _CONTENT,
+                                  "attachments": _checked_attachments}
+_REPLY_CHECKS: dict[str, Check] = {
+    "id": _message_id, "role": lambda v, w: v, "content": _CONTENT,
+    "reasoning": lambda v, w: _text(v, w, MAX_CONTENT, null=True),
+    "status": _status, "error": _checked_error, "finish_reason": _word, "meta": _checked_meta,
+    "alternatives": _checked_alternatives, "sources": _checked_sources, "feedback": _feedback,
+}
+_ALTERNATIVE_CHECKS = {k: v for k, v in _REPLY_CHECKS.items() if k != "alternatives"}
+
+
+def _checked_message(message: object, what: str = "", *, alternative: bool = False) -> dict:
+    """A message as the app writes it (conversation.user_message / assistant_message and what the chat adds).
+
+    An alternative (an earlier answer kept by Regenerate) is a reply without alternatives of its own; the
+    page reads only its content and meta, so its id, role and status may be missing.
+    """
+    if not isinstance(message, dict):
+        raise ValueError(f"{what or 'a message'} must be an object")
+    role = message.get("role", "assistant" if alternative else None)
+    if role != "assistant" and (alternative or role != "user"):
+        raise ValueError(f"{_at(what, 'role')} must be " + ("assistant" if alternative else "user or assistant"))
+    if alternative:
+        if "alternatives" in message:
+            raise ValueError(f"{_at(what, 'alternatives')} cannot be nested")
+        return _fields(message, _ALTERNATIVE_CHECKS, what)
+    if role == "user":
+        return _fields(message, _USER_CHECKS, what, ("id", "content"))
+    return _fields(message, _REPLY_CHECKS, what, ("id", "content", "status"))
+
+
+def _checked_summary(value: object, what: str) -> dict | None:
+    if value is None:
+        return None
+    checks: dict[str, Check] = {"text": _CONTENT, "upto": lambda v, w: None if v is None else _message_id(v, w)}
+    return _fields(_object(value, what), checks, what, ("text",))
+
+
+def _checked_settings(value: object) -> dict:
+    """A conversation's remembered sidebar settings (state.Settings.conversation_settings)."""
+    if value is None:
+        return {}
+    checks: dict[str, Check] = {
+        "temperature": lambda v, w: _figure(v, w, *TEMPERATURE),
+        "top_p": lambda v, w: _figure(v, w, *TOP_P),
+        "max_tokens": lambda v, w: _whole(v, w, 1, MAX_TOKENS, null=True),
+        "thinking": _flag,
+        "web_search": _flag,
+        "system_prompt": lambda v, w: _text(v, w, MAX_SYSTEM_PROMPT, null=True),
+        "preset": lambda v, w: _text(v, w, MAX_TITLE, null=True),
+        "summary": _checked_summary,
+    }
+    settings = _fields(_object(value, "settings"), checks, "settings")
+    for key in ("temperature", "top_p"):
+        if _is_int(settings.get(key)):
+            settings[key] = float(settings[key])  # the sliders hold floats
+    return settings
 
 
 # --------------------------------------------------------------------------- Markdown
@@ -1456,15 +1879,17 @@ class ResilientStore:
     def finish_request(self, request_id: str, tokens: int, cost: float) -> bool:
         return self._unqueued("finish_request", False, request_id, tokens, cost)
 
-    def record_login_failure(self, client: str, *, now: datetime | None = None) -> None:
-        self._unqueued("record_login_failure", None, client, now=now)
+    def begin_login_attempt(self, client: str, wait_seconds: Callable[[int, int], float], window: float, *,
+                            now: datetime | None = None, down_wait: float = 30.0) -> tuple[float, datetime | None]:
+        """As Store's; while the database is away no attempt can be counted, so none is checked."""
+        return self._unqueued("begin_login_attempt", (down_wait, None), client, wait_seconds, window, now=now)
+
+    def forgive_login_attempt(self, client: str, at: datetime) -> None:
+        self._unqueued("forgive_login_attempt", None, client, at)
 
     def spend_today(self, *, now: datetime | None = None) -> dict:
         empty = {"requests": 0, "tokens": 0, "cost": 0.0, "streams": 0, "visitors": []}
         return self._read("spend_today", empty, now=now)
-
-    def login_failures(self, client: str | None, since: datetime) -> int:
-        return self._read("login_failures", 0, client, since)
 
     # ---------------------------------------------------------------- export / import: no silent fallback
 
@@ -1484,5 +1909,5 @@ class ResilientStore:
     def export(self, owner: str, cid: str | None = None) -> dict:
         return self._strict("export", owner, cid)
 
-    def import_export(self, owner: str, data: object) -> int:
-        return self._strict("import_export", owner, data)
+    def import_export(self, owner: str, data: object, limits: InputLimits) -> int:
+        return self._strict("import_export", owner, data, limits)

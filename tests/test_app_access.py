@@ -228,11 +228,14 @@ AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret":
         "client_secret": "s", "server_metadata_url": "https://issuer.invalid/.well-known/openid-configuration"}
 
 
-def signed_in(email: str | None) -> AppTest:
+def signed_in(email: str | None, verified: object = True) -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
     at.session_state[state.LANG] = "en"
     at.secrets["auth"] = AUTH
-    at.user = {"is_logged_in": True, "email": email} if email else {"is_logged_in": False}
+    user = {"is_logged_in": True, "email": email}
+    if verified is not None:
+        user["email_verified"] = verified
+    at.user = user if email else {"is_logged_in": False}
     return at.run()
 
 
@@ -253,3 +256,21 @@ def test_gate_with_login_admits_only_the_allow_list(app_env, db_url, monkeypatch
     with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
         owners = [r[0] for r in conn.execute("select owner from conversations")]
     assert len(owners) == 1 and owners[0].startswith("user:") and "corp" not in owners[0]
+
+
+def test_an_unverified_email_names_nobody(app_env, db_url, monkeypatch):
+    """A provider that lets people claim any address: unless it says the address is verified, the
+    address neither passes the allow-list nor owns anyone's chats."""
+    monkeypatch.setenv("GLMCHAT_ACCESS_MODE", "gate")
+    monkeypatch.setenv("GLMCHAT_ALLOWED_EMAILS", "ann@example.com")
+    for verified in (False, None, "true", 1):
+        at = signed_in("ann@example.com", verified)
+        assert not at.chat_input, verified
+        assert any(t("gate.unverified", "en", who="ann@example.com") == w.value for w in at.warning), verified
+    assert app_env.attempts == 0
+    # In personal mode the sidebar says so, and the chats stay the machine's own, not "ann"'s.
+    monkeypatch.setenv("GLMCHAT_ACCESS_MODE", "personal")
+    at = send(signed_in("ann@example.com", False), "unverified sim:tokens=1")
+    assert any(t("gate.unverified", "en", who="ann@example.com") in c.value for c in at.sidebar.caption)
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
+        assert [r[0] for r in conn.execute("select owner from conversations")] == ["local"]

@@ -10,7 +10,7 @@ import zlib
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from glmchat import state, storage
+from glmchat import attachments, state, storage
 from glmchat.i18n import t
 
 from conftest import ROOT
@@ -146,3 +146,18 @@ def test_hostile_sources_yield_no_live_bad_link(app_env):
     assert "\\<img src=x" in text and not re.search(r"(?<!\\)<img", text)  # shown as text, never a tag
     links = re.findall(r"\]\(([^)\s]+)\)", text)
     assert links and all(link.startswith("https://") for link in links)
+
+
+def test_too_many_files_are_refused_before_any_is_decoded(app_env, monkeypatch):
+    # Ten large images once cost ~10 s of CPU and +284 MB decoding and re-encoding each one, and only then
+    # was the message refused for having too many: the count comes first now.
+    decoded = []
+    real = attachments._prepare_image
+    monkeypatch.setattr(attachments, "_prepare_image", lambda name, data: decoded.append(name) or real(name, data))
+    at = new_app("glm-4.5v")
+    submit(at, "ten pictures", *[(f"p{i}.png", png()) for i in range(10)])
+    assert decoded == [] and app_env.attempts == 0
+    assert any(t("input.too_many_files", "en", limit=5, actual=10) in w.value for w in at.warning)
+    assert at.session_state[state.MESSAGES] == []
+    submit(at, "two pictures", *[(f"q{i}.png", png()) for i in range(2)])
+    assert decoded == ["q0.png", "q1.png"]  # within the limit, they are decoded as before

@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from glmchat import passwords, state, storage
 from glmchat.i18n import t
+from glmchat.inputs import InputLimits
 
 from conftest import ROOT, free_port
 
@@ -154,9 +155,24 @@ def test_gate_host_key_without_login_saves_nothing_unless_allowed(app_env, db_ur
     assert at.session_state[state.CONVERSATION] is None
     assert any(t("history.off", "en") in c.value for c in at.sidebar.caption)
     assert db(db_url).list_conversations("host") == []
+    # "true": each visitor their own history, which without a login lasts as long as the browser session.
     monkeypatch.setenv("GLMCHAT_HOST_KEY_HISTORY", "true")
-    at = send(enter(new_app(), "open sesame"), "kept sim:tokens=2")
+    one = send(enter(new_app(), "open sesame"), "kept for one sim:tokens=2")
+    other = send(enter(new_app(), "open sesame"), "kept for another sim:tokens=2")
+    assert db(db_url).list_conversations("host") == []
+    for at, mine, theirs in ((one, "kept for one", "kept for another"), (other, "kept for another", "kept for one")):
+        shown = repr(at.sidebar)
+        assert mine in shown and theirs not in shown
+    cid = one.session_state[state.CONVERSATION]
+    intruder = enter(new_app(), "open sesame")
+    intruder.query_params["c"] = cid
+    intruder.run()
+    assert any(t("history.not_found", "en") in w.value for w in intruder.warning)
+    # "shared": the host named one history for all of them.
+    monkeypatch.setenv("GLMCHAT_HOST_KEY_HISTORY", "shared")
+    send(enter(new_app(), "open sesame"), "kept for all sim:tokens=2")
     assert len(db(db_url).list_conversations("host")) == 1
+    assert "kept for all" in repr(enter(new_app(), "open sesame").sidebar)
 
 
 def test_history_page_finds_a_chinese_word_and_opens_the_chat(app_env, db_url):
@@ -177,7 +193,7 @@ def test_export_then_import_gives_the_same_messages(app_env, db_url):
     at = send(new_app(), "export me <script>x</script> sim:tokens=3")
     store = db(db_url)
     data = store.export("local")
-    assert store.import_export("local", json.loads(json.dumps(data, default=str))) == 1
+    assert store.import_export("local", json.loads(json.dumps(data, default=str)), InputLimits()) == 1
     convs = store.list_conversations("local")
     assert len(convs) == 2
     a, b = (store.messages("local", c["id"]) for c in convs)
@@ -218,8 +234,10 @@ def seed(db_url: str, n: int) -> str:
                              "meta": {"model": "glm-4.5-flash", "params": {}, "usage": None, "ttft": None,
                                       "tps": None, "cost": None, "attempts": 1}})
     store = db(db_url)
+    # Longer than the chat's default limit allows: as if the host had lowered it since.
     store.import_export("local", {"format": "glmchat-export", "version": 1, "conversations": [
-        {"id": "x" * 32, "title": "long chat", "model": "glm-4.5-flash", "settings": {}, "messages": messages}]})
+        {"id": "x" * 32, "title": "long chat", "model": "glm-4.5-flash", "settings": {}, "messages": messages}]},
+        InputLimits(conversation_messages=n))
     return store.list_conversations("local")[0]["id"]
 
 
@@ -261,8 +279,9 @@ def test_login_is_offered_when_oidc_is_configured(app_env):
     assert not [b for b in plain.sidebar.button if b.key == "login"]
 
 
-def test_an_imported_conversation_with_odd_fields_still_opens(app_env, db_url):
-    """Imports are validated for safety, not for every field the page reads: the page must cope."""
+def test_a_stored_conversation_with_odd_fields_still_opens(app_env, db_url):
+    """An import refuses these fields (tests/test_import.py); rows already stored, by an older version,
+    may hold them, and the page must cope."""
     odd = [{"id": "a" * 32, "role": "user", "content": "look",
             "attachments": [{"kind": "image", "name": "x.svg", "mime": "image/svg+xml", "size": 9,
                              "data": base64.b64encode(b"<svg></svg>").decode()}]},
@@ -272,9 +291,13 @@ def test_an_imported_conversation_with_odd_fields_still_opens(app_env, db_url):
             "error": {"kind": "nope", "code": "[x](data:,y)"},
             "meta": {"model": "m", "usage": {"prompt_tokens": 1}, "ttft": "fast", "tps": "x", "cost": "free"}}]
     store = db(db_url)
-    store.import_export("local", {"format": "glmchat-export", "version": 1, "conversations": [
-        {"id": "x" * 32, "title": "odd", "model": "glm-4.5-flash", "settings": {}, "messages": odd}]})
-    cid = store.list_conversations("local")[0]["id"]
+    with pytest.raises(ValueError, match="ttft"):
+        store.import_export("local", {"format": "glmchat-export", "version": 1, "conversations": [
+            {"id": "x" * 32, "title": "odd", "model": "glm-4.5-flash", "settings": {}, "messages": odd}]},
+            InputLimits())
+    cid = store.create_conversation("local", "odd", "glm-4.5-flash", {})
+    for m in odd:
+        store.save_message("local", cid, m)
     at = new_app({"c": cid})
     assert not at.exception, [e.value for e in at.exception]
     assert [m.markdown[0].value for m in at.chat_message if m.markdown][1] == "no meta at all"

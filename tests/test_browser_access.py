@@ -73,7 +73,7 @@ def test_the_gate_holds_against_urls_parameters_and_guessing(browser: Browser, b
         store = storage.Store(sqlite_url)
         client = access.tag(OWNER_SECRET, "ip", "local")  # loopback visitors are "local"
         for _ in range(5):
-            store.record_login_failure(client)
+            store.begin_login_attempt(client, lambda client_failures, app_failures: 0, passwords.WINDOW)
         guess(page, PASSWORD, "Too many attempts")
         other = english_page(browser, browser_context_args)
         other.goto(app.url)

@@ -51,10 +51,20 @@ def test_graphemes_not_code_points_are_counted():
 
 
 def test_huge_paste_is_refused():
-    for text in ("x" * 1_000_000, "你好" * 500_000, (FAMILY + "a") * 200_000):
+    for text in ("x" * 1_000_000, "你好" * 500_000, (FAMILY + "a") * 150_000):
         refusal = _check(text=text)
         assert refusal == Refusal("input.too_long", 20_000, count_chars(text))
     assert _check(text="你好" * 500_000).actual == 1_000_000
+
+
+def test_a_forged_message_beyond_anything_typeable_is_refused_without_counting(monkeypatch):
+    # Counting grapheme clusters costs time per code point: a forged multi-megabyte value is refused by
+    # its length alone (more code points than MAX_COUNTED).
+    def no_counting(text):
+        raise AssertionError("counted")
+    monkeypatch.setattr("glmchat.inputs.count_chars", no_counting)
+    text = (FAMILY + "a") * 200_000
+    assert _check(text=text) == Refusal("input.too_long", 20_000, len(text))
 
 
 def test_long_text_within_the_limit_is_not_counted(monkeypatch):

@@ -377,9 +377,11 @@ def test_counters_records_and_reset(client, sim):
     assert event["chunks"] == len(chunks) + 1  # + data: [DONE]
     assert event["first_chunk_at"] <= event["last_chunk_at"]
     stats = sim.stats()
-    assert stats == {"attempts": 2, "open_streams": 0, "requests": 2, "events": [event]}
+    asked = {"model": "glm-4-flash", "temperature": 0.5, "top_p": None, "max_tokens": None, "thinking": None}
+    assert stats == {"attempts": 2, "open_streams": 0, "requests": 2, "events": [event],
+                     "asked": [{**asked, "temperature": None}, asked]}
     sim.reset()
-    assert sim.stats() == {"attempts": 0, "open_streams": 0, "requests": 0, "events": []}
+    assert sim.stats() == {"attempts": 0, "open_streams": 0, "requests": 0, "asked": [], "events": []}
 
 
 def test_close_from_another_thread_ends_stream_promptly(sim):
@@ -561,7 +563,9 @@ def test_http_routes(server, sim):
     with httpx.Client(trust_env=False) as http:
         assert http.get(base + "/health").text == "ok"
         http.post(base + "/api/paas/v4/chat/completions", json={})
-        assert http.get(base + "/stats").json() == {"attempts": 1, "open_streams": 0, "requests": 1, "events": []}
+        assert http.get(base + "/stats").json() == {
+            "attempts": 1, "open_streams": 0, "requests": 1, "events": [],
+            "asked": [{"model": None, "temperature": None, "top_p": None, "max_tokens": None, "thinking": None}]}
         assert http.post(base + "/reset").status_code == 200
         assert sim.attempts == 0
         missing = http.get(base + "/nope")

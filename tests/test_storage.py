@@ -30,11 +30,13 @@ if str(ROOT) not in sys.path:
 
 from glmchat import conversation as conv  # noqa: E402
 from glmchat import storage  # noqa: E402
+from glmchat.inputs import InputLimits  # noqa: E402
 from glmchat.storage import ConversationNotFound, ResilientStore, Store, StorageError  # noqa: E402
 
 PG_URL = os.environ.get("GLMCHAT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "glmchat_v1.db"
 A, B = "local", "key:ab12cd34"
+LIMITS = InputLimits()  # the chat's default input limits, which bound an import too
 
 
 # --------------------------------------------------------------------------- backends
@@ -475,7 +477,7 @@ def test_export_import_into_another_owner(store):
     c1, m1 = new_chat(store, A, "第一个问题", "第一个回答", "```sh\nrm -rf / # never\n```", title="导出 one")
     c2, m2 = new_chat(store, A, "second", title="two", model="glm-4.5")
     extra = reply("with sources", usage={"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}, cost=0.5)
-    extra["sources"] = [{"title": "s", "url": "https://example.com"}]
+    extra["sources"] = [{"n": 1, "title": "s", "site": "example.com", "link": "https://example.com", "refer": "ref_1"}]
     store.save_message(A, c2, extra)
 
     data = json.loads(json.dumps(store.export(A), ensure_ascii=False))  # through a file, as the app does
@@ -485,7 +487,7 @@ def test_export_import_into_another_owner(store):
     assert set(data["conversations"][0]) == {"id", "title", "model", "settings", "created_at", "updated_at", "messages"}
     assert store.export(A, c2)["conversations"] == [data["conversations"][1]]
 
-    assert store.import_export(B, data) == 2
+    assert store.import_export(B, data, LIMITS) == 2
     imported = store.export(B)["conversations"]
     assert {c["id"] for c in imported}.isdisjoint({c1, c2})
     for old, new in zip(data["conversations"], imported):
@@ -495,7 +497,7 @@ def test_export_import_into_another_owner(store):
     assert store.messages(A, c1) == m1 and store.messages(A, c2) == m2 + [extra]
     assert len(store.list_conversations(A)) == 2 and len(store.list_conversations(B)) == 2
     assert sum(r["total_tokens"] for r in store.usage(B)) == 7
-    assert store.import_export(A, data) == 2 and len(store.list_conversations(A)) == 4  # re-import: copies
+    assert store.import_export(A, data, LIMITS) == 2 and len(store.list_conversations(A)) == 4  # re-import: copies
 
     md = storage.to_markdown(data["conversations"][0])
     assert md.startswith("# 导出 one\n") and "**User**" in md and "**GLM (glm-4-plus)**" in md
@@ -506,8 +508,9 @@ def good_export(n_conv: int = 1, n_msg: int = 2) -> dict:
     return {"format": "glmchat-export", "version": 1, "exported_at": "2025-01-01T00:00:00+00:00",
             "conversations": [{"id": f"{i:032x}", "title": f"c{i}", "model": "glm-4-plus", "settings": {},
                                "created_at": "2025-01-01T00:00:00+00:00", "updated_at": "2025-01-02T00:00:00+00:00",
-                               "messages": [{"id": f"m{j}", "role": "user" if j % 2 == 0 else "assistant",
-                                             "content": f"text {j}"} for j in range(n_msg)]}
+                               "messages": [{"id": f"m{j}", "role": "user", "content": f"text {j}"} if j % 2 == 0
+                                            else {"id": f"m{j}", "role": "assistant", "content": f"text {j}",
+                                                  "status": "done"} for j in range(n_msg)]}
                               for i in range(n_conv)]}
 
 
@@ -538,8 +541,8 @@ BAD_IMPORTS = {
     "meta not an object": _bad(lambda d: d["conversations"][1]["messages"][1].update(meta="x")),
     "NaN in meta": _bad(lambda d: d["conversations"][1]["messages"][1].update(meta={"cost": float("nan")})),
     "content too long": _bad(lambda d: d["conversations"][1]["messages"][0].update(content="x" * 1_000_001)),
-    "too many conversations": good_export(1001, 0),
-    "too many messages": good_export(1, 10_001),
+    "too many conversations": good_export(501, 0),  # the chat's limits: 500 conversations, 1,000 messages
+    "too many messages": good_export(1, 1001),
 }
 
 
@@ -548,13 +551,38 @@ def test_bad_imports_raise_and_write_nothing(store, backend):
     before = (backend.count("conversations"), backend.count("messages"))
     for reason, data in BAD_IMPORTS.items():
         with pytest.raises(ValueError) as info:
-            store.import_export(B, data)
+            store.import_export(B, data, LIMITS)
         assert len(str(info.value)) < 120 and "x" * 50 not in str(info.value), reason
         assert (backend.count("conversations"), backend.count("messages")) == before, reason
     assert store.list_conversations(B) == []
-    assert store.import_export(B, good_export(1000, 0)) == 1000  # the limits themselves are allowed
-    assert store.import_export(B, _bad(lambda d: d["conversations"][0].update(title="t" * 500))) == 2
+    assert store.import_export(B, _bad(lambda d: d["conversations"][0].update(title="t" * 500)), LIMITS) == 2
     assert [c["title"] for c in store.search(B, "ttt")] == ["t" * 200]  # titles are clipped to 200
+    # The limits themselves are allowed: 500 conversations in all, 1,000 messages in one.
+    assert store.import_export(B, good_export(497, 0), LIMITS) == 497
+    assert store.import_export(B, good_export(1, 1000), LIMITS) == 1 and store.count_conversations(B) == 500
+
+
+def test_a_message_with_full_size_images_is_saved_whole(store):
+    """Five 2048 px images that compress badly (about 3 MB each as sent) are kept with their message.
+
+    The attachments live in the message's extra keys, once limited to 1 MB: saving such a message failed.
+    """
+    import io
+    import random
+
+    from PIL import Image
+
+    from glmchat import attachments
+    noise = random.Random(7).randbytes(2048 * 2048 * 3)
+    png = io.BytesIO()
+    Image.frombytes("RGB", (2048, 2048), noise).save(png, "PNG")
+    files, refused = attachments.prepare([(f"noise{i}.png", png.getvalue()) for i in range(5)])
+    assert not refused and all(len(f.data) > 2_000_000 for f in files)
+    message = conv.user_message("five photos", files)
+    cid = store.create_conversation(A, "photos", "glm-4.5v")
+    store.save_message(A, cid, message)
+    [saved] = store.messages(A, cid)
+    assert saved["attachments"] == message["attachments"]
 
 
 def test_hostile_strings_are_stored_verbatim(store):
@@ -566,11 +594,12 @@ def test_hostile_strings_are_stored_verbatim(store):
     assert [m["content"] for m in store.messages(A, cid)] == hostile
     assert store.conversation(A, cid)["title"] == hostile[0]
     data = good_export(1, 1)
-    data["conversations"][0].update(title=hostile[1], settings={"x": hostile[2]})
+    data["conversations"][0].update(title=hostile[1], settings={"system_prompt": hostile[2]})
     data["conversations"][0]["messages"][0]["content"] = hostile[3]
-    store.import_export(B, data)
+    store.import_export(B, data, LIMITS)
     [c] = store.export(B)["conversations"]
-    assert c["title"] == hostile[1] and c["settings"] == {"x": hostile[2]} and c["messages"][0]["content"] == hostile[3]
+    assert c["title"] == hostile[1] and c["settings"] == {"system_prompt": hostile[2]}
+    assert c["messages"][0]["content"] == hostile[3]
     # A NUL or a lone surrogate cannot be stored as text: replaced, on both databases, never a crash.
     store.save_message(A, cid, {"id": "nul", "role": "user", "content": "a\x00b\ud800c"})
     assert store.messages(A, cid)[-1]["content"] == "a\ufffdb\ufffdc"
@@ -958,7 +987,7 @@ def test_resilient_store_queues_while_down_and_flushes_exactly_once(backend):
     with pytest.raises(StorageError):
         r.export(A)
     with pytest.raises(StorageError):
-        r.import_export(A, good_export())
+        r.import_export(A, good_export(), LIMITS)
     assert r.flush() is False and r.pending == 4
 
     switch.up = True
@@ -1054,7 +1083,7 @@ def test_resilient_store_passes_through_when_healthy(backend):
         r.save_message(A, cid, {"role": "robot"})
     assert r.pending == 0 and r.rename(A, foreign, "x") is False and r.delete(A, foreign) is False
     assert r.set_meta_if_absent("k", "v1") == "v1" and r.set_meta_if_absent("k", "v2") == "v1"
-    assert r.import_export(B, r.export(A)) == 1 and r.search(B, "HI")[0]["snippet"] == "hi"
+    assert r.import_export(B, r.export(A), LIMITS) == 1 and r.search(B, "HI")[0]["snippet"] == "hi"
     assert r.flush() is True
 
 

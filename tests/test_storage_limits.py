@@ -136,7 +136,7 @@ def test_bad_arguments_raise_value_error(store):
         with pytest.raises(ValueError):
             reserve(store, visitor, Limits())
     with pytest.raises(ValueError):
-        store.record_login_failure("")
+        store.begin_login_attempt("", never_wait, 900)
 
 
 def test_nothing_is_counted_when_no_limit_is_set_but_requests_are_recorded(store):
@@ -202,23 +202,80 @@ def test_spend_today_lists_the_top_20_visitors(store):
     assert [v["visitor"] for v in visitors] == [f"v{i:02d}" for i in range(24, 4, -1)]
 
 
+def never_wait(client_failures: int, app_failures: int) -> float:
+    return 0.0
+
+
+def fail(store, client: str, seconds: float) -> None:
+    """A wrong password at T + seconds: the attempt is counted and never forgiven."""
+    assert store.begin_login_attempt(client, never_wait, 900, now=at(seconds)) == (0.0, at(seconds))
+
+
 def test_login_failures(store):
     for seconds, client in ((0, "1.2.3.4"), (10, "1.2.3.4"), (20, "5.6.7.8"), (30, "1.2.3.4")):
-        store.record_login_failure(client, now=at(seconds))
+        fail(store, client, seconds)
     assert store.login_failures("1.2.3.4", at(10)) == 2 and store.login_failures("1.2.3.4", at(0)) == 3
     assert store.login_failures(None, at(10)) == 3 and store.login_failures("9.9.9.9", at(0)) == 0
+
+
+def test_a_login_attempt_is_counted_before_its_check_and_forgiven_when_right(store):
+    def after_two(client_failures: int, app_failures: int) -> float:
+        return 60.0 if client_failures >= 2 else 0.0
+    wait, first = store.begin_login_attempt("1.2.3.4", after_two, 900, now=at(0))
+    assert wait == 0 and store.login_failures("1.2.3.4", at(0)) == 1  # counted while it is being checked
+    store.forgive_login_attempt("1.2.3.4", first)  # it was right
+    assert store.login_failures("1.2.3.4", at(0)) == 0
+    fail(store, "1.2.3.4", 1)
+    fail(store, "1.2.3.4", 2)
+    # Locked for 60 s after the latest failure, whoever asks and whatever they would type.
+    assert store.begin_login_attempt("1.2.3.4", after_two, 900, now=at(30)) == (60.0, None)
+    assert store.login_failures("1.2.3.4", at(0)) == 2  # a refused attempt is not counted
+    assert store.begin_login_attempt("1.2.3.4", after_two, 900, now=at(63))[0] == 0
+    assert store.begin_login_attempt("5.6.7.8", after_two, 900, now=at(30))[0] == 0  # another client
+
+
+def test_parallel_login_attempts_cannot_all_pass_the_throttle(backend):
+    """Five guesses at once, from two engines (replicas), after the free ones: exactly one is checked."""
+    from glmchat import passwords
+    stores = [backend.open(), backend.open()]
+    for i in range(passwords.FREE_ATTEMPTS):
+        fail(stores[0], "1.2.3.4", i)
+    later = at(passwords.FREE_ATTEMPTS + passwords.FIRST_WAIT)  # the first wait has passed
+    n = 5
+    barrier, results, errors = threading.Barrier(n), [], []
+
+    def worker(i: int) -> None:
+        barrier.wait()
+        try:
+            results.append(stores[i % 2].begin_login_attempt("1.2.3.4", passwords.wait_seconds, passwords.WINDOW,
+                                                             now=later + timedelta(microseconds=i)))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sum(1 for wait, attempt in results if attempt is not None) == 1
+    assert store_failures(stores[0]) == passwords.FREE_ATTEMPTS + 1
+
+
+def store_failures(store) -> int:
+    return store.login_failures(None, at(-10**6))
 
 
 def test_prune_by_hand_and_from_reserve_at_most_hourly(store, backend):
     reserve(store, A, Limits(), 0)  # the first reserve of this Store prunes (there is nothing to prune)
     reserve(store, A, Limits(), -4 * 86400)  # within the hour: no prune
-    store.record_login_failure("1.2.3.4", now=at(-4 * 86400))
-    store.record_login_failure("1.2.3.4", now=at(0))
+    fail(store, "1.2.3.4", -4 * 86400)
+    fail(store, "1.2.3.4", 0)
     assert backend.count("spend") == 2
     assert store.prune_spend(at(-86400)) == 2  # the old request and the old login failure
     assert backend.count("spend") == 1 and store.login_failures(None, at(-10**7)) == 1
 
-    store.record_login_failure("1.2.3.4", now=at(-5 * 86400))
+    fail(store, "1.2.3.4", -5 * 86400)
     with backend.engine().begin() as c:  # an old request written behind the store's back
         c.execute(storage.spend.insert().values(id="a" * 32, visitor=A, model="m", started_at=at(-5 * 86400)))
     reserve(store, A, Limits(), 3599)  # less than an hour after the last prune: not yet
@@ -264,19 +321,20 @@ def test_resilient_store_fails_closed_and_queues_nothing_while_down(backend, cap
     assert r.reserve_request(A, "glm-4-plus", limits) == (None, Refusal("unavailable", "app", None, None, None))
     assert r.reserve_request(A, "glm-4-plus", Limits()) == (None, None)  # no limit to check: the chat goes on
     assert r.heartbeat_request("a" * 32) is False and r.finish_request("a" * 32, 10, 0.1) is False
-    assert r.record_login_failure("1.2.3.4") is None and r.login_failures("1.2.3.4", T) == 0
+    # No attempt can be counted, so none is checked: the visitor is told to wait.
+    assert r.begin_login_attempt("1.2.3.4", never_wait, 900, down_wait=30.0) == (30.0, None)
     assert r.spend_today() == {"requests": 0, "tokens": 0, "cost": 0.0, "streams": 0, "visitors": []}
     assert r.pending == 0 and r.healthy is False
     logged = caplog.text
-    assert "finish_request not recorded" in logged and "record_login_failure not recorded" in logged
+    assert "finish_request not recorded" in logged and "begin_login_attempt not recorded" in logged
     assert A not in logged and "a" * 32 not in logged and "1.2.3.4" not in logged
 
     switch.up = True
     rid, refusal = r.reserve_request(A, "glm-4-plus", limits)
     assert rid and refusal is None and r.healthy
     assert r.heartbeat_request(rid) is True and r.finish_request(rid, 10, 0.1) is True
-    r.record_login_failure("1.2.3.4")
-    assert r.login_failures("1.2.3.4", T) == 1 and r.spend_today()["tokens"] == 10
+    assert r.begin_login_attempt("1.2.3.4", never_wait, 900)[0] == 0
+    assert store_failures(backend.open()) == 1 and r.spend_today()["tokens"] == 10
     assert r.pending == 0 and backend.count("spend") == 1
 
 
@@ -308,5 +366,5 @@ def test_without_now_the_store_uses_its_own_clock(backend):
     refusal = s.reserve_request(A, "m", Limits(visitor_rpm=1))[1]
     assert rid and refusal.kind == "rpm" and 0 < refusal.retry_after <= 60
     assert s.spend_today()["streams"] == 1 and s.heartbeat_request(rid) is True
-    s.record_login_failure("1.2.3.4")
+    s.begin_login_attempt("1.2.3.4", never_wait, 900)
     assert s.login_failures("1.2.3.4", datetime.now(UTC) - timedelta(minutes=1)) == 1
