@@ -49,6 +49,7 @@ from sqlalchemy.pool import StaticPool
 
 from glmchat.i18n import STRINGS
 from glmchat.limits import UNAVAILABLE, WINDOW, Limits, Refusal, Usage, day_start
+from glmchat.offered import SYSTEM_CHARS, TEMPERATURE, TOP_P  # what the sidebar's widgets offer
 
 if TYPE_CHECKING:
     from glmchat.inputs import InputLimits
@@ -1270,11 +1271,8 @@ MAX_SECONDS = 10**6           # a reply's time to its first token, a limit's wai
 MAX_RATE = 10**9              # tokens per second
 MAX_ATTEMPTS = 1000
 MAX_ALTERNATIVES = 1000       # earlier answers kept under one reply (one per Regenerate)
-MAX_SYSTEM_PROMPT = 8000      # the sidebar's text area
 MAX_FILE_NAME = 255           # the app keeps 100 characters
 MAX_NESTING = 6               # levels in the API's own further usage counts (prompt_tokens_details…)
-TEMPERATURE = (0.0, 1.0)      # the sidebar's sliders, which raise for a value outside them
-TOP_P = (0.01, 1.0)
 _STATUSES = frozenset({"streaming", "done", "stopped", "incomplete", "error"})
 _FILE_KINDS = frozenset({"image", "text", "extract"})
 _MIME = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}")
@@ -1484,15 +1482,18 @@ def _checked_usage(value: object, what: str) -> dict | None:
     return out
 
 
+# A reply's parameters, and the same within a conversation's remembered settings.
+_PARAM_CHECKS: dict[str, Check] = {
+    "temperature": lambda v, w: _figure(v, w, *TEMPERATURE),
+    "top_p": lambda v, w: _figure(v, w, *TOP_P),
+    "max_tokens": lambda v, w: _whole(v, w, 1, MAX_TOKENS, null=True),
+    "thinking": _flag,
+    "web_search": _flag,
+}
+
+
 def _checked_params(value: object, what: str) -> dict:
-    checks: dict[str, Check] = {
-        "temperature": lambda v, w: _figure(v, w, *TEMPERATURE),
-        "top_p": lambda v, w: _figure(v, w, *TOP_P),
-        "max_tokens": lambda v, w: _whole(v, w, 1, MAX_TOKENS, null=True),
-        "thinking": _flag,
-        "web_search": _flag,
-    }
-    return _fields(_object(value, what), checks, what)
+    return _fields(_object(value, what), _PARAM_CHECKS, what)
 
 
 def _checked_meta(value: object, what: str) -> dict:
@@ -1557,12 +1558,8 @@ def _checked_settings(value: object) -> dict:
     if value is None:
         return {}
     checks: dict[str, Check] = {
-        "temperature": lambda v, w: _figure(v, w, *TEMPERATURE),
-        "top_p": lambda v, w: _figure(v, w, *TOP_P),
-        "max_tokens": lambda v, w: _whole(v, w, 1, MAX_TOKENS, null=True),
-        "thinking": _flag,
-        "web_search": _flag,
-        "system_prompt": lambda v, w: _text(v, w, MAX_SYSTEM_PROMPT, null=True),
+        **_PARAM_CHECKS,
+        "system_prompt": lambda v, w: _text(v, w, SYSTEM_CHARS, null=True),
         "preset": lambda v, w: _text(v, w, MAX_TITLE, null=True),
         "summary": _checked_summary,
     }

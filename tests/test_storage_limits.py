@@ -33,6 +33,26 @@ def reserve(s, visitor: str, limits: Limits, seconds: float = 0, **kwargs) -> tu
     return s.reserve_request(visitor, "glm-4-plus", limits, now=at(seconds), **kwargs)
 
 
+def at_once(n: int, call) -> list:
+    """call(i) for i in range(n), from n threads released together; any exception fails the test."""
+    barrier, results, errors = threading.Barrier(n), [], []
+
+    def worker(i: int) -> None:
+        barrier.wait()
+        try:
+            results.append(call(i))
+        except Exception as exc:  # noqa: BLE001 - reported below, with the others
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    return results
+
+
 def spend_rows(backend: Backend) -> list[tuple]:
     with backend.engine().connect() as c:
         return [tuple(r) for r in c.execute(sa.text(
@@ -153,24 +173,9 @@ def test_nothing_is_counted_when_no_limit_is_set_but_requests_are_recorded(store
 def test_concurrent_reservations_never_exceed_the_limit(backend, limits, k):
     stores = [backend.open(), backend.open()]  # two engines: two replicas (or processes) of the app
     n = 12
-    barrier, ids, refusals, errors = threading.Barrier(n), [], [], []
-
-    def worker(i: int) -> None:
-        barrier.wait()
-        try:
-            rid, refusal = stores[i % 2].reserve_request(A, "glm-4-plus", limits)
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-            return
-        (ids if rid else refusals).append(rid or refusal)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    assert len(ids) == k and len(set(ids)) == k and len(refusals) == n - k
+    results = at_once(n, lambda i: stores[i % 2].reserve_request(A, "glm-4-plus", limits))
+    ids = [rid for rid, _ in results if rid]
+    assert len(ids) == k and len(set(ids)) == k and len(results) - len(ids) == n - k
     assert backend.count("spend") == k
 
 
@@ -241,23 +246,8 @@ def test_parallel_login_attempts_cannot_all_pass_the_throttle(backend):
     for i in range(passwords.FREE_ATTEMPTS):
         fail(stores[0], "1.2.3.4", i)
     later = at(passwords.FREE_ATTEMPTS + passwords.FIRST_WAIT)  # the first wait has passed
-    n = 5
-    barrier, results, errors = threading.Barrier(n), [], []
-
-    def worker(i: int) -> None:
-        barrier.wait()
-        try:
-            results.append(stores[i % 2].begin_login_attempt("1.2.3.4", passwords.wait_seconds, passwords.WINDOW,
-                                                             now=later + timedelta(microseconds=i)))
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    results = at_once(5, lambda i: stores[i % 2].begin_login_attempt(
+        "1.2.3.4", passwords.wait_seconds, passwords.WINDOW, now=later + timedelta(microseconds=i)))
     assert sum(1 for wait, attempt in results if attempt is not None) == 1
     assert store_failures(stores[0]) == passwords.FREE_ATTEMPTS + 1
 
