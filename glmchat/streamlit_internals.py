@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Symbols this module relies on (checked by the upgrade test).
 USES = (
@@ -33,7 +33,7 @@ USES = (
     "streamlit.runtime.scriptrunner_utils.script_run_context.get_script_run_ctx",
     "starlette.exceptions.HTTPException",
 )
-_INSTALLED = "_glmchat_guarded"
+_ATTRIBUTE = "_glmchat_guards"  # where the guards' state lives: on the runtime, so a module reload keeps it
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,13 @@ class UploadBudget:
     file_bytes: int   # one file's size
 
 
-_lock = threading.Lock()
-_budgets: dict[str, UploadBudget] = {}   # session id -> what it may hold; absent: no uploads
-_clients: dict[str, str] = {}            # session id -> fingerprint of the client that opened it
+@dataclass
+class Guards:
+    """What the wrappers consult. One per server process, kept on the runtime: Streamlit reloads changed
+    modules under a running server, and a fresh module-level table would no longer be the wrappers' one."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    budgets: dict[str, UploadBudget] = field(default_factory=dict)  # session id -> what it may hold
+    clients: dict[str, str] = field(default_factory=dict)  # session id -> fingerprint of the client that opened it
 
 
 def session_id() -> str | None:
@@ -55,48 +59,57 @@ def session_id() -> str | None:
     return ctx.session_id if ctx else None
 
 
+def _runtime():
+    from streamlit.runtime import Runtime
+    return Runtime.instance() if Runtime.exists() else None  # None in AppTest: no server, nothing to guard
+
+
 def install() -> None:
     """Wrap the upload manager and session connects of the running server, once per process."""
-    from streamlit.runtime import Runtime
-    if not Runtime.exists():
-        return  # AppTest: no server, nothing to guard
-    runtime = Runtime.instance()
-    with _lock:
-        if getattr(runtime, _INSTALLED, False):
-            return
-        _guard_uploads(runtime)
-        _guard_resume(runtime)
-        setattr(runtime, _INSTALLED, True)
+    runtime = _runtime()
+    if runtime is None or getattr(runtime, _ATTRIBUTE, None) is not None:
+        return
+    guards = Guards()
+    with guards.lock:
+        _guard_uploads(runtime, guards)
+        _guard_resume(runtime, guards)
+        setattr(runtime, _ATTRIBUTE, guards)
+
+
+def _guards() -> Guards | None:
+    runtime = _runtime()
+    return getattr(runtime, _ATTRIBUTE, None) if runtime is not None else None
 
 
 def remember_client(session: str | None) -> None:
     """Note which client opened this session, for sessions that connected before install() ran."""
-    from streamlit.runtime import Runtime
-    if session is None or not Runtime.exists():
+    guards = _guards()
+    if session is None or guards is None:
         return
-    client = Runtime.instance().get_client(session)
+    client = _runtime().get_client(session)
     if client is not None:
-        with _lock:
-            _clients.setdefault(session, _fingerprint(client))
+        with guards.lock:
+            guards.clients.setdefault(session, _fingerprint(client))
 
 
 def allow_uploads(session: str | None, budget: UploadBudget) -> None:
     """Let an admitted session hold uploads within `budget` (called on each of its runs)."""
-    if session is None:
+    guards = _guards()
+    if session is None or guards is None:
         return
-    with _lock:
-        _budgets[session] = budget
+    with guards.lock:
+        guards.budgets[session] = budget
 
 
-def _prune(runtime) -> None:
-    """Forget sessions the server no longer holds, live or stored for a reconnect (called with _lock held)."""
-    for table in (_budgets, _clients):
+def _prune(runtime, guards: Guards) -> None:
+    """Forget sessions the server no longer holds, live or stored for a reconnect (with guards.lock held)."""
+    for table in (guards.budgets, guards.clients):
         if len(table) > 64:
             for sid in [sid for sid in table if runtime._session_mgr.get_session_info(sid) is None]:
                 del table[sid]
 
 
-def _guard_uploads(runtime) -> None:
+def _guard_uploads(runtime, guards: Guards) -> None:
     from starlette.exceptions import HTTPException
     manager = runtime.uploaded_file_mgr
     add_file = manager.add_file
@@ -104,8 +117,8 @@ def _guard_uploads(runtime) -> None:
     def guarded_add_file(session_id: str, file) -> None:
         # Runs on the event loop between the body's parse and the store, with no await in between:
         # two uploads of one session cannot both pass the check.
-        with _lock:
-            budget = _budgets.get(session_id)
+        with guards.lock:
+            budget = guards.budgets.get(session_id)
             if budget is None:
                 raise HTTPException(status_code=403, detail="Uploads are not accepted for this session")
             held = {fid: len(rec.data) for fid, rec in manager.file_storage.get(session_id, {}).items()
@@ -126,19 +139,19 @@ def _fingerprint(client) -> str:
     return hashlib.sha256(who.encode()).hexdigest()
 
 
-def _guard_resume(runtime) -> None:
+def _guard_resume(runtime, guards: Guards) -> None:
     connect_session = runtime.connect_session
 
     def guarded_connect_session(client, user_info, existing_session_id=None, session_id_override=None):
         mine = _fingerprint(client)
-        with _lock:
-            if existing_session_id is not None and _clients.get(existing_session_id) != mine:
+        with guards.lock:
+            if existing_session_id is not None and guards.clients.get(existing_session_id) != mine:
                 existing_session_id = None  # another client (or an id we never saw): a new session
         sid = connect_session(client=client, user_info=user_info, existing_session_id=existing_session_id,
                               session_id_override=session_id_override)
-        with _lock:
-            _clients.setdefault(sid, mine)
-            _prune(runtime)
+        with guards.lock:
+            guards.clients.setdefault(sid, mine)
+            _prune(runtime, guards)
         return sid
 
     runtime.connect_session = guarded_connect_session

@@ -54,13 +54,13 @@ def rec(file_id: str, size: int) -> UploadedFileRec:
 
 
 def test_uploads_only_for_admitted_sessions_and_within_their_budget():
-    runtime = FakeRuntime()
-    internals._guard_uploads(runtime)
+    runtime, guards = FakeRuntime(), internals.Guards()
+    internals._guard_uploads(runtime, guards)
     manager = runtime.uploaded_file_mgr
     with pytest.raises(HTTPException) as refused:
         manager.add_file("at-the-gate", rec("a", 10))  # never admitted
     assert refused.value.status_code == 403 and not manager.file_storage.get("at-the-gate")
-    internals.allow_uploads("in", internals.UploadBudget(files=2, bytes=100, file_bytes=60))
+    guards.budgets["in"] = internals.UploadBudget(files=2, bytes=100, file_bytes=60)  # as allow_uploads does
     manager.add_file("in", rec("a", 50))
     manager.add_file("in", rec("a", 60))  # the same file again replaces it
     manager.add_file("in", rec("b", 40))
@@ -79,10 +79,24 @@ def client(ip: str, agent: str = "Firefox") -> SimpleNamespace:
 
 def test_a_session_is_resumed_only_by_the_client_that_opened_it():
     runtime = FakeRuntime()
-    internals._guard_resume(runtime)
+    internals._guard_resume(runtime, internals.Guards())
     first = runtime.connect_session(client("203.0.113.5"), {})
     assert runtime.connect_session(client("203.0.113.5"), {}, existing_session_id=first) == first  # a reconnect
     for other in (client("198.51.100.9"), client("203.0.113.5", "curl")):
         taken = runtime.connect_session(other, {}, existing_session_id=first)
         assert taken != first
     assert runtime.connect_session(client("203.0.113.5"), {}, existing_session_id="never-seen") != "never-seen"
+
+
+def test_the_guards_survive_streamlit_reloading_this_module(monkeypatch):
+    # Streamlit reloads changed modules under a running server: the wrappers installed before must
+    # still see what the reloaded module records (uploads were refused with 403 until a restart).
+    runtime = FakeRuntime()
+    monkeypatch.setattr(internals, "_runtime", lambda: runtime)
+    internals.install()
+    importlib.reload(internals)
+    monkeypatch.setattr(internals, "_runtime", lambda: runtime)
+    internals.install()  # finds the guards already on the runtime: nothing is wrapped twice
+    internals.allow_uploads("s", internals.UploadBudget(files=1, bytes=10, file_bytes=10))
+    runtime.uploaded_file_mgr.add_file("s", rec("a", 5))
+    assert list(runtime.uploaded_file_mgr.file_storage["s"]) == ["a"]
