@@ -1,10 +1,11 @@
 """Helpers and fixtures for the browser tests: the GLM simulator and Streamlit servers as subprocesses,
-Chromium launch settings, and recorders for a page's requests and WebSocket frames.
+Chromium launch settings, and recorders for a page's requests, WebSocket frames and response bodies.
 
 Imported by tests/test_browser.py, which re-exports the fixtures so pytest sees them.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -13,6 +14,7 @@ import tempfile
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +27,12 @@ from conftest import CANARY_KEY, ROOT, free_port
 
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
+VISITOR_DOMAIN = "glmchat.test"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 # Visitors "from elsewhere": http://<name>.glmchat.test:<port> reaches a loopback server under
+                 # a name that is not this machine's, as a public host name through a proxy or tunnel does.
+                 f"--host-resolver-rules=MAP *.{VISITOR_DOMAIN} 127.0.0.1"]
 HEALTH_TIMEOUT = 60.0
 
 
@@ -98,22 +104,55 @@ class AppServer:
     def log_text(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
+    def request_lines(self, since: int = 0, timeout: float = 10.0, until=None) -> list[dict]:
+        """The app's own request log lines (glmchat.requests) after character `since` of the log, parsed.
+
+        Waits up to `timeout` for until(lines) to hold (the line is written as the run ends)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = request_lines(self.log_text()[since:])
+            if until is None or until(lines) or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.1)
+
+
+REQUEST_LINE = re.compile(r" glmchat\.requests request (\{.*\})$", re.MULTILINE)
+
+
+def request_lines(log: str) -> list[dict]:
+    """The JSON of each `glmchat.requests` line (glmchat/requestlog.py: one per model request) in log text."""
+    return [json.loads(m.group(1)) for m in REQUEST_LINE.finditer(log)]
+
+
+def has_line(lines: list[dict], **fields) -> bool:
+    """Whether one of the parsed request lines has all these field values."""
+    return any(all(line.get(k) == v for k, v in fields.items()) for line in lines)
+
+
+@contextmanager
+def python_server(name: str, args: list[str], health: str, env: dict[str, str] | None = None):
+    """`python -m <args>` on a free loopback port ("{port}" in args), logging to test-artifacts/<name>.log;
+    yields its root URL once `health` answers, and stops it afterwards."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    port = free_port()
+    log = ARTIFACTS / f"{name}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", *(a.format(port=port) for a in args)], cwd=ROOT,
+                                stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+    try:
+        root = f"http://127.0.0.1:{port}"
+        wait_http(root + health, proc, log)
+        yield root
+    finally:
+        _stop(proc)
+
 
 @pytest.fixture(scope="session")
 def sim_proc():
     """The GLM simulator as its own process on a free loopback port."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    port = free_port()
-    log = ARTIFACTS / "simulator.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "glmchat.simulator", "--port", str(port)], cwd=ROOT,
-                                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        root = f"http://127.0.0.1:{port}"
-        wait_http(f"{root}/health", proc, log)
+    with python_server("simulator", ["glmchat.simulator", "--port", "{port}"], "/health") as root:
         yield SimServer(base_url=f"{root}/api/paas/v4", root=root)
-    finally:
-        _stop(proc)
 
 
 @pytest.fixture
@@ -128,17 +167,23 @@ def tokens(n: int) -> str:
     return " ".join(f"tok{i}" for i in range(n))
 
 
-def start_streamlit(name: str, env_overrides: dict[str, str]):
-    """Generator body for the app fixtures: start `streamlit run app.py`, yield an AppServer, stop it."""
+def start_streamlit(name: str, env_overrides: dict[str, str], *, port: int | None = None,
+                    args: Sequence[str] = ()):
+    """Generator body for the app fixtures: start `streamlit run app.py`, yield an AppServer, stop it.
+
+    `port`: one chosen beforehand (e.g. for an OIDC redirect_uri registered first); else a free one.
+    `args`: more `streamlit run` options, e.g. ("--secrets.files", path) for a secrets file of its own.
+    """
     ARTIFACTS.mkdir(exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     log = ARTIFACTS / f"streamlit-{name}.log"
     # Every server gets a database of its own unless the test names one: never the developer's data/.
     scratch = tempfile.mkdtemp(prefix=f"glmchat-{name}-")
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "GLMCHAT_DATABASE_URL": f"sqlite:///{scratch}/glmchat.db",
            **env_overrides}
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-           "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+           "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+           *args]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
@@ -179,19 +224,55 @@ def offline_server():
 
 @dataclass
 class Recorder:
-    """Every request a page made and every WebSocket frame it received."""
+    """Every request a page made and every WebSocket frame it received; with bodies=True also the body of
+    every HTTP response it got (off by default: a page load is ~100 responses, each read back over CDP)."""
     requests: list[str] = field(default_factory=list)
     frames: list[str] = field(default_factory=list)
+    bodies: bool = False
+    responses: list[tuple[str, str]] = field(default_factory=list)  # (url, digest) of each body read
+    texts: dict[str, str] = field(default_factory=dict)  # body text by digest: pages load the same scripts
+    unread: list[tuple[int, str, str]] = field(default_factory=list)  # (status, url, why): no body to read
 
     def attach(self, page: Page) -> Page:
         page.on("request", lambda req: self.requests.append(req.url))
         page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
+        if self.bodies:
+            # requestfinished: the body is complete. A WebSocket handshake is no request here at all (its
+            # frames are recorded above), so every HTTP response is read.
+            page.on("requestfinished", self._finished)
         return page
 
     def _frame(self, payload) -> None:
         if isinstance(payload, (bytes, bytearray)):
             payload = bytes(payload).decode("utf-8", errors="ignore")
         self.frames.append(payload)
+
+    def _finished(self, request) -> None:
+        response = request.response()
+        if response is None:
+            return
+        try:
+            data = response.body()
+        except Exception as exc:  # noqa: BLE001 - a redirect has no body; never_read() reports the rest
+            self.unread.append((response.status, response.url, str(exc).splitlines()[0][:160]))
+            return
+        digest = hashlib.sha256(data).hexdigest()
+        # UTF-8 with replacement keeps every ASCII byte as it is, so an ASCII needle is found in any body.
+        self.texts.setdefault(digest, data.decode("utf-8", errors="replace"))
+        self.responses.append((response.url, digest))
+
+    def never_read(self) -> list[tuple[int, str, str]]:
+        """Unread responses that are not redirects and whose URL no other load read either.
+
+        Chromium keeps no body for a file a later page took from its memory cache (the fonts, say), but the
+        URL is the same file (Streamlit's /static/ and /media/ names carry a hash of the content)."""
+        read = {url for url, _ in self.responses}
+        return [u for u in self.unread if not 300 <= u[0] < 400 and u[1] not in read]
+
+    def bodies_with(self, needle: str) -> list[str]:
+        """The URLs of the recorded response bodies that contain needle."""
+        hits = {d for d, text in self.texts.items() if needle in text}
+        return [url for url, d in self.responses if d in hits]
 
 
 # Everything the keyed app sent to any browser in this session; the canary test checks it all.
