@@ -1,6 +1,7 @@
 """AppTest: the chat page end to end against the loopback simulator."""
 from __future__ import annotations
 
+import json
 import logging
 import time
 
@@ -208,7 +209,11 @@ def test_canary_key_is_in_no_element_state_or_log(app_env, caplog):
     assert len(values) > 10
     for value in values:
         assert CANARY_KEY not in repr(value)
-    assert caplog.records, "no log records were captured"
+    # The app's own line for each request is among the records checked (not merely some record or other).
+    requests = [json.loads(r.getMessage().removeprefix("request "))
+                for r in caplog.records if r.name == "glmchat.requests"]
+    assert [(r["status"], r["completion_tokens"], r["code"], r["http_status"]) for r in requests] == [
+        ("ok", 5, None, None), ("error", None, "1002", 401)], requests
     for rec in caplog.records:
         assert CANARY_KEY not in rec.getMessage()
     # A host-configured key hides the visitor key field.

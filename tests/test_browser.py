@@ -14,7 +14,8 @@ from playwright.sync_api import Page, expect
 
 from browser import sim  # noqa: F401 - fixtures and helpers shared by the browser tests
 from browser import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, SESSION_RECORD, STREAM_OBSERVER_JS, Recorder,
-                     app_server, bubbles, cold_app_server, foreign, offline_server, open_app, send, sim_proc)
+                     app_server, bubbles, cold_app_server, foreign, has_line, offline_server, open_app, send,
+                     sim_proc)
 from conftest import CANARY_KEY
 from glmchat.catalogue import load
 from glmchat.i18n import t
@@ -158,7 +159,8 @@ def test_error_shows_message_and_retry(page: Page, app_server, sim):
 
 def test_canary_key_never_reaches_browser_or_log(page: Page, app_server, sim):
     """Runs after the tests above: checks what they recorded as well as its own traffic."""
-    rec = Recorder()
+    rec = Recorder(bodies=True)  # this page's response bodies too; the earlier pages' frames via SESSION_RECORD
+    since = len(app_server.log_text())
     open_app(page, app_server.url, rec)
     send(page, "canary sim:tokens=5")
     expect(bubbles(page).nth(1)).to_contain_text("tok4")
@@ -169,14 +171,25 @@ def test_canary_key_never_reaches_browser_or_log(page: Page, app_server, sim):
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
 
     assert rec.frames, "no WebSocket frames were recorded"
+    # The bodies read must include the page itself and the app's own endpoints, else the scan proves little.
+    paths = {urlsplit(u).path for u, _ in rec.responses}
+    assert "/" in paths and "/_stcore/host-config" in paths, sorted(paths)
+    assert any(p.startswith("/media/") for p in paths), f"no /media/ body was read: {sorted(paths)}"
+    assert not rec.never_read(), f"response bodies that could not be read: {rec.never_read()}"
     html = page.content()
     assert CANARY_KEY not in html
     leaks = [i for i, f in enumerate(SESSION_RECORD.frames) if CANARY_KEY in f]
     assert not leaks, f"{len(leaks)} of {len(SESSION_RECORD.frames)} WebSocket frames carry the key"
     # Also the key's distinctive middle part, in case it was cut or re-encoded.
     assert not any("SECRETcanary" in f for f in SESSION_RECORD.frames)
+    for needle in (CANARY_KEY, "SECRETcanary"):
+        assert not rec.bodies_with(needle), f"response bodies carry the key: {rec.bodies_with(needle)}"
+    # The log holds the app's own line for each of this test's two requests, so the scan read real app output
+    # (Streamlit's start banner alone would prove nothing).
+    lines = app_server.request_lines(since, until=lambda ls: has_line(ls, status="error", http_status=401))
+    assert has_line(lines, status="ok", completion_tokens=5), f"no request line for the reply: {lines}"
+    assert has_line(lines, status="error", code="1002", http_status=401), f"no request line for the 401: {lines}"
     log = app_server.log_text()
-    assert "Uvicorn server started" in log or "127.0.0.1" in log, "the server log captured nothing"
     assert CANARY_KEY not in log and "SECRETcanary" not in log
 
 

@@ -11,8 +11,8 @@ from glmchat import access, passwords, storage
 from glmchat.i18n import t
 
 from browser import sim  # noqa: F401 - fixtures and helpers shared by the browser tests
-from browser import (CANARY_KEY, Recorder, bubbles, history_env, idle, open_app, send, sidebar,  # noqa: F401
-                     sim_proc, streamlit_app)
+from browser import (CANARY_KEY, Recorder, bubbles, has_line, history_env, idle, open_app, send,  # noqa: F401
+                     sidebar, sim_proc, streamlit_app)
 
 EN = "en"
 PASSWORD = "correct horse 电池 staple"
@@ -94,6 +94,9 @@ def test_the_gate_holds_against_urls_parameters_and_guessing(browser: Browser, b
         other.reload()  # a new session: the gate again
         expect(gate_field(other)).to_be_visible(timeout=30_000)
         expect(other.get_by_test_id("stChatInput")).to_have_count(0)
+        # The app's own line for the one request is in the log, so the log checked below is real app output.
+        lines = app.request_lines(until=lambda ls: has_line(ls, status="ok", completion_tokens=2))
+        assert has_line(lines, status="ok", completion_tokens=2), f"no request line for the reply: {lines}"
         log = app.log_text()
         frames = " ".join(rec.frames)
         for secret in (PASSWORD, "not the password", CANARY_KEY):

@@ -8,12 +8,14 @@ code), uploaded file names and web-search sources. The payloads are data in test
 After every case the page is scanned (``SCAN_JS``): nothing ran (``window.__xss`` and alert/confirm/prompt/
 print are trapped in every frame before any page script), no link has a scheme but http/https/mailto or is
 an in-page ``#``, no active element, foreign media or applied directive came from the text, and the browser
-asked no host but the app's. Secrets: the host key (CANARY_KEY) never reaches the page, the WebSocket, the
-server log or the database, and query parameters cannot change the key, the endpoint or the model.
+asked no host but the app's. Secrets: the host key (CANARY_KEY) never reaches the page, the WebSocket, any
+HTTP response body, the server log or the database (the SQLite file, and every column of every table of a
+PostgreSQL database), and query parameters cannot change the key, the endpoint or the model.
 
 One app server for the module (personal mode, its own SQLite file), talking to a simulator inside this
-process that accepts only CANARY_KEY and keeps every request it got; each test opens a fresh page (a new
-Streamlit session) in one shared browser context.
+process that accepts only CANARY_KEY and keeps every request it got, and one more on a fresh PostgreSQL
+database for the PostgreSQL test; each test opens a fresh page (a new Streamlit session) in one shared
+browser context.
 """
 from __future__ import annotations
 
@@ -22,22 +24,28 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import pytest
+import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
 import xss_corpus as corpus
-from browser import Recorder, attach, bubbles, caption, foreign, history_env, idle, send, sidebar, streamlit_app
+from browser import (Recorder, attach, bubbles, caption, foreign, has_line, history_env, idle, reply_body, send,
+                     sidebar, streamlit_app, tokens)
 from conftest import CANARY_KEY
+from replicas import pg_database
 from glmchat.catalogue import load
 from glmchat.i18n import t
 from glmchat.render import safe_markdown
 from glmchat.simulator import Simulator
 from glmchat.storage import Store
 
+__all__ = ["pg_database"]  # a fixture used via pytest, imported on purpose
+
 EN = "en"
 LOCAL = "local"  # the one owner of personal mode
+NEEDLES = (CANARY_KEY, "SECRETcanary")  # the key, and its distinctive middle in case it was cut or re-encoded
 
 expect.set_options(timeout=20_000)
 
@@ -97,7 +105,8 @@ class Tab:
     dialogs: list[str] = field(default_factory=list)
 
 
-FRAMES = Recorder()  # every page of this module; the canary test reads all their WebSocket frames
+# Every page of this module; the canary test reads all their WebSocket frames and HTTP response bodies.
+FRAMES = Recorder(bodies=True)
 
 
 def b64url(text: str) -> str:
@@ -463,27 +472,110 @@ def test_query_parameters_cannot_set_key_endpoint_or_model(tab: Tab, app, keyed_
     expect(sidebar(tab.page)).to_contain_text(t("side.key_set", EN))  # still the host's key
 
 
+def pg_cells(url: str) -> dict[str, list[str]]:
+    """Every non-null value of every column of every table in the database, as text, by "table.column".
+
+    Cast by PostgreSQL itself (::text), so JSON, numbers and dates are read as stored; a bytea column (none
+    today) is read with encode(..., 'escape'), which keeps printable ASCII as it is."""
+    engine = sa.create_engine(url)
+    quote = engine.dialect.identifier_preparer.quote
+    cells: dict[str, list[str]] = {}
+    try:
+        with engine.connect() as c:
+            columns = c.execute(sa.text(
+                "SELECT c.table_schema, c.table_name, c.column_name, c.data_type FROM information_schema.columns c"
+                " JOIN information_schema.tables t USING (table_schema, table_name)"
+                " WHERE t.table_type = 'BASE TABLE' AND c.table_schema NOT IN ('pg_catalog', 'information_schema')"
+                " ORDER BY 1, 2, c.ordinal_position")).all()
+            for schema, table, column, data_type in columns:
+                col = quote(column)
+                value = f"encode({col}, 'escape')" if data_type == "bytea" else f"{col}::text"
+                rows = c.execute(sa.text(f"SELECT {value} FROM {quote(schema)}.{quote(table)} WHERE {col} IS NOT NULL"))
+                cells[f"{table}.{column}"] = [r[0] for r in rows]
+    finally:
+        engine.dispose()
+    return cells
+
+
+@pytest.fixture
+def pg_app(keyed_sim, pg_database):
+    """The keyed app (personal mode) saving to a fresh PostgreSQL database of its own (dropped afterwards)."""
+    with streamlit_app("security-pg", history_env(keyed_sim, pg_database)) as server:
+        server.database_url = pg_database
+        yield server
+
+
+def test_canary_key_never_reaches_postgresql(tab: Tab, pg_app):
+    """A reply, a regenerated one, feedback and an error saved to PostgreSQL: no cell of any table holds the key."""
+    tag = f"pgcanary{time.time_ns()}"
+    since = len(pg_app.log_text())
+    open_app(tab, pg_app.url)
+    reply = turn(tab.page, f"{tag} sim:tokens=3", 0)
+    regen = tab.page.locator('[class*="st-key-regen-"]')
+    regen.get_by_role("button").click()  # Streamlit also keeps a hidden copy of the button
+    expect(reply.get_by_test_id("stExpander").filter(has_text=t("chat.earlier", EN, n=1))).to_be_visible()
+    idle(tab.page)
+    expect(reply_body(reply).first).to_have_text(tokens(3))
+    reply.get_by_test_id("stFeedbackButton").first.click()
+    expect(reply.get_by_test_id("stFeedbackButtonActive")).to_have_count(1)
+    idle(tab.page)
+    send(tab.page, "sim:401")  # a failed request: its saved error must not quote the key either
+    expect(bubbles(tab.page).nth(3).get_by_test_id("stAlert")).to_be_visible()
+    idle(tab.page)
+
+    cells = pg_cells(pg_app.database_url)
+    everything = {name: "\n".join(values) for name, values in cells.items()}
+    saved = lambda name: everything.get(name, "")  # noqa: E731
+    # The scan read what the turns saved, so an empty or unreadable database cannot pass it.
+    assert f"{tag} sim:tokens=3" in saved("messages.content") and tokens(3) in saved("messages.content"), \
+        f"the scan did not read the conversation: {sorted(everything)}"
+    assert '"feedback"' in saved("messages.extra_json"), saved("messages.extra_json")  # the thumb
+    assert "1002" in saved("messages.error_json"), saved("messages.error_json")  # the 401's saved error
+    assert tag in saved("conversations.title")
+    tables = {name.split(".")[0] for name in cells}
+    assert {"conversations", "messages", "app_meta", "spend", "schema_version"} <= tables, tables
+    print(f"scanned {sum(map(len, cells.values()))} cells in {len(cells)} columns of {len(tables)} tables")
+    for needle in NEEDLES:
+        holding = [name for name, text in everything.items() if needle in text]
+        assert not holding, f"PostgreSQL columns hold the key: {holding}"
+    # The server's log has the app's own line for the three requests (reply, regenerated reply, 401), and no key.
+    lines = pg_app.request_lines(since, until=lambda ls: has_line(ls, status="error", http_status=401))
+    assert [(line["status"], line["http_status"]) for line in lines] == [("ok", None), ("ok", None), ("error", 401)]
+    log = pg_app.log_text()
+    assert not [n for n in NEEDLES if n in log], "the PostgreSQL-backed server logged the key"
+
+
 def test_canary_key_never_reaches_page_socket_log_or_database(tab: Tab, app, keyed_sim, db_file):
-    """Runs last: also checks every frame the module's earlier pages received."""
+    """Runs last: also checks every frame and response body the module's earlier pages received."""
+    since = len(app.log_text())
     open_app(tab, app.url)
     turn(tab.page, "canary sim:tokens=3", 0)
     send(tab.page, "sim:401")  # a failed request: its error must not quote the key either
     expect(bubbles(tab.page).nth(3).get_by_test_id("stAlert")).to_be_visible()
     idle(tab.page)
-    needles = (CANARY_KEY, "SECRETcanary")  # also its distinctive middle, in case it was cut or re-encoded
     assert len(FRAMES.frames) > 100, "too few WebSocket frames recorded to mean anything"
+    # The bodies read include pages, the app's own endpoints and media, so the scan below covers them.
+    paths = [urlsplit(u).path for u, _ in FRAMES.responses]
+    assert "/" in paths and "/_stcore/host-config" in paths, sorted(set(paths))
+    assert any(p.startswith("/media/") for p in paths), f"no /media/ body was read: {sorted(set(paths))}"
+    # Only a response without a body may go unread (a redirect, or a cached copy of a file read before);
+    # Playwright reports no response for the WebSocket upgrade at all.
+    assert not FRAMES.never_read(), FRAMES.never_read()
     stored = tab.page.evaluate("() => JSON.stringify([{...localStorage}, {...sessionStorage}, document.cookie])")
-    for needle in needles:
+    for needle in NEEDLES:
         assert needle not in tab.page.content() and needle not in stored
         assert not [f for f in FRAMES.frames if needle in f], "a WebSocket frame carries the key"
         assert not [u for u in FRAMES.requests if needle in u], "a request URL carries the key"
+        assert not FRAMES.bodies_with(needle), f"response bodies carry the key: {FRAMES.bodies_with(needle)}"
         assert needle not in app.log_text()
-    log = app.log_text()
-    assert "127.0.0.1" in log, "the server log captured nothing"
+    # The log holds the app's own line for this test's two requests: the scan above read real app output.
+    lines = app.request_lines(since, until=lambda ls: has_line(ls, status="error", http_status=401))
+    assert has_line(lines, status="ok", completion_tokens=3), f"no request line for the reply: {lines}"
+    assert has_line(lines, status="error", code="1002", http_status=401), f"no request line for the 401: {lines}"
     files = sorted(db_file.parent.glob(db_file.name + "*"))  # the database and its -wal / -shm files
     assert files and files[0].stat().st_size > 0
     for path in files:
         data = path.read_bytes()
-        assert not any(n.encode() in data for n in needles), f"{path.name} holds the key"
+        assert not any(n.encode() in data for n in NEEDLES), f"{path.name} holds the key"
     # Every request the app made carried the configured key, and only that one.
     assert {h.get("authorization") for h in keyed_sim.headers} == {f"Bearer {CANARY_KEY}"}
