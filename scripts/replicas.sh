@@ -78,8 +78,10 @@ start_replica() {
   local n="$1" port secret
   port="$(cat "$RUN/replica-$n.port")"
   secret="$(cat "$RUN/cookie_secret")"
-  # exec: the pid in the file is streamlit's own, not a subshell's.
-  ( cd "$ROOT" && STREAMLIT_SERVER_COOKIE_SECRET="$secret" PYTHONUNBUFFERED=1 exec "$STREAMLIT" run app.py \
+  # exec: the pid in the file is streamlit's own, not a subshell's. The replicas listen on loopback behind
+  # this nginx, which sets X-Real-IP: the app may trust it (unless the caller says otherwise).
+  ( cd "$ROOT" && STREAMLIT_SERVER_COOKIE_SECRET="$secret" PYTHONUNBUFFERED=1 \
+      GLMCHAT_BEHIND_PROXY="${GLMCHAT_BEHIND_PROXY:-true}" exec "$STREAMLIT" run app.py \
       --server.headless true --server.address 127.0.0.1 --server.port "$port" \
       --browser.gatherUsageStats false ) >>"$RUN/replica-$n.log" 2>&1 &
   echo $! > "$RUN/replica-$n.pid"

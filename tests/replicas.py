@@ -85,10 +85,12 @@ def pg_database():
 
 @contextmanager
 def replica_set(sim, database_url: str, name: str, extra_env: dict[str, str] | None = None) -> Iterator[Replicas]:
-    """Two replicas of the keyed app in personal mode (owner "local") behind nginx, on database_url, with
+    """Two replicas of the keyed app in shared mode (owner "local") behind nginx, on database_url, with
     extra_env on top of their environment; stopped on exit. Logs stay in test-artifacts/<name>."""
     rundir = ARTIFACTS / name  # kept after the run: nginx's and the replicas' logs
-    env = {**os.environ, **history_env(sim, database_url), **(extra_env or {})}
+    # Shared, named so: through a proxy nobody is the machine's own user, and the tests' visitors share one
+    # history across the replicas.
+    env = {**os.environ, **history_env(sim, database_url, mode="shared"), **(extra_env or {})}
     if rundir.exists():
         _run("stop", str(rundir), env=env)  # whatever an interrupted earlier run left, by its pid files
         shutil.rmtree(rundir)
@@ -106,6 +108,6 @@ def replica_set(sim, database_url: str, name: str, extra_env: dict[str, str] | N
 
 @pytest.fixture(scope="module")
 def replicas(sim_proc, pg_database):
-    """Two replicas of the keyed app in personal mode (owner "local") behind nginx, on pg_database."""
+    """Two replicas of the keyed app in shared mode (owner "local") behind nginx, on pg_database."""
     with replica_set(sim_proc, pg_database, "replicas") as started:
         yield started

@@ -10,6 +10,8 @@ import io
 import re
 import secrets
 import time
+import urllib.error
+import urllib.request
 from urllib.parse import urlsplit
 
 import pytest
@@ -17,8 +19,8 @@ from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from browser import sim, tokens  # noqa: F401 - fixtures and helpers shared by the browser tests
-from browser import (Recorder, attach, bubbles, caption, choose, conversation_param, idle, open_app,
-                     reply_body, send, sim_proc)
+from browser import (Recorder, attach, bubbles, caption, choose, conversation_param, has_line, idle, open_app,
+                     reply_body, request_lines, send, sim_proc)
 from conftest import CANARY_KEY
 from glmchat.i18n import t
 from glmchat.storage import Store
@@ -28,7 +30,7 @@ __all__ = ["pg_database", "replicas", "sim_proc"]  # fixtures used via pytest, i
 
 EN = "en"
 VISION = "GLM-4.5V (vision, thinking)"
-LOCAL = "local"  # the single owner of personal mode
+LOCAL = "local"  # the single owner of shared mode
 COOKIE = "glmchat_replica"
 HEADER = "x-glmchat-replica"
 CID = re.compile(r"[0-9a-f]{32}")
@@ -143,9 +145,24 @@ def test_each_browser_sticks_to_one_replica(browser: Browser, browser_context_ar
         assert any(re.search(r'"PUT /_stcore/upload_file/\S+ HTTP/1\.1" 204 ', line) for line in lines), lines
         upstreams = {re.search(r" upstream=(\S+) ", line).group(1) for line in lines}
         assert upstreams == {replica}, f"{client.agent}: requests went to {upstreams}, not only {replica}"
+        # The session id in an upload's path would let a reader of the log resume that session: not logged.
+        sessions = {p.split("/")[3] for p in paths if p.startswith("/_stcore/upload_file/")}
+        assert sessions and not [sid for sid in sessions if sid in "\n".join(replicas.access_log())]
 
-    # What was typed and the server's key stay out of every log, nginx's included.
-    for name, text in replicas.logs().items():
+    # Streamlit's metrics are not for visitors: through the proxy they do not exist.
+    with urllib.request.urlopen(replicas.replica_urls[0] + "/_stcore/metrics", timeout=10) as direct:
+        assert direct.status == 200  # the operator's way, on a replica's own loopback port
+    with pytest.raises(urllib.error.HTTPError) as hidden:
+        urllib.request.urlopen(replicas.proxy_url + "/_stcore/metrics", timeout=10)
+    assert hidden.value.code == 404
+
+    # What was typed and the server's key stay out of every log, nginx's included. Each replica's log holds
+    # the app's own line for the request it served, so these logs are real app output, not just a banner.
+    logs = replicas.logs()
+    served = {name: request_lines(text) for name, text in logs.items() if name.startswith("replica-")}
+    assert len(served) == 2 and all(has_line(lines, status="ok", completion_tokens=5) for lines in served.values()), \
+        f"a replica's log lacks the request line of its chat: {served}"
+    for name, text in logs.items():
         assert CANARY_KEY not in text, f"the API key is in {name}"
         assert not [w for w in words if w in text], f"chat text is in {name}"
 
