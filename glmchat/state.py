@@ -841,9 +841,12 @@ class Settings:
 
 
 def custom_models_allowed(key: KeySource | None) -> bool:
-    """A model outside the catalogue has no known price: offered on the visitor's own key, and to the host
-    in personal or shared mode (reserve() still refuses it where limits in ¥ would have to count it)."""
-    return (key is not None and key.origin == "visitor") or access().mode in (access_.PERSONAL, access_.SHARED)
+    """A model outside the catalogue has no known price: offered on the visitor's own key, and on the host's
+    to the machine's own user or in shared mode (reserve() still refuses it where limits in ¥ would count it)."""
+    if key is not None and key.origin == "visitor":
+        return True
+    mode = access().mode
+    return mode == access_.SHARED or (mode == access_.PERSONAL and is_local())
 
 
 def settings(catalogue: Catalogue, key: KeySource | None, base_url: str | None) -> Settings:
