@@ -3,7 +3,6 @@ import logging
 from pathlib import Path
 
 import streamlit as st
-from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
 from glmchat import config, gate_view, heap, later, prestart, sidebar, state, streamlit_internals
 from glmchat.access import ConfigError
@@ -67,7 +66,7 @@ else:
     draw_sidebar()
 try:
     page.run()
-except StopException:
+except streamlit_internals.StopException:
     later.run_after_stop()  # a page's st.stop() (or the Stop button): the sidebar it waited for still goes in
     raise
 finally:

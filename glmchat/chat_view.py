@@ -8,13 +8,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import streamlit as st
-from streamlit.runtime import Runtime
-from streamlit.runtime.scriptrunner_utils.exceptions import StopException
-from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
 import base64
 
 from glmchat import attachments, later, offered, prestart, requestlog
+from glmchat import streamlit_internals as internals
 from glmchat import conversation as conv
 from glmchat import state
 from glmchat import sources as web
@@ -334,24 +332,6 @@ def _apply(ev, msg: dict, progress: _Progress) -> Retrying | None:
     return None
 
 
-def _page_closed(session_id: str | None) -> bool:
-    """Whether a stop came from the browser going away (reload, closed tab) rather than the Stop button.
-
-    Streamlit stops the script of a disconnecting session in the same call that removes it from the
-    active map; on a loaded server that can take a while, so we look for up to a second. A Stop click
-    followed by a reload within that second is therefore taken for a reload (the reply goes on).
-    """
-    if not session_id or not Runtime.exists():
-        return False
-    runtime = Runtime.instance()
-    deadline = time.monotonic() + 1.0
-    while time.monotonic() < deadline:
-        if runtime.is_active_session(session_id) is False:
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def _finish_without_page(reply: ReplyStream, msg: dict, settings: state.Settings, saver: ReplySaver,
                          progress: _Progress, record: _Record, ticket: Ticket | None) -> None:
     """Keep reading and saving a reply whose page went away, so a reload finds it growing, then done."""
@@ -555,7 +535,7 @@ def stream_reply(settings: state.Settings, history_for_api: list[dict], save=Non
         else:
             reply = ReplyStream(endpoint, settings.chat_request(history_for_api))
         progress = _Progress()
-        ctx = get_script_run_ctx()
+        session = internals.session_id()
         detached = False
         try:
             if reply.started_at is None:
@@ -595,8 +575,9 @@ def stream_reply(settings: state.Settings, history_for_api: list[dict], save=Non
                     ticket.beat()
             later.run()  # no token came (an error): the rest of the page goes now
             _finish(msg, settings, reply, progress.finished, progress.failure, totals=state.totals())
-        except StopException:
-            if _page_closed(ctx.session_id if ctx else None):
+        except internals.StopException:
+            # Streamlit ends the script this way for the Stop button and for a page that went away alike.
+            if internals.page_closed(session):
                 # A reload or a closed tab, not the Stop button: the reply goes on without the page.
                 detached = True
                 _finish_without_page(reply, msg, settings, saver, progress, record, ticket)

@@ -8,14 +8,10 @@ and the first token does not wait for the history.
 """
 from __future__ import annotations
 
-import contextvars
 import threading
-from functools import partial
 from typing import Callable
 
-from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
-# Internal, but the only way to know the page a draw belongs to: element and widget ids include it.
-from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState
+from glmchat import streamlit_internals as internals
 
 _local = threading.local()
 
@@ -37,14 +33,8 @@ def add(draw: Callable[[], None], first: bool = False) -> None:
     A widget's id includes the script it is drawn by, so the sidebar drawn while the chat page runs
     would otherwise be new widgets with their default values.
     """
-    ctx = get_script_run_ctx()
-    item = partial(_as, ctx, ThreadState.get().active_script_hash, draw) if ctx else draw
+    item = internals.bound_to_this_script(draw)
     _queue().insert(0, item) if first else _queue().append(item)
-
-
-def _as(ctx, script_hash: str, draw: Callable[[], None]) -> None:
-    with ctx.run_with_active_hash(script_hash):
-        draw()
 
 
 def run() -> None:
@@ -57,22 +47,16 @@ def run() -> None:
 def run_after_stop() -> None:
     """Draw what was waiting after the Stop button ended the run, before the browser clears the page.
 
-    A finished run removes every element it did not send, and after a Stop Streamlit raises StopException
-    at each element the script thread sends. Its checks apply only to the script thread, so the waiting
-    parts are drawn from a helper thread that carries the run's context.
+    A finished run removes every element it did not send, and after a Stop the script thread can send
+    none, so the waiting parts are drawn from a helper thread that carries the run's context.
     """
-    queue, ctx = list(_queue()), get_script_run_ctx()
+    queue = list(_queue())
     reset()
-    if not queue or ctx is None:
+    if not queue:
         return
 
     def draw() -> None:
         for item in queue:
             item()
 
-    # The copied context carries the run's place on the page (which container, which page).
-    helper = threading.Thread(target=contextvars.copy_context().run, args=(draw,), name="glmchat-after-stop",
-                              daemon=True)
-    add_script_run_ctx(helper, ctx)
-    helper.start()
-    helper.join(timeout=10)
+    internals.run_in_thread_of_this_run(draw)

@@ -18,6 +18,7 @@ from glmchat.quota import Ticket
 from glmchat.conversation import Totals
 from glmchat.i18n import lang_from_locale
 from glmchat.saving import is_interrupted, title_for
+from glmchat import streamlit_internals as internals
 from glmchat.streamlit_internals import UploadBudget
 
 if TYPE_CHECKING:
@@ -711,8 +712,7 @@ def secrets() -> dict:
     # Without any secrets file, every st.secrets read rescans the paths under one process-wide lock and
     # raises; a run reads secrets several times, and 10 sessions sending at once queued on that lock.
     # Secrets already parsed (a file was read, or AppTest set them) are read as before.
-    parsed = getattr(st.secrets, "_secrets", None)
-    if parsed is None and not any(os.path.exists(path) for path in st.get_option("secrets.files")):
+    if not internals.secrets_parsed() and not any(os.path.exists(path) for path in st.get_option("secrets.files")):
         return {}
     try:
         return {k: v for k, v in st.secrets.items()}

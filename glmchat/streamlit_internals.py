@@ -1,7 +1,16 @@
-"""Two guards on Streamlit's server that reach into its internals, and why.
+"""Every use GLM Chat makes of Streamlit's internals, each with its reason; no other module imports them.
 
-Neither can be expressed with Streamlit's public API; `install()` puts both in place once per process:
+Streamlit's public API cannot express these:
 
+- Stops. A Stop click and a closed page both end the script with StopException; a reply must still be
+  saved and marked, and a closed page (a reload) must not stop the reply at all (`page_closed`).
+- Drawing later (glmchat/later.py). A widget's id includes the page script that draws it, so a draw
+  queued by one script and run while another runs must run under the first one's hash
+  (`bound_to_this_script`); after a Stop only a helper thread carrying the run's context can still
+  send elements (`run_in_thread_of_this_run`).
+- Secrets. Reading st.secrets without any secrets file rescans the paths under a process-wide lock and
+  raises, at every read; whether secrets are already parsed (a file was read, or AppTest set them) is
+  only known from Streamlit's private `_secrets` (`secrets_parsed`).
 - Uploads. Streamlit accepts a file PUT for any live session id, before the app has drawn any upload
   widget for it: a session still at the password gate could park files in memory. The uploaded-file
   manager's `add_file` is wrapped so that only sessions the app has admitted (`allow_uploads`) may hold
@@ -12,27 +21,109 @@ Neither can be expressed with Streamlit's public API; `install()` puts both in p
   opened it; anyone else gets a new session.
 
 `tests/test_streamlit_internals.py` names each symbol used here (USES), so an upgrade that moves one fails
-there with its name; the instance attributes (the manager's `file_storage`, the runtime's `_session_mgr`)
-are exercised by that file's guard tests and by tests/test_attacks.py against a real server.
+there with its name, and exercises the instance attributes (a context's active script hash, the manager's
+`file_storage`, the runtime's `_session_mgr`, the secrets' `_secrets`). Run it first after an upgrade.
 """
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+
+import streamlit as st
+from streamlit.runtime.scriptrunner_utils.exceptions import StopException  # noqa: F401 - re-exported
 
 # Symbols this module relies on (checked by the upgrade test).
 USES = (
+    "streamlit.runtime.scriptrunner_utils.exceptions.StopException",
+    "streamlit.runtime.scriptrunner_utils.script_run_context.get_script_run_ctx",
+    "streamlit.runtime.scriptrunner_utils.script_run_context.add_script_run_ctx",
+    "streamlit.runtime.scriptrunner_utils.script_run_context.ThreadState.get",
+    "streamlit.runtime.scriptrunner_utils.script_run_context.ScriptRunContext.run_with_active_hash",
     "streamlit.runtime.Runtime.instance",
     "streamlit.runtime.Runtime.exists",
     "streamlit.runtime.Runtime.connect_session",
+    "streamlit.runtime.Runtime.is_active_session",
     "streamlit.runtime.Runtime.get_client",
-    "streamlit.runtime.websocket_session_manager.WebsocketSessionManager.get_session_info",
     "streamlit.runtime.Runtime.uploaded_file_mgr",
-    "streamlit.runtime.memory_uploaded_file_manager.MemoryUploadedFileManager.add_file",  # and .file_storage
-    "streamlit.runtime.scriptrunner_utils.script_run_context.get_script_run_ctx",
+    "streamlit.runtime.websocket_session_manager.WebsocketSessionManager.get_session_info",
+    "streamlit.runtime.memory_uploaded_file_manager.MemoryUploadedFileManager.add_file",
+    "streamlit.runtime.secrets.Secrets",
     "starlette.exceptions.HTTPException",
 )
+
+
+# -- the running script ------------------------------------------------------------------------------------
+
+def _ctx():
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+    return get_script_run_ctx()
+
+
+def session_id() -> str | None:
+    """The id of the session running this script (None outside a Streamlit run)."""
+    ctx = _ctx()
+    return ctx.session_id if ctx else None
+
+
+def page_closed(session: str | None, wait: float = 1.0) -> bool:
+    """Whether the session left the server within `wait` seconds: a stop that came from the browser going
+    away (reload, closed tab) rather than the Stop button.
+
+    Streamlit stops the script of a disconnecting session in the same call that removes it from the
+    active map; on a loaded server that can take a while, hence the wait.
+    """
+    runtime = _runtime()
+    if not session or runtime is None:
+        return False
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if runtime.is_active_session(session) is False:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def bound_to_this_script(draw: Callable[[], None]) -> Callable[[], None]:
+    """`draw`, to run later under the page script that is running now (its widgets keep their ids)."""
+    from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState
+    ctx = _ctx()
+    return partial(_run_as, ctx, ThreadState.get().active_script_hash, draw) if ctx else draw
+
+
+def _run_as(ctx, script_hash: str, draw: Callable[[], None]) -> None:
+    with ctx.run_with_active_hash(script_hash):
+        draw()
+
+
+def run_in_thread_of_this_run(draw: Callable[[], None], timeout: float = 10.0) -> None:
+    """Run `draw` on a helper thread that carries this run's context, and wait for it.
+
+    After a Stop, Streamlit raises StopException at each element the script thread sends; its checks apply
+    only to the script thread. The copied context variables carry the run's place on the page.
+    """
+    from streamlit.runtime.scriptrunner_utils.script_run_context import add_script_run_ctx
+    ctx = _ctx()
+    if ctx is None:
+        return
+    helper = threading.Thread(target=contextvars.copy_context().run, args=(draw,), name="glmchat-after-stop",
+                              daemon=True)
+    add_script_run_ctx(helper, ctx)
+    helper.start()
+    helper.join(timeout=timeout)
+
+
+def secrets_parsed() -> bool:
+    """Whether Streamlit has already parsed secrets (a file was read, or AppTest set them)."""
+    return getattr(st.secrets, "_secrets", None) is not None
+
+
+# -- uploads and session resumption -----------------------------------------------------------------------
+
 _ATTRIBUTE = "_glmchat_guards"  # where the guards' state lives: on the runtime, so a module reload keeps it
 
 
@@ -50,13 +141,6 @@ class Guards:
     lock: threading.Lock = field(default_factory=threading.Lock)
     budgets: dict[str, UploadBudget] = field(default_factory=dict)  # session id -> what it may hold
     clients: dict[str, str] = field(default_factory=dict)  # session id -> fingerprint of the client that opened it
-
-
-def session_id() -> str | None:
-    """The id of the session running this script (None outside a Streamlit run)."""
-    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
-    ctx = get_script_run_ctx()
-    return ctx.session_id if ctx else None
 
 
 def _runtime():

@@ -100,3 +100,35 @@ def test_the_guards_survive_streamlit_reloading_this_module(monkeypatch):
     internals.allow_uploads("s", internals.UploadBudget(files=1, bytes=10, file_bytes=10))
     runtime.uploaded_file_mgr.add_file("s", rec("a", 5))
     assert list(runtime.uploaded_file_mgr.file_storage["s"]) == ["a"]
+
+
+def test_drawing_later_under_this_script_and_from_a_helper_thread():
+    """What glmchat/later.py relies on: a context's active script hash and a helper thread carrying the run."""
+    from streamlit.testing.v1 import AppTest
+
+    def script():
+        import streamlit as st
+
+        from glmchat import streamlit_internals as internals
+        later = internals.bound_to_this_script(lambda: st.write("drawn later"))
+        st.write("first")
+        later()
+        internals.run_in_thread_of_this_run(lambda: st.write("drawn by a helper thread"))
+        st.write(f"session {internals.session_id() is not None}, secrets {internals.secrets_parsed()}")
+
+    at = AppTest.from_function(script)
+    at.secrets["x"] = "y"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [m.value for m in at.markdown] == ["first", "drawn later", "drawn by a helper thread",
+                                             "session True, secrets True"]
+
+
+def test_a_closed_page_is_told_from_the_stop_button_by_the_session_leaving(monkeypatch):
+    left = SimpleNamespace(is_active_session=lambda sid: False)
+    stayed = SimpleNamespace(is_active_session=lambda sid: True)
+    monkeypatch.setattr(internals, "_runtime", lambda: left)
+    assert internals.page_closed("s") is True
+    monkeypatch.setattr(internals, "_runtime", lambda: stayed)
+    assert internals.page_closed("s", wait=0.05) is False
+    assert internals.page_closed(None) is False
