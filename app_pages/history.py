@@ -4,12 +4,13 @@ from datetime import datetime, time, timezone
 
 import streamlit as st
 
-from glmchat import attachments, state, storage
+from glmchat import attachments, state
 from glmchat.catalogue import load
 from glmchat.i18n import t
 from glmchat.render import safe_inline
+from glmchat.store import MAX_IMPORT_MB, ImportRefused, StorageError, parse_export, to_markdown
 
-IMPORT_LIMIT_MB = storage.MAX_IMPORT_MB
+IMPORT_LIMIT_MB = MAX_IMPORT_MB
 catalogue = load()
 settings = state.current_settings(catalogue)
 lang = settings.lang
@@ -50,7 +51,7 @@ def export_json(cid: str | None):
 def export_markdown(cid: str):
     def build() -> str:
         data = store.export(owner_id, cid)
-        return "\n\n".join(storage.to_markdown(c) for c in data["conversations"])
+        return "\n\n".join(to_markdown(c) for c in data["conversations"])
     return build
 
 
@@ -93,13 +94,13 @@ def import_file(upload) -> None:
         return
     limits = state.input_limits()  # the chat's limits, with the host's settings
     try:
-        count = store.import_export(owner_id, storage.parse_export(upload.getvalue()), limits)
-    except storage.ImportRefused as exc:
+        count = store.import_export(owner_id, parse_export(upload.getvalue()), limits)
+    except ImportRefused as exc:
         values = {k: attachments.human_size(v) if k == "size" else f"{v:,}" for k, v in exc.values.items()}
         st.error(t(exc.key, lang, **values))
     except ValueError as exc:  # a malformed file: the reason names the field (English, from storage)
         st.error(t("history.import_bad", lang, reason=safe_inline(str(exc), max_len=200)))
-    except storage.StorageError:
+    except StorageError:
         st.error(t("history.db_down", lang))
     else:
         st.success(t("history.imported", lang, n=count))

@@ -1,8 +1,8 @@
-"""Seed GLM Chat conversations straight into its database through glmchat.storage.Store (owner "local")."""
+"""Seed GLM Chat conversations straight into its database through glmchat.store.Store (owner "local")."""
 from __future__ import annotations
 
 from glmchat import conversation as conv
-from glmchat import storage
+from glmchat.store import Store
 
 from bench import corpus
 
@@ -26,7 +26,7 @@ def message(i: int) -> dict:
 
 class Seeder:
     def __init__(self, database_url: str):
-        self.store = storage.Store(database_url)
+        self.store = Store(database_url)
         self.seeded: set[str] = set()
 
     def conversation(self, n: int, title: str) -> tuple[str, str | None]:

@@ -8,9 +8,11 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
+# The database URL setting: named by the store, which reads it itself (default_url) and imports nothing from here.
+from glmchat.store.engine import DATABASE_URL_NAME  # noqa: F401 - config.DATABASE_URL_NAME, as before
+
 KEY_NAME = "ZHIPUAI_API_KEY"
 BASE_URL_NAME = "ZHIPUAI_BASE_URL"
-DATABASE_URL_NAME = "GLMCHAT_DATABASE_URL"
 ENV_FILE = Path(__file__).resolve().parents[1] / ".env"  # beside app.py, whatever the working directory
 
 

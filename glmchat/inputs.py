@@ -3,8 +3,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import regex
+
+if TYPE_CHECKING:
+    from glmchat.store import Shapes
 
 _GRAPHEME = regex.compile(r"\X")
 MAX_COUNTED = 1_000_000  # code points; the chat input takes at most 100,000
@@ -54,6 +58,23 @@ class InputLimits:
                 raise ValueError(f"{name} must be a positive whole number")
             overrides[field] = int(text)
         return cls(**overrides)
+
+    @property
+    def shapes(self) -> Shapes:
+        """What the chat page reads of a message, within the app's own bounds: an imported export is held
+        to these as well as to the limits above (the store checks it, and knows none of these modules)."""
+        return message_shapes()
+
+
+def message_shapes() -> Shapes:
+    # Imported here: only an import needs them, and attachments and sources are more than this module needs.
+    from glmchat import attachments, offered, sources
+    from glmchat.i18n import STRINGS
+    from glmchat.store import Shapes
+    return Shapes(temperature=offered.TEMPERATURE, top_p=offered.TOP_P, system_chars=offered.SYSTEM_CHARS,
+                  image_bytes=attachments.MAX_IMAGE_BYTES_IN, image_side=attachments.API_IMAGE_MAX_SIDE,
+                  source_title=sources.TITLE_MAX, source_link=sources.LINK_MAX, sources=sources.SOURCES_MAX,
+                  texts=frozenset(STRINGS))
 
 
 def check(limits: InputLimits, *, text: str, attachments: int, conversation_messages: int,

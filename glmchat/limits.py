@@ -1,17 +1,21 @@
-"""Spending limits for the host's API key: settings, the China Standard Time day, and refusals.
+"""Spending limits for the host's API key: settings, and the check that refuses a request.
 
 No Streamlit and no database here: `Store.reserve_request` counts what was used and asks `Limits.check`.
+What both sides speak of (the China Standard Time day, the rolling minute, a `Usage`, a `Refusal`) is the
+store's, below this module: glmchat.store.spend, imported here by the same names.
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
-# China has had no daylight saving time since 1991, so a fixed offset is Asia/Shanghai exactly.
-CST = timezone(timedelta(hours=8), "CST")
-WINDOW = 60.0  # seconds: the rolling window of the requests-per-minute limits
+from glmchat.store.spend import CST, UNAVAILABLE, WINDOW, Refusal, Usage, day_start
+
+__all__ = ["CST", "KINDS", "PREFIX", "SCOPES", "UNAVAILABLE", "UNPRICED", "WINDOW", "Limits", "Refusal", "ScopeLimits",
+           "Usage", "day_start"]
+
 PREFIX = "GLMCHAT_LIMIT_"
 KINDS = ("rpm", "tokens_day", "cny_day", "streams", "unavailable", "unpriced")
 SCOPES = ("app", "visitor")
@@ -19,38 +23,8 @@ SCOPES = ("app", "visitor")
 _WHOLE = re.compile(r"[0-9]+")
 _DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 
-
-def day_start(now: datetime) -> datetime:
-    """The start (UTC-aware) of the CST calendar day holding `now` (naive means UTC): 16:00 UTC."""
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=timezone.utc)
-    local = now.astimezone(CST).replace(hour=0, minute=0, second=0, microsecond=0)
-    return local.astimezone(timezone.utc)
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """Why a request may not start now. retry_after: seconds until it may (None: when a reply ends,
-    or unknown for "unavailable"); limit and used are None for "unavailable"."""
-    kind: str
-    scope: str
-    retry_after: float | None
-    limit: int | float | None
-    used: int | float | None
-
-
-UNAVAILABLE = Refusal("unavailable", "app", None, None, None)
 # A model without a catalogue price: limits in ¥ could not count it, so the host's key is not used for it.
 UNPRICED = Refusal("unpriced", "app", None, None, None)
-
-
-@dataclass(frozen=True)
-class Usage:
-    """What one scope (a visitor, or the whole app) has used, as counted by the store."""
-    recent: tuple[datetime, ...] = ()  # start times within the last WINDOW seconds, oldest first
-    tokens: int = 0                    # since day_start
-    cost: float = 0.0                  # ¥ since day_start
-    streams: int = 0                   # replies whose lease has not run out
 
 
 @dataclass(frozen=True)

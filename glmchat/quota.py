@@ -5,7 +5,7 @@ import threading
 import time
 from collections.abc import Callable
 
-HEARTBEAT = 20.0  # seconds between lease renewals; the lease itself lasts 60 s (storage.reserve_request)
+HEARTBEAT = 20.0  # seconds between lease renewals; the lease itself lasts 60 s (store.Store.reserve_request)
 
 
 class Ticket:

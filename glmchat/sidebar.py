@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from glmchat import config, offered, state, storage
+from glmchat import config, offered, state
 from glmchat.access import GATE, PERSONAL, SHARED, Access
 from glmchat import conversation as conv
 from glmchat.catalogue import Catalogue
 from glmchat.conversation import Totals
 from glmchat.i18n import t
 from glmchat.render import safe_inline
+from glmchat.store import MAX_TITLE
 
 
 def draw(where, catalogue: Catalogue, rules: Access):
@@ -173,7 +174,7 @@ def draw_conversations(owner_id: str | None, lang: str) -> None:
     if open_item is not None:
         with st.popover(t("history.rename", lang) + " / " + t("history.delete", lang), icon=":material/edit:",
                         width="stretch"):
-            title = st.text_input(t("history.title", lang), value=open_item["title"], max_chars=storage.MAX_TITLE,
+            title = st.text_input(t("history.title", lang), value=open_item["title"], max_chars=MAX_TITLE,
                                   key=f"w_title_{current}")
             if st.button(t("history.save", lang), key=f"rename-{current}"):
                 store.rename(owner_id, current, title.strip() or open_item["title"])

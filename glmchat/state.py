@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from glmchat import access as access_, attachments, config, inputs, limits as limits_, owner as owners, passwords
-from glmchat import offered, prestart, presets, requestlog, storage
+from glmchat import offered, prestart, presets, requestlog
 from glmchat import conversation as conv
 from glmchat.catalogue import Catalogue, Model, load
 from glmchat.config import KeySource
@@ -19,6 +19,7 @@ from glmchat.conversation import Totals
 from glmchat.i18n import lang_from_locale
 from glmchat.saving import is_interrupted, title_for
 from glmchat import streamlit_internals as internals
+from glmchat.store import ResilientStore, Store, default_url
 from glmchat.streamlit_internals import UploadBudget
 
 if TYPE_CHECKING:
@@ -158,15 +159,15 @@ def reply_waiting() -> bool:
 
 
 @st.cache_resource(show_spinner=False)
-def _shared_store(url: str) -> storage.Store:
+def _shared_store(url: str) -> Store:
     """One engine and pool per database for the process; it holds no key and no user content."""
-    return storage.Store(url)
+    return Store(url)
 
 
-def store() -> storage.ResilientStore:
+def store() -> ResilientStore:
     if STORE not in st.session_state:
-        url = config.lookup(config.DATABASE_URL_NAME, secrets()) or storage.default_url()
-        st.session_state[STORE] = storage.ResilientStore(lambda: _shared_store(url))
+        url = config.lookup(config.DATABASE_URL_NAME, secrets()) or default_url()
+        st.session_state[STORE] = ResilientStore(lambda: _shared_store(url))
     return st.session_state[STORE]
 
 

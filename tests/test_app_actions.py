@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from glmchat import state, storage
+from glmchat import state
+from glmchat.store import Store
 
 from conftest import ROOT
 
@@ -36,7 +37,7 @@ def test_regenerate_keeps_the_previous_answer_reachable(app_env, db_url):
     assert [a["content"] for a in new["alternatives"]] == [old["content"]]
     assert app_env.requests[-1]["model"] == "glm-4-plus"
     assert [m["role"] for m in app_env.requests[-1]["messages"]] == ["user"]  # the old answer is not sent
-    saved = storage.Store(db_url).messages("local", at.session_state[state.CONVERSATION])
+    saved = Store(db_url).messages("local", at.session_state[state.CONVERSATION])
     assert [m["role"] for m in saved] == ["user", "assistant"] and saved[-1]["alternatives"][0]["id"] == old["id"]
     assert "Earlier answers (1)" in [e.label for e in at.expander]
 
@@ -56,7 +57,7 @@ def test_edit_an_earlier_message_replaces_what_followed(app_env, db_url):
     assert [m["content"] for m in msgs(at)][0] == "question one, edited sim:tokens=4"
     assert len(msgs(at)) == 2 and msgs(at)[1]["content"].split() == ["tok0", "tok1", "tok2", "tok3"]
     assert [m["content"] for m in app_env.requests[-1]["messages"]] == ["question one, edited sim:tokens=4"]
-    saved = storage.Store(db_url).messages("local", at.session_state[state.CONVERSATION])
+    saved = Store(db_url).messages("local", at.session_state[state.CONVERSATION])
     assert [m["content"] for m in saved] == [m["content"] for m in msgs(at)]
 
 
@@ -72,7 +73,7 @@ def test_feedback_is_saved_with_the_message(app_env, db_url):
     reply = msgs(at)[-1]
     at.feedback(key=f"fb-{reply['id']}").set_value(1).run()
     assert msgs(at)[-1]["feedback"] == 1
-    saved = storage.Store(db_url).messages("local", at.session_state[state.CONVERSATION])
+    saved = Store(db_url).messages("local", at.session_state[state.CONVERSATION])
     assert saved[-1]["feedback"] == 1
     reopened = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
     reopened.query_params["c"] = at.session_state[state.CONVERSATION]
@@ -162,7 +163,7 @@ def test_summarise_replaces_older_messages_in_the_request(app_env, db_url):
     send(at, "four sim:tokens=2")
     sent = app_env.requests[-1]["messages"]
     assert {"role": "system", "content": summary["text"]} in sent
-    saved = storage.Store(db_url).conversation("local", at.session_state[state.CONVERSATION])
+    saved = Store(db_url).conversation("local", at.session_state[state.CONVERSATION])
     assert saved["settings"]["summary"] == summary
 
 
@@ -195,4 +196,4 @@ def test_older_messages_build_their_actions_only_when_their_menu_opens(app_env, 
     assert old_a["content"] in [c.value for c in at.code]
     at.feedback(key=f"fb-{old_a['id']}").set_value(0).run()
     assert msgs(at)[1]["feedback"] == 0
-    assert storage.Store(db_url).messages("local", at.session_state[state.CONVERSATION])[1]["feedback"] == 0
+    assert Store(db_url).messages("local", at.session_state[state.CONVERSATION])[1]["feedback"] == 0

@@ -10,8 +10,9 @@ import zlib
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from glmchat import attachments, state, storage
+from glmchat import attachments, state
 from glmchat.i18n import t
+from glmchat.store import Store
 
 from conftest import ROOT
 
@@ -56,7 +57,7 @@ def test_image_goes_to_a_vision_model_as_a_content_array(app_env, db_url):
     assert Image.open(io.BytesIO(sent)).size == (64, 48)
     thumbs = at.chat_message[0].children[0].children.values()  # the row above the user's text
     assert [type(el).__name__ for el in thumbs] == ["Image"]
-    saved = storage.Store(db_url).messages("local", at.session_state[state.CONVERSATION])[0]
+    saved = Store(db_url).messages("local", at.session_state[state.CONVERSATION])[0]
     assert saved["attachments"][0]["name"] == "red.png" and saved["attachments"][0]["kind"] == "image"
     assert at.session_state[state.MESSAGES][-1]["status"] == "done"
 
@@ -116,7 +117,7 @@ def test_pdf_is_read_through_the_files_api_and_sent_as_context(app_env, db_url):
     at = submit(new_app(), "what does it say? sim:tokens=2", ("report.pdf", MINIMAL_PDF))
     sent = app_env.requests[-1]["messages"][-1]["content"]
     assert "Attached file: report.pdf" in sent and "Hello PDF world" in sent
-    saved = storage.Store(db_url).messages("local", at.session_state[state.CONVERSATION])[0]
+    saved = Store(db_url).messages("local", at.session_state[state.CONVERSATION])[0]
     assert "Hello PDF world" in saved["attachments"][0]["text"]  # extracted once, kept
 
 
@@ -132,7 +133,7 @@ def test_web_search_sends_the_tool_and_shows_numbered_sources(app_env, db_url):
     text = " ".join(md.value for md in bubble.markdown)
     assert "[\\[1\\]](https://" in text  # a citation links to its source
     assert any(c.value == "Sources (5)" for c in bubble.caption)
-    saved = storage.Store(db_url).export("local")["conversations"][0]["messages"][-1]
+    saved = Store(db_url).export("local")["conversations"][0]["messages"][-1]
     assert saved["sources"] == reply["sources"]  # saved, and in exports
 
 

@@ -7,8 +7,10 @@ import secrets
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from glmchat import access, passwords, storage
+from glmchat import access, passwords
 from glmchat.i18n import t
+from glmchat.store import Store
+from glmchat.store.schema import login_failures_t
 
 from browser import sim  # noqa: F401 - fixtures and helpers shared by the browser tests
 from browser import (CANARY_KEY, Recorder, bubbles, has_line, history_env, idle, open_app, send,  # noqa: F401
@@ -70,7 +72,7 @@ def test_the_gate_holds_against_urls_parameters_and_guessing(browser: Browser, b
         for _ in range(passwords.FREE_ATTEMPTS):
             guess(page, "not the password", t("gate.wrong", EN))
         # Five more failures from this client (as if guessed over the last minutes): now it must wait 64 s.
-        store = storage.Store(sqlite_url)
+        store = Store(sqlite_url)
         client = access.tag(OWNER_SECRET, "ip", "local")  # loopback visitors are "local"
         for _ in range(5):
             store.begin_login_attempt(client, lambda client_failures, app_failures: 0, passwords.WINDOW)
@@ -83,7 +85,7 @@ def test_the_gate_holds_against_urls_parameters_and_guessing(browser: Browser, b
         assert sim.stats()["attempts"] == 0
         # Once the failures are old (deleted here, instead of waiting) the right password opens the app.
         with store._tx(write=True) as conn:
-            conn.execute(storage.login_failures_t.delete())
+            conn.execute(login_failures_t.delete())
         expect(gate_field(other)).to_have_value("")
         gate_field(other).fill(PASSWORD)
         expect(gate_field(other)).to_have_value(PASSWORD)

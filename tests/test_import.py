@@ -19,12 +19,13 @@ from PIL import Image
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 from streamlit.testing.v1 import AppTest
 
-from glmchat import attachments, state, storage
+from glmchat import attachments, state
 from glmchat import conversation as conv
 from glmchat import sources as web
 from glmchat.errors import ChatError, Kind
 from glmchat.i18n import t
 from glmchat.inputs import InputLimits
+from glmchat.store import MAX_CONTENT, MAX_COST, MAX_IMPORT_MB, MAX_TOKENS, ImportRefused, Store, parse_export
 
 import test_storage
 from conftest import ROOT
@@ -206,7 +207,7 @@ def deep(levels: int) -> object:
     return value
 
 
-HUGE = "x" * (storage.MAX_CONTENT + 1)
+HUGE = "x" * (MAX_CONTENT + 1)
 ODD_TEXT = ("mark01 \u202eRTL override\u202c zero\u200bwidth \u200d👨‍👩‍👧 " + "e\u0301" * 500 + " \ufeffBOM "
             "NUL\x00 lone\ud800surrogate 𠀀 \U0010ffff")
 
@@ -343,8 +344,8 @@ ACCEPTED: dict[str, Callable[[dict], object]] = {
     "an empty attachment": attachment(2, data="", size=0),
     "the limits themselves": lambda d: (
         msg(Q1, attachments=first(d)["messages"][Q1]["attachments"] * 2)(d),  # 6 > 5: trimmed below
-        first(d)["messages"][Q1]["attachments"].pop(), usage(prompt_tokens=storage.MAX_TOKENS)(d),
-        meta(cost=storage.MAX_COST)(d)),
+        first(d)["messages"][Q1]["attachments"].pop(), usage(prompt_tokens=MAX_TOKENS)(d),
+        meta(cost=MAX_COST)(d)),
     "unicode oddities": lambda d: (
         msg(Q1, content=ODD_TEXT)(d), conversation(title=ODD_TEXT)(d), attachment(1, name="\u202etxt.exe\u200b.md")(d),
         settings(system_prompt=ODD_TEXT)(d)),
@@ -418,7 +419,7 @@ def test_hostile_files_are_refused_whole_and_write_nothing(store, backend):
         assert count() == before, reason
     for reason, raw in RAW_REFUSED.items():
         with pytest.raises(ValueError):
-            store.import_export(B, storage.parse_export(raw), LIMITS)
+            store.import_export(B, parse_export(raw), LIMITS)
             pytest.fail(f"accepted: {reason}")
         assert count() == before, reason
     assert store.list_conversations(B) == []
@@ -427,7 +428,7 @@ def test_hostile_files_are_refused_whole_and_write_nothing(store, backend):
 def test_accepted_oddities_are_stored_in_the_apps_shape(store):
     by_case = {}
     files = [(r, mutated(m)) for r, m in ACCEPTED.items()]
-    files += [(r, storage.parse_export(raw)) for r, raw in RAW_ACCEPTED.items()]
+    files += [(r, parse_export(raw)) for r, raw in RAW_ACCEPTED.items()]
     for i, (reason, data) in enumerate(files):
         owner = f"case:{i}"  # one owner per case: exports list conversations by date, and cases change dates
         assert store.import_export(owner, data, LIMITS) == 2, reason
@@ -467,22 +468,22 @@ def test_the_chats_limits_bound_an_import(store, backend):
         "import.files": files(4),
     }
     for key, data in refusals.items():
-        with pytest.raises(storage.ImportRefused) as info:
+        with pytest.raises(ImportRefused) as info:
             store.import_export(A, data, small)
         assert f"history.{key.replace('.', '_')}" == info.value.key
         assert info.value.values["limit"] in (5, 12, 3)
         assert count() == before, key
     # The limits themselves are allowed.
     assert store.import_export(A, files(3), small) == 2 and store.count_conversations(A) == 4
-    with pytest.raises(storage.ImportRefused) as info:
+    with pytest.raises(ImportRefused) as info:
         store.import_export(A, app_export(), small)
     assert info.value.key == "history.import_conversations" and info.value.values == {
         "existing": 4, "n": 2, "limit": 5}
     # The defaults are the chat's: 500 conversations, 1,000 messages (1,000 files and 50,000 messages were taken).
-    with pytest.raises(storage.ImportRefused):
+    with pytest.raises(ImportRefused):
         store.import_export(B, {"format": "glmchat-export", "version": 1, "conversations": [
             {"title": f"c{i}", "model": "m", "messages": []} for i in range(501)]}, LIMITS)
-    with pytest.raises(storage.ImportRefused):
+    with pytest.raises(ImportRefused):
         store.import_export(B, {"format": "glmchat-export", "version": 1, "conversations": [
             {"title": "long", "model": "m", "messages": [
                 {"id": f"m{j}", "role": "user", "content": "x"} for j in range(1001)]}]}, LIMITS)
@@ -499,7 +500,7 @@ def test_two_imports_at_once_cannot_pass_the_conversation_limit_together(backend
         go.wait()
         try:
             results.append(s.import_export(A, app_export(), limits))
-        except storage.ImportRefused as exc:
+        except ImportRefused as exc:
             results.append(exc.key)
 
     threads = [threading.Thread(target=run, args=(s,)) for s in stores]
@@ -512,7 +513,7 @@ def test_two_imports_at_once_cannot_pass_the_conversation_limit_together(backend
 
 
 def test_token_counts_and_cost_have_plausible_bounds(store):
-    assert storage.MAX_TOKENS == 10**9 and storage.MAX_COST == 10**6
+    assert MAX_TOKENS == 10**9 and MAX_COST == 10**6
     data = mutated(lambda d: (usage(prompt_tokens=10**15)(d), meta(cost=1e308)(d)))
     with pytest.raises(ValueError, match="prompt_tokens"):
         store.import_export(A, data, LIMITS)
@@ -535,11 +536,11 @@ def test_malformed_attachments_and_alternatives_are_refused(store):
 
 
 def test_a_deeply_nested_file_is_a_bad_file():
-    with pytest.raises(storage.ImportRefused) as info:
-        storage.parse_export(b"[" * 100_000)
+    with pytest.raises(ImportRefused) as info:
+        parse_export(b"[" * 100_000)
     assert info.value.key == "history.import_too_deep"
-    with pytest.raises(storage.ImportRefused):
-        storage.parse_export(b"x" * (storage.MAX_IMPORT_MB * MB + 1))
+    with pytest.raises(ImportRefused):
+        parse_export(b"x" * (MAX_IMPORT_MB * MB + 1))
 
 
 # --------------------------------------------------------------------------- the History page (AppTest)
@@ -568,11 +569,11 @@ def open_chat(cid: str, params_open: bool = True) -> AppTest:
     return at.run()
 
 
-def ids(db: storage.Store) -> list[str]:
+def ids(db: Store) -> list[str]:
     return [c["id"] for c in db.list_conversations("local", limit=1000)]
 
 
-def assert_opens(cid: str, db: storage.Store, reason: str) -> None:
+def assert_opens(cid: str, db: Store, reason: str) -> None:
     """The conversation opens in the chat page, no exception, each drawn message in its bubble."""
     saved = db.messages("local", cid)
     at = open_chat(cid)
@@ -608,11 +609,11 @@ def test_an_upload_over_the_limit_is_refused_before_it_is_read(app_env, db_url, 
     for lang in ("en", "zh"):
         at = upload(history_page(lang), as_file(data))
         assert [e.value for e in at.error] == [t("history.import_too_big", lang, size="45.0 MB",
-                                                 limit=storage.MAX_IMPORT_MB)]
+                                                 limit=MAX_IMPORT_MB)]
         assert not at.success and read == []
-    assert storage.Store(db_url).count_conversations("local") == 0
+    assert Store(db_url).count_conversations("local") == 0
     # At the limit it is read and imported.
-    first(data)["title"] = "x" * (storage.MAX_IMPORT_MB * MB - len(as_file(app_export())) - 1000)
+    first(data)["title"] = "x" * (MAX_IMPORT_MB * MB - len(as_file(app_export())) - 1000)
     at = upload(history_page(), as_file(data))
     assert [s.value for s in at.success] == [t("history.imported", "en", n=2)] and read
 
@@ -628,7 +629,7 @@ def test_the_history_page_applies_the_hosts_chat_limits(app_env, db_url, monkeyp
     long = mutated(lambda d: first(d)["messages"].append(conv.user_message("13th")))
     at = upload(history_page("zh"), as_file(long))
     assert [e.value for e in at.error] == [t("history.import_messages", "zh", n="1", actual="13", limit="12")]
-    assert storage.Store(db_url).count_conversations("local") == 2
+    assert Store(db_url).count_conversations("local") == 2
 
 
 def test_a_deeply_nested_upload_is_a_bad_file_not_a_crash(app_env, db_url):
@@ -638,7 +639,7 @@ def test_a_deeply_nested_upload_is_a_bad_file_not_a_crash(app_env, db_url):
 
 def test_every_file_the_page_accepts_opens_in_the_chat(app_env, db_url):
     """The corpus through the History page: refusals are shown, and every accepted conversation opens."""
-    db = storage.Store(db_url)
+    db = Store(db_url)
     at = history_page()
     opened = 0
     cases = [(r, as_file(mutated(m)), False) for r, m in REFUSED.items()]

@@ -14,9 +14,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from glmchat import storage  # noqa: E402
 from glmchat.limits import Limits, Refusal  # noqa: E402
-from glmchat.storage import ResilientStore, Store  # noqa: E402
+from glmchat.store import CURRENT_VERSION, ResilientStore, Store  # noqa: E402
+from glmchat.store.migrations import apply_migrations  # noqa: E402
+from glmchat.store.schema import spend  # noqa: E402
 from test_storage import Backend, Switch, backend, pg_admin, store  # noqa: E402,F401 - fixtures
 
 UTC = timezone.utc
@@ -267,7 +268,7 @@ def test_prune_by_hand_and_from_reserve_at_most_hourly(store, backend):
 
     fail(store, "1.2.3.4", -5 * 86400)
     with backend.engine().begin() as c:  # an old request written behind the store's back
-        c.execute(storage.spend.insert().values(id="a" * 32, visitor=A, model="m", started_at=at(-5 * 86400)))
+        c.execute(spend.insert().values(id="a" * 32, visitor=A, model="m", started_at=at(-5 * 86400)))
     reserve(store, A, Limits(), 3599)  # less than an hour after the last prune: not yet
     assert backend.count("spend") == 3 and store.login_failures(None, at(-10**7)) == 2
     reserve(store, A, Limits(), 3600)  # an hour: what started more than 3 days ago goes
@@ -280,12 +281,12 @@ def test_prune_by_hand_and_from_reserve_at_most_hourly(store, backend):
 
 def test_migration_from_version_2(backend):
     with backend.engine().begin() as conn:
-        storage._apply_migrations(conn, target=2)
+        apply_migrations(conn, target=2)
         conn.execute(sa.text("INSERT INTO conversations (id, owner, title, model, settings_json, created_at, updated_at) "
                              "VALUES (:id, 'local', '旧的', 'glm-4-plus', '{}', :t, :t)"),
                      {"id": "c" * 32, "t": "2025-03-01 08:00:00" + (".000000" if backend.name == "sqlite" else "+00")})
     s = backend.open()
-    assert s.version() == 3 == storage.CURRENT_VERSION
+    assert s.version() == 3 == CURRENT_VERSION
     assert s.conversation("local", "c" * 32)["title"] == "旧的"
     inspector = sa.inspect(backend.engine())
     assert {c["name"] for c in inspector.get_columns("spend")} == {
@@ -307,7 +308,7 @@ def test_resilient_store_fails_closed_and_queues_nothing_while_down(backend, cap
     switch = Switch(backend)
     r = ResilientStore(switch, retry_interval=0)
     limits = Limits(visitor_rpm=5)
-    caplog.set_level(logging.WARNING, logger="glmchat.storage")
+    caplog.set_level(logging.WARNING, logger="glmchat.store")
     assert r.reserve_request(A, "glm-4-plus", limits) == (None, Refusal("unavailable", "app", None, None, None))
     assert r.reserve_request(A, "glm-4-plus", Limits()) == (None, None)  # no limit to check: the chat goes on
     assert r.heartbeat_request("a" * 32) is False and r.finish_request("a" * 32, 10, 0.1) is False

@@ -256,7 +256,7 @@ IMPORT_NEEDLE = "needle7f3a"
 
 
 def hostile_export() -> dict:
-    """An export (glmchat.storage.validate_export format) whose text fields are all hostile."""
+    """An export (glmchat.store.validate_export format) whose text fields are all hostile."""
     everything = "\n\n".join(RAW_HTML[:10] + IMAGES[:3] + MATH[:3] + DIRECTIVES[:4] + link_payloads()[:40])
     user = {"id": "u1", "role": "user", "content": f"{everything}\n\n{IMPORT_MARK}",
             "attachments": [{"name": "photo.png", "kind": "image", "size": 60, "mime": "image/png", "data": png(),
