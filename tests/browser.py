@@ -26,7 +26,7 @@ from playwright.sync_api import Page
 from conftest import CANARY_KEY, ROOT, free_port
 
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"  # as scripts/test.sh checks and installs it
 VISITOR_DOMAIN = "glmchat.test"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",

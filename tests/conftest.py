@@ -17,6 +17,30 @@ from glmchat.simulator import Simulator  # noqa: E402
 # A key that must never show up anywhere: page, session state, logs.
 CANARY_KEY = "canary-5f1e2d3c4b5a.SECRETcanary0987"
 
+# The PostgreSQL server of the storage, replica and history tests. GLMCHAT_TEST_PG_URL is a plain libpq URI, as
+# scripts/test.sh reads it (it makes sure the server answers there, and sets it up on a fresh machine).
+PG_TEST_URI_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def pg_url(*, libpq: bool = False, query: dict[str, str] | None = None, **parts) -> str:
+    """GLMCHAT_TEST_PG_URL (default PG_TEST_URI_DEFAULT) as a SQLAlchemy URL with the psycopg 3 driver, or
+    as a libpq URI with libpq=True. `parts` replace pieces of it (port=..., database=...), `query` adds
+    parameters: another database, or a server that is not there, on the same terms."""
+    import sqlalchemy as sa
+
+    uri = os.environ.get("GLMCHAT_TEST_PG_URL") or PG_TEST_URI_DEFAULT
+    url = sa.engine.make_url(uri)
+    if url.drivername not in ("postgresql", "postgres"):
+        raise ValueError(f"GLMCHAT_TEST_PG_URL must be a plain postgresql:// URI (as libpq takes it), "
+                         f"not {url.drivername}://")
+    url = url.set(drivername="postgresql" if libpq else "postgresql+psycopg", **parts)
+    if query:
+        url = url.update_query_dict(query)
+    return url.render_as_string(hide_password=False)
+
+
+PG_URL = pg_url()  # the one definition every test uses (SQLAlchemy form)
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -76,13 +100,13 @@ def no_key_env(monkeypatch, tmp_path, db_url):
     monkeypatch.setattr("glmchat.config.ENV_FILE", tmp_path / ".env")  # a developer's own .env stays out
 
 
-# -- pytest-playwright: Debian's Chromium (`playwright install` cannot download browsers here) --------------
+# -- pytest-playwright: Debian's Chromium, or CHROMIUM_PATH (`playwright install` cannot download browsers here)
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     from browser import CHROMIUM, CHROMIUM_ARGS
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (scripts/test.sh does); "
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (scripts/test.sh does), or set CHROMIUM_PATH; "
                     "`playwright install` cannot download browsers here")
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
 
@@ -92,18 +116,31 @@ def browser_context_args(browser_context_args):
     return {**browser_context_args, "viewport": {"width": 1280, "height": 900}, "locale": "en-US"}
 
 
+# -- no skips: a skip fails the run (proved by tests/test_no_skips.py) ---------------------------------------
+
+pytest_plugins = ["pytester"]  # for tests/test_no_skips.py, which runs inner pytest sessions with these hooks
+
 _skipped: list[str] = []
 
 
 def pytest_runtest_logreport(report):
+    """A test that skipped (pytest.skip in a test or a fixture, a skip mark)."""
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_collectreport(report):
+    """A module skipped as a whole: pytest.skip(allow_module_level=True), or a pytest.importorskip that found
+    nothing. Its tests are never collected, so no test report tells of it."""
     if report.skipped:
         _skipped.append(report.nodeid)
 
 
 def pytest_sessionfinish(session, exitstatus):
-    # A skipped test is not a passed one: fail the run so a missing browser or service is noticed.
-    if _skipped and exitstatus == 0:
-        session.exitstatus = 1
+    # A skipped test is not a passed one: fail the run so a missing browser or service is noticed. A run whose
+    # only tests were in skipped modules collected none (exit status 5): it fails as a failed run too.
+    if _skipped and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter):

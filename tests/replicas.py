@@ -20,9 +20,8 @@ import pytest
 import sqlalchemy as sa
 
 from browser import ARTIFACTS, history_env
-from conftest import ROOT, free_port
+from conftest import PG_URL, ROOT, free_port
 
-PG_ADMIN_URL = os.environ.get("GLMCHAT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SCRIPT = ROOT / "scripts" / "replicas.sh"
 SCRIPT_TIMEOUT = 150  # seconds; the script itself waits up to 60 s for each health check
 
@@ -66,14 +65,14 @@ class Replicas:
 @pytest.fixture(scope="module")
 def pg_database():
     """A fresh PostgreSQL database (glmchat_rep_<random>), dropped afterwards; yields its URL."""
-    admin = sa.create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3}, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3}, isolation_level="AUTOCOMMIT")
     name = "glmchat_rep_" + secrets.token_hex(5)
     try:
         with admin.connect() as c:
             c.exec_driver_sql(f"CREATE DATABASE {name}")
     except Exception as exc:  # noqa: BLE001
         admin.dispose()
-        pytest.fail(f"PostgreSQL is unreachable at {PG_ADMIN_URL} ({type(exc).__name__}); these tests never skip",
+        pytest.fail(f"PostgreSQL is unreachable at {PG_URL} ({type(exc).__name__}); these tests never skip",
                     pytrace=False)
     try:
         yield admin.url.set(database=name).render_as_string(hide_password=False)

@@ -4,14 +4,16 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from datetime import datetime, timezone
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from glmchat import passwords, state, storage
+from glmchat import passwords, state
 from glmchat.i18n import t
+from glmchat.store import Store
 
-from conftest import CANARY_KEY, ROOT
+from conftest import CANARY_KEY, ROOT, pg_url
 
 PASSWORD = "open sesame 芝麻开门"
 HASH = passwords.hash_password(PASSWORD)
@@ -82,7 +84,7 @@ def test_wrong_passwords_are_throttled_per_client_across_sessions(gated, db_url,
     assert not at.chat_input and any("Too many attempts" in e.value for e in at.error)
     again = enter(new_app(), PASSWORD)
     assert not again.chat_input and any("Too many attempts" in e.value for e in again.error)
-    assert storage.Store(db_url).login_failures(None, storage.datetime(2000, 1, 1, tzinfo=storage.timezone.utc)) \
+    assert Store(db_url).login_failures(None, datetime(2000, 1, 1, tzinfo=timezone.utc)) \
         == passwords.FREE_ATTEMPTS
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "wrong guess" not in logged and PASSWORD not in logged
@@ -138,7 +140,7 @@ def test_the_daily_token_limit_counts_the_apis_own_usage(app_env, db_url, monkey
     monkeypatch.setenv("GLMCHAT_LIMIT_TOKENS_DAY", "10")
     at = send(new_app(), "a long one sim:tokens=20")
     assert at.session_state[state.MESSAGES][-1]["status"] == "done"
-    today = storage.Store(db_url).spend_today()
+    today = Store(db_url).spend_today()
     usage = at.session_state[state.MESSAGES][-1]["meta"]["usage"]
     assert today["requests"] == 1 and today["tokens"] == usage["total_tokens"] and today["streams"] == 0
     send(at, "more sim:tokens=1")
@@ -156,11 +158,12 @@ def test_limits_do_not_apply_to_a_visitors_own_key_or_the_offline_demo(served, d
     at.sidebar.text_input(key=state.VISITOR_KEY).input("my-own-key").run()
     send(at, "own one sim:tokens=1")
     send(at, "own two sim:tokens=1")
-    assert served.attempts == 2 and storage.Store(db_url).spend_today()["requests"] == 0
+    assert served.attempts == 2 and Store(db_url).spend_today()["requests"] == 0
 
 
 def test_limits_fail_closed_when_the_database_is_down(app_env, monkeypatch):
-    monkeypatch.setenv("GLMCHAT_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=1")
+    monkeypatch.setenv("GLMCHAT_DATABASE_URL", pg_url(host="127.0.0.1", port=1, database="none",
+                                                      query={"connect_timeout": "1"}))  # nobody listens
     monkeypatch.setenv("GLMCHAT_LIMIT_RPM", "100")
     at = send(new_app(), "hello sim:tokens=1")
     assert at.session_state[state.MESSAGES][-1]["error"]["limit"] == "unavailable" and app_env.attempts == 0
@@ -185,7 +188,7 @@ def test_conversations_per_owner_are_capped(app_env, db_url, monkeypatch):
     at.sidebar.button[0].click().run()  # New chat
     send(at, "second chat sim:tokens=1")
     assert any(t("input.too_many_conversations", "en", limit=1) in w.value for w in at.warning)
-    assert len(storage.Store(db_url).list_conversations("local")) == 1 and app_env.attempts == 2
+    assert len(Store(db_url).list_conversations("local")) == 1 and app_env.attempts == 2
 
 
 # -- the request log -----------------------------------------------------------------------------------------

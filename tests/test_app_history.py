@@ -8,11 +8,12 @@ import sqlite3
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from glmchat import passwords, state, storage
+from glmchat import passwords, state
 from glmchat.i18n import t
 from glmchat.inputs import InputLimits
+from glmchat.store import Store
 
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, pg_url
 
 
 def new_app(query: dict | None = None) -> AppTest:
@@ -36,8 +37,8 @@ def send(at: AppTest, text: str) -> AppTest:
     return at
 
 
-def db(url: str) -> storage.Store:
-    return storage.Store(url)
+def db(url: str) -> Store:
+    return Store(url)
 
 
 def contents(at: AppTest) -> list[str]:
@@ -215,7 +216,7 @@ def test_usage_page_totals_equal_the_stored_messages(app_env, db_url):
 
 
 def test_database_down_keeps_the_chat_working_with_a_warning(app_env, monkeypatch):
-    monkeypatch.setenv("GLMCHAT_DATABASE_URL", f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test")
+    monkeypatch.setenv("GLMCHAT_DATABASE_URL", pg_url(host="127.0.0.1", port=free_port()))  # nobody listens
     at = send(new_app(), "still works sim:tokens=4")
     assert contents(at)[1].split() == ["tok0", "tok1", "tok2", "tok3"]
     assert any(t("history.db_down", "en")[:30] in w.value for w in at.warning)
@@ -306,7 +307,8 @@ def test_a_stored_conversation_with_odd_fields_still_opens(app_env, db_url):
 
 def test_a_page_that_stops_early_on_a_sessions_first_run_still_gets_its_sidebar(app_env, monkeypatch):
     """The first run draws the page before the sidebar; a page's st.stop() must not leave it out."""
-    monkeypatch.setenv("GLMCHAT_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=1")
+    monkeypatch.setenv("GLMCHAT_DATABASE_URL", pg_url(host="127.0.0.1", port=1, database="none",
+                                                      query={"connect_timeout": "1"}))  # nobody listens
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
     at.session_state[state.LANG] = "en"
     at.switch_page("app_pages/history.py").run()

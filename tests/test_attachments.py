@@ -7,7 +7,6 @@ import io
 import json
 import random
 import struct
-import time
 import weakref
 import zipfile
 import zlib
@@ -249,17 +248,30 @@ def test_100_megapixel_png_refused_before_decoding(monkeypatch):
             return real(self)
         return load
 
+    # Pixel memory: every image buffer Pillow allocates goes through Image.core.new or .fill; a decoded
+    # 100 MP image needs one of 100 MP.
+    buffers = []
+
+    def alloc(real):
+        def new(mode, size, *args):
+            buffers.append(tuple(size))
+            return real(mode, size, *args)
+        return new
+
     with monkeypatch.context() as m:
         m.setattr(ImageFile.ImageFile, "load", spy(ImageFile.ImageFile.load))
         m.setattr(Image.Image, "load", spy(Image.Image.load))
-        started = time.monotonic()
+        m.setattr(Image.core, "new", alloc(Image.core.new))
+        m.setattr(Image.core, "fill", alloc(Image.core.fill))
         with pytest.warns(Image.DecompressionBombWarning):  # Pillow's own (larger) limit, header only
             r = one("huge.png", data)
-        elapsed = time.monotonic() - started
+        refused_buffers = list(buffers)
         assert one("tiny.png", image_bytes("PNG")).kind == "image" and loads  # the spy does see decoding
+        assert (64, 48) in buffers  # ... and the allocation spy sees its pixel buffer
     assert r.reason_key == "attach.bomb"
     assert r.detail["width"] == 10_000 and r.detail["height"] == 10_000 and r.detail["limit"] == att.MAX_PIXELS
-    assert set(loads) == {(64, 48)} and elapsed < 1.0  # the 100 MP image was never loaded
+    # The 100 MP image was never loaded, and no pixel buffer was made while refusing it.
+    assert set(loads) == {(64, 48)} and refused_buffers == []
     # Just under the limit is fine (and decodes).
     ok = one("big.png", bilevel_png(7000, 7000))
     assert ok.kind == "image" and max(ok.width, ok.height) == att.IMAGE_MAX_SIDE

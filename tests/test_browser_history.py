@@ -10,7 +10,6 @@ import re
 import secrets
 import signal
 import time
-from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
@@ -19,13 +18,13 @@ from playwright.sync_api import Browser, Page, expect
 from browser import sim, tokens  # noqa: F401 - fixtures and helpers shared by the browser tests
 from browser import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Recorder, bubbles, caption, conversation_param,
                      history_env, open_app, reply_body, send, sim_proc, streamlit_app)
+from conftest import PG_URL, pg_url
 from glmchat.i18n import t
 from glmchat.saving import is_interrupted
-from glmchat.storage import Store
+from glmchat.store import Store
 
 __all__ = ["sim_proc"]  # a fixture used via pytest, imported on purpose
 
-PG_URL = os.environ.get("GLMCHAT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 CID = re.compile(r"[0-9a-f]{32}")
 LOCAL = "local"  # the single owner of personal mode
 EN = "en"
@@ -305,7 +304,7 @@ def pg_schema():
         pytest.fail(f"PostgreSQL is unreachable at {PG_URL} ({type(exc).__name__}); this test never skips",
                     pytrace=False)
     try:
-        yield f"{PG_URL}?options={quote(f'-c search_path={schema}', safe='')}", schema
+        yield pg_url(query={"options": f"-c search_path={schema}"}), schema
     finally:
         with admin.connect() as c:
             c.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

@@ -1,6 +1,7 @@
 """The client wrapper against the simulator, in-process and over loopback, through the real SDK."""
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import httpx
@@ -13,18 +14,31 @@ from glmchat.errors import Kind
 from conftest import CANARY_KEY, free_port
 
 FAST = {"backoff": (0.01, 0.01)}
+# In-process, a timeout is decided by the simulator's planned delays, not by the clock: short is exact.
 SHORT = httpx.Timeout(1.0, connect=1.0)
+# Over loopback it is a real socket timeout: generous, so a busy machine cannot turn a reply into a timeout.
+# A test whose subject is the timeout (sim:stall) asks for SHORT itself.
+LOOPBACK = httpx.Timeout(30.0, connect=10.0)
+SETTLE = 30.0  # seconds to wait at most for the simulator to see a stream end
 
 
 def local(sim, timeout=SHORT) -> Endpoint:
     return Endpoint(CANARY_KEY, "http://sim.local/api/paas/v4", sim.transport(), timeout=timeout)
 
 
-def remote(served, timeout=SHORT) -> Endpoint:
+def remote(served, timeout=LOOPBACK) -> Endpoint:
     return Endpoint(CANARY_KEY, served.base_url, timeout=timeout)
 
 
-def run(endpoint: Endpoint, text: str, *, model="glm-4-flash", timeout=20.0, **kw) -> tuple[list, ReplyStream]:
+def settled(predicate, timeout: float = SETTLE) -> bool:
+    """Wait until predicate() holds (an event, not a duration: the timeout is only a safety net)."""
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return predicate()
+
+
+def run(endpoint: Endpoint, text: str, *, model="glm-4-flash", timeout=60.0, **kw) -> tuple[list, ReplyStream]:
     req = ChatRequest(model=model, messages=[{"role": "user", "content": text}], **kw)
     events: list = []
     with ReplyStream(endpoint, req, **FAST) as rs:
@@ -60,8 +74,7 @@ def test_normal_reply_streams_with_usage_from_the_last_chunk(endpoint_and_sim):
     assert end.usage["total_tokens"] == end.usage["prompt_tokens"] + 40
     assert rs.attempts == 1 and s.attempts == 1
     assert rs.first_token_at is not None
-    time.sleep(0.1)
-    assert s.open_streams == 0
+    assert settled(lambda: s.open_streams == 0)
 
 
 @pytest.mark.parametrize("trigger,kind,code,attempts", [
@@ -105,13 +118,14 @@ def test_a_passing_fault_is_retried_then_answered(endpoint_and_sim, trigger):
 ])
 def test_mid_stream_failures_keep_the_partial_and_are_not_retried(endpoint_and_sim, trigger, kind, code):
     endpoint, s = endpoint_and_sim
+    if trigger == "sim:stall":  # the timeout is the subject here
+        endpoint = dataclasses.replace(endpoint, timeout=SHORT)
     events, rs = run(endpoint, f"go {trigger}")
     end = outcome(events)
     assert isinstance(end, Failed) and (end.error.kind, end.error.code) == (kind, code)
     assert text_of(events), "the partial reply was lost"
     assert s.attempts == 1
-    time.sleep(0.2)
-    assert s.open_streams == 0
+    assert settled(lambda: s.open_streams == 0)
 
 
 @pytest.mark.parametrize("trigger,reason,has_usage", [
@@ -135,11 +149,15 @@ def test_hung_server_gives_a_timeout_without_retries(sim):
 
 def test_connection_refused_is_retried_then_reported():
     endpoint = Endpoint(CANARY_KEY, f"http://127.0.0.1:{free_port()}/api/paas/v4", timeout=SHORT)
-    started = time.monotonic()
     events, rs = run(endpoint, "hi")
     end = outcome(events)
     assert isinstance(end, Failed) and end.error.kind == Kind.CONNECTION
-    assert rs.attempts == 3 and time.monotonic() - started < 5
+    # Three attempts, each refused at once (a connection error, not a connect timeout), with exactly the
+    # backoff asked for between them: nothing else waits.
+    retries = [e for e in events if isinstance(e, Retrying)]
+    assert rs.attempts == 3
+    assert [(e.attempt, e.wait, e.error.kind) for e in retries] == [(1, 0.01, Kind.CONNECTION),
+                                                                    (2, 0.01, Kind.CONNECTION)]
 
 
 def test_stop_closes_the_upstream_connection_promptly(endpoint_and_sim):
@@ -150,25 +168,26 @@ def test_stop_closes_the_upstream_connection_promptly(endpoint_and_sim):
     while not [e for e in got if isinstance(e, Delta) and e.content]:
         got += rs.poll(0.05)
     assert s.open_streams == 1
-    t0 = time.monotonic()
     rs.close()
-    assert time.monotonic() - t0 < 1.0
-    deadline = time.monotonic() + 2
-    while s.open_streams and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert s.open_streams == 0 and s.attempts == 1
+    # The reader ends because of the close, not because the reply did: sim:slow sends 60 pieces over 12 s,
+    # and the simulator saw its stream end with fewer chunks than that (waited for generously).
+    rs._thread.join(SETTLE)
+    assert not rs._thread.is_alive()
+    assert settled(lambda: s.open_streams == 0) and s.attempts == 1
+    assert s.events and all(e["chunks"] < 60 for e in s.events)
+    assert not [e for e in got + rs.poll(0) if isinstance(e, Finished) and e.finish_reason == "stop"]
 
 
 def test_stop_while_upstream_is_silent_closes_too(served):
-    req = ChatRequest(model="glm-4-flash", messages=[{"role": "user", "content": "sim:ttft=30 sim:tokens=3"}])
-    rs = ReplyStream(remote(served, timeout=httpx.Timeout(60, connect=2)), req).start()
-    deadline = time.monotonic() + 3
-    while served.open_streams == 0 and served.attempts == 0 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.2)
-    t0 = time.monotonic()
+    # The first chunk is 600 s away and the read timeout 900 s: only the close can end this reader.
+    req = ChatRequest(model="glm-4-flash", messages=[{"role": "user", "content": "sim:ttft=600 sim:tokens=3"}])
+    rs = ReplyStream(remote(served, timeout=httpx.Timeout(900, connect=30)), req).start()
+    assert settled(lambda: rs._response is not None) and served.open_streams  # headers came; the body is silent
     rs.close()
-    assert time.monotonic() - t0 < 1.0 and not rs._thread.is_alive()
+    rs._thread.join(SETTLE)  # generous: a busy machine may be slow, but never 600 s
+    assert not rs._thread.is_alive()
+    assert settled(lambda: served.open_streams == 0)  # the server saw the hang-up, 600 s before its 1st chunk
+    assert rs.poll(0) == [] and rs.done  # and the reader ended without a single event
 
 
 def test_parameters_are_sent_exactly_as_chosen(sim):

@@ -4,14 +4,21 @@ faults, and the PostgreSQL server restarts in the middle.
 Two of the sessions are visitors who leave: their last message goes in while the database is down.
 Afterwards: no page ever showed an exception or a traceback, every message sent and every reply is in
 the database as the page showed it, the canary key is in no page, frame or log, and the server's memory
-is back near where it started. The measured figures go to docs/fault-soak.md on every run.
+is back near where it started.
+
+The measured figures go to test-artifacts/fault-soak.md (git-ignored) on every run, so a test run leaves the
+checkout clean. Updating the tracked docs/fault-soak.md is a deliberate step: run the soak with
+GLMCHAT_WRITE_DOCS=1, e.g. `GLMCHAT_WRITE_DOCS=1 bash scripts/test.sh tests/test_fault_soak.py -q -s`, and the
+report is copied there too.
 """
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import platform
 import random
+import shutil
 import subprocess
 import threading
 import time
@@ -51,7 +58,8 @@ SETTLE = 5.0            # seconds between closing the pages and the final memory
 # Measured: +0 to +18 MB over 80-150 messages (the start itself moves between ~105 and ~195 MB with what
 # the first page loads happen to import); a leak of ~0.3 MB per message would exceed the bound.
 RSS_BOUND_MB = 40
-REPORT = ROOT / "docs" / "fault-soak.md"
+REPORT = ARTIFACTS / "fault-soak.md"  # every run (git-ignored)
+DOC = ROOT / "docs" / "fault-soak.md"  # only with GLMCHAT_WRITE_DOCS=1 (see the module docstring)
 
 # fault -> (share of messages, trigger text, expected end on the page, requests one attempt makes)
 FAULTS: dict[str, tuple[float, str, str, int]] = {
@@ -479,9 +487,11 @@ def _write_report(soak: Soak, stats: dict, saved: dict[str, list[dict]], log_cou
                            for name in FAULTS)
     verdict = "PASS" if not problems else f"FAIL ({len(problems)} problems)"
     listing = "\n".join(f"- {p}" for p in problems[:40]) or "- none"
+    ARTIFACTS.mkdir(exist_ok=True)
     REPORT.write_text(f"""# Fault soak: 20 sessions, random faults, a database restart
 
-Written by `tests/test_fault_soak.py` on every run (`.venv/bin/python -m pytest tests/test_fault_soak.py -q -s`);
+Written by `tests/test_fault_soak.py` to `test-artifacts/fault-soak.md` on every run, and copied here only on
+request (`GLMCHAT_WRITE_DOCS=1 bash scripts/test.sh tests/test_fault_soak.py -q -s`);
 this copy is from {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, commit {commit}.
 **Machine:** 2 noisy vCPUs shared by Chromium (20 pages), the Streamlit server, the simulator, PostgreSQL
 and other unrelated jobs; Python {platform.python_version()}, Streamlit {streamlit.__version__}. Durations
@@ -544,6 +554,12 @@ Problems found:
 """, encoding="utf-8")
 
 
+def _publish() -> None:
+    """The deliberate step: the tracked docs/fault-soak.md is replaced only when GLMCHAT_WRITE_DOCS=1."""
+    if os.environ.get("GLMCHAT_WRITE_DOCS") == "1":
+        shutil.copyfile(REPORT, DOC)
+
+
 @pytest.fixture
 def pg():
     cluster = PgCluster()
@@ -588,12 +604,13 @@ def test_fault_soak(sim_proc, pg):
     if soak.rss_end > soak.rss_start + RSS_BOUND_MB:
         problems.append(f"server RSS ended at {soak.rss_end:.0f} MB, start {soak.rss_start:.0f} MB "
                         f"(bound +{RSS_BOUND_MB} MB)")
-    log_counts = Counter({"storage": app_log.count(" glmchat.storage "), "Traceback": app_log.count("Traceback")})
+    log_counts = Counter({"storage": app_log.count(" glmchat.store "), "Traceback": app_log.count("Traceback")})
     if log_counts["Traceback"]:
         problems.append(f"the server logged {log_counts['Traceback']} tracebacks (see {app.log})")
     if not log_counts["storage"]:
         problems.append("no storage failure in the server log: the restart met no database work (not tested)")
     _write_report(soak, stats, saved, log_counts, problems)
+    _publish()
     print(REPORT.read_text(encoding="utf-8"))
 
     assert len(turns) >= SESSIONS * 3, f"only {len(turns)} messages were sent: the load did not run"

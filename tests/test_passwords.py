@@ -1,5 +1,4 @@
 import base64
-import time
 import traceback
 import unicodedata
 
@@ -76,28 +75,51 @@ def test_hostile_parameters_rejected(n, r, p, word):
         passwords.verify("x", f"scrypt${n}${r}${p}${SALT}${DIGEST}")
 
 
-def _fastest(fn, runs=3):
-    best = float("inf")
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+class _Hashing:
+    """Counts the scrypt computations and digest comparisons passwords.verify does (the whole cost of a check)."""
+
+    def __init__(self, monkeypatch):
+        self.scrypts: list[tuple[int, int, int]] = []  # (n, r, p) of each computation
+        self.compares: list[tuple[int, int]] = []  # the lengths of the two digests compared
+        real_scrypt, real_compare = passwords.hashlib.scrypt, passwords.hmac.compare_digest
+
+        def scrypt(password, *, salt, n, r, p, **kwargs):
+            self.scrypts.append((n, r, p))
+            return real_scrypt(password, salt=salt, n=n, r=r, p=p, **kwargs)
+
+        def compare(a, b):
+            self.compares.append((len(a), len(b)))
+            return real_compare(a, b)
+
+        monkeypatch.setattr(passwords.hashlib, "scrypt", scrypt)
+        monkeypatch.setattr(passwords.hmac, "compare_digest", compare)
+
+    def clear(self) -> None:
+        self.scrypts.clear()
+        self.compares.clear()
 
 
-def test_hostile_parameters_rejected_before_any_hashing():
-    # p=64 with n and r in bounds would cost 64 hashes; refusing must cost far less than one.
-    def hostile():
-        with pytest.raises(ValueError):
-            passwords.verify("x", f"scrypt${2**14}$8$64${SALT}${DIGEST}")
-    assert _fastest(hostile) < _fastest(lambda: passwords.verify("x", GOOD)) / 10
+def test_hostile_parameters_rejected_before_any_hashing(monkeypatch):
+    # p=64 with n and r in bounds would cost 64 hashes; refusing must cost none (counted, not timed).
+    hashing = _Hashing(monkeypatch)
+    with pytest.raises(ValueError):
+        passwords.verify("x", f"scrypt${2**14}$8$64${SALT}${DIGEST}")
+    assert hashing.scrypts == [] and hashing.compares == []
+    assert passwords.verify("x", GOOD) is False  # the spies do see a real check
+    assert hashing.scrypts == [(2**15, 8, 1)] and hashing.compares == [(32, 32)]
 
 
-def test_wrong_passwords_cost_as_much_as_the_right_one():
-    # No shortcut for an empty, short or oddly long guess: every check runs the full hash and compare.
-    right = _fastest(lambda: passwords.verify("correct horse", GOOD))
+def test_wrong_passwords_cost_as_much_as_the_right_one(monkeypatch):
+    # No shortcut for an empty, short or oddly long guess: every check runs the full hash (the stored
+    # parameters, once) and the full compare, exactly what the right password costs (counted, not timed).
+    hashing = _Hashing(monkeypatch)
+    assert passwords.verify("correct horse", GOOD)
+    right = (list(hashing.scrypts), list(hashing.compares))
+    assert right == ([(2**15, 8, 1)], [(32, 32)])
     for guess in ("", "c", "correct hors", "x" * 10_000):
-        assert _fastest(lambda: passwords.verify(guess, GOOD)) > right * 0.3
+        hashing.clear()
+        assert not passwords.verify(guess, GOOD)
+        assert (hashing.scrypts, hashing.compares) == right, guess
 
 
 @pytest.mark.parametrize("client, app, wait", [

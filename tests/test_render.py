@@ -11,11 +11,11 @@ from __future__ import annotations
 import html
 import random
 import re
-import time
 
 import pytest
 
 from glmchat.render import NEUTRAL_DEFINITION, WORD_JOINER, is_allowed_url, safe_inline, safe_markdown
+from workcount import assert_linear, sized
 
 # ---------------------------------------------------------------------------
 # Output-structure scanner (deliberately independent of the implementation)
@@ -536,28 +536,18 @@ ADVERSARIAL = ["[", "]", "$", "$$ ", "`", "`` ` ", "\\(", "\\[", ":a", "<", "&#1
                "$$\n", "\\[\nx\n", "- a\n  \\[\n", "[a](" + " " * 5000 + "x", "www." + "a" * 100 + "<"]
 
 
-def _seconds(text: str) -> float:
-    """The best of three runs: the machine is shared, so the minimum is the least noisy figure."""
-    best = float("inf")
-    for _ in range(2):
-        t0 = time.perf_counter()
-        safe_markdown(text)
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
-def _grows_linearly(unit: str) -> tuple[float, float]:
-    # Not a wall-clock limit (the box is noisy): 10x the input must cost far less than the 100x
-    # a quadratic renderer would take, both measured in this same run (50x leaves room for noise).
-    small = (unit * (40_000 // len(unit) + 1))[:40_000]
-    large = (unit * (400_000 // len(unit) + 1))[:400_000]
-    return _seconds(small), _seconds(large)
+def _grows_linearly(unit: str, n: int = 4_000) -> None:
+    # Counted, not timed (the box is noisy): 10x the input must cost about 10x the work, not the 100x a
+    # quadratic renderer would do. Lines run, calls into C and characters scanned by regexes are exact
+    # counts (tests/workcount.py), so a small input is enough and a bound of 20x leaves room only for the
+    # input's own structure (10.0-11.1x measured). The small input holds at least 8 units.
+    n = max(n, 8 * len(unit))
+    assert_linear(safe_markdown, sized(unit, n), sized(unit, 10 * n), bound=20)
 
 
 @pytest.mark.parametrize("unit", ADVERSARIAL)
 def test_adversarial_input_costs_linear_time(unit):
-    small, large = _grows_linearly(unit)
-    assert large < 50 * max(small, 1e-3), (small, large)
+    _grows_linearly(unit)
     assert isinstance(safe_markdown(unit * 1000), str)
 
 
@@ -567,8 +557,7 @@ def test_realistic_megabyte_costs_linear_time():
         "- item <https://example.com> [bad](javascript:alert(1)) :smile: :red[x]\n\n"
         "```python\ndef f(x):\n    return x < 3\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n> quote <b>x</b> &amp;\n"
     )
-    small, large = _grows_linearly(chunk)
-    assert large < 50 * max(small, 1e-3), (small, large)
+    _grows_linearly(chunk, 10_000)
     assert bad_links(safe_markdown((chunk * (1_000_000 // len(chunk) + 1))[:1_000_000])) == []
 
 

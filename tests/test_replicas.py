@@ -23,7 +23,7 @@ from browser import (Recorder, attach, bubbles, caption, choose, conversation_pa
                      reply_body, request_lines, send, sim_proc)
 from conftest import CANARY_KEY
 from glmchat.i18n import t
-from glmchat.storage import Store
+from glmchat.store import Store
 from replicas import pg_database, replicas
 
 __all__ = ["pg_database", "replicas", "sim_proc"]  # fixtures used via pytest, imported on purpose

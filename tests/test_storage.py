@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import secrets
 import shutil
 import socket
@@ -29,11 +28,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from glmchat import conversation as conv  # noqa: E402
-from glmchat import storage  # noqa: E402
 from glmchat.inputs import InputLimits  # noqa: E402
-from glmchat.storage import ConversationNotFound, ResilientStore, Store, StorageError  # noqa: E402
+from glmchat.store import (CURRENT_VERSION, SNIPPET, ConversationNotFound, ResilientStore, Store,  # noqa: E402
+                           StorageError, default_url, normalise_url, to_markdown)
+from glmchat.store import resilient  # noqa: E402
+from glmchat.store.migrations import apply_migrations  # noqa: E402
 
-PG_URL = os.environ.get("GLMCHAT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+from conftest import PG_URL, pg_url  # noqa: E402 - GLMCHAT_TEST_PG_URL as a SQLAlchemy URL
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "glmchat_v1.db"
 A, B = "local", "key:ab12cd34"
 LIMITS = InputLimits()  # the chat's default input limits, which bound an import too
@@ -432,7 +433,7 @@ def test_search_chinese_case_and_literal_wildcards(store):
     assert ids("x" * 200 + " clipped off: search text is cut at 200 characters") == [hay]
 
 
-SNIPPET_MAX = storage.SNIPPET + 2  # plus the two "…"
+SNIPPET_MAX = SNIPPET + 2  # plus the two "…"
 
 
 # --------------------------------------------------------------------------- usage
@@ -499,7 +500,7 @@ def test_export_import_into_another_owner(store):
     assert sum(r["total_tokens"] for r in store.usage(B)) == 7
     assert store.import_export(A, data, LIMITS) == 2 and len(store.list_conversations(A)) == 4  # re-import: copies
 
-    md = storage.to_markdown(data["conversations"][0])
+    md = to_markdown(data["conversations"][0])
     assert md.startswith("# 导出 one\n") and "**User**" in md and "**GLM (glm-4-plus)**" in md
     assert "```sh\nrm -rf / # never\n```" in md
 
@@ -699,7 +700,7 @@ V1_ROWS = {
 
 def build_v1(conn: sa.Connection) -> None:
     """Migration 1 only, then two conversations inserted with plain SQL, as version 1 stored them."""
-    storage._apply_migrations(conn, target=1)
+    apply_migrations(conn, target=1)
     tz = ".000000" if conn.dialect.name == "sqlite" else "+00"  # as version 1's own code wrote them
     for cid, owner, title, model, settings, created, updated in V1_ROWS["conversations"]:
         conn.execute(sa.text(
@@ -733,7 +734,7 @@ def make_v1_fixture(path: Path = FIXTURE) -> None:
 
 
 def check_migrated_v1(s: Store, backend: Backend) -> None:
-    assert s.version() == storage.CURRENT_VERSION == 3
+    assert s.version() == CURRENT_VERSION == 3
     by_owner: dict[str, list] = {}
     for cid, m in V1_ROWS["messages"]:
         by_owner.setdefault(cid, []).append(m)
@@ -795,7 +796,7 @@ def test_fixture_generator_matches_checked_in_file(tmp_path):
 MIGRATE_SCRIPT = """
 import os, sys, time
 sys.path.insert(0, sys.argv[1])
-from glmchat.storage import Store
+from glmchat.store import Store
 print("ready", flush=True)
 while not os.path.exists(sys.argv[4]):
     time.sleep(0.002)
@@ -920,7 +921,7 @@ class Switch:
         self.backend = backend
         self.up = False
         self.calls = 0
-        self.down_url = f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/test"
+        self.down_url = pg_url(port=closed_port())  # the test server's terms, on a port nobody listens on
         self.wrap = None
 
     def __call__(self):
@@ -938,11 +939,11 @@ class _NoReplayer:
 def no_background_replays(request, monkeypatch):
     """These tests count database calls on a fake clock: the background replayer is tested on its own."""
     if "replayer" not in request.node.name:
-        monkeypatch.setattr(storage, "REPLAYER", _NoReplayer())
+        monkeypatch.setattr(resilient, "REPLAYER", _NoReplayer())
 
 
 def test_the_background_replayer_saves_a_quiet_sessions_queue(backend, monkeypatch):
-    monkeypatch.setattr(storage, "REPLAYER", storage._Replayer(interval=0.05))
+    monkeypatch.setattr(resilient, "REPLAYER", resilient._Replayer(interval=0.05))
     switch = Switch(backend)
     r = ResilientStore(switch, retry_interval=0.2)
     cid = r.create_conversation(A, "written while down", "glm-4-plus")
@@ -959,9 +960,46 @@ def test_the_background_replayer_saves_a_quiet_sessions_queue(backend, monkeypat
     saved = backend.open()
     assert [m["content"] for m in saved.messages(A, cid)] == ["the last words before going quiet"]
     deadline = time.monotonic() + 5
-    while storage.REPLAYER._stores and time.monotonic() < deadline:
+    while resilient.REPLAYER._stores and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not storage.REPLAYER._stores
+    assert not resilient.REPLAYER._stores
+
+
+REPLAYER_AT_EXIT = """
+import io, logging, sys, threading, time
+sys.path.insert(0, sys.argv[1])
+from glmchat.store import ResilientStore, Store, resilient
+if sys.argv[3] == "unfixed":  # the control: a replayer that never notices the interpreter leaving
+    resilient.REPLAYER.stopping = lambda: False
+resilient.REPLAYER.interval = 0.02
+# Like pytest's capture of stderr: a handler made while the capture is in place (app.py makes one) writes to it.
+captured = io.StringIO()
+logging.getLogger("glmchat").addHandler(logging.StreamHandler(captured))
+r = ResilientStore(lambda: Store(sys.argv[2]), retry_interval=0.5)
+r.set_meta("k", "v")  # the database cannot be opened: the write is queued and the replayer retries it
+assert r.pending == 1 and not r.healthy
+failures = lambda: captured.getvalue().count("cannot open the database")
+deadline = time.monotonic() + 10
+while failures() < 2 and time.monotonic() < deadline:
+    time.sleep(0.005)
+assert failures() == 2  # the replayer's first retry failed and logged; its next one is 0.5 s away
+captured.close()  # pytest closes its capture when the session ends, before the interpreter exits
+# A thread the interpreter waits for at exit, as it did for pytest's: the replayer ran on meanwhile.
+threading.Thread(target=time.sleep, args=(1.2,)).start()
+"""
+
+
+def test_the_replayer_stops_quietly_when_the_interpreter_exits(tmp_path):
+    dead = f"sqlite:///{tmp_path / 'missing' / 'glmchat.db'}"  # its directory does not exist: never opens
+
+    def run(mode: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", REPLAYER_AT_EXIT, str(ROOT), dead, mode],
+                              capture_output=True, text=True, timeout=60)
+
+    fixed = run("fixed")
+    assert fixed.returncode == 0 and fixed.stderr == "", fixed.stderr[-3000:]
+    unfixed = run("unfixed")  # the scenario does meet the fault without the stop: "--- Logging error ---"
+    assert unfixed.returncode == 0 and "Logging error" in unfixed.stderr, unfixed.stderr[-3000:]
 
 
 def test_resilient_store_queues_while_down_and_flushes_exactly_once(backend):
@@ -1087,18 +1125,66 @@ def test_resilient_store_passes_through_when_healthy(backend):
     assert r.flush() is True
 
 
+# --------------------------------------------------------------------------- layering (no database)
+
+LAYERING_SCRIPT = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from glmchat.store import ResilientStore, Shapes, Store, validate_export
+s = Store("sqlite:///:memory:")
+cid = s.create_conversation("local", "t", "glm-4-plus")
+s.save_message("local", cid, {"id": "m1", "role": "user", "content": "hi"})
+r = ResilientStore(lambda: s)
+assert r.messages("local", cid)[0]["content"] == "hi" and r.spend_today()["requests"] == 0
+class Caps:
+    rpm = tokens_day = cny_day = streams = None
+class Limits:  # any object of the shape store.SpendLimits
+    active = True
+    def scope(self, scope):
+        return Caps()
+    def check(self, visitor, app, now):
+        return None
+assert s.reserve_request("v", "glm-4-plus", Limits())[0]
+class Import:
+    conversations, conversation_messages, attachments = 10, 10, 1
+    shapes = Shapes((0.0, 1.0), (0.01, 1.0), 100, 10, 10, 10, 10, 10, frozenset({"limit.rpm"}))
+assert validate_export(s.export("local"), Import())[0]["messages"][0]["content"] == "hi"
+print(" ".join(sorted(m for m in sys.modules if m.startswith("glmchat.") and not m.startswith("glmchat.store"))))
+"""
+
+
+def test_the_store_imports_nothing_of_the_app_above_it():
+    out = subprocess.run([sys.executable, "-c", LAYERING_SCRIPT, str(ROOT)], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "", out.stdout + out.stderr[-3000:]
+
+
+def test_the_app_uses_the_stores_words_for_spending_and_its_own_bounds_for_an_import():
+    from glmchat import attachments, config, limits, offered, sources
+    from glmchat import store as package
+    from glmchat.i18n import STRINGS
+    assert (limits.Refusal, limits.Usage, limits.UNAVAILABLE, limits.WINDOW, limits.day_start) == (
+        package.Refusal, package.Usage, package.UNAVAILABLE, package.WINDOW, package.day_start)
+    assert config.DATABASE_URL_NAME == package.DATABASE_URL_NAME == "GLMCHAT_DATABASE_URL"
+    assert LIMITS.shapes == package.Shapes(
+        temperature=offered.TEMPERATURE, top_p=offered.TOP_P, system_chars=offered.SYSTEM_CHARS,
+        image_bytes=attachments.MAX_IMAGE_BYTES_IN, image_side=attachments.API_IMAGE_MAX_SIDE,
+        source_title=sources.TITLE_MAX, source_link=sources.LINK_MAX, sources=sources.SOURCES_MAX,
+        texts=frozenset(STRINGS))
+
+
 # --------------------------------------------------------------------------- URLs, Markdown (no database)
 
 
 def test_default_url_and_normalise_url(monkeypatch, tmp_path):
-    monkeypatch.setattr(storage, "ROOT", tmp_path)
+    monkeypatch.setattr("glmchat.store.engine.ROOT", tmp_path)
     monkeypatch.setenv("GLMCHAT_DATABASE_URL", "  ")
-    assert storage.default_url() == f"sqlite:///{tmp_path / 'data' / 'glmchat.db'}" and (tmp_path / "data").is_dir()
+    assert default_url() == f"sqlite:///{tmp_path / 'data' / 'glmchat.db'}" and (tmp_path / "data").is_dir()
     monkeypatch.setenv("GLMCHAT_DATABASE_URL", "postgres://u:p@db:5432/app")
-    assert storage.default_url() == "postgres://u:p@db:5432/app"
-    assert storage.normalise_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
-    assert storage.normalise_url("postgresql://u@h/db?sslmode=require") == "postgresql+psycopg://u@h/db?sslmode=require"
-    assert storage.normalise_url("sqlite:///x.db") == "sqlite:///x.db"
+    assert default_url() == "postgres://u:p@db:5432/app"
+    assert normalise_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalise_url("postgresql://u@h/db?sslmode=require") == "postgresql+psycopg://u@h/db?sslmode=require"
+    assert normalise_url("sqlite:///x.db") == "sqlite:///x.db"
     with pytest.raises(StorageError) as info:
         Store("mysql://root:hunter2@h/db")
     assert "hunter2" not in str(info.value)
@@ -1106,7 +1192,7 @@ def test_default_url_and_normalise_url(monkeypatch, tmp_path):
 
 def test_to_markdown_keeps_code_verbatim():
     code = "```python\nif a < b and c > d:\n    print('**not bold**')\n```"
-    md = storage.to_markdown({"title": "Code\nreview", "model": "glm-4.5", "messages": [
+    md = to_markdown({"title": "Code\nreview", "model": "glm-4.5", "messages": [
         {"id": "1", "role": "user", "content": "Fix this"},
         {"id": "2", "role": "assistant", "content": code, "status": "stopped", "meta": {"model": "glm-z1"}}]})
     assert md.startswith("# Code review\n\n**User**\n\nFix this\n\n**GLM (glm-z1)**\n\n" + code)
