@@ -1,36 +1,22 @@
 """The chat area: message bubbles, the streamed reply, status marks, usage lines and Retry."""
 from __future__ import annotations
 
-import logging
-import threading
-import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+import base64
 
 import streamlit as st
 
-import base64
-
-from glmchat import attachments, later, offered, prestart, requestlog
-from glmchat import streamlit_internals as internals
+from glmchat import attachments, later, offered, prestart
 from glmchat import conversation as conv
-from glmchat import state
 from glmchat import sources as web
-from glmchat.conversation import DONE, ERROR, INCOMPLETE, STOPPED, STREAMING
-from glmchat.errors import ChatError, Kind, for_finish_reason
+from glmchat import state
+from glmchat import streamlit_internals as internals
+from glmchat.conversation import DONE, INCOMPLETE, STOPPED, STREAMING
+from glmchat.errors import ChatError, Kind
 from glmchat.i18n import STRINGS, t
 from glmchat.render import safe_inline, safe_markdown
-from glmchat.quota import Ticket
-from glmchat.saving import ReplySaver
-
-if TYPE_CHECKING:
-    from glmchat.client import Finished, ReplyStream, Retrying
-
-log = logging.getLogger("glmchat.chat")
+from glmchat.turn import QUIET_EVERY, Grew, Quiet, Turn, limit_error
 
 FILE_TYPES = sorted({"png", "jpg", "jpeg", "webp", "gif"} | attachments.TEXT_EXTS | attachments.EXTRACT_EXTS)
-FLUSH_EVERY = 0.05   # batch screen updates: the first token at once, then at most every 50 ms
-YIELD_EVERY = 0.5    # while upstream is silent, touch the page so a Stop still takes effect
 
 
 def refusal_text(name: str, key: str, detail: dict, lang: str) -> str:
@@ -309,131 +295,9 @@ def _follow_saved_reply(message_id: str, lang: str, follow) -> None:
         st.rerun()  # finished: redraw the page once, without this timer
 
 
-@dataclass
-class _Progress:
-    finished: Finished | None = None
-    failure: ChatError | None = None
-
-
-def _apply(ev, msg: dict, progress: _Progress) -> Retrying | None:
-    """Fold one stream event into the message; a Retrying event is handed back for display."""
-    from glmchat.client import Delta, Failed, Finished, Retrying, Sources
-    if isinstance(ev, Delta):
-        msg["reasoning"] += ev.reasoning
-        msg["content"] += ev.content
-    elif isinstance(ev, Sources):
-        msg["sources"] = web.to_record(web.parse(ev.results))  # each event holds them all
-    elif isinstance(ev, Finished):
-        progress.finished = ev
-    elif isinstance(ev, Failed):
-        progress.failure = ev.error
-    elif isinstance(ev, Retrying):
-        return ev
-    return None
-
-
-def _finish_without_page(reply: ReplyStream, msg: dict, settings: state.Settings, saver: ReplySaver,
-                         progress: _Progress, record: _Record, ticket: Ticket | None) -> None:
-    """Keep reading and saving a reply whose page went away, so a reload finds it growing, then done."""
-    def run() -> None:
-        try:
-            while not reply.done:
-                for ev in reply.poll(YIELD_EVERY):
-                    _apply(ev, msg, progress)
-                saver.maybe_save(msg)
-                if ticket:
-                    ticket.beat()
-            _finish(msg, settings, reply, progress.finished, progress.failure, totals=None)
-        except Exception as exc:  # noqa: BLE001 - a detached reader must end with the reply saved
-            log.warning("detached reply failed: %s", type(exc).__name__)
-            msg["status"] = INCOMPLETE
-        finally:
-            reply.close()
-            saver.save(msg)
-            _close(record, msg, reply, ticket)
-    threading.Thread(target=run, name="glm-reply-detached", daemon=True).start()
-
-
-def _finish(msg: dict, settings: state.Settings, reply: ReplyStream, finished: Finished | None,
-            failure: ChatError | None, totals: conv.Totals | None) -> None:
-    """Set the message's final status, error and usage from how the stream ended."""
-    meta = msg["meta"]
-    meta["attempts"] = reply.attempts
-    if reply.first_token_at is not None and reply.started_at is not None:
-        meta["ttft"] = reply.first_token_at - reply.started_at
-    if finished is not None:
-        msg["finish_reason"] = finished.finish_reason
-        meta["usage"] = finished.usage
-        if finished.usage:
-            meta["cost"] = settings.model.cost(int(finished.usage.get("prompt_tokens") or 0),
-                                               int(finished.usage.get("completion_tokens") or 0))
-            meta["tps"] = conv.tokens_per_second(finished.usage.get("completion_tokens"),
-                                                 reply.first_token_at, reply.finished_at)
-        failure = failure or for_finish_reason(finished.finish_reason)
-        if finished.finish_reason == "sensitive":
-            msg["content"] = msg["reasoning"] = ""  # the API asks for the displayed text to be withdrawn
-    if failure is not None:
-        msg["error"] = conv.error_record(failure)
-        msg["status"] = INCOMPLETE if msg["content"] else ERROR
-    elif finished is not None and finished.finish_reason == "length":
-        msg["status"] = INCOMPLETE
-    else:
-        msg["status"] = DONE
-    if totals is not None:
-        totals.add(meta["usage"], meta["cost"])
-
-
-def _mark_stopped(msg: dict, reply: ReplyStream) -> None:
-    msg["status"] = STOPPED
-    msg["meta"]["attempts"] = reply.attempts
-
-
-@dataclass
-class _Record:
-    """What the request log line needs, gathered before the page may go away."""
-    model: str
-    prompt: str | None  # only when the host turned GLMCHAT_LOG_CONTENT on
-    request_id: str = field(default_factory=requestlog.new_request_id)
-    began: float = field(default_factory=time.monotonic)
-
-
-def _text(content: object) -> str:
-    if isinstance(content, list):  # a vision message: its text parts
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return str(content or "")
-
-
-_LOG_STATUS = {DONE: "ok", STOPPED: "stopped"}
-
-
-def _close(record: _Record, msg: dict, reply: ReplyStream | None, ticket: Ticket | None,
-           refused: bool = False) -> None:
-    """The end of a request, however it ended: close its spend row and write its one log line."""
-    meta, error = msg["meta"], msg.get("error") or {}
-    usage = meta.get("usage") or {}
-    if ticket:
-        ticket.finish(usage, meta.get("cost"))
-    ttft = meta.get("ttft")
-    requestlog.log_request(requestlog.RequestRecord(
-        request_id=record.request_id, model=record.model,
-        status="refused" if refused else _LOG_STATUS.get(msg["status"], "error"),
-        code=error.get("code") or error.get("limit") or error.get("kind"), http_status=error.get("status"),
-        attempts=reply.attempts if reply else 0, latency_ms=None if ttft is None else round(ttft * 1000),
-        duration_ms=round((time.monotonic() - (reply.started_at if reply and reply.started_at else record.began)) * 1000),
-        prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
-        prompt=record.prompt, reply=msg["content"] if record.prompt is not None else None),
-        include_text=record.prompt is not None)
-
-
-def _limit_record(refusal) -> dict:
-    """A reached spending limit as the message's error: which one, and when it frees up."""
-    return {"kind": "limit", "limit": refusal.kind, "scope": refusal.scope, "retry_after": refusal.retry_after,
-            "own_key": state.access().own_key}
-
-
 def summarise(settings: state.Settings, messages: list[dict], earlier: dict | None) -> str | None:
     """Ask the model for a summary of messages (and of an earlier summary); None when it fails."""
-    from glmchat.client import ChatRequest, Delta, Finished, ReplyStream
+    from glmchat.client import ChatRequest
     endpoint = settings.endpoint()
     if endpoint is None:
         return None
@@ -442,25 +306,23 @@ def summarise(settings: state.Settings, messages: list[dict], earlier: dict | No
                           temperature=0.3, top_p=settings.top_p,
                           max_tokens=min(2048, settings.model.max_output),
                           thinking=False if settings.thinking is not None else None)
-    ticket, over = state.reserve(settings)  # a summary spends the host's key like any request
-    if over is not None:
+    # A summary is a request like any other: it spends the host's key, and is logged.
+    turn = Turn(settings.model, reserve=lambda: state.reserve(settings))
+    if turn.reserve() is not None:
         return None
-    text, finished = "", None
+    summary = conv.assistant_message(settings.model.id, {})
+    turn.send(endpoint, request).adopt(summary)
     try:
-        with st.status(t("chat.summarising", settings.lang)), ReplyStream(endpoint, request) as reply:
+        with st.status(t("chat.summarising", settings.lang)):
             slot = st.empty()
-            while not reply.done:
-                for ev in reply.poll(YIELD_EVERY):
-                    if isinstance(ev, Delta):
-                        text += ev.content
-                    finished = ev if isinstance(ev, Finished) else finished
-                slot.markdown(safe_markdown(text))  # progress, and a point where Stop takes effect
+            for _ in turn.events(flush=QUIET_EVERY):
+                slot.markdown(safe_markdown(summary["content"]))  # progress, and a point where Stop takes effect
+    except BaseException:
+        turn.stop()
+        raise
     finally:
-        if ticket:
-            usage = finished.usage if finished else None
-            ticket.finish(usage, settings.model.cost(int((usage or {}).get("prompt_tokens") or 0),
-                                                     int((usage or {}).get("completion_tokens") or 0)))
-    return text.strip() if finished and text.strip() else None
+        turn.close()
+    return summary["content"].strip() if summary["status"] == DONE and summary["content"].strip() else None
 
 
 def draw_summary(summary: dict | None, lang: str) -> None:
@@ -496,104 +358,73 @@ def _prepare_files(settings: state.Settings, endpoint, history_for_api: list[dic
 
 def stream_reply(settings: state.Settings, history_for_api: list[dict], save=None, alternatives=None) -> None:
     """Send the planned messages to GLM and stream the answer into a new bubble, saving it as it grows."""
-    # The SDK (and Pillow, httpx) load with the first request: the first page does not wait for them.
-    from glmchat.client import ReplyStream
     lang = settings.lang
     msg = conv.assistant_message(settings.model.id, settings.params())
     if alternatives:
         msg["alternatives"] = alternatives
+    question = state.messages()[-1]
     state.messages().append(msg)
-    saver = ReplySaver(save or (lambda m: None))
     endpoint = settings.endpoint()
-    record = _Record(settings.model.id, prompt=_text(state.messages()[-2]["content"]) if state.log_content() else None)
     # Started by the chat input's callback already (a plain new message), or started here.
-    early = prestart.take(state.messages()[-2]["id"])
+    turn = prestart.take(question["id"])
+    refusal = None
+    if turn is None:
+        turn = state.new_turn(settings, question)
+        over = turn.reserve() if endpoint is not None else None
+        if over is not None:
+            refusal = limit_error(over, own_key=state.access().own_key)
+    turn.adopt(msg, save=save, totals=state.totals())
     with st.chat_message("assistant"):
         think_slot, body_slot, foot_slot = st.empty(), st.empty(), st.empty()
-        if early:
-            ticket, over = early[1], None
-        else:
-            ticket, over = (None, None) if endpoint is None else state.reserve(settings)
-        refusal = None if early or endpoint is None or over else _prepare_files(settings, endpoint, history_for_api)
-        if endpoint is None or refusal or over:
-            if over:
-                msg["error"] = _limit_record(over)
-            else:
-                msg["error"] = ({"kind": "attachment", "key": refusal} if refusal
-                                else conv.error_record(ChatError(Kind.NO_KEY)))
-            msg["status"] = ERROR
-            saver.save(msg)
-            _close(record, msg, None, ticket, refused=True)
+        if refusal is None and endpoint is None:
+            refusal = conv.error_record(ChatError(Kind.NO_KEY))
+        if refusal is None and not turn.sent:
+            key = _prepare_files(settings, endpoint, history_for_api)
+            refusal = {"kind": "attachment", "key": key} if key else None
+        if refusal is not None:
+            turn.refuse(refusal)
             with foot_slot.container():
                 draw_footer(msg, lang, is_last=True)
             later.run()
             return
-        if ticket:
-            record.request_id = ticket.request_id
-        if early:
-            reply = early[0]
-        else:
-            reply = ReplyStream(endpoint, settings.chat_request(history_for_api))
-        progress = _Progress()
+        if not turn.sent:
+            turn.send(endpoint, settings.chat_request(history_for_api))
         session = internals.session_id()
-        detached = False
         try:
-            if reply.started_at is None:
-                reply.start()
-            saver.save(msg)  # after the request is on its way: saving must not delay the first token
             drawn = {"reasoning": "", "content": ""}
-            last_draw = last_touch = time.monotonic()
-            while not reply.done:
-                for ev in reply.poll(FLUSH_EVERY):
-                    if retrying := _apply(ev, msg, progress):
-                        foot_slot.info(t("chat.retrying", lang, s=f"{retrying.wait:.0f}", n=retrying.attempt + 1),
-                                       icon=":material/hourglass_top:")
-                        last_touch = time.monotonic()
-                now = time.monotonic()
-                first = not drawn["reasoning"] and not drawn["content"]
-                changed = (msg["reasoning"], msg["content"]) != (drawn["reasoning"], drawn["content"])
-                if changed and (first or now - last_draw >= FLUSH_EVERY or reply.done):
+            for event in turn.events():
+                if isinstance(event, Grew):
                     if msg["reasoning"] and (msg["reasoning"] != drawn["reasoning"] or not drawn["content"]):
                         with think_slot.container():
                             draw_thinking(msg, lang, live=True)
                     if msg["content"] != drawn["content"]:
                         body_slot.markdown(answer_markdown(msg))
-                    if first:
+                    if event.first:
                         foot_slot.empty()
                         later.run()  # the rest of the page, now that the first token is on its way
                     drawn = {"reasoning": msg["reasoning"], "content": msg["content"]}
-                    last_draw = last_touch = now
-                elif now - last_touch >= YIELD_EVERY:
-                    if not msg["content"] and not msg["reasoning"]:
-                        foot_slot.caption(t("chat.waiting", lang, s=f"{now - reply.started_at:.0f}"))
+                elif isinstance(event, Quiet):
+                    if event.waiting:
+                        foot_slot.caption(t("chat.waiting", lang, s=f"{event.seconds:.0f}"))
                         later.run()  # a slow model: draw the rest while waiting
                     else:
                         body_slot.markdown(answer_markdown(msg))
-                    last_touch = now
-                saver.maybe_save(msg)
-                if ticket:
-                    ticket.beat()
+                else:  # the client retries a busy or unreachable upstream
+                    foot_slot.info(t("chat.retrying", lang, s=f"{event.wait:.0f}", n=event.attempt + 1),
+                                   icon=":material/hourglass_top:")
             later.run()  # no token came (an error): the rest of the page goes now
-            _finish(msg, settings, reply, progress.finished, progress.failure, totals=state.totals())
         except internals.StopException:
             # Streamlit ends the script this way for the Stop button and for a page that went away alike.
             if internals.page_closed(session):
-                # A reload or a closed tab, not the Stop button: the reply goes on without the page.
-                detached = True
-                _finish_without_page(reply, msg, settings, saver, progress, record, ticket)
-            elif msg["status"] == STREAMING:
-                _mark_stopped(msg, reply)
+                turn.detach()  # a reload or a closed tab, not the Stop button: the reply goes on without the page
+            else:
+                turn.stop()
             raise  # app.py then draws what the page left waiting (later.run_after_stop)
         except BaseException:
-            # A rerun (another widget) or anything else: keep what arrived, marked as stopped.
-            if msg["status"] == STREAMING:
-                _mark_stopped(msg, reply)
+            turn.stop()  # a rerun (another widget) or anything else: keep what arrived, marked as stopped
             raise
         finally:
-            if not detached:
-                reply.close()
-                saver.save(msg)
-                _close(record, msg, reply, ticket)
+            turn.close()
         # Final form, drawn in place: thinking folded, status, error, usage.
         if msg["reasoning"]:
             with think_slot.container():

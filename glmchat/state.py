@@ -662,19 +662,25 @@ def submit_prompt(start: bool = True) -> None:
     _save(owner_id, message)
     st.session_state[PENDING] = True
     if start and not files:
-        _start_early(current, message["id"])
+        _start_early(current, message)
 
 
-def _start_early(current: Settings, message_id: str) -> None:
+def new_turn(current: Settings, question: dict):
+    """A Turn for this run's settings: the host's limits, the log setting and the question it answers."""
+    from glmchat.turn import Turn, prompt_text
+    return Turn(current.model, reserve=lambda: reserve(current),
+                log_prompt=prompt_text(question["content"]) if log_content() else None)
+
+
+def _start_early(current: Settings, message: dict) -> None:
     """Send the request now, from the callback: the model's wait then overlaps the page's rerun."""
-    from glmchat.client import ReplyStream
     endpoint = current.endpoint()
     if endpoint is None:
         return
-    ticket, over = reserve(current)
-    if over is not None:
+    turn = new_turn(current, message)
+    if turn.reserve() is not None:
         return  # the page reserves again and shows the refusal
-    prestart.put(message_id, ReplyStream(endpoint, current.chat_request(plan(current).messages)).start(), ticket)
+    prestart.put(message["id"], turn.send(endpoint, current.chat_request(plan(current).messages)))
 
 
 def missed_submit(value: object) -> bool:

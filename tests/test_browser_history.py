@@ -113,7 +113,7 @@ def test_stopped_reply_survives_a_reload(page: Page, personal_app, sqlite_url):
     expect(body).to_contain_text("tok3")
     page.get_by_test_id("stChatInputStopButton").click()
     expect(page.get_by_test_id("stChatInputStopButton")).to_have_count(0)
-    page.wait_for_timeout(1500)  # a reload within 1 s of Stop counts as a reload (chat_view._page_closed)
+    page.wait_for_timeout(1500)  # a reload within 1 s of Stop counts as a reload (streamlit_internals.page_closed)
     shown = body.inner_text()
     assert "tok59" not in shown
     cid = wait_for_cid(page)

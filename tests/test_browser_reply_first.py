@@ -31,7 +31,7 @@ WATCH_JS = """
 
 
 # Shown by the app when it drew the rest of the page before the first token because the model kept it waiting
-# (chat_view.YIELD_EVERY): a run the app saw as slow, which a busy machine can make of any reply.
+# (turn.QUIET_EVERY): a run the app saw as slow, which a busy machine can make of any reply.
 WAITING = t("chat.waiting", "en", s="").split("…")[0]
 
 # Whether the empty-chat hint left the page before the reply's text came: set at the first DOM change that

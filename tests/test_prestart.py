@@ -1,5 +1,7 @@
 """The request a chat input's callback starts early: taken by its own message's page run, else closed."""
 from glmchat import prestart
+from glmchat.catalogue import load
+from glmchat.turn import Turn
 
 
 class FakeReply:
@@ -18,24 +20,31 @@ class FakeTicket:
         self.finished = (usage, cost)
 
 
-def test_the_matching_message_takes_the_started_reply_once():
-    reply, ticket = FakeReply(), FakeTicket()
-    prestart.put("m1", reply, ticket)
-    assert prestart.take("m1") == (reply, ticket)
-    assert prestart.take("m1") is None and not reply.closed
+def sent(ticket: FakeTicket | None = None) -> Turn:
+    """A Turn as the callback leaves it: reserved (or not limited) and sent."""
+    turn = Turn(load().default)
+    turn.reply, turn.ticket = FakeReply(), ticket
+    return turn
 
 
-def test_a_reply_for_another_message_or_never_taken_is_closed_and_its_spend_ended():
-    stale, stale_ticket = FakeReply(), FakeTicket()
-    prestart.put("old", stale, stale_ticket)
+def test_the_matching_message_takes_the_started_turn_once():
+    turn = sent(FakeTicket())
+    prestart.put("m1", turn)
+    assert prestart.take("m1") is turn
+    assert prestart.take("m1") is None and not turn.reply.closed and turn.ticket.finished is None
+
+
+def test_a_turn_for_another_message_or_never_taken_is_closed_and_its_lease_freed():
+    stale = sent(FakeTicket())
+    prestart.put("old", stale)
     assert prestart.take("new") is None
-    assert stale.closed and stale_ticket.finished == (None, 0.0)
-    left = FakeReply()
-    prestart.put("m2", left, None)
+    assert stale.reply.closed and stale.ticket.finished == (None, 0.0)
+    left = sent()
+    prestart.put("m2", left)
     prestart.discard()
-    assert left.closed and prestart.take("m2") is None
-    replaced = FakeReply()
-    prestart.put("m3", replaced, None)
-    prestart.put("m4", FakeReply(), None)  # a new hand-over closes the one waiting
-    assert replaced.closed
+    assert left.reply.closed and prestart.take("m2") is None
+    replaced = sent()
+    prestart.put("m3", replaced)
+    prestart.put("m4", sent())  # a new hand-over closes the one waiting
+    assert replaced.reply.closed
     prestart.discard()

@@ -1,0 +1,149 @@
+"""A reply's life in glmchat/turn.py, against the simulator through the real SDK (no Streamlit)."""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+import pytest
+
+from glmchat import conversation as conv
+from glmchat.catalogue import load
+from glmchat.client import ChatRequest, Endpoint, Retrying
+from glmchat.conversation import DONE, ERROR, STOPPED, Totals
+from glmchat.limits import Refusal
+from glmchat.turn import Grew, Quiet, Turn, limit_error
+
+from conftest import CANARY_KEY
+
+MODEL = load().get("glm-4-plus")
+
+
+class Ticket:
+    """Records what a Turn does with its spend row."""
+
+    request_id = "a" * 32
+
+    def __init__(self) -> None:
+        self.beats, self.finished = 0, []
+
+    def beat(self) -> None:
+        self.beats += 1
+
+    def finish(self, usage, cost) -> None:
+        self.finished.append((usage, cost))
+
+
+def endpoint(sim) -> Endpoint:
+    return Endpoint(CANARY_KEY, "http://sim.local/api/paas/v4", sim.transport())
+
+
+def request(text: str) -> ChatRequest:
+    return ChatRequest(model=MODEL.id, messages=[{"role": "user", "content": text}])
+
+
+def settled(check, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return check()
+
+
+def lines(caplog) -> list[dict]:
+    return [json.loads(r.getMessage().removeprefix("request ")) for r in caplog.records
+            if r.name == "glmchat.requests"]
+
+
+@pytest.fixture
+def requests_logged(caplog):
+    caplog.set_level(logging.INFO, logger="glmchat.requests")
+    return caplog
+
+
+def started(sim, text: str, ticket: Ticket | None = None, saved: list | None = None,
+            totals: Totals | None = None) -> tuple[Turn, dict]:
+    turn = Turn(MODEL, reserve=(lambda: (ticket, None)) if ticket else None)
+    assert turn.reserve() is None
+    message = conv.assistant_message(MODEL.id, {})
+    turn.send(endpoint(sim), request(text)).adopt(
+        message, save=(lambda m: saved.append(dict(m))) if saved is not None else None, totals=totals)
+    return turn, message
+
+
+def test_a_reply_is_read_saved_finished_counted_and_logged_once(sim, requests_logged):
+    ticket, saved, totals = Ticket(), [], Totals()
+    turn, message = started(sim, "hello sim:tokens=40", ticket, saved, totals)
+    events = list(turn.events())
+    turn.close()
+    grew = [e for e in events if isinstance(e, Grew)]
+    assert grew[0].first and not any(e.first for e in grew[1:])
+    assert message["status"] == DONE and message["content"] == " ".join(f"tok{i}" for i in range(40))
+    usage = message["meta"]["usage"]
+    assert usage["completion_tokens"] == 40 and message["meta"]["cost"] == MODEL.cost(usage["prompt_tokens"], 40)
+    assert totals.requests == 1 and totals.completion_tokens == 40
+    assert saved[0]["status"] == "streaming" and saved[-1]["status"] == DONE  # at the start and at the end
+    assert ticket.finished == [(usage, message["meta"]["cost"])]
+    assert [(line["status"], line["completion_tokens"]) for line in lines(requests_logged)] == [("ok", 40)]
+    turn.close()  # once only
+    assert len(ticket.finished) == 1 and len(lines(requests_logged)) == 1
+    assert sim.open_streams == 0
+
+
+def test_new_text_is_batched_and_a_silent_upstream_gives_quiet_events(sim):
+    turn, message = started(sim, "slow sim:tokens=3 sim:ttft=0.6")
+    events = list(turn.events(flush=0.05, quiet=0.2))
+    turn.close()
+    quiet = [e for e in events if isinstance(e, Quiet)]
+    assert quiet and all(e.waiting for e in quiet)  # before the first token
+    assert sum(isinstance(e, Grew) for e in events) <= 3 and message["status"] == DONE
+
+
+def test_stop_keeps_what_arrived_marked_stopped_and_closes_the_request(sim, requests_logged):
+    ticket, saved = Ticket(), []
+    turn, message = started(sim, "long sim:tokens=200 sim:rate=50", ticket, saved)
+    for event in turn.events():
+        if isinstance(event, Grew):
+            break  # the page's run ends here (a Stop click)
+    turn.stop()
+    turn.close()
+    assert message["status"] == STOPPED and message["content"].startswith("tok0")
+    assert saved[-1]["status"] == STOPPED and len(ticket.finished) == 1
+    assert [line["status"] for line in lines(requests_logged)] == ["stopped"]
+    assert settled(lambda: sim.open_streams == 0)  # the simulator saw the stream closed
+
+
+def test_a_detached_reply_goes_on_and_is_saved_and_logged_when_it_ends(sim, requests_logged):
+    ticket, saved = Ticket(), []
+    ended = threading.Event()
+    turn, message = started(sim, "reload sim:tokens=30 sim:rate=100", ticket, saved)
+    turn._saver._save = lambda m: (saved.append(dict(m)), ended.set() if m["status"] != "streaming" else None)
+    for event in turn.events():
+        if isinstance(event, Grew):
+            break  # the page went away
+    turn.detach()
+    turn.close()  # the page's run closes it as usual: a detached Turn closes itself later
+    assert not ticket.finished
+    assert ended.wait(30)
+    assert saved[-1]["status"] == DONE and saved[-1]["content"].endswith("tok29")
+    assert settled(lambda: lines(requests_logged))  # the log line follows the last save
+    assert ticket.finished and [line["status"] for line in lines(requests_logged)] == ["ok"]
+
+
+def test_a_refused_request_sends_nothing_and_is_logged_as_refused(sim, requests_logged):
+    refusal = Refusal("rpm", "visitor", 30.0, 2, 2)
+    turn = Turn(MODEL, reserve=lambda: (None, refusal))
+    assert turn.reserve() == refusal
+    message, saved = conv.assistant_message(MODEL.id, {}), []
+    turn.adopt(message, save=saved.append)
+    turn.refuse(limit_error(refusal, own_key=True))
+    assert message["status"] == ERROR and message["error"]["limit"] == "rpm" and message["error"]["own_key"]
+    assert saved == [message] and sim.attempts == 0
+    assert [(line["status"], line["code"]) for line in lines(requests_logged)] == [("refused", "rpm")]
+
+
+def test_retries_are_handed_to_the_page(sim):
+    turn, message = started(sim, "busy once sim:busy-once sim:tokens=2")
+    events = list(turn.events())
+    turn.close()
+    assert any(isinstance(e, Retrying) for e in events) and message["status"] == DONE
