@@ -4,7 +4,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from glmchat import config, gate_view, heap, later, prestart, sidebar, state, streamlit_internals
+from glmchat import callbacks, config, context, gate_view, heap, later, prestart, sidebar, state
+from glmchat import streamlit_internals
 from glmchat.access import ConfigError
 from glmchat.catalogue import load
 from glmchat.render import safe_inline
@@ -29,47 +30,49 @@ streamlit_internals.remember_client(session)
 state.init()
 state.begin_run()
 try:
-    rules = state.access()
-    state.check_settings()  # limits too: a wrong setting is reported here, not half-applied later
+    visit = context.begin()  # who is visiting and under which rules, once for this run
+    visit.check()  # limits too: a wrong setting is reported here, not half-applied later
 except (ConfigError, ValueError) as exc:  # fail closed: a wrong access setting must not open the host's key to all
+    context.end()
     st.error(t("config.error", state.lang(), why=safe_inline(str(exc))), icon=":material/error:")
     st.stop()
-if not state.admitted(rules):
-    # Nothing else runs before the gate is passed: no sidebar, no navigation, so no page URL gets past it.
-    gate_view.draw(rules, state.lang())
-    st.stop()
-streamlit_internals.allow_uploads(session, state.upload_budget())  # no file is taken before the gate
-catalogue = load()
-state.before_page(catalogue)
-# A fixed container: on the run that carries a reply it is sent first, keeps what it showed, and is
-# filled after the reply's first token (glmchat.later); on a session's first run it is filled last.
-side = st.sidebar.container()
-lang = state.lang()
-chat = st.Page("app_pages/chat.py", title=t("page.chat", lang), icon=":material/chat:", default=True)
-page = st.navigation([
-    chat,
-    st.Page("app_pages/history.py", title=t("page.history", lang), icon=":material/history:"),
-    st.Page("app_pages/usage.py", title=t("page.usage", lang), icon=":material/query_stats:"),
-])
-later.reset()
-status_slot = None
-
-
-def draw_sidebar() -> None:
-    global status_slot
-    _, status_slot = sidebar.draw(side, catalogue, rules)
-
-
-if state.first_run() or (page.url_path == chat.url_path and state.reply_waiting()):
-    later.add(draw_sidebar)  # a new visitor sees the chat input first; a reply's first token waits for nothing
-else:
-    draw_sidebar()
 try:
-    page.run()
-except streamlit_internals.StopException:
-    later.run_after_stop()  # a page's st.stop() (or the Stop button): the sidebar it waited for still goes in
-    raise
+    if not visit.admitted():
+        # Nothing else runs before the gate is passed: no sidebar, no navigation, so no page URL gets past it.
+        gate_view.draw(visit, state.lang())
+        st.stop()
+    streamlit_internals.allow_uploads(session, visit.upload_budget())  # no file is taken before the gate
+    catalogue = load()
+    callbacks.before_page(visit, catalogue)
+    # A fixed container: on the run that carries a reply it is sent first, keeps what it showed, and is
+    # filled after the reply's first token (glmchat.later); on a session's first run it is filled last.
+    side = st.sidebar.container()
+    lang = state.lang()
+    chat = st.Page("app_pages/chat.py", title=t("page.chat", lang), icon=":material/chat:", default=True)
+    page = st.navigation([
+        chat,
+        st.Page("app_pages/history.py", title=t("page.history", lang), icon=":material/history:"),
+        st.Page("app_pages/usage.py", title=t("page.usage", lang), icon=":material/query_stats:"),
+    ])
+    later.reset()
+    status_slot = None
+
+    def draw_sidebar() -> None:
+        global status_slot
+        status_slot = sidebar.draw(side, catalogue, visit)
+
+    if state.first_run() or (page.url_path == chat.url_path and state.reply_waiting()):
+        later.add(draw_sidebar)  # a new visitor sees the chat input first; a reply's first token waits for nothing
+    else:
+        draw_sidebar()
+    try:
+        page.run()
+    except streamlit_internals.StopException:
+        later.run_after_stop()  # a page's st.stop() (or the Stop button): the sidebar it waited for still goes in
+        raise
+    finally:
+        prestart.discard()  # a request the chat input's callback started but the page never took
+    later.run()
+    sidebar.draw_status(status_slot, visit.settings(catalogue), state.totals())
 finally:
-    prestart.discard()  # a request the chat input's callback started but the page never took
-later.run()
-sidebar.draw_status(status_slot, state.current_settings(catalogue), state.totals())
+    context.end()  # the next run's callbacks build their own

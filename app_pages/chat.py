@@ -3,13 +3,12 @@ from functools import partial
 
 import streamlit as st
 
-from glmchat import attachments, chat_view, later, state
-from glmchat.catalogue import load
+from glmchat import attachments, callbacks, chat_view, context, later, state
 from glmchat.i18n import t
 
-settings = state.current_settings(load())
+visit = context.current()
+settings = visit.settings()
 lang = settings.lang
-owner_id = state.owner(settings.key)
 messages = state.messages()
 
 # Two fixed places: notices on top, then the history, one container per exchange (see glmchat.later).
@@ -23,18 +22,18 @@ with top:
         st.warning(t("history.not_found", lang), icon=":material/search_off:")
     if settings.model.offline:
         st.info(t("demo.notice", lang), icon=":material/science:")
-    if not state.store().healthy:
+    if not visit.store.healthy:
         st.warning(t("history.db_down", lang), icon=":material/cloud_off:")
 
     asked = state.take_summary_request()
     if asked:
         # Summarise what the request leaves out (or, after a 1261, everything before the last question).
         if asked == "summarise_and_retry":
-            state.drop_failed_reply()
-        covered = [m for m in messages if m["id"] in set(state.plan(settings).dropped)] or messages[:-1]
-        text = chat_view.summarise(settings, covered, state.summary()) if covered else None
+            callbacks.drop_failed_reply(visit)
+        covered = [m for m in messages if m["id"] in set(callbacks.plan(settings).dropped)] or messages[:-1]
+        text = chat_view.summarise(visit, settings, covered, state.summary()) if covered else None
         if text:
-            state.set_summary(owner_id, settings, {"text": text, "upto": covered[-1]["id"]})
+            callbacks.set_summary(visit, settings, {"text": text, "upto": covered[-1]["id"]})
             if asked == "summarise_and_retry":
                 state.set_pending()
         else:
@@ -42,14 +41,14 @@ with top:
 
 live = state.reply_waiting()  # this run carries a reply
 pending = state.take_pending()
-plan = state.plan(settings)
+plan = callbacks.plan(settings)
 # Only the newest messages are drawn: a long chat costs no more per rerun than a short one.
 first, hidden = state.window(live)
 shown = messages[first:]
 with top:
     chat_view.draw_summary(state.summary(), lang)
     if hidden:
-        st.button(t("chat.show_earlier", lang, n=hidden), on_click=state.show_earlier, icon=":material/expand_less:",
+        st.button(t("chat.show_earlier", lang, n=hidden), on_click=callbacks.show_earlier, icon=":material/expand_less:",
                   key="show-earlier", type="tertiary")
     if not messages:
         st.caption(t("chat.empty", lang))
@@ -59,8 +58,8 @@ with top:
         st.empty()
 groups = chat_view.exchanges(shown)
 boxes = [hist.container() for _ in groups]
-history = partial(chat_view.draw_history, shown, lang, boxes, follow=None if pending else state.follower(owner_id),
-                  busy=pending, dropped=frozenset(plan.dropped))
+history = partial(chat_view.draw_history, shown, lang, boxes, busy=pending, dropped=frozenset(plan.dropped),
+                  follow=None if pending else callbacks.follower(visit))
 if live and state.drawn_as(shown[:-1]):
     # The boxes on screen hold these very exchanges: the new one goes first, the rest after the first token.
     later.add(partial(history, groups=range(len(groups) - 1)), first=True)
@@ -68,19 +67,19 @@ if live and state.drawn_as(shown[:-1]):
 else:
     history()
 
-typed = st.chat_input(t("chat.placeholder", lang), key=state.PROMPT, on_submit=state.submit_prompt,
+typed = st.chat_input(t("chat.placeholder", lang), key=state.PROMPT, on_submit=callbacks.submit_prompt,
                       submit_mode="stop", max_chars=state.INPUT_CHARS, accept_file="multiple",
                       file_type=chat_view.FILE_TYPES, max_upload_size=attachments.MAX_IMAGE_BYTES_IN // attachments.MB)
 if state.missed_submit(typed):
-    state.submit_prompt(start=False)
+    callbacks.submit_prompt(start=False)
     st.rerun()  # draw the page again with the message in place and its reply pending
 if live:
     with boxes[-1]:
-        chat_view.stream_reply(settings, plan.messages, save=state.reply_saver_target(owner_id),
+        chat_view.stream_reply(visit, settings, plan.messages, save=callbacks.reply_saver_target(visit),
                                alternatives=state.take_alternatives())
-    plan = state.plan(settings)  # the reply just added counts too
+    plan = callbacks.plan(settings)  # the reply just added counts too
 state.set_drawn(messages[first:])
-state.set_chat_view(settings, plan)
+state.set_chat_view(callbacks.chat_view_of(settings, plan))
 if plan.dropped:
     st.button(t("chat.summarise", lang, n=len(plan.dropped)), on_click=state.ask_summary,
               icon=":material/compress:", key="summarise")

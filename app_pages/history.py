@@ -4,7 +4,7 @@ from datetime import datetime, time, timezone
 
 import streamlit as st
 
-from glmchat import attachments, state
+from glmchat import attachments, callbacks, context, offered, state
 from glmchat.catalogue import load
 from glmchat.i18n import t
 from glmchat.render import safe_inline
@@ -12,17 +12,16 @@ from glmchat.store import MAX_IMPORT_MB, ImportRefused, StorageError, parse_expo
 
 IMPORT_LIMIT_MB = MAX_IMPORT_MB
 catalogue = load()
-settings = state.current_settings(catalogue)
-lang = settings.lang
-owner_id = state.owner(settings.key)
-store = state.store()
+visit = context.current()
+lang = state.lang()
+owner_id, store = visit.owner, visit.store
 
 st.title(t("page.history", lang))
 if owner_id is None:
     st.info(t("history.off", lang), icon=":material/history_toggle_off:")
     st.stop()
 
-query = st.text_input(t("history.search", lang), max_chars=200, key=state.SEARCH,
+query = st.text_input(t("history.search", lang), max_chars=offered.SEARCH_CHARS, key=state.SEARCH,
                       placeholder=t("history.search_hint", lang))
 left, right = st.columns(2)
 model = left.selectbox(t("history.model_filter", lang), [""] + catalogue.ids(), key=state.MODEL_FILTER,
@@ -31,6 +30,8 @@ dates = right.date_input(t("history.dates", lang), value=(), key=state.DATE_FILT
 since = datetime.combine(dates[0], time.min, tzinfo=timezone.utc) if len(dates) >= 1 else None
 until = datetime.combine(dates[-1], time.max, tzinfo=timezone.utc) if len(dates) == 2 else None
 
+# What reaches the server is checked like every widget value (a forged message can carry anything).
+query, model = offered.text(query, offered.SEARCH_CHARS), offered.choice(model, catalogue.ids(), "")
 filters = {"model": model or None, "since": since, "until": until}
 rows = (store.search(owner_id, query, **filters) if query.strip()
         else store.list_conversations(owner_id, limit=200, **filters))
@@ -40,8 +41,7 @@ if not store.healthy:
 
 
 def open_in_chat(cid: str) -> None:
-    state.open_conversation(cid)
-    st.query_params["c"] = cid
+    callbacks.open_conversation(cid)
 
 
 def export_json(cid: str | None):
@@ -92,7 +92,7 @@ def import_file(upload) -> None:
     if upload.size > IMPORT_LIMIT_MB * attachments.MB:
         st.error(t("history.import_too_big", lang, size=attachments.human_size(upload.size), limit=IMPORT_LIMIT_MB))
         return
-    limits = state.input_limits()  # the chat's limits, with the host's settings
+    limits = visit.input_limits  # the chat's limits, with the host's settings
     try:
         count = store.import_export(owner_id, parse_export(upload.getvalue()), limits)
     except ImportRefused as exc:

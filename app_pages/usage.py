@@ -4,20 +4,18 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import streamlit as st
 
-from glmchat import state
-from glmchat.catalogue import load
+from glmchat import context, offered, state
 from glmchat.i18n import t
 
-settings = state.current_settings(load())
-lang = settings.lang
-owner_id = state.owner(settings.key)
+visit = context.current()
+lang = state.lang()
+owner_id = visit.owner
 
 st.title(t("page.usage", lang))
-limits = state.limits()
-rules = state.access()
-if limits.active and state.sees_host_usage(rules):
-    # The host's key today, against its limits: only for whom the host allows (state.sees_host_usage).
-    today = state.store().spend_today()
+limits = visit.limits
+if limits.active and visit.sees_host_usage():
+    # The host's key today, against its limits: only for whom the host allows (Visit.sees_host_usage).
+    today = visit.store.spend_today()
     st.subheader(t("usage.host_today", lang))
     a, b, c, d = st.columns(4)
     a.metric(t("usage.requests", lang), f"{today['requests']:,}")
@@ -34,9 +32,9 @@ if owner_id is None:
 PERIODS = {"7": 7, "30": 30, "90": 90, "all": None}
 period = st.segmented_control(t("usage.period", lang), list(PERIODS), default="30", key=state.USAGE_PERIOD,
                               format_func=lambda p: t("usage.all", lang) if p == "all" else t("usage.days", lang, n=p))
-days = PERIODS.get(period or "30")
+days = PERIODS[offered.choice(period, PERIODS, "30")]
 since = datetime.now(timezone.utc) - timedelta(days=days) if days else None
-rows = state.store().usage(owner_id, since=since)
+rows = visit.store.usage(owner_id, since=since)
 
 if not rows:
     st.info(t("usage.empty", lang), icon=":material/query_stats:")

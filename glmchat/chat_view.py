@@ -5,7 +5,7 @@ import base64
 
 import streamlit as st
 
-from glmchat import attachments, later, offered, prestart
+from glmchat import attachments, callbacks, later, offered, prestart
 from glmchat import conversation as conv
 from glmchat import sources as web
 from glmchat import state
@@ -13,7 +13,9 @@ from glmchat import streamlit_internals as internals
 from glmchat.conversation import DONE, INCOMPLETE, STOPPED, STREAMING
 from glmchat.errors import ChatError, Kind
 from glmchat.i18n import STRINGS, t
+from glmchat.context import Visit
 from glmchat.render import safe_inline, safe_markdown
+from glmchat.settings import Settings
 from glmchat.turn import QUIET_EVERY, Grew, Quiet, Turn, limit_error
 
 FILE_TYPES = sorted({"png", "jpg", "jpeg", "webp", "gif"} | attachments.TEXT_EXTS | attachments.EXTRACT_EXTS)
@@ -118,7 +120,7 @@ def draw_footer(msg: dict, lang: str, is_last: bool) -> None:
         st.error(error_text(msg["error"], lang), icon=":material/error:")
         if is_last:
             with st.container(horizontal=True):
-                st.button(t("chat.retry", lang), key=f"retry-{msg['id']}", on_click=state.retry,
+                st.button(t("chat.retry", lang), key=f"retry-{msg['id']}", on_click=callbacks.retry,
                           icon=":material/refresh:")
                 if msg["error"].get("kind") == Kind.PROMPT_TOO_LONG.value:
                     st.button(t("chat.summarise_retry", lang), key=f"sumretry-{msg['id']}",
@@ -167,11 +169,11 @@ def draw_copy(msg: dict, lang: str) -> None:
 
 
 def draw_edit_form(msg: dict, lang: str) -> None:
-    st.text_area(t("chat.edit", lang), value=msg["content"], key=f"w_edit_{msg['id']}",
+    st.text_area(t("chat.edit", lang), value=msg["content"], key=state.edit_key(msg["id"]),
                  max_chars=state.INPUT_CHARS)
     with st.container(horizontal=True):
         st.button(t("chat.edit_send", lang), key=f"edit-send-{msg['id']}", type="primary",
-                  on_click=state.submit_edit, args=(msg["id"],), icon=":material/send:")
+                  on_click=callbacks.submit_edit, args=(msg["id"],), icon=":material/send:")
         st.button(t("history.cancel", lang), key=f"edit-cancel-{msg['id']}", on_click=state.cancel_edit)
 
 
@@ -223,8 +225,8 @@ def draw_edit_button(msg: dict, lang: str) -> None:
 
 
 def draw_feedback(msg: dict) -> None:
-    st.feedback("thumbs", key=f"fb-{msg['id']}", default=offered.feedback(msg.get("feedback")),
-                on_change=state.set_feedback, args=(msg["id"],))
+    st.feedback("thumbs", key=state.feedback_key(msg["id"]), default=offered.feedback(msg.get("feedback")),
+                on_change=callbacks.set_feedback, args=(msg["id"],))
 
 
 def draw_menu(msg: dict, lang: str) -> None:
@@ -253,7 +255,7 @@ def draw_actions(msg: dict, lang: str, is_last: bool) -> None:
             draw_copy(msg, lang)
         if is_last:
             st.button("", key=f"regen-{msg['id']}", icon=":material/autorenew:",
-                      help=t("chat.regenerate", lang), on_click=state.regenerate, type="tertiary")
+                      help=t("chat.regenerate", lang), on_click=callbacks.regenerate, type="tertiary")
         if msg["content"]:
             draw_feedback(msg)
 
@@ -295,7 +297,7 @@ def _follow_saved_reply(message_id: str, lang: str, follow) -> None:
         st.rerun()  # finished: redraw the page once, without this timer
 
 
-def summarise(settings: state.Settings, messages: list[dict], earlier: dict | None) -> str | None:
+def summarise(visit: Visit, settings: Settings, messages: list[dict], earlier: dict | None) -> str | None:
     """Ask the model for a summary of messages (and of an earlier summary); None when it fails."""
     from glmchat.client import ChatRequest
     endpoint = settings.endpoint()
@@ -307,7 +309,7 @@ def summarise(settings: state.Settings, messages: list[dict], earlier: dict | No
                           max_tokens=min(2048, settings.model.max_output),
                           thinking=False if settings.thinking is not None else None)
     # A summary is a request like any other: it spends the host's key, and is logged.
-    turn = Turn(settings.model, reserve=lambda: state.reserve(settings))
+    turn = Turn(settings.model, reserve=lambda: visit.reserve(settings))
     if turn.reserve() is not None:
         return None
     summary = conv.assistant_message(settings.model.id, {})
@@ -331,7 +333,7 @@ def draw_summary(summary: dict | None, lang: str) -> None:
             st.markdown(safe_markdown(summary["text"]))
 
 
-def _prepare_files(settings: state.Settings, endpoint, history_for_api: list[dict]) -> str | None:
+def _prepare_files(visit: Visit, settings: Settings, endpoint, history_for_api: list[dict]) -> str | None:
     """Check the last user message's files against the model and extract documents; a refusal key or None."""
     last = state.messages()[-2] if len(state.messages()) >= 2 else None
     files = conv.files_of(last) if last and last["role"] == "user" else []
@@ -351,12 +353,13 @@ def _prepare_files(settings: state.Settings, endpoint, history_for_api: list[dic
     finally:
         http.close()
     last["attachments"] = [conv.attachment_record(f) for f in files]
-    state.save_message_now(last)
+    callbacks.save(visit, last)
     history_for_api[-1]["content"] = conv.api_content(last)
     return None
 
 
-def stream_reply(settings: state.Settings, history_for_api: list[dict], save=None, alternatives=None) -> None:
+def stream_reply(visit: Visit, settings: Settings, history_for_api: list[dict], save=None,
+                 alternatives=None) -> None:
     """Send the planned messages to GLM and stream the answer into a new bubble, saving it as it grows."""
     lang = settings.lang
     msg = conv.assistant_message(settings.model.id, settings.params())
@@ -369,17 +372,17 @@ def stream_reply(settings: state.Settings, history_for_api: list[dict], save=Non
     turn = prestart.take(question["id"])
     refusal = None
     if turn is None:
-        turn = state.new_turn(settings, question)
+        turn = callbacks.new_turn(visit, settings, question)
         over = turn.reserve() if endpoint is not None else None
         if over is not None:
-            refusal = limit_error(over, own_key=state.access().own_key)
+            refusal = limit_error(over, own_key=visit.rules.own_key)
     turn.adopt(msg, save=save, totals=state.totals())
     with st.chat_message("assistant"):
         think_slot, body_slot, foot_slot = st.empty(), st.empty(), st.empty()
         if refusal is None and endpoint is None:
             refusal = conv.error_record(ChatError(Kind.NO_KEY))
         if refusal is None and not turn.sent:
-            key = _prepare_files(settings, endpoint, history_for_api)
+            key = _prepare_files(visit, settings, endpoint, history_for_api)
             refusal = {"kind": "attachment", "key": key} if key else None
         if refusal is not None:
             turn.refuse(refusal)

@@ -3,20 +3,21 @@ from __future__ import annotations
 
 import streamlit as st
 
-from glmchat import offered, state
-from glmchat.access import Access
+from glmchat import callbacks, offered, state
+from glmchat.context import Visit
 from glmchat.i18n import t
 from glmchat.render import safe_inline
 
 
-def draw(rules: Access, lang: str) -> None:
+def draw(visit: Visit, lang: str) -> None:
     """The only thing a visitor sees until they pass; the caller stops the script afterwards."""
+    rules = visit.rules
     st.title(t("app.title", lang))
     st.write(t("gate.intro", lang))
     if rules.login:
         email = st.user.get("email") if getattr(st.user, "is_logged_in", False) else None
         if email:
-            why = "gate.not_allowed" if state.login_email() else "gate.unverified"
+            why = "gate.not_allowed" if visit.email else "gate.unverified"
             st.warning(t(why, lang, who=safe_inline(str(email), max_len=80)), icon=":material/block:")
             st.button(t("side.logout", lang), on_click=st.logout, icon=":material/logout:", key="gate-logout")
         else:
@@ -28,7 +29,7 @@ def draw(rules: Access, lang: str) -> None:
         with st.form("gate", border=False, enter_to_submit=True, clear_on_submit=True):  # no password left in the DOM
             st.text_input(t("gate.password", lang), type="password", key=state.PASSWORD, autocomplete="off",
                           max_chars=offered.PASSWORD_CHARS)
-            st.form_submit_button(t("gate.enter", lang), on_click=state.check_password, type="primary",
+            st.form_submit_button(t("gate.enter", lang), on_click=callbacks.check_password, type="primary",
                                   icon=":material/lock_open:")
         if (error := state.take_gate_error()) is not None:
             kind, wait = error

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from glmchat import config, offered, state
-from glmchat.access import GATE, PERSONAL, SHARED, Access
+from glmchat import callbacks, config, context, offered, presets, state
+from glmchat.access import GATE, PERSONAL, SHARED
+from glmchat.context import Visit
+from glmchat.settings import Settings, custom_models_allowed
 from glmchat import conversation as conv
 from glmchat.catalogue import Catalogue
 from glmchat.conversation import Totals
@@ -13,82 +15,74 @@ from glmchat.render import safe_inline
 from glmchat.store import MAX_TITLE
 
 
-def draw(where, catalogue: Catalogue, rules: Access):
-    """Draw the sidebar controls into the container `where`.
-
-    Returns the settings they hold and the status slot (for draw_status).
-    """
-    secret_values = state.secrets()
-    base_url = config.base_url(secret_values)
+def draw(where, catalogue: Catalogue, visit: Visit):
+    """Draw the sidebar controls into the container `where`; returns the status slot (for draw_status)."""
+    rules = visit.rules
     with where:
-        st.selectbox(t("side.language", state.lang()), ["auto", "zh", "en"], key=state.LANG,
+        st.selectbox(t("side.language", state.lang()), list(state.LANGS), key=state.LANG,
                      format_func=lambda v: {"zh": "中文", "en": "English"}.get(v) or t("side.lang_auto", state.lang()))
         lang = state.lang()
 
-        if "auth" in secret_values:  # Streamlit's built-in OIDC login is configured
-            draw_login(lang)
-        key = state.key_source(secret_values)
-        configured = key is not None and key.origin != "visitor"
+        if "auth" in visit.secrets:  # Streamlit's built-in OIDC login is configured
+            draw_login(visit, lang)
+        configured = visit.key is not None and visit.key.origin != "visitor"
         if not configured or (rules.mode == GATE and rules.own_key):
             st.text_input(t("side.key_field", lang), type="password", key=state.VISITOR_KEY,
                           help=t("side.key_help", lang), autocomplete="off", max_chars=offered.VISITOR_KEY_CHARS)
-            key = state.key_source(secret_values)
-            if rules.mode == PERSONAL and config.find_key(secret_values) and not state.is_local():
+            if rules.mode == PERSONAL and config.find_key(visit.secrets) and not visit.local:
                 st.caption(t("side.elsewhere", lang))  # why the host's key does not work here
 
-        st.button(t("side.new_chat", lang), on_click=state.new_chat, icon=":material/add:",
+        st.button(t("side.new_chat", lang), on_click=callbacks.new_chat, icon=":material/add:",
                   width="stretch")
-        owner_id = state.owner(key)  # once per run: it reads secrets, and in hosted mode the database
-        draw_conversations(owner_id, lang)
+        draw_conversations(visit, lang)
         if rules.mode == SHARED:
             st.caption(t("history.shared", lang))  # the host named everything shared: say so to everyone
-        slot = settings_panel(catalogue, owner_id, base_url)
-    return state.settings(catalogue, key, base_url), slot
+        return settings_panel(catalogue)
 
 
 @st.fragment
-def settings_panel(catalogue: Catalogue, owner_id: str | None, base_url: str | None):
+def settings_panel(catalogue: Catalogue):
     """Model, parameters and status. A change here reruns only this panel, not the chat beside it.
 
     Only when the chat would look different (the demo notice, messages left out of the request) does
-    it rerun the whole page. Returns the status slot. The key is read here, never passed in: a
+    it rerun the whole page. Returns the status slot. The visitor is looked up here, never passed in: a
     fragment keeps its arguments for its reruns.
     """
     full_run = state.panel_run_is_full()
+    visit = context.current()  # app.py's, or this panel's own rerun's
     state.keep_params()
     lang = state.lang()
-    key = state.key_source(state.secrets())
-    state.drop_forged(catalogue, key)  # a rerun of this panel alone does not pass through before_page
+    callbacks.drop_forged(visit, catalogue)  # a rerun of this panel alone does not pass through before_page
     st.selectbox(t("side.model", lang), catalogue.ids(), key=state.MODEL,
                  format_func=lambda i: catalogue.get(i).label(lang))
-    if state.custom_models_allowed(key):
+    if custom_models_allowed(visit.rules.mode, visit.local, visit.key):
         st.text_input(t("side.custom_model", lang), key=state.CUSTOM_MODEL, help=t("side.custom_help", lang),
-                      max_chars=64)
-    current = state.settings(catalogue, key, base_url)
-    state.reset_params_if_model_changed(current.model)
+                      max_chars=offered.CUSTOM_MODEL_CHARS)
+    current = visit.settings(catalogue)
+    callbacks.reset_params_if_model_changed(current.model)
     if current.model.supports("web_search"):
         st.toggle(t("side.web_search", lang), key=state.WEB_SEARCH, help=t("side.web_search_help", lang))
-    choices = state.preset_choices(owner_id)
+    choices = callbacks.preset_choices(visit)
     names = {p.id: p.name for p in choices}
-    st.selectbox(t("side.preset", lang), [""] + list(names), key=state.PRESET, on_change=state.apply_preset,
+    st.selectbox(t("side.preset", lang), [""] + list(names), key=state.PRESET, on_change=callbacks.apply_preset,
                  format_func=lambda i: names.get(i, "")[:60] if i else t("side.no_preset", lang),  # plain text
                  help=t("side.preset_help", lang))
 
     # Built only while open: collapsed, its seven widgets cost every rerun of the panel (state.keep_params).
     params = st.expander(t("side.params", lang), key=state.PARAMS_OPEN, on_change="rerun")
     if params.open:
-        draw_params(params, current, owner_id, lang)
-    if key is not None and key.origin != "visitor":
+        draw_params(params, current, visit.owner, lang)
+    if visit.key is not None and visit.key.origin != "visitor":
         st.caption(t("side.key_set", lang))
-    current = state.settings(catalogue, key, base_url)
-    if not full_run and state.chat_view_changed(current):
+    current = visit.settings(catalogue)
+    if not full_run and callbacks.chat_view_changed(current):
         st.rerun()
     slot = st.empty()
     draw_status(slot, current, state.totals())
     return slot
 
 
-def draw_params(where, current: state.Settings, owner_id: str | None, lang: str) -> None:
+def draw_params(where, current: Settings, owner_id: str | None, lang: str) -> None:
     """Thinking, temperature, top_p, max tokens, system prompt and saving them as a preset."""
     with where:
         if current.model.supports("thinking"):
@@ -98,18 +92,18 @@ def draw_params(where, current: state.Settings, owner_id: str | None, lang: str)
         st.number_input(t("side.max_tokens", lang), min_value=1, max_value=current.model.max_output,
                         step=256, key=state.MAX_TOKENS)
         st.text_area(t("side.system", lang), key=state.SYSTEM, help=t("side.system_help", lang),
-                     max_chars=8000)
+                     max_chars=offered.SYSTEM_CHARS)
         if owner_id is not None:
             with st.container(horizontal=True, vertical_alignment="bottom"):
-                st.text_input(t("side.preset_name", lang), key=state.PRESET_NAME, max_chars=60)
-                st.button(t("side.preset_save", lang), key="save-preset", on_click=state.save_preset,
+                st.text_input(t("side.preset_name", lang), key=state.PRESET_NAME, max_chars=presets.MAX_NAME)
+                st.button(t("side.preset_save", lang), key="save-preset", on_click=callbacks.save_preset,
                           icon=":material/bookmark_add:")
 
 
-def draw_context_meter(current: state.Settings, lang: str) -> None:
+def draw_context_meter(current: Settings, lang: str) -> None:
     """How much of the model's context window the next request will use, and its input cost."""
     messages = state.messages()
-    plan = state.plan(current)
+    plan = callbacks.plan(current)
     used = plan.tokens if plan.dropped else conv.context_use(messages, current.system_prompt)
     window = current.model.context
     cost = current.model.cost(used, 0)
@@ -130,7 +124,7 @@ def usage_text(totals: Totals, lang: str) -> str:
              completion=f"{totals.completion_tokens:,}", cost=f"{totals.cost:.4f}")
 
 
-def draw_status(slot, current: state.Settings, totals: Totals) -> None:
+def draw_status(slot, current: Settings, totals: Totals) -> None:
     """Fill the sidebar's status slot (an st.empty): the context meter and the session's usage.
 
     app.py draws it before the page and again after it, so it is never one turn behind.
@@ -144,53 +138,52 @@ def draw_status(slot, current: state.Settings, totals: Totals) -> None:
 LIST_LENGTH = 30  # the rest is on the History page
 
 
-def draw_login(lang: str) -> None:
+def draw_login(visit: Visit, lang: str) -> None:
     """Sign in with the host's OIDC provider: a signed-in user's chats follow them to any browser."""
     if getattr(st.user, "is_logged_in", False):
         who = safe_inline(str(st.user.get("email") or ""), max_len=60)
-        st.caption(t("side.signed_in" if state.login_email() else "gate.unverified", lang, who=who))
+        st.caption(t("side.signed_in" if visit.email else "gate.unverified", lang, who=who))
         st.button(t("side.logout", lang), on_click=st.logout, icon=":material/logout:", key="logout")
     else:
         st.button(t("side.login", lang), on_click=st.login, icon=":material/login:", key="login", type="primary")
 
 
-def draw_conversations(owner_id: str | None, lang: str) -> None:
+def draw_conversations(visit: Visit, lang: str) -> None:
     """Recent conversations, newest first; the open one can be renamed or deleted."""
-    if owner_id is None:
+    if visit.owner is None:
         st.caption(t("history.off", lang))
         return
-    store = state.store()
     current = state.conversation_id()
-    items = store.list_conversations(owner_id, limit=LIST_LENGTH)
+    items = visit.store.list_conversations(visit.owner, limit=LIST_LENGTH)
     if not items:
         return
     st.caption(t("history.recent", lang))
     for item in items:
         is_open = item["id"] == current
         st.button(safe_inline(item["title"] or t("history.untitled", lang), max_len=40),
-                  key=f"conv-{item['id']}", on_click=state.open_conversation, args=(item["id"],),
+                  key=f"conv-{item['id']}", on_click=callbacks.open_conversation, args=(item["id"],),
                   type="primary" if is_open else "tertiary", width="stretch")
     open_item = next((i for i in items if i["id"] == current), None)
     if open_item is not None:
         with st.popover(t("history.rename", lang) + " / " + t("history.delete", lang), icon=":material/edit:",
                         width="stretch"):
             title = st.text_input(t("history.title", lang), value=open_item["title"], max_chars=MAX_TITLE,
-                                  key=f"w_title_{current}")
+                                  key=state.title_key(current))
             if st.button(t("history.save", lang), key=f"rename-{current}"):
-                store.rename(owner_id, current, title.strip() or open_item["title"])
+                callbacks.rename_conversation(visit, current, title.strip() or open_item["title"])
                 st.rerun()
             st.button(t("history.delete", lang), key=f"delete-{current}", icon=":material/delete:",
                       on_click=state.ask_delete, args=(current,))
     if (target := state.delete_requested()) is not None:
-        _confirm_delete(owner_id, target, lang)
+        _confirm_delete(target, lang)
 
 
 @st.dialog(" ")
-def _confirm_delete(owner_id: str, cid: str, lang: str) -> None:
+def _confirm_delete(cid: str, lang: str) -> None:
     st.write(t("history.delete_confirm", lang))
     left, right = st.columns(2)
     if left.button(t("history.delete", lang), key="confirm-delete", type="primary", icon=":material/delete:"):
-        state.delete_conversation(owner_id, cid)
+        callbacks.delete_conversation(context.current(), cid)
         st.rerun()
     if right.button(t("history.cancel", lang), key="cancel-delete"):
         state.cancel_delete()

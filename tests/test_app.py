@@ -8,7 +8,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from glmchat import state
+from glmchat import callbacks, state
 from glmchat.i18n import t
 from glmchat.render import safe_markdown
 
@@ -285,7 +285,7 @@ def test_a_new_message_is_sent_from_the_chat_inputs_callback_before_the_page_rer
 
 def test_a_message_whose_callback_never_ran_is_sent_once(app_env, monkeypatch):
     """A page reconnecting after a server restart sends a chat input value no callback sees (missed_submit)."""
-    real, calls = state.submit_prompt, []
+    real, calls = callbacks.submit_prompt, []
 
     def callback_lost_once(start: bool = True) -> None:
         calls.append(start)
@@ -295,7 +295,7 @@ def test_a_message_whose_callback_never_ran_is_sent_once(app_env, monkeypatch):
     from glmchat import client
     started, real_start = [], client.ReplyStream.start
     monkeypatch.setattr(client.ReplyStream, "start", lambda self: (started.append(1), real_start(self))[1])
-    monkeypatch.setattr(state, "submit_prompt", callback_lost_once)
+    monkeypatch.setattr(callbacks, "submit_prompt", callback_lost_once)
     at = new_app()
     send(at, "after a restart sim:tokens=3")
     assert at.session_state[state.MESSAGES][-1]["content"] == "tok0 tok1 tok2"

@@ -317,7 +317,7 @@ class Reader:
         return _fields(message, self._reply, what, ("id", "content", "status"))
 
     def settings(self, value: object) -> dict:
-        """A conversation's remembered sidebar settings (state.Settings.conversation_settings)."""
+        """A conversation's remembered sidebar settings (settings.Settings.conversation_settings)."""
         if value is None:
             return {}
         settings = _fields(_object(value, "settings"), self._settings, "settings")

@@ -1,4 +1,4 @@
-"""glmchat.state helpers that need no running page."""
+"""glmchat.context helpers that need no running page."""
 from __future__ import annotations
 
 import pytest
@@ -6,7 +6,7 @@ import streamlit as st
 from streamlit import config as st_config
 from streamlit.runtime.secrets import Secrets
 
-from glmchat import state
+from glmchat import context
 
 
 @pytest.fixture
@@ -25,18 +25,18 @@ def test_no_secrets_file_reads_nothing_and_takes_no_lock(secrets_files, monkeypa
     parses = []
     real = Secrets._parse
     monkeypatch.setattr(Secrets, "_parse", lambda self: parses.append(1) or real(self))
-    assert state.secrets() == {}
+    assert context.secrets() == {}
     assert parses == []  # Streamlit's parse rescans the paths under a process-wide lock, and raises
 
 
 def test_secrets_file_is_read_and_one_added_later_is_seen(secrets_files):
     path, _ = secrets_files
-    assert state.secrets() == {}
+    assert context.secrets() == {}
     path.write_text('ZHIPUAI_API_KEY = "from-file"\n', encoding="utf-8")
-    assert state.secrets() == {"ZHIPUAI_API_KEY": "from-file"}
+    assert context.secrets() == {"ZHIPUAI_API_KEY": "from-file"}
 
 
 def test_secrets_set_without_a_file_are_read(secrets_files):
     _, fresh = secrets_files
     fresh._secrets = {"GLMCHAT_ACCESS": "byok"}  # what AppTest does with at.secrets
-    assert state.secrets() == {"GLMCHAT_ACCESS": "byok"}
+    assert context.secrets() == {"GLMCHAT_ACCESS": "byok"}
