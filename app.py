@@ -4,15 +4,16 @@ from pathlib import Path
 
 import streamlit as st
 
-from glmchat import callbacks, config, context, gate_view, heap, later, prestart, sidebar, state
-from glmchat import streamlit_internals
-from glmchat.access import ConfigError
-from glmchat.catalogue import load
-from glmchat.render import safe_inline
-from glmchat.i18n import t
+from glmchat.hosting import config
+from glmchat.ui import callbacks, context, gate_view, heap, later, prestart, sidebar, state
+from glmchat.ui import streamlit_internals
+from glmchat.hosting.access import ConfigError
+from glmchat.chat.catalogue import load
+from glmchat.chat.render import safe_inline
+from glmchat.chat.i18n import t
 
 # A local file: a :material/…: or emoji page icon makes every page load fetch it from a CDN.
-ICON = str(Path(__file__).with_name("glmchat") / "assets" / "icon.png")
+ICON = str(Path(__file__).with_name("glmchat") / "ui" / "assets" / "icon.png")
 
 heap.freeze_loaded()  # before this run's objects: what is loaded by now lives as long as the process
 config.load_env_file()
@@ -45,7 +46,7 @@ try:
     catalogue = load()
     callbacks.before_page(visit, catalogue)
     # A fixed container: on the run that carries a reply it is sent first, keeps what it showed, and is
-    # filled after the reply's first token (glmchat.later); on a session's first run it is filled last.
+    # filled after the reply's first token (glmchat.ui.later); on a session's first run it is filled last.
     side = st.sidebar.container()
     lang = state.lang()
     chat = st.Page("app_pages/chat.py", title=t("page.chat", lang), icon=":material/chat:", default=True)

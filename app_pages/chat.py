@@ -3,15 +3,16 @@ from functools import partial
 
 import streamlit as st
 
-from glmchat import attachments, callbacks, chat_view, context, later, state
-from glmchat.i18n import t
+from glmchat.chat import attachments
+from glmchat.ui import callbacks, chat_view, context, later, state
+from glmchat.chat.i18n import t
 
 visit = context.current()
 settings = visit.settings()
 lang = settings.lang
 messages = state.messages()
 
-# Two fixed places: notices on top, then the history, one container per exchange (see glmchat.later).
+# Two fixed places: notices on top, then the history, one container per exchange (see glmchat.ui.later).
 top, hist = st.container(), st.container()
 with top:
     for name, key, detail in state.take_refused():

@@ -4,10 +4,12 @@ from datetime import datetime, time, timezone
 
 import streamlit as st
 
-from glmchat import attachments, callbacks, context, offered, state
-from glmchat.catalogue import load
-from glmchat.i18n import t
-from glmchat.render import safe_inline
+from glmchat.chat import attachments
+from glmchat.hosting import offered
+from glmchat.ui import callbacks, context, state
+from glmchat.chat.catalogue import load
+from glmchat.chat.i18n import t
+from glmchat.chat.render import safe_inline
 from glmchat.store import MAX_IMPORT_MB, ImportRefused, StorageError, parse_export, to_markdown
 
 IMPORT_LIMIT_MB = MAX_IMPORT_MB

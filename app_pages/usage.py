@@ -4,8 +4,9 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import streamlit as st
 
-from glmchat import context, offered, state
-from glmchat.i18n import t
+from glmchat.hosting import offered
+from glmchat.ui import context, state
+from glmchat.chat.i18n import t
 
 visit = context.current()
 lang = state.lang()

@@ -129,7 +129,7 @@ def start_simulator(run_dir: Path, ttft: float, token_delay: float, src: Path = 
     port = free_port()
     log = run_dir / "simulator.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([PYTHON, "-m", "glmchat.simulator", "--port", str(port), "--ttft", str(ttft),
+        proc = subprocess.Popen([PYTHON, "-m", "glmsim.simulator", "--port", str(port), "--ttft", str(ttft),
                                  "--token-delay", str(token_delay)], cwd=src, stdout=out,
                                 stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     root = f"http://127.0.0.1:{port}"
@@ -162,7 +162,7 @@ class App:
 
 SCRIPTS = {"glm": "app.py", "naive": "bench/naive_app.py"}
 # What a snapshot copies: everything either app reads at run time (no secrets, no data, no .env).
-SNAPSHOT = ["app.py", "app_pages", "glmchat", ".streamlit/config.toml", "bench/naive_app.py", "bench/corpus.py",
+SNAPSHOT = ["app.py", "app_pages", "glmchat", "glmsim", ".streamlit/config.toml", "bench/naive_app.py", "bench/corpus.py",
             "bench/serve.py"]
 
 

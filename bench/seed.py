@@ -1,7 +1,7 @@
 """Seed GLM Chat conversations straight into its database through glmchat.store.Store (owner "local")."""
 from __future__ import annotations
 
-from glmchat import conversation as conv
+from glmchat.chat import conversation as conv
 from glmchat.store import Store
 
 from bench import corpus

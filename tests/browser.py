@@ -120,7 +120,7 @@ REQUEST_LINE = re.compile(r" glmchat\.requests request (\{.*\})$", re.MULTILINE)
 
 
 def request_lines(log: str) -> list[dict]:
-    """The JSON of each `glmchat.requests` line (glmchat/requestlog.py: one per model request) in log text."""
+    """The JSON of each `glmchat.requests` line (glmchat/hosting/requestlog.py: one per model request) in log text."""
     return [json.loads(m.group(1)) for m in REQUEST_LINE.finditer(log)]
 
 
@@ -151,7 +151,7 @@ def python_server(name: str, args: list[str], health: str, env: dict[str, str] |
 @pytest.fixture(scope="session")
 def sim_proc():
     """The GLM simulator as its own process on a free loopback port."""
-    with python_server("simulator", ["glmchat.simulator", "--port", "{port}"], "/health") as root:
+    with python_server("simulator", ["glmsim.simulator", "--port", "{port}"], "/health") as root:
         yield SimServer(base_url=f"{root}/api/paas/v4", root=root)
 
 

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from glmchat.simulator import Simulator  # noqa: E402
+from glmsim.simulator import Simulator  # noqa: E402
 
 # A key that must never show up anywhere: page, session state, logs.
 CANARY_KEY = "canary-5f1e2d3c4b5a.SECRETcanary0987"
@@ -97,7 +97,7 @@ def app_env(served, monkeypatch, db_url):
 def no_key_env(monkeypatch, tmp_path, db_url):
     monkeypatch.delenv("ZHIPUAI_API_KEY", raising=False)
     monkeypatch.delenv("ZHIPUAI_BASE_URL", raising=False)
-    monkeypatch.setattr("glmchat.config.ENV_FILE", tmp_path / ".env")  # a developer's own .env stays out
+    monkeypatch.setattr("glmchat.hosting.config.ENV_FILE", tmp_path / ".env")  # a developer's own .env stays out
 
 
 # -- pytest-playwright: Debian's Chromium, or CHROMIUM_PATH (`playwright install` cannot download browsers here)

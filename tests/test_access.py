@@ -1,8 +1,8 @@
 """Access modes: parsing, the allow-list, client addresses."""
 import pytest
 
-from glmchat import access
-from glmchat.access import Access, ConfigError
+from glmchat.hosting import access
+from glmchat.hosting.access import Access, ConfigError
 
 
 def settings(**values):

@@ -8,9 +8,9 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from glmchat import callbacks, state
-from glmchat.i18n import t
-from glmchat.render import safe_markdown
+from glmchat.ui import callbacks, state
+from glmchat.chat.i18n import t
+from glmchat.chat.render import safe_markdown
 
 from conftest import CANARY_KEY, ROOT
 
@@ -158,7 +158,7 @@ ERROR_CASES = [
 
 @pytest.mark.parametrize("trigger,kind", ERROR_CASES)
 def test_each_error_shows_its_message_and_keeps_the_users_message(app_env, trigger, kind, monkeypatch):
-    monkeypatch.setattr("glmchat.client.BACKOFF", (0.01, 0.01))
+    monkeypatch.setattr("glmchat.chat.client.BACKOFF", (0.01, 0.01))
     at = send(new_app("zh"), f"请回答 {trigger}")
     assert bubbles(at)[0] == ("user", safe_markdown(f"请回答 {trigger}"))
     errors = assistant(at).error
@@ -178,7 +178,7 @@ def test_sensitive_finish_withdraws_the_displayed_text(app_env):
 
 
 def test_retry_resends_the_same_conversation(app_env, monkeypatch):
-    monkeypatch.setattr("glmchat.client.BACKOFF", (0.01, 0.01))
+    monkeypatch.setattr("glmchat.chat.client.BACKOFF", (0.01, 0.01))
     at = send(new_app(), "flaky question sim:busy")
     assert app_env.attempts == 3
     msg_id = at.session_state[state.MESSAGES][-1]["id"]
@@ -263,7 +263,8 @@ def test_language_follows_choice(app_env):
 
 def test_a_new_message_is_sent_from_the_chat_inputs_callback_before_the_page_reruns(app_env, monkeypatch):
     """The model's wait overlaps the rerun: the request leaves before the page runs; the sidebar follows the reply."""
-    from glmchat import chat_view, client, sidebar
+    from glmchat.chat import client
+    from glmchat.ui import chat_view, sidebar
     order = []
     real_draw, real_start, real_stream = sidebar.draw, client.ReplyStream.start, chat_view.stream_reply
     monkeypatch.setattr(sidebar, "draw", lambda *a, **k: (order.append("sidebar"), real_draw(*a, **k))[1])
@@ -292,7 +293,7 @@ def test_a_message_whose_callback_never_ran_is_sent_once(app_env, monkeypatch):
         if len(calls) > 1:  # the first call is the on_submit callback Streamlit never ran
             real(start)
 
-    from glmchat import client
+    from glmchat.chat import client
     started, real_start = [], client.ReplyStream.start
     monkeypatch.setattr(client.ReplyStream, "start", lambda self: (started.append(1), real_start(self))[1])
     monkeypatch.setattr(callbacks, "submit_prompt", callback_lost_once)

@@ -9,8 +9,9 @@ from datetime import datetime, timezone
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from glmchat import passwords, state
-from glmchat.i18n import t
+from glmchat.hosting import passwords
+from glmchat.ui import state
+from glmchat.chat.i18n import t
 from glmchat.store import Store
 
 from conftest import CANARY_KEY, ROOT, pg_url

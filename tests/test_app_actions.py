@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from glmchat import state
+from glmchat.ui import state
 from glmchat.store import Store
 
 from conftest import ROOT

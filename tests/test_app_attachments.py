@@ -10,8 +10,9 @@ import zlib
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from glmchat import attachments, state
-from glmchat.i18n import t
+from glmchat.chat import attachments
+from glmchat.ui import state
+from glmchat.chat.i18n import t
 from glmchat.store import Store
 
 from conftest import ROOT

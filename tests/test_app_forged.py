@@ -11,9 +11,10 @@ import sqlite3
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from glmchat import offered, passwords, state
-from glmchat.catalogue import load
-from glmchat.i18n import t
+from glmchat.hosting import offered, passwords
+from glmchat.ui import state
+from glmchat.chat.catalogue import load
+from glmchat.chat.i18n import t
 
 from conftest import ROOT
 

@@ -8,9 +8,10 @@ import sqlite3
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from glmchat import passwords, state
-from glmchat.i18n import t
-from glmchat.inputs import InputLimits
+from glmchat.hosting import passwords
+from glmchat.ui import state
+from glmchat.chat.i18n import t
+from glmchat.hosting.inputs import InputLimits
 from glmchat.store import Store
 
 from conftest import ROOT, free_port, pg_url
@@ -60,7 +61,7 @@ def test_messages_are_saved_and_reopen_from_the_url(app_env, db_url):
 
 
 def test_the_user_message_is_saved_before_the_call_and_a_failed_reply_too(app_env, db_url, monkeypatch):
-    monkeypatch.setattr("glmchat.client.BACKOFF", (0.01, 0.01))
+    monkeypatch.setattr("glmchat.chat.client.BACKOFF", (0.01, 0.01))
     at = send(new_app(), "will fail sim:balance")
     cid = at.session_state[state.CONVERSATION]
     saved = db(db_url).messages("local", cid)
@@ -69,7 +70,7 @@ def test_the_user_message_is_saved_before_the_call_and_a_failed_reply_too(app_en
 
 
 def test_retry_replaces_the_failed_reply_in_storage(app_env, db_url, monkeypatch):
-    monkeypatch.setattr("glmchat.client.BACKOFF", (0.01, 0.01))
+    monkeypatch.setattr("glmchat.chat.client.BACKOFF", (0.01, 0.01))
     at = send(new_app(), "flaky sim:busy-once")
     # busy-once is retried automatically and succeeds; force a visible failure instead:
     at = send(at, "now fails sim:policy")

@@ -1,5 +1,5 @@
 """Attachments: classification, limits, image re-encoding, vision content, document context, and text
-extraction through the REAL zhipuai SDK against the simulator's files handler (glmchat.simulator_files)."""
+extraction through the REAL zhipuai SDK against the simulator's files handler (glmsim.files)."""
 from __future__ import annotations
 
 import base64
@@ -16,10 +16,10 @@ import pytest
 import zhipuai
 from PIL import Image
 
-from glmchat import attachments as att
-from glmchat import simulator_files as sf
-from glmchat.attachments import Attachment, ExtractError
-from glmchat.catalogue import load
+from glmchat.chat import attachments as att
+from glmsim import files as sf
+from glmchat.chat.attachments import Attachment, ExtractError
+from glmchat.chat.catalogue import load
 
 pytestmark = pytest.mark.timeout(60)
 

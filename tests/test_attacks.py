@@ -26,9 +26,9 @@ import pytest
 
 from browser import AppServer, streamlit_app
 from conftest import CANARY_KEY
-from glmchat import passwords
-from glmchat.catalogue import load
-from glmchat.i18n import t
+from glmchat.hosting import passwords
+from glmchat.chat.catalogue import load
+from glmchat.chat.i18n import t
 from stclient import Element, StClient, chat_value, widget
 
 EN = "en"

@@ -17,8 +17,8 @@ from browser import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, SESSION_RECORD, STREAM_
                      app_server, bubbles, cold_app_server, foreign, has_line, offline_server, open_app, send,
                      sim_proc)
 from conftest import CANARY_KEY
-from glmchat.catalogue import load
-from glmchat.i18n import t
+from glmchat.chat.catalogue import load
+from glmchat.chat.i18n import t
 
 __all__ = ["app_server", "cold_app_server", "offline_server", "sim_proc"]  # fixtures used via pytest, imported on purpose
 

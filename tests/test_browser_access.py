@@ -7,8 +7,8 @@ import secrets
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from glmchat import access, passwords
-from glmchat.i18n import t
+from glmchat.hosting import access, passwords
+from glmchat.chat.i18n import t
 from glmchat.store import Store
 from glmchat.store.schema import login_failures_t
 

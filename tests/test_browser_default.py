@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from glmchat.i18n import t
+from glmchat.chat.i18n import t
 
 from browser import sim  # noqa: F401 - fixtures and helpers shared by the browser tests
 from browser import (CANARY_KEY, VISITOR_DOMAIN, Recorder, bubbles, conversation_param, history_env, idle,

@@ -21,7 +21,7 @@ from browser import sim, tokens  # noqa: F401 - fixtures and helpers shared by t
 from browser import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Recorder, attach, bubbles, caption, chat_hrefs, choose,
                      context_meter, foreign, history_env, hrefs, idle, meter_tokens, open_app, reply_body,
                      send, sidebar, sim_proc, streamlit_app)
-from glmchat.i18n import t
+from glmchat.chat.i18n import t
 
 __all__ = ["sim_proc"]  # a fixture used via pytest, imported on purpose
 

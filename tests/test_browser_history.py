@@ -19,8 +19,8 @@ from browser import sim, tokens  # noqa: F401 - fixtures and helpers shared by t
 from browser import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Recorder, bubbles, caption, conversation_param,
                      history_env, open_app, reply_body, send, sim_proc, streamlit_app)
 from conftest import PG_URL, pg_url
-from glmchat.i18n import t
-from glmchat.saving import is_interrupted
+from glmchat.chat.i18n import t
+from glmchat.chat.saving import is_interrupted
 from glmchat.store import Store
 
 __all__ = ["sim_proc"]  # a fixture used via pytest, imported on purpose

@@ -31,7 +31,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from browser import sim  # noqa: F401 - fixtures and helpers shared by the browser tests
 from browser import (ARTIFACTS, CANARY_KEY, Recorder, bubbles, conversation_param, free_port, has_line,
                      history_env, idle, python_server, send, sidebar, sim_proc, start_streamlit, tokens)
-from glmchat.i18n import t
+from glmchat.chat.i18n import t
 
 __all__ = ["sim_proc"]  # a fixture used via pytest, imported on purpose
 

@@ -1,4 +1,4 @@
-"""Browser tests of the reply-first run (glmchat.later): the reply's first token leaves before the history
+"""Browser tests of the reply-first run (glmchat.ui.later): the reply's first token leaves before the history
 and the sidebar are sent again, and the page never shows them missing or twice, even after a Stop.
 """
 from __future__ import annotations
@@ -7,7 +7,7 @@ import base64
 
 from playwright.sync_api import Page, expect
 
-from glmchat.i18n import t
+from glmchat.chat.i18n import t
 
 from browser import sim  # noqa: F401 - fixture
 from browser import Recorder, app_server, bubbles, idle, open_app, send, sidebar, sim_proc  # noqa: F401

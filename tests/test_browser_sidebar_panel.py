@@ -9,8 +9,8 @@ from playwright.sync_api import Page, expect
 
 from browser import sim  # noqa: F401 - fixture
 from browser import Recorder, app_server, bubbles, choose, idle, open_app, send, sim_proc  # noqa: F401
-from glmchat.catalogue import load
-from glmchat.i18n import t
+from glmchat.chat.catalogue import load
+from glmchat.chat.i18n import t
 
 expect.set_options(timeout=15_000)
 EN = "en"

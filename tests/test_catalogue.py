@@ -1,7 +1,7 @@
 import pytest
 
-from glmchat import catalogue
-from glmchat.simulator import KNOWN_MODELS
+from glmchat.chat import catalogue
+from glmsim.simulator import KNOWN_MODELS
 
 REQUIRED = ["glm-4.6", "glm-4.5", "glm-4.5-air", "glm-4.5-flash", "glm-4-plus", "glm-4-air", "glm-4-airx",
             "glm-4-flash", "glm-4-flashx", "glm-4-long", "glm-z1-air", "glm-z1-flash"]

@@ -7,9 +7,9 @@ import time
 import httpx
 import pytest
 
-from glmchat.client import (ChatRequest, Delta, Endpoint, Failed, Finished, ReplyStream, Retrying, Sources,
+from glmchat.chat.client import (ChatRequest, Delta, Endpoint, Failed, Finished, ReplyStream, Retrying, Sources,
                             ThinkSplitter)
-from glmchat.errors import Kind
+from glmchat.chat.errors import Kind
 
 from conftest import CANARY_KEY, free_port
 
@@ -246,8 +246,8 @@ def test_think_splitter_leaves_ordinary_content_alone():
 
 def test_chat_page_time_budget():
     """A hung or dead server must produce a message within ~30 s, not the SDK's 4 × 300 s."""
-    from glmchat import client
-    from glmchat.errors import ChatError
+    from glmchat.chat import client
+    from glmchat.chat.errors import ChatError
     assert client.TIMEOUT.read <= 25 and client.TIMEOUT.connect <= 5
     assert not ChatError(Kind.TIMEOUT).retryable  # a second 25 s wait would break the budget
     assert sum(client.BACKOFF) + client.MAX_ATTEMPTS * client.TIMEOUT.connect <= 30

@@ -1,4 +1,4 @@
-from glmchat import config
+from glmchat.hosting import config
 
 
 def test_secrets_win_over_environment_and_visitor():

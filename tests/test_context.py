@@ -6,7 +6,7 @@ import streamlit as st
 from streamlit import config as st_config
 from streamlit.runtime.secrets import Secrets
 
-from glmchat import context
+from glmchat.ui import context
 
 
 @pytest.fixture

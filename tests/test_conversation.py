@@ -1,5 +1,5 @@
-from glmchat import conversation as conv
-from glmchat.errors import ChatError, Kind
+from glmchat.chat import conversation as conv
+from glmchat.chat.errors import ChatError, Kind
 
 
 def test_system_prompt_first_and_reasoning_never_sent():

@@ -35,8 +35,8 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, history_env, sim_proc, streamlit_app
 from conftest import CANARY_KEY, ROOT
-from glmchat import state
-from glmchat.i18n import t
+from glmchat.ui import state
+from glmchat.chat.i18n import t
 from pgcluster import PgCluster
 
 __all__ = ["sim_proc"]  # a fixture used via pytest, imported on purpose
@@ -481,7 +481,7 @@ def _write_report(soak: Soak, stats: dict, saved: dict[str, list[dict]], log_cou
     down_seen = sum(bool(s.watch.get("dbDown")) for s in soak.sessions)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
-    if subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "app.py", "app_pages", "glmchat"], cwd=ROOT).returncode:
+    if subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "app.py", "app_pages", "glmchat", "glmsim"], cwd=ROOT).returncode:
         commit += " with uncommitted changes to the app"
     fault_rows = "\n".join(f"| {name} | `{FAULTS[name][1] or '-'}` | {faults.get(name, 0)} | {FAULTS[name][2]} |"
                            for name in FAULTS)

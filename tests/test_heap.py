@@ -7,7 +7,7 @@ import types
 
 import pytest
 
-from glmchat import heap
+from glmchat.ui import heap
 
 
 @pytest.fixture

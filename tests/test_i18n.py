@@ -1,7 +1,7 @@
 import re
 from pathlib import Path
 
-from glmchat.i18n import LANGS, STRINGS, lang_from_locale, t
+from glmchat.chat.i18n import LANGS, STRINGS, lang_from_locale, t
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -16,14 +16,14 @@ def test_every_string_exists_in_both_languages_with_the_same_placeholders():
 
 def test_every_key_used_in_code_exists():
     used = set()
-    for path in list((ROOT / "glmchat").glob("*.py")) + list((ROOT / "app_pages").glob("*.py")) + [ROOT / "app.py"]:
+    for path in list((ROOT / "glmchat").rglob("*.py")) + list((ROOT / "app_pages").glob("*.py")) + [ROOT / "app.py"]:
         used |= set(re.findall(r"""\bt\(\s*["']([a-z_]+\.[a-z_]+)["']""", path.read_text()))
     assert len(used) > 20, "found too few t() calls"
     assert used <= set(STRINGS), used - set(STRINGS)
 
 
 def test_every_error_kind_has_a_message():
-    from glmchat.errors import Kind
+    from glmchat.chat.errors import Kind
     for kind in Kind:
         assert f"error.{kind.value}" in STRINGS, kind
 

@@ -19,12 +19,13 @@ from PIL import Image
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 from streamlit.testing.v1 import AppTest
 
-from glmchat import attachments, state
-from glmchat import conversation as conv
-from glmchat import sources as web
-from glmchat.errors import ChatError, Kind
-from glmchat.i18n import t
-from glmchat.inputs import InputLimits
+from glmchat.chat import attachments
+from glmchat.ui import state
+from glmchat.chat import conversation as conv
+from glmchat.chat import sources as web
+from glmchat.chat.errors import ChatError, Kind
+from glmchat.chat.i18n import t
+from glmchat.hosting.inputs import InputLimits
 from glmchat.store import MAX_CONTENT, MAX_COST, MAX_IMPORT_MB, MAX_TOKENS, ImportRefused, Store, parse_export
 
 import test_storage

@@ -12,10 +12,10 @@ SCRIPT = textwrap.dedent("""
     at.run()
     assert not at.exception and at.chat_input, "the first page did not load"
     # PIL is Streamlit's own (it reads the page icon file); pandas would mean something wrote a value.
-    print(" ".join(sorted(m for m in ("zhipuai", "httpx", "pandas", "glmchat.client", "glmchat.simulator")
+    print(" ".join(sorted(m for m in ("zhipuai", "httpx", "pandas", "glmchat.chat.client", "glmsim.simulator")
                           if m in sys.modules)))
     at.chat_input[0].set_value("hello").run()  # the offline demo: now the SDK is needed
-    print(" ".join(sorted(m for m in ("zhipuai", "glmchat.client") if m in sys.modules)))
+    print(" ".join(sorted(m for m in ("zhipuai", "glmchat.chat.client") if m in sys.modules)))
 """)
 
 
@@ -27,4 +27,4 @@ def test_the_sdk_and_pandas_load_with_the_first_request_not_the_first_page(tmp_p
     assert out.returncode == 0, out.stderr[-3000:]
     first_page, after_request = out.stdout.split("\n")[-3:-1]
     assert first_page == "", f"imported for the first page: {first_page}"
-    assert after_request == "glmchat.client zhipuai"
+    assert after_request == "glmchat.chat.client zhipuai"

@@ -1,8 +1,8 @@
 import pytest
 import regex
 
-from glmchat import inputs
-from glmchat.inputs import InputLimits, Refusal, check, count_chars
+from glmchat.hosting import inputs
+from glmchat.hosting.inputs import InputLimits, Refusal, check, count_chars
 
 FAMILY = "\U0001F468\u200D\U0001F469\u200D\U0001F467"      # 👨‍👩‍👧: five code points
 FLAG = "\U0001F1E8\U0001F1F3"                              # 🇨🇳: two regional indicators
@@ -62,7 +62,7 @@ def test_a_forged_message_beyond_anything_typeable_is_refused_without_counting(m
     # its length alone (more code points than MAX_COUNTED).
     def no_counting(text):
         raise AssertionError("counted")
-    monkeypatch.setattr("glmchat.inputs.count_chars", no_counting)
+    monkeypatch.setattr("glmchat.hosting.inputs.count_chars", no_counting)
     text = (FAMILY + "a") * 200_000
     assert _check(text=text) == Refusal("input.too_long", 20_000, len(text))
 

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from glmchat.limits import Limits, Refusal, Usage, day_start  # noqa: E402
+from glmchat.hosting.limits import Limits, Refusal, Usage, day_start  # noqa: E402
 
 UTC = timezone.utc
 NAMES = ["GLMCHAT_LIMIT_RPM", "GLMCHAT_LIMIT_VISITOR_RPM", "GLMCHAT_LIMIT_TOKENS_DAY",

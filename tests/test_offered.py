@@ -1,7 +1,7 @@
-"""Widget values checked against what the widgets offer (glmchat/offered.py)."""
+"""Widget values checked against what the widgets offer (glmchat/hosting/offered.py)."""
 import math
 
-from glmchat import offered
+from glmchat.hosting import offered
 
 
 def test_choice_takes_only_an_offered_option():

@@ -1,5 +1,5 @@
-from glmchat import owner
-from glmchat.config import KeySource
+from glmchat.hosting import owner
+from glmchat.hosting.config import KeySource
 
 SECRET = "s" * 64
 VISITOR = KeySource("key-A", "visitor")

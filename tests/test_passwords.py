@@ -4,7 +4,7 @@ import unicodedata
 
 import pytest
 
-from glmchat import passwords
+from glmchat.hosting import passwords
 
 GOOD = passwords.hash_password("correct horse")
 SALT = base64.b64encode(b"s" * 16).decode()

@@ -1,7 +1,7 @@
 """The request a chat input's callback starts early: taken by its own message's page run, else closed."""
-from glmchat import prestart
-from glmchat.catalogue import load
-from glmchat.turn import Turn
+from glmchat.ui import prestart
+from glmchat.chat.catalogue import load
+from glmchat.chat.turn import Turn
 
 
 class FakeReply:

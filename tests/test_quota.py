@@ -1,5 +1,5 @@
 """The spend ticket: lease renewals are throttled, finish records the API's counts once."""
-from glmchat.quota import HEARTBEAT, Ticket
+from glmchat.hosting.quota import HEARTBEAT, Ticket
 
 
 class FakeClock:

@@ -1,4 +1,4 @@
-"""Unit tests for glmchat.render (pure Python, no browser).
+"""Unit tests for glmchat.chat.render (pure Python, no browser).
 
 The hostile-input checks look at the *structure* of the output: a small
 independent scanner finds every construct CommonMark could turn into a link
@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from glmchat.render import NEUTRAL_DEFINITION, WORD_JOINER, is_allowed_url, safe_inline, safe_markdown
+from glmchat.chat.render import NEUTRAL_DEFINITION, WORD_JOINER, is_allowed_url, safe_inline, safe_markdown
 from workcount import assert_linear, sized
 
 # ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Real-browser check of glmchat.render: Streamlit 1.67 + Chromium.
+"""Real-browser check of glmchat.chat.render: Streamlit 1.67 + Chromium.
 
 A tiny Streamlit script renders hostile text through
 ``st.markdown(safe_markdown(text))``; Chromium (plain sync Playwright, no
@@ -135,7 +135,7 @@ APP = """
 import json, os, sys
 sys.path.insert(0, {root!r})
 import streamlit as st
-from glmchat.render import safe_inline, safe_markdown
+from glmchat.chat.render import safe_inline, safe_markdown
 
 data = json.load(open(os.environ["RENDER_CORPUS"], encoding="utf-8"))
 for name, text in data["cases"].items():

@@ -22,7 +22,7 @@ from browser import sim, tokens  # noqa: F401 - fixtures and helpers shared by t
 from browser import (Recorder, attach, bubbles, caption, choose, conversation_param, has_line, idle, open_app,
                      reply_body, request_lines, send, sim_proc)
 from conftest import CANARY_KEY
-from glmchat.i18n import t
+from glmchat.chat.i18n import t
 from glmchat.store import Store
 from replicas import pg_database, replicas
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from browser import sim, bubbles, idle, send, sim_proc
-from glmchat.i18n import t
+from glmchat.chat.i18n import t
 from replicas import pg_database, replica_set
 from test_replicas import Client
 

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from conftest import CANARY_KEY
-from glmchat import requestlog
-from glmchat.requestlog import RequestRecord, include_text_from, log_request, new_request_id
+from glmchat.hosting import requestlog
+from glmchat.hosting.requestlog import RequestRecord, include_text_from, log_request, new_request_id
 
 KEYS = ["request_id", "time", "model", "status", "code", "http_status", "attempts", "latency_ms",
         "duration_ms", "prompt_tokens", "completion_tokens", "owner_tag"]

@@ -1,7 +1,7 @@
 from datetime import datetime, timedelta, timezone
 
-from glmchat import saving
-from glmchat.conversation import assistant_message
+from glmchat.chat import saving
+from glmchat.chat.conversation import assistant_message
 
 
 class Clock:

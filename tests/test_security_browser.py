@@ -36,10 +36,10 @@ from browser import (Recorder, attach, bubbles, caption, foreign, has_line, hist
 from conftest import CANARY_KEY
 from replicas import pg_database
 from workcount import assert_linear
-from glmchat.catalogue import load
-from glmchat.i18n import t
-from glmchat.render import safe_markdown
-from glmchat.simulator import Simulator
+from glmchat.chat.catalogue import load
+from glmchat.chat.i18n import t
+from glmchat.chat.render import safe_markdown
+from glmsim.simulator import Simulator
 from glmchat.store import Store
 
 __all__ = ["pg_database"]  # a fixture used via pytest, imported on purpose

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import zhipuai
 
-from glmchat.simulator import KNOWN_MODELS, Simulator, estimate_tokens, split_pieces
+from glmsim.simulator import KNOWN_MODELS, Simulator, estimate_tokens, split_pieces
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -587,7 +587,7 @@ def test_cli_serves_health():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "glmchat.simulator", "--port", str(port), "--ttft", "0.01"],
+    proc = subprocess.Popen([sys.executable, "-m", "glmsim.simulator", "--port", str(port), "--ttft", "0.01"],
                             cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline().strip()

@@ -2,7 +2,7 @@
 
 Link safety is checked on the *structure* of the Markdown, with a small scanner independent of the code
 under test: every construct CommonMark could turn into a link or image is found, and its target must be
-http(s). Outputs are checked as produced and after glmchat.render.safe_markdown.
+http(s). Outputs are checked as produced and after glmchat.chat.render.safe_markdown.
 """
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import re
 
 import pytest
 
-from glmchat.render import NEUTRAL_DEFINITION, safe_markdown
-from glmchat.simulator import _hostile_results, _search_results
-from glmchat.sources import Source, cite, from_record, parse, sources_markdown, to_record
+from glmchat.chat.render import NEUTRAL_DEFINITION, safe_markdown
+from glmsim.simulator import _hostile_results, _search_results
+from glmchat.chat.sources import Source, cite, from_record, parse, sources_markdown, to_record
 
 # ---------------------------------------------------------------------------------------------------------
 # Link scanner
@@ -343,7 +343,7 @@ def test_cite_respects_backslashes_before_markers():
 def test_simulator_answers_cite_and_render_safely(text):
     import httpx
 
-    from glmchat.simulator import Simulator
+    from glmsim.simulator import Simulator
     body = {"model": "glm-4-flash", "messages": [{"role": "user", "content": text}],
             "tools": [{"type": "web_search", "web_search": {"search_engine": "search_std", "count": 3}}]}
     with httpx.Client(transport=Simulator().transport()) as http:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from browser import keyed_env, sim_proc, start_streamlit, tokens  # noqa: F401 - sim_proc is a fixture
-from glmchat.i18n import t
+from glmchat.chat.i18n import t
 from stclient import StClient, chat_value
 
 __all__ = ["sim_proc"]

@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from glmchat import conversation as conv  # noqa: E402
-from glmchat.inputs import InputLimits  # noqa: E402
+from glmchat.chat import conversation as conv  # noqa: E402
+from glmchat.hosting.inputs import InputLimits  # noqa: E402
 from glmchat.store import (CURRENT_VERSION, SNIPPET, ConversationNotFound, ResilientStore, Store,  # noqa: E402
                            StorageError, default_url, normalise_url, to_markdown)
 from glmchat.store import resilient  # noqa: E402
@@ -573,7 +573,7 @@ def test_a_message_with_full_size_images_is_saved_whole(store):
 
     from PIL import Image
 
-    from glmchat import attachments
+    from glmchat.chat import attachments
     noise = random.Random(7).randbytes(2048 * 2048 * 3)
     png = io.BytesIO()
     Image.frombytes("RGB", (2048, 2048), noise).save(png, "PNG")
@@ -1160,9 +1160,10 @@ def test_the_store_imports_nothing_of_the_app_above_it():
 
 
 def test_the_app_uses_the_stores_words_for_spending_and_its_own_bounds_for_an_import():
-    from glmchat import attachments, config, limits, offered, sources
+    from glmchat.chat import attachments, sources
+    from glmchat.hosting import config, limits, offered
     from glmchat import store as package
-    from glmchat.i18n import STRINGS
+    from glmchat.chat.i18n import STRINGS
     assert (limits.Refusal, limits.Usage, limits.UNAVAILABLE, limits.WINDOW, limits.day_start) == (
         package.Refusal, package.Usage, package.UNAVAILABLE, package.WINDOW, package.day_start)
     assert config.DATABASE_URL_NAME == package.DATABASE_URL_NAME == "GLMCHAT_DATABASE_URL"

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from glmchat.limits import Limits, Refusal  # noqa: E402
+from glmchat.hosting.limits import Limits, Refusal  # noqa: E402
 from glmchat.store import CURRENT_VERSION, ResilientStore, Store  # noqa: E402
 from glmchat.store.migrations import apply_migrations  # noqa: E402
 from glmchat.store.schema import spend  # noqa: E402
@@ -242,7 +242,7 @@ def test_a_login_attempt_is_counted_before_its_check_and_forgiven_when_right(sto
 
 def test_parallel_login_attempts_cannot_all_pass_the_throttle(backend):
     """Five guesses at once, from two engines (replicas), after the free ones: exactly one is checked."""
-    from glmchat import passwords
+    from glmchat.hosting import passwords
     stores = [backend.open(), backend.open()]
     for i in range(passwords.FREE_ATTEMPTS):
         fail(stores[0], "1.2.3.4", i)

@@ -1,4 +1,4 @@
-"""The Streamlit internals GLM Chat relies on (glmchat/streamlit_internals.py), and its two guards.
+"""The Streamlit internals GLM Chat relies on (glmchat/ui/streamlit_internals.py), and its two guards.
 
 When upgrading Streamlit, run `bash scripts/test.sh tests/test_streamlit_internals.py` first: a moved or
 renamed symbol fails here with its dotted name, before any behaviour test fails for a less clear reason.
@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
 from streamlit.runtime.uploaded_file_manager import UploadedFileRec
 
-from glmchat import streamlit_internals as internals
+from glmchat.ui import streamlit_internals as internals
 
 
 @pytest.mark.parametrize("dotted", internals.USES)
@@ -103,13 +103,13 @@ def test_the_guards_survive_streamlit_reloading_this_module(monkeypatch):
 
 
 def test_drawing_later_under_this_script_and_from_a_helper_thread():
-    """What glmchat/later.py relies on: a context's active script hash and a helper thread carrying the run."""
+    """What glmchat/ui/later.py relies on: a context's active script hash and a helper thread carrying the run."""
     from streamlit.testing.v1 import AppTest
 
     def script():
         import streamlit as st
 
-        from glmchat import streamlit_internals as internals
+        from glmchat.ui import streamlit_internals as internals
         later = internals.bound_to_this_script(lambda: st.write("drawn later"))
         st.write("first")
         later()

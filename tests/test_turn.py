@@ -1,4 +1,4 @@
-"""A reply's life in glmchat/turn.py, against the simulator through the real SDK (no Streamlit)."""
+"""A reply's life in glmchat/chat/turn.py, against the simulator through the real SDK (no Streamlit)."""
 from __future__ import annotations
 
 import json
@@ -8,12 +8,12 @@ import time
 
 import pytest
 
-from glmchat import conversation as conv
-from glmchat.catalogue import load
-from glmchat.client import ChatRequest, Endpoint, Retrying
-from glmchat.conversation import DONE, ERROR, STOPPED, Totals
-from glmchat.limits import Refusal
-from glmchat.turn import Grew, Quiet, Turn, limit_error
+from glmchat.chat import conversation as conv
+from glmchat.chat.catalogue import load
+from glmchat.chat.client import ChatRequest, Endpoint, Retrying
+from glmchat.chat.conversation import DONE, ERROR, STOPPED, Totals
+from glmchat.hosting.limits import Refusal
+from glmchat.chat.turn import Grew, Quiet, Turn, limit_error
 
 from conftest import CANARY_KEY
 

@@ -151,7 +151,7 @@ GROUPS: dict[str, list[str]] = {
     "directives": DIRECTIVES,
 }
 
-# A chat message may hold 20,000 characters (glmchat/inputs.py), and one message carries the payload both
+# A chat message may hold 20,000 characters (glmchat/hosting/inputs.py), and one message carries the payload both
 # as text and as base64 for sim:say: about 7,000 characters of payload fit.
 CHUNK = 7_000
 
@@ -238,7 +238,7 @@ def png() -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-# Stored web-search sources (glmchat.sources.to_record format); only the last two have usable links.
+# Stored web-search sources (glmchat.chat.sources.to_record format); only the last two have usable links.
 HOSTILE_SOURCES = [
     {"n": 1, "title": f"<img src=x onerror={PWN}>", "site": "x", "link": JS, "refer": "ref_1"},
     {"n": 2, "title": f"![s](https://{EVIL}/source.png)", "site": EVIL, "link": f"java\tscript:{PWN}",

@@ -29,7 +29,7 @@ from sqlalchemy.pool import StaticPool
 log = logging.getLogger("glmchat.store")
 
 ROOT = Path(__file__).resolve().parents[2]
-DATABASE_URL_NAME = "GLMCHAT_DATABASE_URL"  # the setting (secret or environment); glmchat.config reads it by this
+DATABASE_URL_NAME = "GLMCHAT_DATABASE_URL"  # the setting (secret or environment); glmchat.hosting.config reads it by this
 LOCK_KEY = 0x676C6D  # "glm": first half of every advisory lock key (migration, import, spend, login)
 _SCHEMA = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 

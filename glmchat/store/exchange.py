@@ -2,7 +2,7 @@
 written in one transaction.
 
 An import meets the chat's own limits, given by the caller as an object shaped like `ImportLimits`
-(glmchat.inputs.InputLimits is the app's): at most `conversations` saved conversations per owner counting
+(glmchat.hosting.inputs.InputLimits is the app's): at most `conversations` saved conversations per owner counting
 those already there, at most `conversation_messages` messages in one conversation, `attachments` files on
 one message, and every field the page reads in the shapes the app writes (`shapes`, see shapes.py).
 """
@@ -206,7 +206,7 @@ class Exchange(Engine):
     def import_export(self, owner: str, data: object, limits: ImportLimits) -> int:
         """Check everything, then write it all in one transaction under new conversation ids.
 
-        `limits` are the chat's (glmchat.inputs.InputLimits with the host's settings): an import may not
+        `limits` are the chat's (glmchat.hosting.inputs.InputLimits with the host's settings): an import may not
         bring the owner above limits.conversations conversations in all, nor a conversation above
         limits.conversation_messages messages, nor a message above limits.attachments files (ImportRefused).
         """

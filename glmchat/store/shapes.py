@@ -1,10 +1,10 @@
-"""What the chat reads of an imported conversation, in the shapes the app writes them (glmchat.conversation,
+"""What the chat reads of an imported conversation, in the shapes the app writes them (glmchat.chat.conversation,
 chat_view, sources, state): a wrong shape is refused with its path ("meta.cost must be …"), a key this
 version does not read is dropped (nothing unchecked is stored, and a newer version's export still imports).
 A key is required where the page reads it without a default (a reply's status, an attachment's data…).
 
 The bounds that belong to the app (its sliders, attachments, web sources and texts) come in a `Shapes`,
-which the app builds (glmchat.inputs.InputLimits.shapes): the store imports none of those modules.
+which the app builds (glmchat.hosting.inputs.InputLimits.shapes): the store imports none of those modules.
 """
 from __future__ import annotations
 
@@ -38,12 +38,12 @@ Check = Callable[[Any, str], Any]
 @dataclass(frozen=True)
 class Shapes:
     """The app's own bounds on what its page reads of a message."""
-    temperature: tuple[float, float]  # the sidebar's sliders (glmchat.offered)
+    temperature: tuple[float, float]  # the sidebar's sliders (glmchat.hosting.offered)
     top_p: tuple[float, float]
     system_chars: int                 # a system prompt
-    image_bytes: int                  # an attachment's size and decoded data (glmchat.attachments)
+    image_bytes: int                  # an attachment's size and decoded data (glmchat.chat.attachments)
     image_side: int                   # an image's width and height
-    source_title: int                 # a web search source's title and link, and how many (glmchat.sources)
+    source_title: int                 # a web search source's title and link, and how many (glmchat.chat.sources)
     source_link: int
     sources: int
     texts: frozenset[str]             # the i18n keys: a limit and an attachment refusal are shown by theirs

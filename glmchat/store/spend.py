@@ -2,7 +2,7 @@
 replicas: table `spend` (one row per request, with a lease while it streams) and `login_failures`.
 
 The store counts; the limits it is given decide. `reserve_request` takes any object with the shape of
-`SpendLimits` (glmchat.limits.Limits is the app's), counts a `Usage` for each scope it limits, and asks
+`SpendLimits` (glmchat.hosting.limits.Limits is the app's), counts a `Usage` for each scope it limits, and asks
 its `check`. The words both sides share live here, below the app: the China Standard Time day the store
 counts in, the rolling minute, what was counted, and a refusal (the store makes one itself,
 `UNAVAILABLE`, when it cannot count).

@@ -1,0 +1,420 @@
+"""What the widgets do: the callbacks (submit, edit, regenerate, retry, summary, presets, the gate) and the
+conversation's life (open, follow ?c=, save, delete). Session state is read and written through
+glmchat/ui/state.py; who is visiting and under which rules comes from glmchat/ui/context.py.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from glmchat.chat import attachments, presets
+from glmchat.hosting import gate, inputs, offered
+from glmchat.ui import context, prestart, state
+from glmchat.chat import conversation as conv
+from glmchat.chat.catalogue import Catalogue, load
+from glmchat.chat.saving import is_interrupted, title_for
+from glmchat.chat.settings import Settings
+
+# -- conversations ------------------------------------------------------------------------------------------
+
+
+def new_chat() -> None:
+    state.set_messages([])
+    state.set_summary(None)
+    state.set_window_size(state.WINDOW_FIRST)
+    state.set_earlier(0)
+    state.set_conversation(None)
+    st.query_params.pop("c", None)
+
+
+def open_conversation(cid: str) -> None:
+    state.set_conversation(cid, loaded=False)
+    st.query_params["c"] = cid
+
+
+def sync_conversation(visit: context.Visit) -> None:
+    """Follow ?c=<id> in the URL: load that conversation's messages, or say it was not found."""
+    wanted = st.query_params.get("c") or state.conversation_id()
+    owner_id, store = visit.owner, visit.store
+    if owner_id is None or not wanted or state.loaded_conversation() == wanted:
+        return
+    found = store.conversation(owner_id, wanted)
+    if found is None and not store.healthy:
+        return  # the database is down: keep what is on screen; the page shows a warning
+    if found is None:
+        state.set_not_found()
+        new_chat()
+        return
+    state.set_conversation(wanted)
+    # Long conversations load lazily: the newest LOAD_LIMIT now, older ones when asked for.
+    state.set_messages(store.messages(owner_id, wanted, limit=state.LOAD_LIMIT))
+    state.set_earlier(max(0, found.get("message_count", 0) - len(state.messages())))
+    state.set_window_size(state.WINDOW_FIRST)
+    st.query_params["c"] = wanted
+    _restore_settings(found)
+
+
+def _restore_settings(found: dict) -> None:
+    """Put a reopened conversation's model, parameters, system prompt and preset back in the sidebar."""
+    catalogue = load()
+    model_id, saved = found.get("model") or "", found.get("settings") or {}
+    if model_id in catalogue.ids():
+        state.set_widget(state.MODEL, model_id)
+        state.set_widget(state.CUSTOM_MODEL, "")
+    elif model_id:
+        state.set_widget(state.CUSTOM_MODEL, model_id)
+    model = catalogue.get(model_id or state.widget(state.MODEL, catalogue.default_id))
+    state.set_params_for(model.id)
+    for key, name, default in ((state.TEMPERATURE, "temperature", model.temperature),
+                               (state.TOP_P, "top_p", model.top_p), (state.MAX_TOKENS, "max_tokens", model.max_output)):
+        value = saved.get(name)
+        state.set_widget(key, value if isinstance(value, (int, float)) else default)
+    for key, name in ((state.THINKING, "thinking"), (state.WEB_SEARCH, "web_search")):
+        if isinstance(saved.get(name), bool):
+            state.set_widget(key, saved[name])
+    state.set_widget(state.SYSTEM, saved.get("system_prompt") or "")
+    state.set_widget(state.PRESET, saved.get("preset") or "")
+    state.set_summary(saved.get("summary") if isinstance(saved.get("summary"), dict) else None)
+
+
+def follower(visit: context.Visit):
+    """Reads the open conversation's newest saved version of one message, for a reply streaming elsewhere."""
+    cid, owner_id, store = state.conversation_id(), visit.owner, visit.store
+    if owner_id is None or cid is None:
+        return None
+
+    def read(message_id: str) -> dict | None:
+        found = store.conversation(owner_id, cid)
+        saved = next((m for m in store.messages(owner_id, cid, limit=5) if m["id"] == message_id), None)
+        if found is None or saved is None:
+            return None
+        if is_interrupted(saved, found["updated_at"]):
+            saved["status"] = conv.INCOMPLETE
+        messages_ = state.messages()
+        for i, m in enumerate(messages_):
+            if m["id"] == message_id:
+                messages_[i] = saved
+        return saved
+    return read
+
+
+def save(visit: context.Visit, message: dict) -> None:
+    """Write one message of the open conversation (nothing without saved history)."""
+    cid = state.conversation_id()
+    if visit.owner is not None and cid is not None:
+        visit.store.save_message(visit.owner, cid, message)
+
+
+def reply_saver_target(visit: context.Visit):
+    """The function that writes one message of the open conversation, or None without history."""
+    cid, owner_id = state.conversation_id(), visit.owner
+    if owner_id is None or cid is None:
+        return None
+    # Bound now: after a Stop every st.session_state access raises StopException again,
+    # and the stopped reply must still be written.
+    target = visit.store
+    return lambda message: target.save_message(owner_id, cid, message)
+
+
+def _index(message_id: str) -> int | None:
+    return next((i for i, m in enumerate(state.messages()) if m["id"] == message_id), None)
+
+
+def _truncate_after(visit: context.Visit, index: int) -> None:
+    """Forget every message after position index, here and in storage."""
+    messages_ = state.messages()
+    if visit.owner is not None and state.conversation_id() is not None:
+        visit.store.delete_messages_after(visit.owner, state.conversation_id(), messages_[index]["id"])
+    del messages_[index + 1:]
+
+
+def show_earlier() -> None:
+    """Draw WINDOW_STEP more messages, loading them from storage when the session does not hold them."""
+    state.set_window_size(state.window_size() + state.WINDOW_STEP)
+    messages_ = state.messages()
+    missing = state.window_size() - len(messages_)
+    if missing <= 0 or not state.earlier() or state.conversation_id() is None:
+        return
+    visit = context.current()
+    if visit.owner is None:
+        return
+    older = visit.store.messages(visit.owner, state.conversation_id(), limit=max(missing, state.WINDOW_STEP),
+                                 before_seq=state.earlier() + 1)
+    messages_[:0] = older
+    state.set_earlier(state.earlier() - len(older))
+
+
+def delete_conversation(visit: context.Visit, cid: str) -> None:
+    visit.store.delete(visit.owner, cid)
+    state.cancel_delete()
+    if state.conversation_id() == cid:
+        new_chat()
+
+
+def rename_conversation(visit: context.Visit, cid: str, title: str) -> None:
+    visit.store.rename(visit.owner, cid, title)
+
+
+# -- a new message and its reply ----------------------------------------------------------------------------
+
+
+def submit_prompt(start: bool = True) -> None:
+    """on_submit of the chat input: keep and save the user's message before anything is sent.
+
+    With `start`, the request is sent at once (see _start_early); the page's missed_submit path reruns
+    first, which would drop a request sent here, so it passes start=False.
+    """
+    state.mark_submitted()
+    visit = context.current()
+    if not visit.admitted():  # a callback of a session that signed out meanwhile
+        return
+    value = state.prompt()
+    text = value if isinstance(value, str) else getattr(value, "text", "") or ""
+    text = text if isinstance(text, str) else ""
+    uploads = [] if isinstance(value, str) or value is None else list(getattr(value, "files", None) or [])
+    current = visit.settings()
+    owner_id, store = visit.owner, visit.store
+    new_conversation = owner_id is not None and state.conversation_id() is None
+    # Limits are enforced here, not only by the widget: a bypassed widget gets the same answer. Counts
+    # and lengths come first, before any file is decoded.
+    too_much = inputs.check(visit.input_limits, text=text, attachments=len(uploads),
+                            conversation_messages=len(state.messages()) + state.earlier(),
+                            new_conversation=new_conversation,
+                            conversations=store.count_conversations(owner_id) if new_conversation else 0)
+    if too_much is not None:
+        state.set_input_refused(too_much)
+        return
+    files, refused = attachments.prepare([(f.name, f.getvalue()) for f in uploads])
+    state.set_refused([(r.name, r.reason_key, r.detail) for r in refused])
+    if not text.strip() and not files:
+        return
+    message = conv.user_message(text, files)
+    remembered = current.conversation_settings(preset(), state.summary())
+    if new_conversation:
+        cid = store.create_conversation(owner_id, title_for(text), current.model.id, remembered)
+        state.set_conversation(cid)
+        st.query_params["c"] = cid
+    elif owner_id is not None:
+        store.update_settings(owner_id, state.conversation_id(), current.model.id, remembered)
+    state.messages().append(message)
+    save(visit, message)
+    state.set_pending()
+    if start and not files:
+        _start_early(visit, current, message)
+
+
+def new_turn(visit: context.Visit, current: Settings, question: dict):
+    """A Turn for this run's settings: the host's limits, the log setting and the question it answers."""
+    from glmchat.chat.turn import Turn, prompt_text
+    return Turn(current.model, reserve=lambda: visit.reserve(current),
+                log_prompt=prompt_text(question["content"]) if visit.log_content else None)
+
+
+def _start_early(visit: context.Visit, current: Settings, message: dict) -> None:
+    """Send the request now, from the callback: the model's wait then overlaps the page's rerun."""
+    endpoint = current.endpoint()
+    if endpoint is None:
+        return
+    turn = new_turn(visit, current, message)
+    if turn.reserve() is not None:
+        return  # the page reserves again and shows the refusal
+    prestart.put(message["id"], turn.send(endpoint, current.chat_request(plan(current).messages)))
+
+
+def plan(current: Settings) -> conv.Plan:
+    """What the next request sends, trimmed to the model's window."""
+    return conv.plan_request(state.messages(), current.system_prompt, current.budget(), state.summary())
+
+
+def retry() -> None:
+    """Retry button: drop the failed reply (here and in storage) and ask again."""
+    drop_failed_reply(context.current())
+    state.set_pending()
+
+
+def drop_failed_reply(visit: context.Visit) -> None:
+    messages_ = state.messages()
+    kept = conv.retry_target(messages_)
+    if kept is None:
+        return
+    if visit.owner is not None and state.conversation_id() is not None:
+        visit.store.delete_messages_after(visit.owner, state.conversation_id(), kept[-1]["id"])
+    messages_[:] = kept
+
+
+def submit_edit(message_id: str) -> None:
+    """Resend an edited user message: it replaces what followed it."""
+    text = state.edit_text(message_id)
+    i = _index(message_id)
+    if i is None or not text.strip():
+        state.cancel_edit()
+        return
+    visit = context.current()
+    # The same limits as a new message: the edit box is a widget too, and can be bypassed.
+    too_much = inputs.check(visit.input_limits, text=text, attachments=0, conversation_messages=i,
+                            new_conversation=False, conversations=0)
+    if too_much is not None:
+        state.set_input_refused(too_much)
+        return
+    state.cancel_edit()
+    message = state.messages()[i]
+    message["content"] = text
+    _truncate_after(visit, i)
+    save(visit, message)
+    state.set_pending()
+
+
+def regenerate() -> None:
+    """Ask again for the last answer; the old one stays reachable under the new one."""
+    messages_ = state.messages()
+    if not messages_ or messages_[-1]["role"] != "assistant" or len(messages_) < 2:
+        return
+    old = messages_[-1]
+    earlier = old.get("alternatives") or []
+    state.set_alternatives(earlier + [{k: v for k, v in old.items() if k != "alternatives"}])
+    _truncate_after(context.current(), len(messages_) - 2)
+    state.set_pending()
+
+
+def set_feedback(message_id: str) -> None:
+    """Thumbs up (1) or down (0), kept with the message."""
+    i = _index(message_id)
+    if i is None:
+        return
+    message = state.messages()[i]
+    message["feedback"] = state.feedback(message_id)
+    save(context.current(), message)
+
+
+def set_summary(visit: context.Visit, current: Settings, value: dict) -> None:
+    state.set_summary(value)
+    if visit.owner is not None and state.conversation_id() is not None:
+        visit.store.update_settings(visit.owner, state.conversation_id(), current.model.id,
+                                    current.conversation_settings(preset(), value))
+
+
+# -- presets ------------------------------------------------------------------------------------------------
+
+
+def preset() -> str | None:
+    """The chosen preset's id, if it has the form of one the sidebar offers (builtin:… or user:<name>)."""
+    value = state.widget(state.PRESET)
+    if not isinstance(value, str) or not value:
+        return None
+    if value.startswith("user:"):
+        return value if 0 < len(value) - 5 <= presets.MAX_NAME else None
+    return value if value in {p.id for p in presets.builtin("en")} else None
+
+
+def preset_choices(visit: context.Visit) -> list[presets.Preset]:
+    own = presets.parse_user(visit.store.meta(presets.meta_key(visit.owner))) if visit.owner else []
+    return presets.builtin(state.lang()) + own
+
+
+def apply_preset() -> None:
+    """Choosing a preset starts a new chat with its system prompt."""
+    chosen = presets.find(preset_choices(context.current()), preset())
+    new_chat()
+    state.set_widget(state.SYSTEM, chosen.prompt if chosen else "")
+
+
+def save_preset() -> None:
+    """Save the current system prompt as one of this owner's presets."""
+    visit = context.current()
+    name = offered.text(state.widget(state.PRESET_NAME), presets.MAX_NAME).strip()
+    prompt = offered.text(state.widget(state.SYSTEM), offered.SYSTEM_CHARS)
+    if visit.owner is None or not name or not prompt.strip():
+        return
+    own = presets.parse_user(visit.store.meta(presets.meta_key(visit.owner)))
+    visit.store.set_meta(presets.meta_key(visit.owner), presets.with_user_preset(own, name, prompt))
+    state.set_widget(state.PRESET, f"user:{name[:presets.MAX_NAME]}")
+    state.set_widget(state.PRESET_NAME, "")
+
+
+# -- the gate -----------------------------------------------------------------------------------------------
+
+
+def check_password() -> None:
+    """on_click of the gate's button: throttled per client and app-wide, never echoed or logged."""
+    typed = state.take_password()
+    visit = context.current()
+    if visit.rules.password_hash is None:
+        return
+    outcome = gate.attempt(visit.store, visit.client_tag(), typed, visit.rules.password_hash)
+    if outcome is None:
+        return
+    kind, wait = outcome
+    if kind == gate.OK:
+        state.pass_gate()
+    else:
+        state.set_gate_error(kind, wait)
+
+
+# -- the settings widgets, before they are drawn ------------------------------------------------------------
+
+
+def before_page(visit: context.Visit, catalogue: Catalogue) -> None:
+    """Set what the page reads, before the sidebar's widgets are drawn (the page may run first).
+
+    Opening ?c=<id> restores that conversation's model and parameters into its widgets; a new key
+    switches from the demo to the default model.
+    """
+    if state.widget(state.LANG, "auto") not in state.LANGS:
+        state.set_widget(state.LANG, "auto")
+    drop_forged(visit, catalogue)
+    sync_conversation(visit)
+    choose_model_on_key_change(catalogue, visit.key is not None)
+
+
+def drop_forged(visit: context.Visit, catalogue: Catalogue) -> None:
+    """Put back what the sidebar's settings widgets offer where a forged message left anything else.
+
+    Called before those widgets are drawn: Streamlit would draw a value it never offered (a model outside
+    the list, a slider beyond its range). What is sent is checked anyway (glmchat.chat.settings); this keeps
+    the widgets showing what will be used.
+    """
+    key = visit.key
+    if state.has_widget(state.MODEL) and state.widget(state.MODEL) not in catalogue.ids():
+        state.set_widget(state.MODEL, catalogue.default_id if key is not None else catalogue.offline_id)
+    custom = state.widget(state.CUSTOM_MODEL)
+    if state.has_widget(state.CUSTOM_MODEL) and offered.model_id(custom) != custom:
+        state.set_widget(state.CUSTOM_MODEL, "")
+    if state.widget(state.PRESET) and preset() is None:
+        state.set_widget(state.PRESET, "")
+    current = visit.settings(catalogue)
+    for name, value in ((state.TEMPERATURE, current.temperature), (state.TOP_P, current.top_p),
+                        (state.MAX_TOKENS, current.max_tokens), (state.SYSTEM, current.system_prompt),
+                        (state.WEB_SEARCH, offered.flag(state.widget(state.WEB_SEARCH), False)),
+                        (state.THINKING, offered.flag(state.widget(state.THINKING), True))):
+        raw = state.widget(name)
+        if state.has_widget(name) and (raw != value or type(raw) is not type(value)):
+            state.set_widget(name, value)
+
+
+def choose_model_on_key_change(catalogue: Catalogue, has_key: bool) -> None:
+    """Start on the demo without a key; switch to the default GLM model as soon as a key appears."""
+    if not state.has_widget(state.MODEL) or (has_key and not state.had_key()
+                                             and state.widget(state.MODEL) == catalogue.offline_id):
+        state.set_widget(state.MODEL, catalogue.default_id if has_key else catalogue.offline_id)
+    state.set_had_key(has_key)
+
+
+def reset_params_if_model_changed(model) -> None:
+    """Parameter widgets take the chosen model's defaults whenever the model changes."""
+    if state.params_for() == model.id:
+        return
+    state.set_widget(state.TEMPERATURE, model.temperature)
+    state.set_widget(state.TOP_P, model.top_p)
+    state.set_widget(state.MAX_TOKENS, model.max_output)
+    state.set_params_for(model.id)
+
+
+def chat_view_of(current: Settings, drawn: conv.Plan) -> tuple:
+    """What of the settings shows on the chat page: the demo notice, the messages left out of the request."""
+    return current.model.offline, tuple(drawn.dropped)
+
+
+def chat_view_changed(current: Settings) -> bool:
+    """Whether the chat page on screen would look different with these settings."""
+    shown = state.chat_view()
+    return shown is not None and shown != chat_view_of(current, plan(current))
+
