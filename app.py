@@ -1,16 +1,16 @@
 """GLM Chat: page config, navigation and the shared sidebar."""
+
 import logging
 from pathlib import Path
 
 import streamlit as st
 
-from glmchat.hosting import config
-from glmchat.ui import callbacks, context, gate_view, heap, later, prestart, sidebar, state
-from glmchat.ui import streamlit_internals
-from glmchat.hosting.access import ConfigError
 from glmchat.chat.catalogue import load
-from glmchat.chat.render import safe_inline
 from glmchat.chat.i18n import t
+from glmchat.chat.render import safe_inline
+from glmchat.hosting import config
+from glmchat.hosting.access import ConfigError
+from glmchat.ui import callbacks, context, gate_view, heap, later, prestart, sidebar, state, streamlit_internals
 
 # A local file: a :material/…: or emoji page icon makes every page load fetch it from a CDN.
 ICON = str(Path(__file__).with_name("glmchat") / "ui" / "assets" / "icon.png")
@@ -50,11 +50,13 @@ try:
     side = st.sidebar.container()
     lang = state.lang()
     chat = st.Page("app_pages/chat.py", title=t("page.chat", lang), icon=":material/chat:", default=True)
-    page = st.navigation([
-        chat,
-        st.Page("app_pages/history.py", title=t("page.history", lang), icon=":material/history:"),
-        st.Page("app_pages/usage.py", title=t("page.usage", lang), icon=":material/query_stats:"),
-    ])
+    page = st.navigation(
+        [
+            chat,
+            st.Page("app_pages/history.py", title=t("page.history", lang), icon=":material/history:"),
+            st.Page("app_pages/usage.py", title=t("page.usage", lang), icon=":material/query_stats:"),
+        ]
+    )
     later.reset()
     status_slot = None
 

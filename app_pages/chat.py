@@ -1,11 +1,12 @@
 """The chat page."""
+
 from functools import partial
 
 import streamlit as st
 
 from glmchat.chat import attachments
-from glmchat.ui import callbacks, chat_view, context, later, state
 from glmchat.chat.i18n import t
+from glmchat.ui import callbacks, chat_view, context, later, state
 
 visit = context.current()
 settings = visit.settings()
@@ -49,8 +50,13 @@ shown = messages[first:]
 with top:
     chat_view.draw_summary(state.summary(), lang)
     if hidden:
-        st.button(t("chat.show_earlier", lang, n=hidden), on_click=callbacks.show_earlier, icon=":material/expand_less:",
-                  key="show-earlier", type="tertiary")
+        st.button(
+            t("chat.show_earlier", lang, n=hidden),
+            on_click=callbacks.show_earlier,
+            icon=":material/expand_less:",
+            key="show-earlier",
+            type="tertiary",
+        )
     if not messages:
         st.caption(t("chat.empty", lang))
     else:
@@ -59,8 +65,15 @@ with top:
         st.empty()
 groups = chat_view.exchanges(shown)
 boxes = [hist.container() for _ in groups]
-history = partial(chat_view.draw_history, shown, lang, boxes, busy=pending, dropped=frozenset(plan.dropped),
-                  follow=None if pending else callbacks.follower(visit))
+history = partial(
+    chat_view.draw_history,
+    shown,
+    lang,
+    boxes,
+    busy=pending,
+    dropped=frozenset(plan.dropped),
+    follow=None if pending else callbacks.follower(visit),
+)
 if live and state.drawn_as(shown[:-1]):
     # The boxes on screen hold these very exchanges: the new one goes first, the rest after the first token.
     later.add(partial(history, groups=range(len(groups) - 1)), first=True)
@@ -68,19 +81,35 @@ if live and state.drawn_as(shown[:-1]):
 else:
     history()
 
-typed = st.chat_input(t("chat.placeholder", lang), key=state.PROMPT, on_submit=callbacks.submit_prompt,
-                      submit_mode="stop", max_chars=state.INPUT_CHARS, accept_file="multiple",
-                      file_type=chat_view.FILE_TYPES, max_upload_size=attachments.MAX_IMAGE_BYTES_IN // attachments.MB)
+typed = st.chat_input(
+    t("chat.placeholder", lang),
+    key=state.PROMPT,
+    on_submit=callbacks.submit_prompt,
+    submit_mode="stop",
+    max_chars=state.INPUT_CHARS,
+    accept_file="multiple",
+    file_type=chat_view.FILE_TYPES,
+    max_upload_size=attachments.MAX_IMAGE_BYTES_IN // attachments.MB,
+)
 if state.missed_submit(typed):
     callbacks.submit_prompt(start=False)
     st.rerun()  # draw the page again with the message in place and its reply pending
 if live:
     with boxes[-1]:
-        chat_view.stream_reply(visit, settings, plan.messages, save=callbacks.reply_saver_target(visit),
-                               alternatives=state.take_alternatives())
+        chat_view.stream_reply(
+            visit,
+            settings,
+            plan.messages,
+            save=callbacks.reply_saver_target(visit),
+            alternatives=state.take_alternatives(),
+        )
     plan = callbacks.plan(settings)  # the reply just added counts too
 state.set_drawn(messages[first:])
 state.set_chat_view(callbacks.chat_view_of(settings, plan))
 if plan.dropped:
-    st.button(t("chat.summarise", lang, n=len(plan.dropped)), on_click=state.ask_summary,
-              icon=":material/compress:", key="summarise")
+    st.button(
+        t("chat.summarise", lang, n=len(plan.dropped)),
+        on_click=state.ask_summary,
+        icon=":material/compress:",
+        key="summarise",
+    )

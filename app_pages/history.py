@@ -1,16 +1,17 @@
 """History: search, filter, open, delete, export and import the visitor's conversations."""
+
 import json
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 
 import streamlit as st
 
 from glmchat.chat import attachments
-from glmchat.hosting import offered
-from glmchat.ui import callbacks, context, state
 from glmchat.chat.catalogue import load
 from glmchat.chat.i18n import t
 from glmchat.chat.render import safe_inline
+from glmchat.hosting import offered
 from glmchat.store import MAX_IMPORT_MB, ImportRefused, StorageError, parse_export, to_markdown
+from glmchat.ui import callbacks, context, state
 
 IMPORT_LIMIT_MB = MAX_IMPORT_MB
 catalogue = load()
@@ -23,20 +24,31 @@ if owner_id is None:
     st.info(t("history.off", lang), icon=":material/history_toggle_off:")
     st.stop()
 
-query = st.text_input(t("history.search", lang), max_chars=offered.SEARCH_CHARS, key=state.SEARCH,
-                      placeholder=t("history.search_hint", lang))
+query = st.text_input(
+    t("history.search", lang),
+    max_chars=offered.SEARCH_CHARS,
+    key=state.SEARCH,
+    placeholder=t("history.search_hint", lang),
+)
 left, right = st.columns(2)
-model = left.selectbox(t("history.model_filter", lang), [""] + catalogue.ids(), key=state.MODEL_FILTER,
-                       format_func=lambda i: catalogue.get(i).label(lang) if i else t("history.all_models", lang))
+model = left.selectbox(
+    t("history.model_filter", lang),
+    [""] + catalogue.ids(),
+    key=state.MODEL_FILTER,
+    format_func=lambda i: catalogue.get(i).label(lang) if i else t("history.all_models", lang),
+)
 dates = right.date_input(t("history.dates", lang), value=(), key=state.DATE_FILTER)
-since = datetime.combine(dates[0], time.min, tzinfo=timezone.utc) if len(dates) >= 1 else None
-until = datetime.combine(dates[-1], time.max, tzinfo=timezone.utc) if len(dates) == 2 else None
+since = datetime.combine(dates[0], time.min, tzinfo=UTC) if len(dates) >= 1 else None
+until = datetime.combine(dates[-1], time.max, tzinfo=UTC) if len(dates) == 2 else None
 
 # What reaches the server is checked like every widget value (a forged message can carry anything).
 query, model = offered.text(query, offered.SEARCH_CHARS), offered.choice(model, catalogue.ids(), "")
 filters = {"model": model or None, "since": since, "until": until}
-rows = (store.search(owner_id, query, **filters) if query.strip()
-        else store.list_conversations(owner_id, limit=200, **filters))
+rows = (
+    store.search(owner_id, query, **filters)
+    if query.strip()
+    else store.list_conversations(owner_id, limit=200, **filters)
+)
 if not store.healthy:
     st.warning(t("history.db_down", lang), icon=":material/cloud_off:")
     st.stop()  # search, export and import need the database; nothing here works from memory
@@ -54,6 +66,7 @@ def export_markdown(cid: str):
     def build() -> str:
         data = store.export(owner_id, cid)
         return "\n\n".join(to_markdown(c) for c in data["conversations"])
+
     return build
 
 
@@ -63,28 +76,55 @@ for row in rows:
     with st.container(border=True):
         st.markdown(f"**{safe_inline(row['title'] or t('history.untitled', lang), max_len=120)}**")
         when = row["updated_at"].astimezone().strftime("%Y-%m-%d %H:%M")
-        st.caption(f"{when} · {safe_inline(row['model'], max_len=60)}"
-                   + (f" · {t('history.messages', lang, n=row['message_count'])}" if "message_count" in row else ""))
+        st.caption(
+            f"{when} · {safe_inline(row['model'], max_len=60)}"
+            + (f" · {t('history.messages', lang, n=row['message_count'])}" if "message_count" in row else "")
+        )
         if row.get("snippet"):
             st.caption(safe_inline(row["snippet"], max_len=160))
         cols = st.columns(4)
         if cols[0].button(t("history.open", lang), key=f"open-{cid}", icon=":material/chat:"):
             open_in_chat(cid)
             st.switch_page("app_pages/chat.py")
-        cols[1].download_button("JSON", data=export_json(cid), file_name=f"glmchat-{cid[:8]}.json",
-                                mime="application/json", key=f"json-{cid}", on_click="ignore",
-                                icon=":material/download:")
-        cols[2].download_button("Markdown", data=export_markdown(cid), file_name=f"glmchat-{cid[:8]}.md",
-                                mime="text/markdown", key=f"md-{cid}", on_click="ignore",
-                                icon=":material/download:")
-        cols[3].button(t("history.delete", lang), key=f"del-{cid}", icon=":material/delete:",
-                       on_click=state.ask_delete, args=(cid,))
+        cols[1].download_button(
+            "JSON",
+            data=export_json(cid),
+            file_name=f"glmchat-{cid[:8]}.json",
+            mime="application/json",
+            key=f"json-{cid}",
+            on_click="ignore",
+            icon=":material/download:",
+        )
+        cols[2].download_button(
+            "Markdown",
+            data=export_markdown(cid),
+            file_name=f"glmchat-{cid[:8]}.md",
+            mime="text/markdown",
+            key=f"md-{cid}",
+            on_click="ignore",
+            icon=":material/download:",
+        )
+        cols[3].button(
+            t("history.delete", lang),
+            key=f"del-{cid}",
+            icon=":material/delete:",
+            on_click=state.ask_delete,
+            args=(cid,),
+        )
 
 st.divider()
-st.download_button(t("history.export_all", lang), data=export_json(None), file_name="glmchat-export.json",
-                   mime="application/json", on_click="ignore", icon=":material/download:", key="export-all")
-upload = st.file_uploader(t("history.import", lang), type=["json"], max_upload_size=IMPORT_LIMIT_MB,
-                          key=state.IMPORT_FILE)
+st.download_button(
+    t("history.export_all", lang),
+    data=export_json(None),
+    file_name="glmchat-export.json",
+    mime="application/json",
+    on_click="ignore",
+    icon=":material/download:",
+    key="export-all",
+)
+upload = st.file_uploader(
+    t("history.import", lang), type=["json"], max_upload_size=IMPORT_LIMIT_MB, key=state.IMPORT_FILE
+)
 
 
 def import_file(upload) -> None:

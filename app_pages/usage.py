@@ -1,12 +1,13 @@
 """Usage: tokens and cost by day, by model and by conversation, from the stored per-message usage."""
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import streamlit as st
 
+from glmchat.chat.i18n import t
 from glmchat.hosting import offered
 from glmchat.ui import context, state
-from glmchat.chat.i18n import t
 
 visit = context.current()
 lang = state.lang()
@@ -20,8 +21,12 @@ if limits.active and visit.sees_host_usage():
     st.subheader(t("usage.host_today", lang))
     a, b, c, d = st.columns(4)
     a.metric(t("usage.requests", lang), f"{today['requests']:,}")
-    b.metric(t("usage.tokens", lang), f"{today['tokens']:,}" + (f" / {limits.tokens_day:,}" if limits.tokens_day else ""))
-    c.metric(t("usage.cost_total", lang), f"¥{today['cost']:.4f}" + (f" / ¥{limits.cny_day:g}" if limits.cny_day else ""))
+    b.metric(
+        t("usage.tokens", lang), f"{today['tokens']:,}" + (f" / {limits.tokens_day:,}" if limits.tokens_day else "")
+    )
+    c.metric(
+        t("usage.cost_total", lang), f"¥{today['cost']:.4f}" + (f" / ¥{limits.cny_day:g}" if limits.cny_day else "")
+    )
     d.metric(t("usage.streams", lang), f"{today['streams']}" + (f" / {limits.streams}" if limits.streams else ""))
     if today["visitors"]:
         st.dataframe(pd.DataFrame(today["visitors"]), hide_index=True, width="stretch")
@@ -31,10 +36,15 @@ if owner_id is None:
     st.stop()
 
 PERIODS = {"7": 7, "30": 30, "90": 90, "all": None}
-period = st.segmented_control(t("usage.period", lang), list(PERIODS), default="30", key=state.USAGE_PERIOD,
-                              format_func=lambda p: t("usage.all", lang) if p == "all" else t("usage.days", lang, n=p))
+period = st.segmented_control(
+    t("usage.period", lang),
+    list(PERIODS),
+    default="30",
+    key=state.USAGE_PERIOD,
+    format_func=lambda p: t("usage.all", lang) if p == "all" else t("usage.days", lang, n=p),
+)
 days = PERIODS[offered.choice(period, PERIODS, "30")]
-since = datetime.now(timezone.utc) - timedelta(days=days) if days else None
+since = datetime.now(UTC) - timedelta(days=days) if days else None
 rows = visit.store.usage(owner_id, since=since)
 
 if not rows:
@@ -54,12 +64,20 @@ st.bar_chart(by_day, y_label=t("usage.tokens", lang))
 
 st.subheader(t("usage.by_model", lang))
 by_model = df.groupby("model", as_index=False).agg(
-    requests=("total_tokens", "size"), prompt_tokens=("prompt_tokens", "sum"),
-    completion_tokens=("completion_tokens", "sum"), total_tokens=("total_tokens", "sum"), cost=("cost", "sum"))
+    requests=("total_tokens", "size"),
+    prompt_tokens=("prompt_tokens", "sum"),
+    completion_tokens=("completion_tokens", "sum"),
+    total_tokens=("total_tokens", "sum"),
+    cost=("cost", "sum"),
+)
 st.dataframe(by_model, hide_index=True, width="stretch")
 
 st.subheader(t("usage.by_conversation", lang))
 by_conv = df.groupby(["conversation_id", "title"], as_index=False).agg(
-    requests=("total_tokens", "size"), total_tokens=("total_tokens", "sum"), cost=("cost", "sum"))
-st.dataframe(by_conv.drop(columns="conversation_id").sort_values("total_tokens", ascending=False),
-             hide_index=True, width="stretch")
+    requests=("total_tokens", "size"), total_tokens=("total_tokens", "sum"), cost=("cost", "sum")
+)
+st.dataframe(
+    by_conv.drop(columns="conversation_id").sort_values("total_tokens", ascending=False),
+    hide_index=True,
+    width="stretch",
+)

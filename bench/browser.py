@@ -3,6 +3,7 @@
 Every timestamp taken in the page is epoch milliseconds (performance.timeOrigin + performance.now()),
 so it compares directly with the simulator's /stats epoch seconds (× 1000).
 """
+
 from __future__ import annotations
 
 import time
@@ -11,8 +12,16 @@ from dataclasses import dataclass
 from playwright.sync_api import Browser, BrowserContext, Page
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 VIEWPORT = {"width": 1280, "height": 900}
 
 # Installed before any page script: timestamps and sizes of every WebSocket message the page handles,
@@ -33,7 +42,8 @@ INIT_JS = r"""(() => {
         const d = e.data;
         if (W.mark !== null && W.markAt === null && d && d.byteLength !== undefined
             && text.decode(d).includes(W.mark)) W.markAt = W.last;
-        W.bytes += d && d.byteLength !== undefined ? d.byteLength : (d && d.size !== undefined ? d.size : String(d).length);
+        W.bytes += d && d.byteLength !== undefined ? d.byteLength
+          : (d && d.size !== undefined ? d.size : String(d).length);
       });
     }
   };
@@ -91,6 +101,7 @@ def launch(pw) -> Browser:
 @dataclass
 class Frames:
     """WebSocket frames the browser's network stack received (CDP events, recorded in Python)."""
+
     n: int = 0
     bytes: int = 0
 
@@ -129,8 +140,9 @@ def state(page: Page) -> dict:
     return page.evaluate(STATE_JS)
 
 
-def wait_idle(tab: Tab, *, quiet_ms: float = 400, timeout: float = 120.0, messages: int | None = None,
-              since_ws: int | None = None) -> dict:
+def wait_idle(
+    tab: Tab, *, quiet_ms: float = 400, timeout: float = 120.0, messages: int | None = None, since_ws: int | None = None
+) -> dict:
     """Wait until the page has handled every WebSocket frame the network received, nothing arrived or
     changed in the DOM for quiet_ms, the script is not running and (optionally) `messages` chat bubbles
     are on the page and more than `since_ws` WebSocket messages were handled. Returns the last state."""
@@ -144,9 +156,14 @@ def wait_idle(tab: Tab, *, quiet_ms: float = 400, timeout: float = 120.0, messag
             time.sleep(0.1)
             continue
         last = max(s["ws"]["last"], s["mut"]["last"])
-        ok = (s["ws"]["n"] >= tab.frames.n and s["now"] - last >= quiet_ms and s["state"] == "notRunning"
-              and s["input"] and (messages is None or s["messages"] >= messages)
-              and (since_ws is None or s["ws"]["n"] > since_ws))
+        ok = (
+            s["ws"]["n"] >= tab.frames.n
+            and s["now"] - last >= quiet_ms
+            and s["state"] == "notRunning"
+            and s["input"]
+            and (messages is None or s["messages"] >= messages)
+            and (since_ws is None or s["ws"]["n"] > since_ws)
+        )
         if ok:
             return s
         if time.monotonic() > deadline:

@@ -4,10 +4,21 @@ No Streamlit or app imports: bench/naive_app.py imports this file by path.
 Each message is about 80 characters (about 24 estimated tokens with framing), with a little Markdown,
 so 5,000 messages (about 120K tokens) still fit a 128K-token context window in one request.
 """
+
 from __future__ import annotations
 
-TOPICS = ("the cache", "the parser", "the backup job", "the login page", "the report", "the queue",
-          "the exporter", "the importer", "the scheduler", "the search index")
+TOPICS = (
+    "the cache",
+    "the parser",
+    "the backup job",
+    "the login page",
+    "the report",
+    "the queue",
+    "the exporter",
+    "the importer",
+    "the scheduler",
+    "the search index",
+)
 
 
 def text(i: int) -> tuple[str, str]:
@@ -20,4 +31,4 @@ def text(i: int) -> tuple[str, str]:
 
 def messages(n: int) -> list[dict]:
     """The naive app's plain {"role", "content"} history."""
-    return [dict(zip(("role", "content"), text(i))) for i in range(n)]
+    return [dict(zip(("role", "content"), text(i), strict=False)) for i in range(n)]

@@ -4,6 +4,7 @@ Conventions: every time is in milliseconds; in-page timestamps are epoch ms (per
 performance.now()) and the simulator's /stats events are epoch seconds, so they are compared after × 1000.
 A repetition that fails records "error" instead of timings and the run goes on.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,9 +29,9 @@ class Ctx:
     browser: object
     sim: procs.Simulator
     seeder: Seeder
-    apps: dict          # name -> procs.App
+    apps: dict  # name -> procs.App
     log: callable = print
-    rows: list = None   # every row as soon as it is measured, so an interrupted run keeps what it had
+    rows: list = None  # every row as soon as it is measured, so an interrupted run keeps what it had
 
     def emit(self, row: dict) -> dict:
         if self.rows is None:
@@ -107,8 +108,9 @@ def _first_token_way(ctx: Ctx, t: dict, arrived: float | None, first_chunk_at: f
     }
 
 
-def turn(ctx: Ctx, app: procs.App, tab: B.Tab, prompt: str, final_marker: str, timeout: float,
-         expected: str | None = None) -> dict:
+def turn(
+    ctx: Ctx, app: procs.App, tab: B.Tab, prompt: str, final_marker: str, timeout: float, expected: str | None = None
+) -> dict:
     """Send prompt, time the reply in the page (notes §5.3) and match it with the simulator's events."""
     page = tab.page
     page.evaluate(B.REPLY_OBSERVER_JS, ["tok0", final_marker])
@@ -117,8 +119,9 @@ def turn(ctx: Ctx, app: procs.App, tab: B.Tab, prompt: str, final_marker: str, t
     box = page.get_by_test_id("stChatInputTextArea")
     box.fill(prompt)
     box.press("Enter")
-    page.wait_for_function("() => window.__t.last !== null && window.__t.lastPaint !== null",
-                           polling=50, timeout=timeout * 1000)
+    page.wait_for_function(
+        "() => window.__t.last !== null && window.__t.lastPaint !== null", polling=50, timeout=timeout * 1000
+    )
     events = ctx.sim.wait_events(1, timeout)
     B.wait_idle(tab, timeout=timeout)
     cpu1, frames1 = procs.cpu_seconds(app.pid), tab.frames.snapshot()
@@ -130,7 +133,7 @@ def turn(ctx: Ctx, app: procs.App, tab: B.Tab, prompt: str, final_marker: str, t
         raise RuntimeError("the simulator recorded no finished stream")
     ev = events[-1]
     delay = _rate_of(prompt, ctx.sim.token_delay)
-    own = (ctx.sim.ttft + delay) * 1000          # the simulator's own time to the first content token
+    own = (ctx.sim.ttft + delay) * 1000  # the simulator's own time to the first content token
     return {
         "enter_to_first": t["first"] - t["enter"],
         "added_ttft": t["first"] - t["enter"] - own,
@@ -143,7 +146,8 @@ def turn(ctx: Ctx, app: procs.App, tab: B.Tab, prompt: str, final_marker: str, t
         "chunks": ev["chunks"],
         "visible_span_ms": t["last"] - t["first"],
         "dom_updates": t["updates"],
-        "ws_frames": frames1[0] - frames0[0], "ws_bytes": frames1[1] - frames0[1],
+        "ws_frames": frames1[0] - frames0[0],
+        "ws_bytes": frames1[1] - frames0[1],
         "server_cpu_ms": (cpu1 - cpu0) * 1000,
         "identical": None if expected is None else (text or "").strip() == expected,
         "text_len": len(text or ""),
@@ -182,8 +186,9 @@ def ttft(ctx: Ctx, sizes: list[int], reps: dict[int, int], convs: dict[int, tupl
                 def one():
                     tab, load_ms, _ = _open(ctx, app, _url(app, conv, n), n)
                     try:
-                        r = turn(ctx, app, tab, f"ttft {rep} sim:tokens=40", "tok39", timeout=120,
-                                 expected=EXPECTED[40])
+                        r = turn(
+                            ctx, app, tab, f"ttft {rep} sim:tokens=40", "tok39", timeout=120, expected=EXPECTED[40]
+                        )
                         r["load_ms"] = load_ms
                         return r
                     finally:
@@ -191,8 +196,10 @@ def ttft(ctx: Ctx, sizes: list[int], reps: dict[int, int], convs: dict[int, tupl
                         tab.close()
 
                 r = {"metric": "ttft", "app": name, "n": n, "rep": rep, **_guard(ctx, f"ttft {name} n={n}", one)}
-                ctx.log(f"  ttft {name:5} n={n:<5} rep={rep} added={r.get('added_ttft', float('nan')):8.1f} ms"
-                        f" load={r.get('load_ms', float('nan')):8.0f} ms")
+                ctx.log(
+                    f"  ttft {name:5} n={n:<5} rep={rep} added={r.get('added_ttft', float('nan')):8.1f} ms"
+                    f" load={r.get('load_ms', float('nan')):8.0f} ms"
+                )
                 out.append(ctx.emit(r))
     return out
 
@@ -210,8 +217,15 @@ def stream(ctx: Ctx, rates: list[int], reps: dict[int, int], tokens: int = 2000)
                 def one():
                     tab, _, _ = _open(ctx, app, _url(app, None, 0), 0)
                     try:
-                        r = turn(ctx, app, tab, f"stream {rep} sim:tokens={tokens} sim:rate={rate}",
-                                 f"tok{tokens - 1}", timeout=tokens / rate + 90, expected=EXPECTED[tokens])
+                        r = turn(
+                            ctx,
+                            app,
+                            tab,
+                            f"stream {rep} sim:tokens={tokens} sim:rate={rate}",
+                            f"tok{tokens - 1}",
+                            timeout=tokens / rate + 90,
+                            expected=EXPECTED[tokens],
+                        )
                         r["rendered_tok_s"] = tokens / (r["visible_span_ms"] / 1000) if r["visible_span_ms"] else None
                         r["sent_tok_s"] = r["chunks"] / (r["sim_send_ms"] / 1000) if r["sim_send_ms"] else None
                         return r
@@ -219,10 +233,17 @@ def stream(ctx: Ctx, rates: list[int], reps: dict[int, int], tokens: int = 2000)
                         _cleanup_glm(ctx, app, tab, None)
                         tab.close()
 
-                r = {"metric": "stream", "app": name, "rate": rate, "rep": rep,
-                     **_guard(ctx, f"stream {name} {rate} tok/s", one)}
-                ctx.log(f"  stream {name:5} {rate:>5} tok/s rep={rep} lag={r.get('last_lag', float('nan')):8.1f} ms"
-                        f" rendered={r.get('rendered_tok_s') or float('nan'):7.0f} tok/s identical={r.get('identical')}")
+                r = {
+                    "metric": "stream",
+                    "app": name,
+                    "rate": rate,
+                    "rep": rep,
+                    **_guard(ctx, f"stream {name} {rate} tok/s", one),
+                }
+                ctx.log(
+                    f"  stream {name:5} {rate:>5} tok/s rep={rep} lag={r.get('last_lag', float('nan')):8.1f} ms"
+                    f" rendered={r.get('rendered_tok_s') or float('nan'):7.0f} tok/s identical={r.get('identical')}"
+                )
                 out.append(ctx.emit(r))
     return out
 
@@ -236,8 +257,9 @@ ARM_JS = r"""() => {
 }"""
 
 
-def rerun(ctx: Ctx, sizes: list[int], reps: dict[int, int], convs: dict[int, tuple],
-          quiet_ms: float = 400) -> list[dict]:
+def rerun(
+    ctx: Ctx, sizes: list[int], reps: dict[int, int], convs: dict[int, tuple], quiet_ms: float = 400
+) -> list[dict]:
     """Switch the sidebar model select; settle = last WebSocket message or DOM change before a quiet period."""
     out = []
     for n in sizes:
@@ -267,11 +289,17 @@ def rerun(ctx: Ctx, sizes: list[int], reps: dict[int, int], convs: dict[int, tup
                         value = box.input_value()
                         if value != option:
                             raise RuntimeError(f"the model select shows {value!r}, not {option!r}")
-                        return {"settle": max(s["ws"]["last"], s["mut"]["last"]) - a["t0"],
-                                "last_ws": s["ws"]["last"] - a["t0"], "last_dom": s["mut"]["last"] - a["t0"],
-                                "ws_messages": s["ws"]["n"] - a["ws0"], "ws_bytes": frames1[1] - frames0[1],
-                                "dom_mutations": s["mut"]["n"] - a["mut0"], "server_cpu_ms": (cpu1 - cpu0) * 1000,
-                                "load_ms": load_ms, "bubbles_drawn": s["messages"]}
+                        return {
+                            "settle": max(s["ws"]["last"], s["mut"]["last"]) - a["t0"],
+                            "last_ws": s["ws"]["last"] - a["t0"],
+                            "last_dom": s["mut"]["last"] - a["t0"],
+                            "ws_messages": s["ws"]["n"] - a["ws0"],
+                            "ws_bytes": frames1[1] - frames0[1],
+                            "dom_mutations": s["mut"]["n"] - a["mut0"],
+                            "server_cpu_ms": (cpu1 - cpu0) * 1000,
+                            "load_ms": load_ms,
+                            "bubbles_drawn": s["messages"],
+                        }
                     finally:
                         tab.close()
 
@@ -346,16 +374,22 @@ def sessions(ctx: Ctx, counts: list[int], reps: dict[int, int], rate: int = 100)
                         reply = tab.page.evaluate(B.REPLY_TEXT_JS, [len(chat) - 1, "tok0"]) or ""
                         own = " ".join(f"tok{i}" for i in range(150 + k))
                         foreign_chat = sum(1 for j, m in enumerate(markers) if j != k and any(m in c for c in chat))
-                        rows.append({
-                            "metric": "sessions", "app": name, "k": k_count, "rep": rep, "session": k,
-                            "added_ttft": t["first"] - t["enter"] - (ctx.sim.ttft + 1 / rate) * 1000,
-                            **_first_token_way(ctx, t, arrived, streams[k]["first_chunk_at"], 1 / rate),
-                            "enter_to_last": t["last"] - t["enter"],
-                            "own_prompt_shown": any(prompts[k] in c for c in chat[:-1]),
-                            "own_reply_exact": reply.strip() == own,
-                            "foreign_in_chat": foreign_chat,
-                            "foreign_in_sidebar": sum(1 for j, m in enumerate(markers) if j != k and m in side),
-                        })
+                        rows.append(
+                            {
+                                "metric": "sessions",
+                                "app": name,
+                                "k": k_count,
+                                "rep": rep,
+                                "session": k,
+                                "added_ttft": t["first"] - t["enter"] - (ctx.sim.ttft + 1 / rate) * 1000,
+                                **_first_token_way(ctx, t, arrived, streams[k]["first_chunk_at"], 1 / rate),
+                                "enter_to_last": t["last"] - t["enter"],
+                                "own_prompt_shown": any(prompts[k] in c for c in chat[:-1]),
+                                "own_reply_exact": reply.strip() == own,
+                                "foreign_in_chat": foreign_chat,
+                                "foreign_in_sidebar": sum(1 for j, m in enumerate(markers) if j != k and m in side),
+                            }
+                        )
                     spread = max(enters) - min(enters)
                     for r in rows:
                         r["enter_spread_ms"] = spread
@@ -363,12 +397,21 @@ def sessions(ctx: Ctx, counts: list[int], reps: dict[int, int], rate: int = 100)
                         r["browser_cpu_ms_per_session"] = (browser1 - browser0) * 1000 / k_count
                     leaks = sum(r["foreign_in_chat"] for r in rows)
                     bad = sum(1 for r in rows if not (r["own_prompt_shown"] and r["own_reply_exact"]))
-                    ctx.log(f"    enter spread {spread:.0f} ms; foreign markers in chat: {leaks}; "
-                            f"sessions without their own exact prompt+reply: {bad}")
+                    ctx.log(
+                        f"    enter spread {spread:.0f} ms; foreign markers in chat: {leaks}; "
+                        f"sessions without their own exact prompt+reply: {bad}"
+                    )
                 except Exception as exc:  # noqa: BLE001
                     ctx.log(f"  ! sessions {name} K={k_count}: {type(exc).__name__}: {str(exc)[:300]}")
-                    rows.append({"metric": "sessions", "app": name, "k": k_count, "rep": rep,
-                                 "error": f"{type(exc).__name__}: {str(exc)[:300]}"})
+                    rows.append(
+                        {
+                            "metric": "sessions",
+                            "app": name,
+                            "k": k_count,
+                            "rep": rep,
+                            "error": f"{type(exc).__name__}: {str(exc)[:300]}",
+                        }
+                    )
                 finally:
                     for tab in tabs:
                         tab.close()
@@ -397,26 +440,39 @@ def cold_start(ctx: Ctx, run_dir, database_url: str, reps: int, src, warmup: boo
                 tab.page.goto(app.url, timeout=60_000)
                 tab.page.get_by_test_id("stChatInputTextArea").wait_for(state="visible", timeout=60_000)
                 visible = time.time()
-                r = {"metric": "cold", "app": name, "rep": rep, "warmup": rep < 0,
-                     "spawn_to_health": (app.healthy_at - app.spawned_at) * 1000,
-                     "spawn_to_input": (visible - app.spawned_at) * 1000,
-                     "first_page_load": (visible - t_goto) * 1000}
+                r = {
+                    "metric": "cold",
+                    "app": name,
+                    "rep": rep,
+                    "warmup": rep < 0,
+                    "spawn_to_health": (app.healthy_at - app.spawned_at) * 1000,
+                    "spawn_to_input": (visible - app.spawned_at) * 1000,
+                    "first_page_load": (visible - t_goto) * 1000,
+                }
             except Exception as exc:  # noqa: BLE001
-                r = {"metric": "cold", "app": name, "rep": rep, "warmup": rep < 0,
-                     "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+                r = {
+                    "metric": "cold",
+                    "app": name,
+                    "rep": rep,
+                    "warmup": rep < 0,
+                    "error": f"{type(exc).__name__}: {str(exc)[:300]}",
+                }
             finally:
                 if tab is not None:
                     tab.close()
                 if app is not None:
                     app.stop()
-            ctx.log(f"  cold {name:5} rep={rep} spawn->input={r.get('spawn_to_input', float('nan')):7.0f} ms"
-                    f" spawn->health={r.get('spawn_to_health', float('nan')):6.0f} ms")
+            ctx.log(
+                f"  cold {name:5} rep={rep} spawn->input={r.get('spawn_to_input', float('nan')):7.0f} ms"
+                f" spawn->health={r.get('spawn_to_health', float('nan')):6.0f} ms"
+            )
             out.append(ctx.emit(r))
     return out
 
 
-def memory(ctx: Ctx, run_dir, database_url: str, sizes: list[int], sessions_per: dict[int, int],
-           convs: dict[int, tuple], src) -> list[dict]:
+def memory(
+    ctx: Ctx, run_dir, database_url: str, sizes: list[int], sessions_per: dict[int, int], convs: dict[int, tuple], src
+) -> list[dict]:
     """Server memory per idle session: a fresh server, one warm-up session, then K more sessions held open.
 
     RSS is read twice: as is ("raw"), and after the server ran gc.collect() + malloc_trim(0) (bench/serve.py,
@@ -449,8 +505,16 @@ def memory(ctx: Ctx, run_dir, database_url: str, sizes: list[int], sessions_per:
         tabs: list[B.Tab] = []
         heap_file = run_dir / f"heap-{name}-{n}.txt" if heap else None
         try:
-            app = procs.start_app(name, run_dir, ctx.sim, database_url, tag=f"-mem{n}{'-heap' if heap else ''}",
-                                  src=src, gc_hook=True, heap_file=heap_file)
+            app = procs.start_app(
+                name,
+                run_dir,
+                ctx.sim,
+                database_url,
+                tag=f"-mem{n}{'-heap' if heap else ''}",
+                src=src,
+                gc_hook=True,
+                heap_file=heap_file,
+            )
             url = _url(app, convs.get(n) if n else None, n)
             rss_start = procs.rss_kb(app.pid)
             tabs.append(_open(ctx, app, url, n)[0])
@@ -461,10 +525,15 @@ def memory(ctx: Ctx, run_dir, database_url: str, sizes: list[int], sessions_per:
                 last = traced(app, heap_file, 2)
                 return {"heap_1_mb": first / 2**20, "heap_per_session_mb": (last - first) / 2**20 / k}
             (raw1, trim1), (raw_k, trim_k) = first, settle(app)
-            return {"rss_start_mb": rss_start / 1024, "rss_1_mb": trim1 / 1024, "rss_k_mb": trim_k / 1024,
-                    "per_session_mb": (trim_k - trim1) / 1024 / k,
-                    "raw_rss_1_mb": raw1 / 1024, "raw_rss_k_mb": raw_k / 1024,
-                    "raw_per_session_mb": (raw_k - raw1) / 1024 / k}
+            return {
+                "rss_start_mb": rss_start / 1024,
+                "rss_1_mb": trim1 / 1024,
+                "rss_k_mb": trim_k / 1024,
+                "per_session_mb": (trim_k - trim1) / 1024 / k,
+                "raw_rss_1_mb": raw1 / 1024,
+                "raw_rss_k_mb": raw_k / 1024,
+                "raw_per_session_mb": (raw_k - raw1) / 1024 / k,
+            }
         finally:
             for tab in tabs:
                 tab.close()
@@ -480,8 +549,11 @@ def memory(ctx: Ctx, run_dir, database_url: str, sizes: list[int], sessions_per:
                 r.update(held_open(name, n, k, heap=True))
             except Exception as exc:  # noqa: BLE001
                 r = {"metric": "memory", "app": name, "n": n, "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
-            ctx.log(f"  memory {name:5} n={n:<5} per session={r.get('per_session_mb', float('nan')):6.2f} MB"
-                    f" (raw {r.get('raw_per_session_mb', float('nan')):6.2f} MB; traced heap "
-                    f"{r.get('heap_per_session_mb', float('nan')):6.2f} MB; 1 session {r.get('rss_1_mb', float('nan')):.1f} MB)")
+            ctx.log(
+                f"  memory {name:5} n={n:<5} per session={r.get('per_session_mb', float('nan')):6.2f} MB"
+                f" (raw {r.get('raw_per_session_mb', float('nan')):6.2f} MB; traced heap "
+                f"{r.get('heap_per_session_mb', float('nan')):6.2f} MB; "
+                f"1 session {r.get('rss_1_mb', float('nan')):.1f} MB)"
+            )
             out.append(ctx.emit(r))
     return out

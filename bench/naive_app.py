@@ -8,6 +8,7 @@ A sidebar model selectbox gives the same kind of widget rerun as GLM Chat's.
 Bench-only: `?seed=N` fills a new session's history with N messages from bench/corpus.py.
 Environment: ZHIPUAI_API_KEY, ZHIPUAI_BASE_URL (the simulator).
 """
+
 import os
 import sys
 from pathlib import Path

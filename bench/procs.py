@@ -1,4 +1,5 @@
 """The processes under test: the GLM simulator and the two Streamlit apps, plus /proc readings."""
+
 from __future__ import annotations
 
 import json
@@ -129,9 +130,23 @@ def start_simulator(run_dir: Path, ttft: float, token_delay: float, src: Path = 
     port = free_port()
     log = run_dir / "simulator.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([PYTHON, "-m", "glmsim.simulator", "--port", str(port), "--ttft", str(ttft),
-                                 "--token-delay", str(token_delay)], cwd=src, stdout=out,
-                                stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        proc = subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "glmsim.simulator",
+                "--port",
+                str(port),
+                "--ttft",
+                str(ttft),
+                "--token-delay",
+                str(token_delay),
+            ],
+            cwd=src,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     root = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{root}/health", proc, log)
@@ -144,12 +159,13 @@ def start_simulator(run_dir: Path, ttft: float, token_delay: float, src: Path = 
 @dataclass
 class App:
     """One `streamlit run` process of GLM Chat ("glm") or the naive app ("naive")."""
+
     name: str
     proc: subprocess.Popen
     url: str
     log: Path
-    spawned_at: float          # time.time() just before Popen
-    healthy_at: float = 0.0    # time.time() when /_stcore/health first answered 200
+    spawned_at: float  # time.time() just before Popen
+    healthy_at: float = 0.0  # time.time() when /_stcore/health first answered 200
     extra: dict = field(default_factory=dict)
 
     @property
@@ -162,8 +178,16 @@ class App:
 
 SCRIPTS = {"glm": "app.py", "naive": "bench/naive_app.py"}
 # What a snapshot copies: everything either app reads at run time (no secrets, no data, no .env).
-SNAPSHOT = ["app.py", "app_pages", "glmchat", "glmsim", ".streamlit/config.toml", "bench/naive_app.py", "bench/corpus.py",
-            "bench/serve.py"]
+SNAPSHOT = [
+    "app.py",
+    "app_pages",
+    "glmchat",
+    "glmsim",
+    ".streamlit/config.toml",
+    "bench/naive_app.py",
+    "bench/corpus.py",
+    "bench/serve.py",
+]
 
 
 def snapshot(run_dir: Path) -> Path:
@@ -184,15 +208,30 @@ def app_env(name: str, sim: Simulator, database_url: str) -> dict[str, str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "ZHIPUAI_API_KEY": "bench", "ZHIPUAI_BASE_URL": sim.base_url}
     if name == "glm":
         # Every history setting explicit (blank = unset), so neither the shell nor a .env file changes them.
-        env.update({"GLMCHAT_DATABASE_URL": database_url, "GLMCHAT_ACCESS_MODE": "personal",
-                    "GLMCHAT_OWNER_SECRET": "", "GLMCHAT_HOST_KEY_HISTORY": "",
-                    # The seeded chats are longer than the default input limit of 1,000 messages.
-                    "GLMCHAT_MAX_CONVERSATION_MESSAGES": "100000"})
+        env.update(
+            {
+                "GLMCHAT_DATABASE_URL": database_url,
+                "GLMCHAT_ACCESS_MODE": "personal",
+                "GLMCHAT_OWNER_SECRET": "",
+                "GLMCHAT_HOST_KEY_HISTORY": "",
+                # The seeded chats are longer than the default input limit of 1,000 messages.
+                "GLMCHAT_MAX_CONVERSATION_MESSAGES": "100000",
+            }
+        )
     return env
 
 
-def start_app(name: str, run_dir: Path, sim: Simulator, database_url: str, tag: str = "",
-              wait: bool = True, src: Path = ROOT, gc_hook: bool = False, heap_file: Path | None = None) -> App:
+def start_app(
+    name: str,
+    run_dir: Path,
+    sim: Simulator,
+    database_url: str,
+    tag: str = "",
+    wait: bool = True,
+    src: Path = ROOT,
+    gc_hook: bool = False,
+    heap_file: Path | None = None,
+) -> App:
     """`python -m streamlit run <app>`; gc_hook=True runs it through bench/serve.py (SIGUSR1: gc + trim).
 
     With heap_file (and gc_hook) the process traces its allocations, and each SIGUSR1 appends its traced size
@@ -200,10 +239,23 @@ def start_app(name: str, run_dir: Path, sim: Simulator, database_url: str, tag: 
     port = free_port()
     log = run_dir / f"streamlit-{name}{tag}.log"
     launcher = [str(src / "bench" / "serve.py")] if gc_hook else ["-m", "streamlit"]
-    cmd = [PYTHON, *launcher, "run", SCRIPTS[name], "--server.headless", "true",
-           "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-           # No file watcher: an edit elsewhere in the tree must not prompt or rerun a session mid-measurement.
-           "--server.fileWatcherType", "none"]
+    cmd = [
+        PYTHON,
+        *launcher,
+        "run",
+        SCRIPTS[name],
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+        # No file watcher: an edit elsewhere in the tree must not prompt or rerun a session mid-measurement.
+        "--server.fileWatcherType",
+        "none",
+    ]
     with open(log, "wb") as out:
         spawned = time.time()
         env = app_env(name, sim, database_url)

@@ -5,6 +5,7 @@
 
 See bench/README.md for what each metric means.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import browser as B
@@ -30,21 +31,33 @@ DOCS = ROOT / "docs"
 METRICS = ("cold", "memory", "ttft", "stream", "rerun", "sessions")
 
 FULL = {
-    "ttft_sizes": [0, 100, 1000, 5000], "ttft_reps": {0: 7, 100: 5, 1000: 5, 5000: 3},
+    "ttft_sizes": [0, 100, 1000, 5000],
+    "ttft_reps": {0: 7, 100: 5, 1000: 5, 5000: 3},
     # 100000 = unthrottled: the simulator sends as fast as it can (it reaches ~1,000-1,500 tok/s here).
-    "stream_rates": [100, 500, 2000, 100000], "stream_reps": {100: 2, 500: 2, 2000: 3, 100000: 2},
-    "rerun_sizes": [0, 1000, 5000], "rerun_reps": {0: 5, 1000: 5, 5000: 2},
-    "session_counts": [1, 10, 25], "session_reps": {1: 3, 10: 1, 25: 1},
-    "cold_reps": 5, "cold_warmup": True,
-    "memory_sizes": [0, 5000], "memory_sessions": {0: 6, 5000: 8},
+    "stream_rates": [100, 500, 2000, 100000],
+    "stream_reps": {100: 2, 500: 2, 2000: 3, 100000: 2},
+    "rerun_sizes": [0, 1000, 5000],
+    "rerun_reps": {0: 5, 1000: 5, 5000: 2},
+    "session_counts": [1, 10, 25],
+    "session_reps": {1: 3, 10: 1, 25: 1},
+    "cold_reps": 5,
+    "cold_warmup": True,
+    "memory_sizes": [0, 5000],
+    "memory_sessions": {0: 6, 5000: 8},
 }
 QUICK = {
-    "ttft_sizes": [0, 100, 1000], "ttft_reps": {0: 2, 100: 1, 1000: 2},
-    "stream_rates": [2000], "stream_reps": {2000: 1},
-    "rerun_sizes": [0, 1000], "rerun_reps": {0: 1, 1000: 1},
-    "session_counts": [4], "session_reps": {4: 1},
-    "cold_reps": 1, "cold_warmup": False,
-    "memory_sizes": [1000], "memory_sessions": {1000: 1},
+    "ttft_sizes": [0, 100, 1000],
+    "ttft_reps": {0: 2, 100: 1, 1000: 2},
+    "stream_rates": [2000],
+    "stream_reps": {2000: 1},
+    "rerun_sizes": [0, 1000],
+    "rerun_reps": {0: 1, 1000: 1},
+    "session_counts": [4],
+    "session_reps": {4: 1},
+    "cold_reps": 1,
+    "cold_warmup": False,
+    "memory_sizes": [1000],
+    "memory_sessions": {1000: 1},
 }
 
 
@@ -54,11 +67,13 @@ def log(msg: str) -> None:
 
 def _busy_cores(seconds: float = 2.0) -> float:
     """CPU in use on the whole machine over a short window (nothing of ours is running then)."""
+
     def sample():
         with open("/proc/stat") as f:
             parts = [int(x) for x in f.readline().split()[1:]]
         idle = parts[3] + parts[4]
         return sum(parts) - idle, sum(parts)
+
     b0, t0 = sample()
     time.sleep(seconds)
     b1, t1 = sample()
@@ -68,6 +83,7 @@ def _busy_cores(seconds: float = 2.0) -> float:
 def _version(module: str) -> str:
     try:
         from importlib.metadata import version
+
         return version(module)
     except Exception:  # noqa: BLE001
         return "?"
@@ -95,28 +111,52 @@ def machine() -> dict:
             return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.rstrip()
         except Exception:  # noqa: BLE001
             return ""
-    dirty = [line[3:] for line in git("status", "--porcelain").splitlines()
-             if line[3:] and not line[3:].startswith(("bench/", "docs/benchmark"))]
-    return {"nproc": os.cpu_count(), "cpu_model": cpu, "mem_total_gb": mem_kb / 1048576, "os": osname,
-            "python": platform.python_version(), "streamlit": _version("streamlit"), "zhipuai": _version("zhipuai"),
-            "playwright": _version("playwright"), "git_commit": git("rev-parse", "HEAD"), "git_dirty": dirty,
-            "loadavg_start": " ".join(Path("/proc/loadavg").read_text().split()[:3])}
+
+    dirty = [
+        line[3:]
+        for line in git("status", "--porcelain").splitlines()
+        if line[3:] and not line[3:].startswith(("bench/", "docs/benchmark"))
+    ]
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": cpu,
+        "mem_total_gb": mem_kb / 1048576,
+        "os": osname,
+        "python": platform.python_version(),
+        "streamlit": _version("streamlit"),
+        "zhipuai": _version("zhipuai"),
+        "playwright": _version("playwright"),
+        "git_commit": git("rev-parse", "HEAD"),
+        "git_dirty": dirty,
+        "loadavg_start": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+    }
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="short smoke run: fewer repetitions, sizes 0/100/1000")
-    ap.add_argument("--only", default=",".join(METRICS),
-                    help=f"comma-separated subset of {','.join(METRICS)} (default: all)")
+    ap.add_argument(
+        "--only", default=",".join(METRICS), help=f"comma-separated subset of {','.join(METRICS)} (default: all)"
+    )
     ap.add_argument("--ttft", type=float, default=0.1, help="simulator TTFT in seconds (default 0.1)")
     ap.add_argument("--token-delay", type=float, default=0.01, help="simulator seconds per token (default 0.01)")
-    ap.add_argument("--docs", action=argparse.BooleanOptionalAction, default=None,
-                    help="write docs/benchmarks.md and docs/benchmark-ttft.png (default: on for a full run)")
+    ap.add_argument(
+        "--docs",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="write docs/benchmarks.md and docs/benchmark-ttft.png (default: on for a full run)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the run directory (logs, database, snapshot)")
-    ap.add_argument("--merge", action="store_true",
-                    help="replace only the measured metrics' rows in the existing results (e.g. to redo one metric)")
-    ap.add_argument("--in-place", action="store_true",
-                    help="run the apps from the working tree instead of a snapshot copied at the start")
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="replace only the measured metrics' rows in the existing results (e.g. to redo one metric)",
+    )
+    ap.add_argument(
+        "--in-place",
+        action="store_true",
+        help="run the apps from the working tree instead of a snapshot copied at the start",
+    )
     args = ap.parse_args(argv)
     bad = set(args.only.split(",")) - set(METRICS)
     if bad:
@@ -138,10 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     command = "bash bench/run.sh" + (" --quick" if args.quick else "")
     if set(METRICS) - only:
         command += f" --only {args.only}"
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     t_start = time.monotonic()
     info = machine()
-    log(f"measuring background CPU for 2 s ...")
+    log("measuring background CPU for 2 s ...")
     info["busy_cores_before"] = _busy_cores()
     run_dir = Path(tempfile.mkdtemp(prefix="glmchat-bench-"))
     log(f"run directory {run_dir}")
@@ -168,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             convs[n] = seeder.conversation(n, f"Seeded {n} messages")
             log(f"seeded a {n:,}-message conversation through Store in {time.monotonic() - t:.1f} s")
         from playwright.sync_api import sync_playwright
+
         with sync_playwright() as pw:
             browser = B.launch(pw)
             info["chromium"] = browser.version
@@ -178,8 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                     measure.cold_start(ctx, run_dir, database_url, cfg["cold_reps"], src, cfg["cold_warmup"])
                 if "memory" in only:
                     log("5. memory per session")
-                    measure.memory(ctx, run_dir, database_url, cfg["memory_sizes"], cfg["memory_sessions"],
-                                           convs, src)
+                    measure.memory(ctx, run_dir, database_url, cfg["memory_sizes"], cfg["memory_sessions"], convs, src)
                 if only & {"ttft", "stream", "rerun", "sessions"}:
                     for name in ("glm", "naive"):
                         apps[name] = procs.start_app(name, run_dir, sim, database_url, src=src)
@@ -216,21 +256,46 @@ def main(argv: list[str] | None = None) -> int:
             seeder.close()
         info["loadavg_end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
         info["busy_cores_after"] = _busy_cores()
-        finished = datetime.now(timezone.utc)
-        res = {"command": command, "started": started.strftime("%Y-%m-%d %H:%M"),
-               "finished": finished.strftime("%Y-%m-%d %H:%M"), "wall_s": time.monotonic() - t_start,
-               "config": {"quick": args.quick, "ttft": args.ttft, "token_delay": args.token_delay,
-                          "only": sorted(only), **{k: v for k, v in cfg.items()}},
-               "machine": info, "rows": rows, "interrupted": failed}
+        finished = datetime.now(UTC)
+        res = {
+            "command": command,
+            "started": started.strftime("%Y-%m-%d %H:%M"),
+            "finished": finished.strftime("%Y-%m-%d %H:%M"),
+            "wall_s": time.monotonic() - t_start,
+            "config": {
+                "quick": args.quick,
+                "ttft": args.ttft,
+                "token_delay": args.token_delay,
+                "only": sorted(only),
+                **{k: v for k, v in cfg.items()},
+            },
+            "machine": info,
+            "rows": rows,
+            "interrupted": failed,
+        }
         RESULTS.mkdir(parents=True, exist_ok=True)
         stem = "quick" if args.quick else "full"
         previous = RESULTS / f"{stem}.json"
         if args.merge and previous.exists():
             old = json.loads(previous.read_text(encoding="utf-8"))
-            part = {"command": command + " --merge", "started": res["started"], "finished": res["finished"],
-                    "only": sorted(only), "interrupted": failed,
-                    **{k: info.get(k) for k in ("loadavg_start", "loadavg_end", "busy_cores_before",
-                                                "busy_cores_after", "git_commit", "git_dirty")}}
+            part = {
+                "command": command + " --merge",
+                "started": res["started"],
+                "finished": res["finished"],
+                "only": sorted(only),
+                "interrupted": failed,
+                **{
+                    k: info.get(k)
+                    for k in (
+                        "loadavg_start",
+                        "loadavg_end",
+                        "busy_cores_before",
+                        "busy_cores_after",
+                        "git_commit",
+                        "git_dirty",
+                    )
+                },
+            }
             old["rows"] = [r for r in old["rows"] if r["metric"] not in only] + rows
             old["merged"] = old.get("merged", []) + [part]
             res = old

@@ -1,13 +1,13 @@
 """Seed GLM Chat conversations straight into its database through glmchat.store.Store (owner "local")."""
+
 from __future__ import annotations
 
+from bench import corpus
 from glmchat.chat import conversation as conv
 from glmchat.store import Store
 
-from bench import corpus
-
-OWNER = "local"                 # personal mode: the single owner
-MODEL = "glm-4.5-flash"         # GLM Chat's default model (the catalogue's `default`)
+OWNER = "local"  # personal mode: the single owner
+MODEL = "glm-4.5-flash"  # GLM Chat's default model (the catalogue's `default`)
 PARAMS = {"temperature": 0.6, "top_p": 0.95, "max_tokens": 98304, "thinking": True, "web_search": False}
 
 
@@ -19,8 +19,12 @@ def message(i: int) -> dict:
     m = conv.assistant_message(MODEL, PARAMS)
     tokens = 24
     m.update(content=content, reasoning="", status=conv.DONE, finish_reason="stop")
-    m["meta"].update(usage={"prompt_tokens": tokens * i, "completion_tokens": tokens,
-                            "total_tokens": tokens * (i + 1)}, ttft=0.3, tps=80.0, cost=0.0)
+    m["meta"].update(
+        usage={"prompt_tokens": tokens * i, "completion_tokens": tokens, "total_tokens": tokens * (i + 1)},
+        ttft=0.3,
+        tps=80.0,
+        cost=0.0,
+    )
     return m
 
 

@@ -8,6 +8,7 @@ bytes Python holds there (tracemalloc's current size): the heap without the allo
 
 The app's code is not touched; the handler runs in the main thread between two event-loop steps.
 """
+
 import ctypes
 import gc
 import os

@@ -28,6 +28,7 @@ Wiring (the simulator's ``_dispatch``)::
         status, headers, body = answer
         return _Plan.body(status, body, headers["content-type"])
 """
+
 from __future__ import annotations
 
 import html
@@ -75,8 +76,15 @@ class StoredFile:
     created_at: int
 
     def info(self) -> dict:
-        return {"id": self.id, "object": "file", "bytes": len(self.data), "created_at": self.created_at,
-                "filename": self.filename, "purpose": self.purpose, "status": "processed"}
+        return {
+            "id": self.id,
+            "object": "file",
+            "bytes": len(self.data),
+            "created_at": self.created_at,
+            "filename": self.filename,
+            "purpose": self.purpose,
+            "status": "processed",
+        }
 
 
 def _json(status: int, payload: dict) -> Answer:
@@ -90,8 +98,9 @@ def _error(status: int, code: str, message: str) -> Answer:
 class FileStore:
     """Uploaded files, in memory and bounded (at most ``max_files``, oldest dropped first)."""
 
-    def __init__(self, *, valid_keys: set[str] | None = None, max_files: int = MAX_FILES,
-                 max_total_bytes: int = MAX_TOTAL_BYTES):
+    def __init__(
+        self, *, valid_keys: set[str] | None = None, max_files: int = MAX_FILES, max_total_bytes: int = MAX_TOTAL_BYTES
+    ):
         self.valid_keys = set(valid_keys) if valid_keys is not None else None
         self.max_files, self.max_total_bytes = max_files, max_total_bytes
         self._files: OrderedDict[str, StoredFile] = OrderedDict()
@@ -182,9 +191,13 @@ class FileStore:
             return _error(400, "1214", "文件大小超过限制（50MB）")
         if not data:
             return _error(400, "1214", "文件内容为空")
-        stored = StoredFile(id="file-" + time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(8),
-                            filename=filename[:255] or "file", purpose=purpose_text, data=data,
-                            created_at=int(time.time()))
+        stored = StoredFile(
+            id="file-" + time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(8),
+            filename=filename[:255] or "file",
+            purpose=purpose_text,
+            data=data,
+            created_at=int(time.time()),
+        )
         self._add(stored)
         return _json(200, stored.info())
 
@@ -200,10 +213,16 @@ class FileStore:
         if text is None:
             return _error(400, "1214", "文件格式不支持或无法解析")
         stem, dot, _ = stored.filename.rpartition(".")
-        return _json(200, {"content": text[:MAX_EXTRACT_CHARS], "file_type": _MIME[kind],
-                           "filename": stored.filename, "title": stem if dot and stem else stored.filename,
-                           "type": "file"})
-
+        return _json(
+            200,
+            {
+                "content": text[:MAX_EXTRACT_CHARS],
+                "file_type": _MIME[kind],
+                "filename": stored.filename,
+                "title": stem if dot and stem else stored.filename,
+                "type": "file",
+            },
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -257,6 +276,7 @@ def parse_multipart(content_type: str, body: bytes) -> dict[str, tuple[str | Non
 # ---------------------------------------------------------------------------------------------------------
 # Extraction
 
+
 def _detect(data: bytes) -> str | None:
     if data[:1024].find(b"%PDF-") != -1:
         return "pdf"
@@ -266,8 +286,11 @@ def _detect(data: bytes) -> str | None:
                 names = set(zf.namelist())
         except Exception:
             return None
-        for kind, member in (("docx", "word/document.xml"), ("xlsx", "xl/workbook.xml"),
-                             ("pptx", "ppt/presentation.xml")):
+        for kind, member in (
+            ("docx", "word/document.xml"),
+            ("xlsx", "xl/workbook.xml"),
+            ("pptx", "ppt/presentation.xml"),
+        ):
             if member in names:
                 return kind
     return None
@@ -300,7 +323,7 @@ def _pdf_string(src: bytes, i: int) -> tuple[bytes, int]:
             if e in escapes:
                 out += escapes[e]
             elif 0x30 <= e <= 0x37:
-                digits = src[i:i + 3]
+                digits = src[i : i + 3]
                 n = 0
                 for k, d in enumerate(digits):
                     if not 0x30 <= d <= 0x37:
@@ -309,7 +332,7 @@ def _pdf_string(src: bytes, i: int) -> tuple[bytes, int]:
                 out.append(n & 0xFF)
                 i += used - 1
             elif e in (0x0D, 0x0A):
-                if e == 0x0D and src[i + 1:i + 2] == b"\n":
+                if e == 0x0D and src[i + 1 : i + 2] == b"\n":
                     i += 1
             else:
                 out.append(e)
@@ -345,11 +368,11 @@ def _content_text(src: bytes) -> str:
             raw, i = _pdf_string(src, i)
             strings.append(_decode_pdf_string(raw))
             continue
-        if c == 0x3C and src[i + 1:i + 2] != b"<":  # <hex string>
+        if c == 0x3C and src[i + 1 : i + 2] != b"<":  # <hex string>
             end = src.find(b">", i)
             if end == -1:
                 break
-            hexdigits = re.sub(rb"[^0-9A-Fa-f]", b"", src[i + 1:end])
+            hexdigits = re.sub(rb"[^0-9A-Fa-f]", b"", src[i + 1 : end])
             if len(hexdigits) % 2:
                 hexdigits += b"0"
             strings.append(_decode_pdf_string(bytes.fromhex(hexdigits.decode())))

@@ -82,6 +82,7 @@ non-stream replies carry the field in the body. ``search_result: false`` leaves 
 then open with a paragraph citing the results as ``[ref_1]``, ``[ref_2]``...; synthetic replies (``sim:tokens``,
 ``sim:echo``, ``sim:html``, ``sim:slow``, ``sim:say``) are left as they are.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -102,8 +103,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from glmsim.files import FileStore
 from glmchat.chat.tokens import CJK, CJK_RE, estimate_tokens
+from glmsim.files import FileStore
 
 _K = 1024
 # (context window, max output) in tokens; from glm-api.md §9, aligned with glmchat/models.toml.
@@ -180,8 +181,9 @@ def _message_text(message: dict) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(part["text"] for part in content
-                         if isinstance(part, dict) and isinstance(part.get("text"), str))
+        return "\n".join(
+            part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
     return ""
 
 
@@ -208,9 +210,12 @@ def _is_number(value: object) -> bool:
 def _invalid_field(req: dict, max_output: int) -> str | None:
     """Name of the first parameter the real API would reject with 1214, or None."""
     messages = req.get("messages")
-    if (not isinstance(messages, list) or not messages
-            or any(not isinstance(m, dict) or m.get("role") not in _ROLES for m in messages)
-            or all(m["role"] in ("system", "assistant") for m in messages)):
+    if (
+        not isinstance(messages, list)
+        or not messages
+        or any(not isinstance(m, dict) or m.get("role") not in _ROLES for m in messages)
+        or all(m["role"] in ("system", "assistant") for m in messages)
+    ):
         return "messages"
     temperature = req.get("temperature")
     if temperature is not None and not (_is_number(temperature) and 0 <= temperature <= 1):
@@ -219,8 +224,9 @@ def _invalid_field(req: dict, max_output: int) -> str | None:
     if top_p is not None and not (_is_number(top_p) and 0.01 <= top_p <= 1):
         return "top_p"
     max_tokens = req.get("max_tokens")
-    if max_tokens is not None and not (isinstance(max_tokens, int) and not isinstance(max_tokens, bool)
-                                       and 1 <= max_tokens <= max_output):
+    if max_tokens is not None and not (
+        isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and 1 <= max_tokens <= max_output
+    ):
         return "max_tokens"
     stop = req.get("stop")
     if stop is not None and not (isinstance(stop, str) or (isinstance(stop, list) and len(stop) <= 1)):
@@ -229,8 +235,9 @@ def _invalid_field(req: dict, max_output: int) -> str | None:
     if thinking is not None and not (isinstance(thinking, dict) and thinking.get("type") in ("enabled", "disabled")):
         return "thinking"
     response_format = req.get("response_format")
-    if response_format is not None and not (isinstance(response_format, dict)
-                                            and response_format.get("type") in ("text", "json_object")):
+    if response_format is not None and not (
+        isinstance(response_format, dict) and response_format.get("type") in ("text", "json_object")
+    ):
         return "response_format"
     tools = req.get("tools")
     if tools is not None and not _valid_tools(tools):
@@ -270,8 +277,11 @@ def _valid_web_search(ws: object) -> bool:
     count = ws.get("count")
     if count is not None and not (isinstance(count, int) and not isinstance(count, bool) and 1 <= count <= 50):
         return False
-    for name, allowed in (("search_recency_filter", _RECENCY), ("content_size", _CONTENT_SIZES),
-                          ("result_sequence", _SEQUENCES)):
+    for name, allowed in (
+        ("search_recency_filter", _RECENCY),
+        ("content_size", _CONTENT_SIZES),
+        ("result_sequence", _SEQUENCES),
+    ):
         if ws.get(name) is not None and ws[name] not in allowed:
             return False
     for name in ("search_query", "search_domain_filter", "search_prompt"):
@@ -471,19 +481,40 @@ _SEARCH_DEFAULT_COUNT = 5
 _SEARCH_MAX_RESULTS = 10
 # (host name, media name in English, in Chinese); result N lives on https://<host name>N.example
 _SEARCH_SITES = (
-    ("news", "Daily News", "每日新闻"), ("wiki", "Open Wiki", "开放百科"), ("blog", "Tech Blog", "技术博客"),
-    ("docs", "Developer Docs", "开发者文档"), ("journal", "Science Journal", "科学期刊"),
-    ("forum", "Community Forum", "社区论坛"), ("guide", "Study Guide", "学习指南"),
-    ("daily", "Morning Daily", "晨报"), ("review", "Weekly Review", "每周评论"), ("lab", "Research Lab", "研究实验室"),
+    ("news", "Daily News", "每日新闻"),
+    ("wiki", "Open Wiki", "开放百科"),
+    ("blog", "Tech Blog", "技术博客"),
+    ("docs", "Developer Docs", "开发者文档"),
+    ("journal", "Science Journal", "科学期刊"),
+    ("forum", "Community Forum", "社区论坛"),
+    ("guide", "Study Guide", "学习指南"),
+    ("daily", "Morning Daily", "晨报"),
+    ("review", "Weekly Review", "每周评论"),
+    ("lab", "Research Lab", "研究实验室"),
 )
 _SEARCH_TITLES_EN = (
-    "{t}: what you need to know", "A beginner's guide to {t}", "{t} explained in five minutes",
-    "Frequently asked questions about {t}", "The history of {t}", "{t}: latest news and analysis",
-    "Common mistakes with {t}", "Experts weigh in on {t}", "{t} in numbers", "How {t} works",
+    "{t}: what you need to know",
+    "A beginner's guide to {t}",
+    "{t} explained in five minutes",
+    "Frequently asked questions about {t}",
+    "The history of {t}",
+    "{t}: latest news and analysis",
+    "Common mistakes with {t}",
+    "Experts weigh in on {t}",
+    "{t} in numbers",
+    "How {t} works",
 )
 _SEARCH_TITLES_ZH = (
-    "{t}：你需要知道的事", "{t}入门指南", "五分钟读懂{t}", "关于{t}的常见问题", "{t}的发展历程",
-    "{t}：最新动态与分析", "{t}的常见误区", "专家谈{t}", "数说{t}", "{t}是如何运作的",
+    "{t}：你需要知道的事",
+    "{t}入门指南",
+    "五分钟读懂{t}",
+    "关于{t}的常见问题",
+    "{t}的发展历程",
+    "{t}：最新动态与分析",
+    "{t}的常见误区",
+    "专家谈{t}",
+    "数说{t}",
+    "{t}是如何运作的",
 )
 _SEARCH_CONTENT_EN = "An overview of {t}: background, key facts and pointers to further reading."
 _SEARCH_CONTENT_ZH = "关于{t}的综述：背景介绍、关键事实以及延伸阅读。"
@@ -505,42 +536,56 @@ def _search_results(text: str, options: dict, chinese: bool) -> list[dict]:
     for n in range(1, count + 1):
         name, media_en, media_zh = _SEARCH_SITES[(digest + n) % len(_SEARCH_SITES)]
         host = f"{name}{n}.example"
-        results.append({
-            "title": titles[(digest + n) % len(titles)].replace("{t}", topic),
-            "link": f"https://{host}/article-{n}",
-            "content": content.replace("{t}", topic),
-            "media": media_zh if chinese else media_en,
-            "icon": f"https://{host}/favicon.ico",
-            "refer": f"ref_{n}",
-            "publish_date": f"2025-{(digest + n) % 12 + 1:02d}-{(digest // 7 + n) % 28 + 1:02d}",
-        })
+        results.append(
+            {
+                "title": titles[(digest + n) % len(titles)].replace("{t}", topic),
+                "link": f"https://{host}/article-{n}",
+                "content": content.replace("{t}", topic),
+                "media": media_zh if chinese else media_en,
+                "icon": f"https://{host}/favicon.ico",
+                "refer": f"ref_{n}",
+                "publish_date": f"2025-{(digest + n) % 12 + 1:02d}-{(digest // 7 + n) % 28 + 1:02d}",
+            }
+        )
     return results
 
 
 def _hostile_results() -> list[dict]:
     def result(n: int, title: str, link: str, **extra: str) -> dict:
-        item = {"title": title, "link": link, "content": "Hostile search result for testing sanitising.",
-                "media": "Evil Media", "icon": "https://evil.example/favicon.ico", "refer": f"ref_{n}",
-                "publish_date": "2025-01-01"}
+        item = {
+            "title": title,
+            "link": link,
+            "content": "Hostile search result for testing sanitising.",
+            "media": "Evil Media",
+            "icon": "https://evil.example/favicon.ico",
+            "refer": f"ref_{n}",
+            "publish_date": "2025-01-01",
+        }
         item.update(extra)
         return item
 
     return [
         result(1, "Click for details", "javascript:alert(1)", icon="javascript:alert(1)"),
-        result(2, "Open the attachment", "data:text/html,<script>alert(1)</script>",
-               media="<script>alert(1)</script>"),
+        result(2, "Open the attachment", "data:text/html,<script>alert(1)</script>", media="<script>alert(1)</script>"),
         result(3, "<img src=x onerror=alert(1)>Title", "https://evil3.example/img"),
         result(4, "Mixed case scheme", "JaVaScRiPt:alert(1)"),
-        result(5, "A normal result", "https://normal5.example/article-5", media="Normal News",
-               icon="https://normal5.example/favicon.ico"),
+        result(
+            5,
+            "A normal result",
+            "https://normal5.example/article-5",
+            media="Normal News",
+            icon="https://normal5.example/favicon.ico",
+        ),
     ]
 
 
 def _citations(results: list[dict], chinese: bool, hostile: bool) -> str:
     refs = [f"[{r['refer']}]" for r in results]
     if hostile:
-        return ("Hostile sources for testing " + "".join(refs) + ", an unknown one [ref_99], and code that must "
-                "stay literal: `[ref_1]`\n\n```text\n[ref_2] inside a fence\n```")
+        return (
+            "Hostile sources for testing " + "".join(refs) + ", an unknown one [ref_99], and code that must "
+            "stay literal: `[ref_1]`\n\n```text\n[ref_2] inside a fence\n```"
+        )
     if chinese:
         text = f"根据网络搜索结果{refs[0]}，先给出简要结论。"
         if len(refs) > 1:
@@ -560,8 +605,9 @@ def _reasoning(text: str, chinese: bool) -> str:
 
 def _echo(req: dict) -> str:
     messages = req.get("messages") or []
-    summary = {key: req.get(key) for key in
-               ("model", "stream", "temperature", "top_p", "do_sample", "max_tokens", "thinking")}
+    summary = {
+        key: req.get(key) for key in ("model", "stream", "temperature", "top_p", "do_sample", "max_tokens", "thinking")
+    }
     summary["messages"] = [m.get("role") for m in messages]
     return "```json\n" + json.dumps(summary, ensure_ascii=False, separators=(",", ":")) + "\n```"
 
@@ -590,6 +636,7 @@ def _copies(triggers: dict[str, str]) -> int:
 
 # ---------------------------------------------------------------------------------------------------------
 # Response plans: what to send and when, rendered by the in-process transport or the loopback server.
+
 
 @dataclass
 class _Plan:
@@ -698,10 +745,17 @@ class Simulator:
     def stats(self) -> dict:
         with self._lock:
             # What each request asked for (not its messages): tests of another process check what was sent.
-            asked = [{k: r.get(k) for k in ("model", "temperature", "top_p", "max_tokens", "thinking")}
-                     for r in self.requests]
-            return {"attempts": self.attempts, "open_streams": self.open_streams,
-                    "requests": len(self.requests), "asked": asked, "events": [dict(e) for e in self.events]}
+            asked = [
+                {k: r.get(k) for k in ("model", "temperature", "top_p", "max_tokens", "thinking")}
+                for r in self.requests
+            ]
+            return {
+                "attempts": self.attempts,
+                "open_streams": self.open_streams,
+                "requests": len(self.requests),
+                "asked": asked,
+                "events": [dict(e) for e in self.events],
+            }
 
     def reset(self) -> None:
         with self._lock:
@@ -720,8 +774,7 @@ class Simulator:
         with self._lock:
             self.open_streams -= 1
             if tally.chunks:
-                self.events.append({"first_chunk_at": tally.first, "last_chunk_at": tally.last,
-                                    "chunks": tally.chunks})
+                self.events.append({"first_chunk_at": tally.first, "last_chunk_at": tally.last, "chunks": tally.chunks})
                 del self.events[:-_KEEP]
 
     def _first_time(self, trigger: str, text: str) -> bool:
@@ -738,8 +791,9 @@ class Simulator:
 
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> tuple[_Server, threading.Thread]:
         server = _Server((host, port), self)
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                                  name="glm-simulator", daemon=True)
+        thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="glm-simulator", daemon=True
+        )
         thread.start()
         return server, thread
 
@@ -814,7 +868,9 @@ class Simulator:
         created = int(time.time())
         if req.get("stream"):
             return self._stream_plan(reply, model, rid, created, ttft, delay)
-        return self._completion_plan(req, reply, model, rid, created, ttft + delay * (len(reply.reasoning) + len(reply.content)))
+        return self._completion_plan(
+            req, reply, model, rid, created, ttft + delay * (len(reply.reasoning) + len(reply.content))
+        )
 
     def _trigger_failure(self, triggers: dict[str, str], text: str, rid: str) -> _Plan | None:
         """The error a trigger asks for before any body is sent, if any."""
@@ -880,12 +936,16 @@ class Simulator:
             stop = req.get("stop")
             stop_word = stop if isinstance(stop, str) else (stop[0] if stop else None)
             if stop_word and stop_word in answer:
-                answer = answer[:answer.index(stop_word)]
-            thinks = (model.startswith(("glm-4.5", "glm-4.6", "glm-4.7", "glm-4.1v-thinking"))
-                      or model == OFFLINE_DEMO_MODEL)
+                answer = answer[: answer.index(stop_word)]
+            thinks = (
+                model.startswith(("glm-4.5", "glm-4.6", "glm-4.7", "glm-4.1v-thinking")) or model == OFFLINE_DEMO_MODEL
+            )
             wants_reasoning = "think" in triggers or (
-                not synthetic and thinks and (thinking is None or thinking.get("type") == "enabled")
-                and (model == OFFLINE_DEMO_MODEL or len(_TRIGGER_RE.sub("", text).strip()) >= 6))
+                not synthetic
+                and thinks
+                and (thinking is None or thinking.get("type") == "enabled")
+                and (model == OFFLINE_DEMO_MODEL or len(_TRIGGER_RE.sub("", text).strip()) >= 6)
+            )
             z1 = "z1" in triggers or (model.startswith("glm-z1") and "think" not in triggers and not synthetic)
             reasoning_text = _reasoning(text, chinese)
             if z1:
@@ -899,11 +959,11 @@ class Simulator:
         ending = ""
         for name in ("sensitive", "length", "network_error"):
             if name in triggers:
-                content, finish = content[:max(1, len(content) // 2)], name
+                content, finish = content[: max(1, len(content) // 2)], name
         max_tokens = req.get("max_tokens")
         if max_tokens is not None and len(reasoning) + len(content) > max_tokens:
             reasoning = reasoning[:max_tokens]
-            content = content[:max_tokens - len(reasoning)]
+            content = content[: max_tokens - len(reasoning)]
             finish = "length"
         for name in ("cut", "stall", "streamerror", "malformed"):
             if name in triggers:
@@ -913,9 +973,16 @@ class Simulator:
         if "nodone" in triggers and req.get("stream"):
             finish = None
         completion = len(reasoning) + len(content)
-        usage = None if "nousage" in triggers else {
-            "prompt_tokens": prompt_tokens, "completion_tokens": completion,
-            "total_tokens": prompt_tokens + completion, "prompt_tokens_details": {"cached_tokens": 0}}
+        usage = (
+            None
+            if "nousage" in triggers
+            else {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion,
+                "total_tokens": prompt_tokens + completion,
+                "prompt_tokens_details": {"cached_tokens": 0},
+            }
+        )
         reply = _Reply(reasoning, content, finish, usage, ending)
         if search is not None and search.get("search_result") is not False:
             reply.web_search = results
@@ -957,14 +1024,18 @@ class Simulator:
             parts += [(delay, _sse(final)), (0.0, b"data: [DONE]\n\n")]
         return plan
 
-    def _completion_plan(self, req: dict, reply: _Reply, model: str, rid: str, created: int,
-                         wait: float) -> _Plan:
+    def _completion_plan(self, req: dict, reply: _Reply, model: str, rid: str, created: int, wait: float) -> _Plan:
         message: dict = {"content": "".join(reply.content), "role": "assistant"}
         if reply.reasoning:
             message["reasoning_content"] = "".join(reply.reasoning)
         request_id = req.get("request_id") if isinstance(req.get("request_id"), str) else rid
-        payload: dict = {"choices": [{"finish_reason": reply.finish_reason, "index": 0, "message": message}],
-                         "created": created, "id": rid, "model": model, "request_id": request_id}
+        payload: dict = {
+            "choices": [{"finish_reason": reply.finish_reason, "index": 0, "message": message}],
+            "created": created,
+            "id": rid,
+            "model": model,
+            "request_id": request_id,
+        }
         if reply.usage:
             payload["usage"] = reply.usage
         if reply.web_search is not None:
@@ -973,12 +1044,13 @@ class Simulator:
         plan.pre_delay = wait
         if reply.ending in ("cut", "stall"):
             content = plan.parts[0][1]
-            plan.parts, plan.ending = [(0.0, content[:len(content) // 2])], reply.ending
+            plan.parts, plan.ending = [(0.0, content[: len(content) // 2])], reply.ending
         return plan
 
 
 # ---------------------------------------------------------------------------------------------------------
 # In-process transport
+
 
 class _SimStream(httpx.SyncByteStream):
     """Incremental body; close() from any thread wakes a reader blocked in a delay."""
@@ -999,7 +1071,8 @@ class _SimStream(httpx.SyncByteStream):
             if self._plan.ending == "cut":
                 raise httpx.RemoteProtocolError(
                     "peer closed connection without sending complete message body (incomplete chunked read)",
-                    request=self._request)
+                    request=self._request,
+                )
             if self._plan.ending == "stall":
                 self._pause(math.inf)
         finally:
@@ -1036,8 +1109,9 @@ class _Transport(httpx.BaseTransport):
             time.sleep(plan.pre_delay)
         if plan.simple:
             return httpx.Response(plan.status, headers=plan.headers, content=plan.parts[0][1])
-        return httpx.Response(plan.status, headers=plan.headers,
-                              stream=_SimStream(self._sim, plan, request, read_timeout))
+        return httpx.Response(
+            plan.status, headers=plan.headers, stream=_SimStream(self._sim, plan, request, read_timeout)
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -140,4 +140,8 @@ if [ "$PG_STATE" != ok ]; then
   [ "$PG_STATE" = ok ] || pg_fail "$PG_STATE, after the set-up"
 fi
 
+# Lint and format first (ruff.toml): a quick failure, before the suite's minutes.
+.venv/bin/ruff check . || { echo "test: FAILED: ruff check (lint)" >&2; exit 1; }
+.venv/bin/ruff format --check . || { echo "test: FAILED: ruff format --check (run .venv/bin/ruff format .)" >&2; exit 1; }
+
 exec .venv/bin/python -m pytest "$@"

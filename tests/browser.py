@@ -3,6 +3,7 @@ Chromium launch settings, and recorders for a page's requests, WebSocket frames 
 
 Imported by tests/test_browser.py, which re-exports the fixtures so pytest sees them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -10,8 +11,8 @@ import json
 import os
 import re
 import subprocess
-import tempfile
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -21,22 +22,30 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.sync_api import Page
-
 from conftest import CANARY_KEY, ROOT, free_port
+from playwright.sync_api import Page
 
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"  # as scripts/test.sh checks and installs it
 VISITOR_DOMAIN = "glmchat.test"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 # Visitors "from elsewhere": http://<name>.glmchat.test:<port> reaches a loopback server under
-                 # a name that is not this machine's, as a public host name through a proxy or tunnel does.
-                 f"--host-resolver-rules=MAP *.{VISITOR_DOMAIN} 127.0.0.1"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    # Visitors "from elsewhere": http://<name>.glmchat.test:<port> reaches a loopback server under
+    # a name that is not this machine's, as a public host name through a proxy or tunnel does.
+    f"--host-resolver-rules=MAP *.{VISITOR_DOMAIN} 127.0.0.1",
+]
 HEALTH_TIMEOUT = 60.0
 
 
 # -- processes ---------------------------------------------------------------------------------------------
+
 
 def _tail(path: Path, n: int = 4000) -> str:
     try:
@@ -73,8 +82,8 @@ def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = HEAL
 
 @dataclass
 class SimServer:
-    base_url: str   # http://127.0.0.1:PORT/api/paas/v4
-    root: str       # http://127.0.0.1:PORT
+    base_url: str  # http://127.0.0.1:PORT/api/paas/v4
+    root: str  # http://127.0.0.1:PORT
 
     def stats(self) -> dict:
         with urllib.request.urlopen(f"{self.root}/stats", timeout=5) as resp:
@@ -137,9 +146,13 @@ def python_server(name: str, args: list[str], health: str, env: dict[str, str] |
     port = free_port()
     log = ARTIFACTS / f"{name}.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", *(a.format(port=port) for a in args)], cwd=ROOT,
-                                stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", *(a.format(port=port) for a in args)],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        )
     try:
         root = f"http://127.0.0.1:{port}"
         wait_http(root + health, proc, log)
@@ -167,8 +180,7 @@ def tokens(n: int) -> str:
     return " ".join(f"tok{i}" for i in range(n))
 
 
-def start_streamlit(name: str, env_overrides: dict[str, str], *, port: int | None = None,
-                    args: Sequence[str] = ()):
+def start_streamlit(name: str, env_overrides: dict[str, str], *, port: int | None = None, args: Sequence[str] = ()):
     """Generator body for the app fixtures: start `streamlit run app.py`, yield an AppServer, stop it.
 
     `port`: one chosen beforehand (e.g. for an OIDC redirect_uri registered first); else a free one.
@@ -179,11 +191,28 @@ def start_streamlit(name: str, env_overrides: dict[str, str], *, port: int | Non
     log = ARTIFACTS / f"streamlit-{name}.log"
     # Every server gets a database of its own unless the test names one: never the developer's data/.
     scratch = tempfile.mkdtemp(prefix=f"glmchat-{name}-")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "GLMCHAT_DATABASE_URL": f"sqlite:///{scratch}/glmchat.db",
-           **env_overrides}
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-           "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-           *args]
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "GLMCHAT_DATABASE_URL": f"sqlite:///{scratch}/glmchat.db",
+        **env_overrides,
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+        *args,
+    ]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
@@ -222,10 +251,12 @@ def offline_server():
 
 # -- what the browser saw ----------------------------------------------------------------------------------
 
+
 @dataclass
 class Recorder:
     """Every request a page made and every WebSocket frame it received; with bodies=True also the body of
     every HTTP response it got (off by default: a page load is ~100 responses, each read back over CDP)."""
+
     requests: list[str] = field(default_factory=list)
     frames: list[str] = field(default_factory=list)
     bodies: bool = False
@@ -333,6 +364,7 @@ def foreign(urls: list[str]) -> list[str]:
 
 # -- helpers for the saved-history browser tests (tests/test_browser_history.py) ------------------------
 
+
 @contextmanager
 def streamlit_app(name: str, env_overrides: dict[str, str]):
     """start_streamlit as a context manager, for tests that start, kill and restart servers themselves."""
@@ -343,15 +375,22 @@ def streamlit_app(name: str, env_overrides: dict[str, str]):
         gen.close()
 
 
-def history_env(sim: SimServer, database_url: str, *, key: str | None = CANARY_KEY,
-                mode: str = "personal") -> dict[str, str]:
+def history_env(
+    sim: SimServer, database_url: str, *, key: str | None = CANARY_KEY, mode: str = "personal"
+) -> dict[str, str]:
     """Environment for an app that saves to database_url. key=None: no server key (visitors bring theirs).
 
     Every history setting is given explicitly (blank counts as unset), so neither the developer's shell
     nor a .env file can change the owner model or the database under test.
     """
-    return {"ZHIPUAI_API_KEY": key or "", "ZHIPUAI_BASE_URL": sim.base_url, "GLMCHAT_DATABASE_URL": database_url,
-            "GLMCHAT_ACCESS_MODE": mode, "GLMCHAT_OWNER_SECRET": "", "GLMCHAT_HOST_KEY_HISTORY": ""}
+    return {
+        "ZHIPUAI_API_KEY": key or "",
+        "ZHIPUAI_BASE_URL": sim.base_url,
+        "GLMCHAT_DATABASE_URL": database_url,
+        "GLMCHAT_ACCESS_MODE": mode,
+        "GLMCHAT_OWNER_SECRET": "",
+        "GLMCHAT_HOST_KEY_HISTORY": "",
+    }
 
 
 def conversation_param(page: Page) -> str | None:
@@ -371,6 +410,7 @@ def caption(bubble, text: str):
 
 # -- helpers for the feature browser tests (tests/test_browser_features.py) --------------------------------
 
+
 def sidebar(page: Page):
     return page.get_by_test_id("stSidebar")
 
@@ -381,13 +421,16 @@ def idle(page: Page, timeout: float = 15_000) -> None:
     Call it after something the run drew has shown up: right after a click, the rerun may not have been
     requested yet. (The running-man status widget is no signal: it only shows after 500 ms of running.)
     """
-    page.wait_for_function("() => document.querySelector('[data-testid=stApp]')"
-                           "?.getAttribute('data-test-script-state') === 'notRunning'", timeout=timeout)
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state') === 'notRunning'",
+        timeout=timeout,
+    )
 
 
 def choose(page: Page, label: str, option: str) -> None:
     """Pick `option` (its shown label) in the sidebar selectbox labelled `label`; wait for the rerun."""
     from playwright.sync_api import expect
+
     box = sidebar(page).get_by_role("combobox", name=label)
     box.click()
     box.fill(option)  # Streamlit's selectbox filters as you type: the long model list need not scroll
@@ -399,6 +442,7 @@ def choose(page: Page, label: str, option: str) -> None:
 def attach(page: Page, *files: dict) -> None:
     """Put files ({name, mimeType, buffer}) into the chat input and wait until they are uploaded."""
     from playwright.sync_api import expect
+
     chat = page.get_by_test_id("stChatInput")
     chat.locator("input[type=file]").set_input_files(list(files))
     expect(chat.get_by_test_id("stFileChip")).to_have_count(len(files))
@@ -414,7 +458,8 @@ def hrefs(scope, selector: str = "a[href]") -> list[str]:
 def chat_hrefs(page: Page) -> tuple[list[str], list[str]]:
     """(links in the chat messages, Streamlit's own heading-anchor links there: "#slug" permalinks)."""
     found = page.locator('[data-testid="stChatMessage"] a[href]').evaluate_all(
-        "els => els.map(a => [a.getAttribute('href'), !!a.closest('[data-testid=stHeaderActionElements]')])")
+        "els => els.map(a => [a.getAttribute('href'), !!a.closest('[data-testid=stHeaderActionElements]')])"
+    )
     return [h for h, anchor in found if not anchor], [h for h, anchor in found if anchor]
 
 

@@ -1,16 +1,14 @@
 """Shared fixtures: the GLM simulator in-process and on loopback, and a no-skip rule."""
+
 from __future__ import annotations
 
 import os
 import socket
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from glmsim.simulator import Simulator  # noqa: E402
 
@@ -31,8 +29,9 @@ def pg_url(*, libpq: bool = False, query: dict[str, str] | None = None, **parts)
     uri = os.environ.get("GLMCHAT_TEST_PG_URL") or PG_TEST_URI_DEFAULT
     url = sa.engine.make_url(uri)
     if url.drivername not in ("postgresql", "postgres"):
-        raise ValueError(f"GLMCHAT_TEST_PG_URL must be a plain postgresql:// URI (as libpq takes it), "
-                         f"not {url.drivername}://")
+        raise ValueError(
+            f"GLMCHAT_TEST_PG_URL must be a plain postgresql:// URI (as libpq takes it), not {url.drivername}://"
+        )
     url = url.set(drivername="postgresql" if libpq else "postgresql+psycopg", **parts)
     if query:
         url = url.update_query_dict(query)
@@ -75,12 +74,38 @@ def db_url(tmp_path, monkeypatch) -> str:
     """A fresh SQLite database for the app under test."""
     url = f"sqlite:///{tmp_path / 'glmchat.db'}"
     monkeypatch.setenv("GLMCHAT_DATABASE_URL", url)
-    for name in ("GLMCHAT_ACCESS_MODE", "GLMCHAT_HOST_KEY_HISTORY", "GLMCHAT_OWNER_SECRET", "GLMCHAT_ACCESS_PASSWORD_HASH",
-                 "GLMCHAT_ALLOWED_EMAILS", "GLMCHAT_ALLOW_OWN_KEY", "GLMCHAT_BEHIND_PROXY",
-                 *(f"GLMCHAT_{n}" for n in ("MAX_MESSAGE_CHARS", "MAX_ATTACHMENTS", "MAX_CONVERSATION_MESSAGES",
-                                            "MAX_CONVERSATIONS", "LOG_CONTENT")),
-                 *(f"GLMCHAT_LIMIT_{n}" for n in ("RPM", "VISITOR_RPM", "TOKENS_DAY", "VISITOR_TOKENS_DAY", "CNY_DAY",
-                                                  "VISITOR_CNY_DAY", "STREAMS", "VISITOR_STREAMS"))):
+    for name in (
+        "GLMCHAT_ACCESS_MODE",
+        "GLMCHAT_HOST_KEY_HISTORY",
+        "GLMCHAT_OWNER_SECRET",
+        "GLMCHAT_ACCESS_PASSWORD_HASH",
+        "GLMCHAT_ALLOWED_EMAILS",
+        "GLMCHAT_ALLOW_OWN_KEY",
+        "GLMCHAT_BEHIND_PROXY",
+        *(
+            f"GLMCHAT_{n}"
+            for n in (
+                "MAX_MESSAGE_CHARS",
+                "MAX_ATTACHMENTS",
+                "MAX_CONVERSATION_MESSAGES",
+                "MAX_CONVERSATIONS",
+                "LOG_CONTENT",
+            )
+        ),
+        *(
+            f"GLMCHAT_LIMIT_{n}"
+            for n in (
+                "RPM",
+                "VISITOR_RPM",
+                "TOKENS_DAY",
+                "VISITOR_TOKENS_DAY",
+                "CNY_DAY",
+                "VISITOR_CNY_DAY",
+                "STREAMS",
+                "VISITOR_STREAMS",
+            )
+        ),
+    ):
         monkeypatch.delenv(name, raising=False)
     return url
 
@@ -102,12 +127,16 @@ def no_key_env(monkeypatch, tmp_path, db_url):
 
 # -- pytest-playwright: Debian's Chromium, or CHROMIUM_PATH (`playwright install` cannot download browsers here)
 
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     from browser import CHROMIUM, CHROMIUM_ARGS
+
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (scripts/test.sh does), or set CHROMIUM_PATH; "
-                    "`playwright install` cannot download browsers here")
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's chromium (scripts/test.sh does), or set CHROMIUM_PATH; "
+            "`playwright install` cannot download browsers here"
+        )
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
 
 

@@ -4,6 +4,7 @@ It lives in a temp dir on its own loopback port, so the machine's shared server 
 Debian's binaries (/usr/lib/postgresql/<version>/bin) do the work; initdb and postgres refuse to run as
 root, so as root every command runs as the `postgres` user.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from conftest import free_port
 
 PG_ROOT = Path("/usr/lib/postgresql")
@@ -27,8 +27,7 @@ def bindir() -> Path:
     """The newest installed PostgreSQL's bin directory; fails the test when there is none."""
     found = [p.parent for p in PG_ROOT.glob("*/bin/initdb") if p.parent.parent.name.isdigit()]
     if not found:
-        pytest.fail(f"no PostgreSQL server binaries under {PG_ROOT}/<version>/bin: install Debian's "
-                    "postgresql package")
+        pytest.fail(f"no PostgreSQL server binaries under {PG_ROOT}/<version>/bin: install Debian's postgresql package")
     return max(found, key=lambda p: int(p.parent.name))
 
 
@@ -49,8 +48,20 @@ class PgCluster:
                 pytest.fail("running as root and there is no `postgres` user to run initdb as")
             os.chown(self.dir, user.pw_uid, user.pw_gid)
         try:
-            self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                      "--no-locale", "--no-sync", "--no-instructions")
+            self._run(
+                "initdb",
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+                "--no-instructions",
+            )
             self.start()
         except BaseException:
             self.stop()
@@ -66,8 +77,10 @@ class PgCluster:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=START_TIMEOUT + 30)
         if done.returncode != 0:
-            pytest.fail(f"{tool} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}\n"
-                        f"server log tail:\n{self.log_text()[-3000:]}")
+            pytest.fail(
+                f"{tool} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}\n"
+                f"server log tail:\n{self.log_text()[-3000:]}"
+            )
 
     def log_text(self) -> str:
         try:
@@ -77,10 +90,12 @@ class PgCluster:
 
     def start(self) -> None:
         # The socket goes into our own dir: /var/run/postgresql belongs to the shared server.
-        options = (f"-p {self.port} -h 127.0.0.1 -k {self.dir} -c fsync=off -c synchronous_commit=off "
-                   "-c full_page_writes=off")
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", str(START_TIMEOUT),
-                  "-o", options, "start")
+        options = (
+            f"-p {self.port} -h 127.0.0.1 -k {self.dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", str(START_TIMEOUT), "-o", options, "start"
+        )
 
     def restart(self, while_down: Callable[[], object] | None = None) -> float:
         """Stop (fast: open connections are cut), call `while_down()` if given, start on the same port.

@@ -4,6 +4,7 @@ nginx started by scripts/replicas.sh (which the fixtures stop again, with the da
 
 The GLM simulator is tests/browser.py's session-wide `sim_proc`.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,7 +19,6 @@ from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
-
 from browser import ARTIFACTS, history_env
 from conftest import PG_URL, ROOT, free_port
 
@@ -28,17 +28,21 @@ SCRIPT_TIMEOUT = 150  # seconds; the script itself waits up to 60 s for each hea
 
 def _run(*args: str, env: dict[str, str]) -> str:
     """Run scripts/replicas.sh; fail the test with its output if it fails."""
-    done = subprocess.run([str(SCRIPT), *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=SCRIPT_TIMEOUT)
+    done = subprocess.run(
+        [str(SCRIPT), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=SCRIPT_TIMEOUT
+    )
     if done.returncode != 0:
-        pytest.fail(f"scripts/replicas.sh {' '.join(args)} failed ({done.returncode}):\n{done.stdout}{done.stderr}",
-                    pytrace=False)
+        pytest.fail(
+            f"scripts/replicas.sh {' '.join(args)} failed ({done.returncode}):\n{done.stdout}{done.stderr}",
+            pytrace=False,
+        )
     return done.stdout
 
 
 @dataclass
 class Replicas:
     """The proxy and its replicas, as scripts/replicas.sh started them."""
+
     proxy_url: str
     replica_urls: list[str]
     database_url: str
@@ -72,8 +76,9 @@ def pg_database():
             c.exec_driver_sql(f"CREATE DATABASE {name}")
     except Exception as exc:  # noqa: BLE001
         admin.dispose()
-        pytest.fail(f"PostgreSQL is unreachable at {PG_URL} ({type(exc).__name__}); these tests never skip",
-                    pytrace=False)
+        pytest.fail(
+            f"PostgreSQL is unreachable at {PG_URL} ({type(exc).__name__}); these tests never skip", pytrace=False
+        )
     try:
         yield admin.url.set(database=name).render_as_string(hide_password=False)
     finally:

@@ -14,6 +14,7 @@ nothing itself: waits return booleans or raise TimeoutError / LookupError.
         c.rerun(widget(box.id, chat_input_value=chat_value("hello")))
         print(c.text())
 """
+
 from __future__ import annotations
 
 import threading
@@ -25,25 +26,37 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
-
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ClientState_pb2 import ClientState, ContextInfo
-from streamlit.proto.Common_pb2 import (ChatInputValue, DoubleArray, FileUploaderState, FileURLs, FileURLsResponse,
-                                        SInt64Array, StringArray, StringTriggerValue, UploadedFileInfo)
+from streamlit.proto.Common_pb2 import (
+    ChatInputValue,
+    DoubleArray,
+    FileUploaderState,
+    FileURLs,
+    FileURLsResponse,
+    SInt64Array,
+    StringArray,
+    StringTriggerValue,
+    UploadedFileInfo,
+)
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
 
 XSRF_COOKIE = "_streamlit_xsrf"
 # What the frontend puts in the subprotocol list's token slot when it has no XSRF cookie.
 PLACEHOLDER_TOKEN = "PLACEHOLDER_AUTH_TOKEN"
 ROOTS = {0: "main", 1: "sidebar", 2: "event", 3: "bottom"}  # first index of a delta path (RootContainer)
-FINAL = (ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR,
-         ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY)  # FINISHED_EARLY_FOR_RERUN means another run follows
+FINAL = (
+    ForwardMsg.FINISHED_SUCCESSFULLY,
+    ForwardMsg.FINISHED_WITH_COMPILE_ERROR,
+    ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY,
+)  # FINISHED_EARLY_FOR_RERUN means another run follows
 
 
 # -- widget states: any value for any widget id -------------------------------------------------------------
+
 
 def widget(widget_id: str, **value: Any) -> WidgetState:
     """One widget's state with exactly one value field, e.g. widget(id, string_value="x").
@@ -55,7 +68,7 @@ def widget(widget_id: str, **value: Any) -> WidgetState:
     """
     if len(value) != 1:
         raise TypeError(f"exactly one value field, got {sorted(value)}")
-    (name, v), = value.items()
+    ((name, v),) = value.items()
     state = WidgetState(id=widget_id)
     if name == "double_array_value":
         state.double_array_value.CopyFrom(DoubleArray(data=list(v)))
@@ -94,14 +107,16 @@ def chat_value(text: str, files: Iterable[Upload | UploadedFileInfo] = ()) -> Ch
 
 # -- records ------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Element:
     """One element or container of the page, as the last run left it."""
-    path: tuple[int, ...]         # delta path: root container index, then positions
-    kind: str                     # Element oneof ("markdown", "selectbox", ...) or "block:<type>" for containers
-    id: str = ""                  # widget id ("$$ID-<hash>-<user key>") or block id; "" when none
+
+    path: tuple[int, ...]  # delta path: root container index, then positions
+    kind: str  # Element oneof ("markdown", "selectbox", ...) or "block:<type>" for containers
+    id: str = ""  # widget id ("$$ID-<hash>-<user key>") or block id; "" when none
     label: str = ""
-    text: str = ""                # what it shows as text: body, label, placeholder
+    text: str = ""  # what it shows as text: body, label, placeholder
     options: tuple[str, ...] = ()  # formatted options (selectbox, radio, multiselect)
     fragment_id: str = ""
     proto: Any = field(default=None, repr=False, compare=False)  # the Element or Block message
@@ -126,6 +141,7 @@ class Element:
 @dataclass(frozen=True)
 class Upload:
     """A file put on the server for this session (the upload endpoint's answer in `status`)."""
+
     name: str
     size: int
     file_id: str
@@ -134,9 +150,12 @@ class Upload:
     status: int
 
     def info(self) -> UploadedFileInfo:
-        return UploadedFileInfo(name=self.name, size=self.size, file_id=self.file_id,
-                                file_urls=FileURLs(file_id=self.file_id, upload_url=self.upload_url,
-                                                   delete_url=self.delete_url))
+        return UploadedFileInfo(
+            name=self.name,
+            size=self.size,
+            file_id=self.file_id,
+            file_urls=FileURLs(file_id=self.file_id, upload_url=self.upload_url, delete_url=self.delete_url),
+        )
 
 
 @dataclass
@@ -146,9 +165,18 @@ class _Run:
 
 
 # Text an element shows, per Element oneof: the field that holds it.
-_TEXT_FIELDS = {"markdown": "body", "alert": "body", "heading": "body", "text": "body", "code": "code_text",
-                "toast": "body", "progress": "text", "json": "body", "chat_input": "placeholder",
-                "metric": "body"}
+_TEXT_FIELDS = {
+    "markdown": "body",
+    "alert": "body",
+    "heading": "body",
+    "text": "body",
+    "code": "code_text",
+    "toast": "body",
+    "progress": "text",
+    "json": "body",
+    "chat_input": "placeholder",
+    "metric": "body",
+}
 
 
 def _element_record(path: tuple[int, ...], proto, fragment_id: str) -> Element:
@@ -161,8 +189,7 @@ def _element_record(path: tuple[int, ...], proto, fragment_id: str) -> Element:
     elif kind == "metric":
         text = f"{inner.label} {inner.body}"
     options = tuple(o for o in getattr(inner, "options", ()) if isinstance(o, str))
-    return Element(path, kind, str(getattr(inner, "id", "") or ""), label, str(text or ""), options, fragment_id,
-                   proto)
+    return Element(path, kind, str(getattr(inner, "id", "") or ""), label, str(text or ""), options, fragment_id, proto)
 
 
 def _block_record(path: tuple[int, ...], proto, fragment_id: str) -> Element:
@@ -175,10 +202,11 @@ def _block_record(path: tuple[int, ...], proto, fragment_id: str) -> Element:
 
 
 def _descends(path: tuple[int, ...], ancestor: tuple[int, ...]) -> bool:
-    return len(path) > len(ancestor) and path[:len(ancestor)] == ancestor
+    return len(path) > len(ancestor) and path[: len(ancestor)] == ancestor
 
 
 # -- the client ---------------------------------------------------------------------------------------------
+
 
 class StClient:
     """One browser session, without the browser.
@@ -193,15 +221,29 @@ class StClient:
     resolved) and its time.monotonic() arrival, e.g. for timing measurements.
     """
 
-    def __init__(self, url: str, *, headers: dict[str, str] | None = None, source_address: str | None = None,
-                 session_id: str | None = None, origin: str | None = "auto", xsrf: bool = True,
-                 locale: str = "en-US", timezone: str = "UTC", page: str = "", query_string: str = "",
-                 use_cache: bool = True, record_frames: bool = True, timeout: float = 30.0,
-                 on_message: Callable[[ForwardMsg, float], None] | None = None):
+    def __init__(
+        self,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        source_address: str | None = None,
+        session_id: str | None = None,
+        origin: str | None = "auto",
+        xsrf: bool = True,
+        locale: str = "en-US",
+        timezone: str = "UTC",
+        page: str = "",
+        query_string: str = "",
+        use_cache: bool = True,
+        record_frames: bool = True,
+        timeout: float = 30.0,
+        on_message: Callable[[ForwardMsg, float], None] | None = None,
+    ):
         parts = urlsplit(url)
         self.url = url.rstrip("/")
-        self.ws_url = f"{'wss' if parts.scheme == 'https' else 'ws'}://{parts.netloc}{parts.path.rstrip('/')}" \
-                      "/_stcore/stream"
+        self.ws_url = (
+            f"{'wss' if parts.scheme == 'https' else 'ws'}://{parts.netloc}{parts.path.rstrip('/')}/_stcore/stream"
+        )
         self.headers = dict(headers or {})
         self.source_address = source_address
         self.requested_session_id = session_id
@@ -215,16 +257,16 @@ class StClient:
         self.session_id: str | None = None
         self.page_script_hash = ""
         self.main_script_hash = ""
-        self.app_pages: list[Any] = []        # AppPage messages (from navigation / new_session)
-        self.frames: list[bytes] = []          # every frame received, raw (record_frames)
-        self.messages: list[ForwardMsg] = []   # every ForwardMsg, references resolved (record_frames)
-        self.events: list[Any] = []            # session_event, page_not_found, auth_redirect, parent_message ...
-        self.statuses: list[int] = []          # script_finished statuses, in order
-        self.running = False                   # from session_status_changed
+        self.app_pages: list[Any] = []  # AppPage messages (from navigation / new_session)
+        self.frames: list[bytes] = []  # every frame received, raw (record_frames)
+        self.messages: list[ForwardMsg] = []  # every ForwardMsg, references resolved (record_frames)
+        self.events: list[Any] = []  # session_event, page_not_found, auth_redirect, parent_message ...
+        self.statuses: list[int] = []  # script_finished statuses, in order
+        self.running = False  # from session_status_changed
         self.closed = False
         self.close_code: int | None = None
-        self.errors: list[str] = []            # what the reader could not make sense of
-        self.cache_hits = 0                    # messages the server sent by reference (ref_hash)
+        self.errors: list[str] = []  # what the reader could not make sense of
+        self.cache_hits = 0  # messages the server sent by reference (ref_hash)
 
         self._ws: ClientConnection | None = None
         self._http: httpx.Client | None = None
@@ -233,7 +275,7 @@ class StClient:
         self._elements: dict[tuple[int, ...], tuple[Element, int]] = {}  # path -> (record, run number)
         self._transients: dict[tuple[int, ...], list[Element]] = {}
         self._run = _Run(0)
-        self._finished = 0                     # final script_finished messages seen
+        self._finished = 0  # final script_finished messages seen
         self._file_urls: dict[str, FileURLsResponse] = {}  # by request id
         self._cache: dict[str, tuple[ForwardMsg, int]] = {}  # hash -> (message, last run it was used in)
         self._max_cache_age = 2
@@ -249,8 +291,9 @@ class StClient:
     def _http_client(self) -> httpx.Client:
         if self._http is None:
             transport = httpx.HTTPTransport(local_address=self.source_address) if self.source_address else None
-            self._http = httpx.Client(base_url=self.url, headers=self.headers, transport=transport,
-                                      timeout=self.timeout, trust_env=False)
+            self._http = httpx.Client(
+                base_url=self.url, headers=self.headers, transport=transport, timeout=self.timeout, trust_env=False
+            )
         return self._http
 
     def _cookie_headers(self) -> dict[str, str]:
@@ -275,10 +318,18 @@ class StClient:
         extra: dict[str, Any] = {}
         if self.source_address:
             extra["source_address"] = (self.source_address, 0)  # passed on to socket.create_connection
-        self._ws = connect(self.ws_url, origin=self.origin, subprotocols=protocols,
-                           additional_headers={**self.headers, **self._cookie_headers()}, max_size=None,
-                           open_timeout=self.timeout, proxy=None, user_agent_header="stclient", legacy=True,
-                           **extra)
+        self._ws = connect(
+            self.ws_url,
+            origin=self.origin,
+            subprotocols=protocols,
+            additional_headers={**self.headers, **self._cookie_headers()},
+            max_size=None,
+            open_timeout=self.timeout,
+            proxy=None,
+            user_agent_header="stclient",
+            legacy=True,
+            **extra,
+        )
         self._reader = threading.Thread(target=self._read_loop, name="stclient-reader", daemon=True)
         self._reader.start()
         return self
@@ -308,26 +359,51 @@ class StClient:
         self._ws.send(msg.SerializeToString())
 
     def context_info(self) -> ContextInfo:
-        return ContextInfo(timezone=self.timezone, timezone_offset=0, locale=self.locale,
-                           url=f"{self.url}/{self.page}", is_embedded=False, color_scheme="light")
+        return ContextInfo(
+            timezone=self.timezone,
+            timezone_offset=0,
+            locale=self.locale,
+            url=f"{self.url}/{self.page}",
+            is_embedded=False,
+            color_scheme="light",
+        )
 
-    def _send_rerun(self, widgets: Sequence[WidgetState], *, page_script_hash: str, page_name: str,
-                    query_string: str, fragment_id: str = "") -> int:
+    def _send_rerun(
+        self,
+        widgets: Sequence[WidgetState],
+        *,
+        page_script_hash: str,
+        page_name: str,
+        query_string: str,
+        fragment_id: str = "",
+    ) -> int:
         with self._cond:
             before = self._finished
             hashes = list(self._cache) if self.use_cache else []
-        state = ClientState(query_string=query_string, page_script_hash=page_script_hash, page_name=page_name,
-                            fragment_id=fragment_id, cached_message_hashes=hashes,
-                            context_info=self.context_info())
+        state = ClientState(
+            query_string=query_string,
+            page_script_hash=page_script_hash,
+            page_name=page_name,
+            fragment_id=fragment_id,
+            cached_message_hashes=hashes,
+            context_info=self.context_info(),
+        )
         state.widget_states.widgets.extend(widgets)
         msg = BackMsg()
         msg.rerun_script.CopyFrom(state)
         self.send(msg)
         return before
 
-    def rerun(self, *widgets: WidgetState, fragment_id: str = "", page_script_hash: str | None = None,
-              page_name: str = "", query_string: str | None = None, wait: bool = True,
-              timeout: float | None = None) -> int:
+    def rerun(
+        self,
+        *widgets: WidgetState,
+        fragment_id: str = "",
+        page_script_hash: str | None = None,
+        page_name: str = "",
+        query_string: str | None = None,
+        wait: bool = True,
+        timeout: float | None = None,
+    ) -> int:
         """Ask for a run carrying exactly these widget states; by default wait until the run chain ends.
 
         Streamlit keeps the values of widgets a rerun does not mention, so only what changes need be
@@ -336,9 +412,12 @@ class StClient:
         """
         self.wait_idle(timeout)
         before = self._send_rerun(
-            widgets, fragment_id=fragment_id,
+            widgets,
+            fragment_id=fragment_id,
             page_script_hash=self.page_script_hash if page_script_hash is None else page_script_hash,
-            page_name=page_name, query_string=self.query_string if query_string is None else query_string)
+            page_name=page_name,
+            query_string=self.query_string if query_string is None else query_string,
+        )
         if wait:
             self.wait_idle(timeout, since=before)
         return before
@@ -383,9 +462,11 @@ class StClient:
     def wait_idle(self, timeout: float | None = None, *, since: int | None = None) -> None:
         """Wait until the session is idle; TimeoutError names what was last seen."""
         if not self.wait_for(lambda c: c.idle(since), timeout):
-            raise TimeoutError(f"session not idle (closed={self.closed}, code={self.close_code}, running="
-                               f"{self.running}, statuses={self.statuses[-5:]}, errors={self.errors[-3:]}); "
-                               f"page text: {self.text()[:500]!r}")
+            raise TimeoutError(
+                f"session not idle (closed={self.closed}, code={self.close_code}, running="
+                f"{self.running}, statuses={self.statuses[-5:]}, errors={self.errors[-3:]}); "
+                f"page text: {self.text()[:500]!r}"
+            )
 
     # -- the page --------------------------------------------------------------------------------------------
 
@@ -399,8 +480,15 @@ class StClient:
         with self._cond:
             return [e for _, items in sorted(self._transients.items()) for e in items]
 
-    def find_all(self, key: str | None = None, *, label: str | None = None, kind: str | None = None,
-                 root: str | None = None, where: Callable[[Element], bool] | None = None) -> list[Element]:
+    def find_all(
+        self,
+        key: str | None = None,
+        *,
+        label: str | None = None,
+        kind: str | None = None,
+        root: str | None = None,
+        where: Callable[[Element], bool] | None = None,
+    ) -> list[Element]:
         found = self.elements
         if key is not None:
             found = [e for e in found if e.key == key]
@@ -486,8 +574,7 @@ class StClient:
         with self._cond:
             return self._file_urls.pop(request_id)
 
-    def put_file(self, upload_url: str, name: str, data: bytes,
-                 content_type: str = "application/octet-stream") -> int:
+    def put_file(self, upload_url: str, name: str, data: bytes, content_type: str = "application/octet-stream") -> int:
         """PUT one file as the frontend does (multipart, the field named after the file, XSRF header); the status."""
         headers = {**self._cookie_headers(), **({"X-Xsrftoken": self.xsrf_token} if self.xsrf_token else {})}
         if self.origin:
@@ -498,8 +585,9 @@ class StClient:
             return 0  # the server dropped the connection mid-body: a refusal without an answer
         return resp.status_code
 
-    def upload(self, name: str, data: bytes, content_type: str = "application/octet-stream", *,
-               file_id: str | None = None) -> Upload:
+    def upload(
+        self, name: str, data: bytes, content_type: str = "application/octet-stream", *, file_id: str | None = None
+    ) -> Upload:
         """Get a URL and PUT the file. file_id: skip the request and PUT to an id of one's own making."""
         if file_id is None:
             urls = self.upload_urls([name])

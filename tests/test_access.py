@@ -1,4 +1,5 @@
 """Access modes: parsing, the allow-list, client addresses."""
+
 import pytest
 
 from glmchat.hosting import access
@@ -34,8 +35,10 @@ def test_own_key_field_by_mode():
 
 
 def test_allow_list_takes_addresses_and_domains_case_insensitively():
-    a = Access.from_settings(settings(GLMCHAT_ACCESS_MODE="gate",
-                                      GLMCHAT_ALLOWED_EMAILS="Ann@Example.com; @corp.cn  bob@x.org"), {"auth": {}})
+    a = Access.from_settings(
+        settings(GLMCHAT_ACCESS_MODE="gate", GLMCHAT_ALLOWED_EMAILS="Ann@Example.com; @corp.cn  bob@x.org"),
+        {"auth": {}},
+    )
     assert a.allowed == ("ann@example.com", "@corp.cn", "bob@x.org")
     assert a.email_allowed("ann@example.COM") and a.email_allowed("li@corp.cn") and a.email_allowed("bob@x.org")
     assert not a.email_allowed("eve@example.com") and not a.email_allowed("li@notcorp.cn")
@@ -56,11 +59,17 @@ def test_forged_x_forwarded_for_without_a_declared_proxy_is_one_client():
     # uvicorn has already put the header's address in place of a loopback peer's: every such request
     # is the same client, whatever address it names.
     for forged in ("203.0.113.1", "203.0.113.2", "10.0.0.9, 127.0.0.1"):
-        assert access.client_address(forged.split(",")[0], {"X-Forwarded-For": forged}, behind_proxy=False) \
+        assert (
+            access.client_address(forged.split(",")[0], {"X-Forwarded-For": forged}, behind_proxy=False)
             == access.UNDECLARED_PROXY
+        )
     # Behind a declared proxy, its X-Real-IP names the client as before.
-    assert access.client_address("203.0.113.1", {"X-Forwarded-For": "203.0.113.1", "X-Real-IP": "198.51.100.4"},
-                                 behind_proxy=True) == "198.51.100.4"
+    assert (
+        access.client_address(
+            "203.0.113.1", {"X-Forwarded-For": "203.0.113.1", "X-Real-IP": "198.51.100.4"}, behind_proxy=True
+        )
+        == "198.51.100.4"
+    )
 
 
 LOCAL = {"Host": "localhost:8501", "Origin": "http://localhost:8501", "User-Agent": "x"}
@@ -78,9 +87,14 @@ def test_visitors_from_elsewhere_and_through_proxies_are_not_the_machines_user()
     assert not access.is_local("192.0.2.7", LOCAL)  # another machine
     assert not access.is_local(None, {**LOCAL, "Host": "chat.example.com", "Origin": "https://chat.example.com"})
     # A proxy, tunnel or hosting front end on this machine connects from loopback: its headers give it away.
-    for header, value in (("X-Forwarded-For", "203.0.113.9"), ("X-Real-IP", "203.0.113.9"),
-                          ("Forwarded", "for=203.0.113.9"), ("Via", "1.1 nginx"), ("CF-Connecting-IP", "203.0.113.9"),
-                          ("X-Forwarded-Host", "chat.example.com")):
+    for header, value in (
+        ("X-Forwarded-For", "203.0.113.9"),
+        ("X-Real-IP", "203.0.113.9"),
+        ("Forwarded", "for=203.0.113.9"),
+        ("Via", "1.1 nginx"),
+        ("CF-Connecting-IP", "203.0.113.9"),
+        ("X-Forwarded-Host", "chat.example.com"),
+    ):
         assert not access.is_local(None, {**LOCAL, header: value}), header
     # nginx's default proxy_pass sends Host: 127.0.0.1:8501 and no forwarding header; the browser's Origin
     # still names the public address.
@@ -92,8 +106,13 @@ def test_visitors_from_elsewhere_and_through_proxies_are_not_the_machines_user()
 def test_shared_history_and_host_key_history_settings():
     assert Access.from_settings(settings(GLMCHAT_ACCESS_MODE="shared"), {}).mode == "shared"
     gate = {"GLMCHAT_ACCESS_MODE": "gate", "GLMCHAT_ACCESS_PASSWORD_HASH": "h"}
-    for value, meaning in (("", "off"), ("false", "off"), ("true", "per-visitor"), ("per-visitor", "per-visitor"),
-                           ("SHARED", "shared")):
+    for value, meaning in (
+        ("", "off"),
+        ("false", "off"),
+        ("true", "per-visitor"),
+        ("per-visitor", "per-visitor"),
+        ("SHARED", "shared"),
+    ):
         assert Access.from_settings(settings(**gate, GLMCHAT_HOST_KEY_HISTORY=value), {}).host_key_history == meaning
     with pytest.raises(ConfigError, match="GLMCHAT_HOST_KEY_HISTORY"):
         Access.from_settings(settings(**gate, GLMCHAT_HOST_KEY_HISTORY="everyone"), {})

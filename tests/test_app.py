@@ -1,4 +1,5 @@
 """AppTest: the chat page end to end against the loopback simulator."""
+
 from __future__ import annotations
 
 import json
@@ -6,13 +7,12 @@ import logging
 import time
 
 import pytest
+from conftest import CANARY_KEY, ROOT
 from streamlit.testing.v1 import AppTest
 
-from glmchat.ui import callbacks, state
 from glmchat.chat.i18n import t
 from glmchat.chat.render import safe_markdown
-
-from conftest import CANARY_KEY, ROOT
+from glmchat.ui import callbacks, state
 
 
 def new_app(lang: str = "en") -> AppTest:
@@ -144,15 +144,30 @@ def test_stop_keeps_the_partial_marked_stopped_and_closes_upstream(app_env):
     at.chat_input[0].set_value(None).run()
     assert not at.exception and app_env.attempts == 1
     assert t("chat.stopped", "en") in [c.value for c in assistant(at).caption]
-    assert bubbles(at) == [("user", safe_markdown("long answer sim:slow")), ("assistant", safe_markdown(msg["content"]))]
+    assert bubbles(at) == [
+        ("user", safe_markdown("long answer sim:slow")),
+        ("assistant", safe_markdown(msg["content"])),
+    ]
 
 
 ERROR_CASES = [
-    ("sim:401", "auth"), ("sim:balance", "no_balance"), ("sim:account", "account"), ("sim:busy", "busy"),
-    ("sim:policy", "policy"), ("sim:unknown-model", "unknown_model"), ("sim:badparam", "bad_param"),
-    ("sim:toolong", "prompt_too_long"), ("sim:500", "server"), ("sim:502", "server"),
-    ("sim:error200", "bad_param"), ("sim:streamerror", "policy"), ("sim:malformed", "malformed"),
-    ("sim:cut", "cut"), ("sim:nodone", "cut"), ("sim:network_error", "model_error"), ("sim:sensitive", "policy"),
+    ("sim:401", "auth"),
+    ("sim:balance", "no_balance"),
+    ("sim:account", "account"),
+    ("sim:busy", "busy"),
+    ("sim:policy", "policy"),
+    ("sim:unknown-model", "unknown_model"),
+    ("sim:badparam", "bad_param"),
+    ("sim:toolong", "prompt_too_long"),
+    ("sim:500", "server"),
+    ("sim:502", "server"),
+    ("sim:error200", "bad_param"),
+    ("sim:streamerror", "policy"),
+    ("sim:malformed", "malformed"),
+    ("sim:cut", "cut"),
+    ("sim:nodone", "cut"),
+    ("sim:network_error", "model_error"),
+    ("sim:sensitive", "policy"),
 ]
 
 
@@ -210,10 +225,13 @@ def test_canary_key_is_in_no_element_state_or_log(app_env, caplog):
     for value in values:
         assert CANARY_KEY not in repr(value)
     # The app's own line for each request is among the records checked (not merely some record or other).
-    requests = [json.loads(r.getMessage().removeprefix("request "))
-                for r in caplog.records if r.name == "glmchat.requests"]
+    requests = [
+        json.loads(r.getMessage().removeprefix("request ")) for r in caplog.records if r.name == "glmchat.requests"
+    ]
     assert [(r["status"], r["completion_tokens"], r["code"], r["http_status"]) for r in requests] == [
-        ("ok", 5, None, None), ("error", None, "1002", 401)], requests
+        ("ok", 5, None, None),
+        ("error", None, "1002", 401),
+    ], requests
     for rec in caplog.records:
         assert CANARY_KEY not in rec.getMessage()
     # A host-configured key hides the visitor key field.
@@ -227,7 +245,8 @@ def test_two_sessions_never_see_each_others_messages(app_env):
     a.run()
     assert "session B" not in repr(a.main) and "session A" not in repr(b.main)
     assert [m["content"] for m in b.session_state[state.MESSAGES] if m["role"] == "user"] == [
-        "question of session B sim:tokens=2"]
+        "question of session B sim:tokens=2"
+    ]
 
 
 def test_no_key_runs_the_offline_demo(no_key_env):
@@ -265,6 +284,7 @@ def test_a_new_message_is_sent_from_the_chat_inputs_callback_before_the_page_rer
     """The model's wait overlaps the rerun: the request leaves before the page runs; the sidebar follows the reply."""
     from glmchat.chat import client
     from glmchat.ui import chat_view, sidebar
+
     order = []
     real_draw, real_start, real_stream = sidebar.draw, client.ReplyStream.start, chat_view.stream_reply
     monkeypatch.setattr(sidebar, "draw", lambda *a, **k: (order.append("sidebar"), real_draw(*a, **k))[1])
@@ -294,6 +314,7 @@ def test_a_message_whose_callback_never_ran_is_sent_once(app_env, monkeypatch):
             real(start)
 
     from glmchat.chat import client
+
     started, real_start = [], client.ReplyStream.start
     monkeypatch.setattr(client.ReplyStream, "start", lambda self: (started.append(1), real_start(self))[1])
     monkeypatch.setattr(callbacks, "submit_prompt", callback_lost_once)

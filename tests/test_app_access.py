@@ -1,20 +1,20 @@
 """AppTest: access modes and the gate, the host's spending limits, input limits, the request log line."""
+
 from __future__ import annotations
 
 import json
 import logging
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
+from conftest import CANARY_KEY, ROOT, pg_url
 from streamlit.testing.v1 import AppTest
 
-from glmchat.hosting import passwords
-from glmchat.ui import state
 from glmchat.chat.i18n import t
+from glmchat.hosting import passwords
 from glmchat.store import Store
-
-from conftest import CANARY_KEY, ROOT, pg_url
+from glmchat.ui import state
 
 PASSWORD = "open sesame 芝麻开门"
 HASH = passwords.hash_password(PASSWORD)
@@ -55,8 +55,12 @@ def gated(app_env, monkeypatch):
 
 
 def test_the_gate_shows_nothing_else_and_no_page_or_query_parameter_gets_past_it(gated, db_url):
-    for at in (new_app(), new_app({"c": "0" * 32, "api_key": "x", "model": "glm-4-plus", "gate_passed": "1"}),
-               new_app(page="app_pages/history.py"), new_app(page="app_pages/usage.py")):
+    for at in (
+        new_app(),
+        new_app({"c": "0" * 32, "api_key": "x", "model": "glm-4-plus", "gate_passed": "1"}),
+        new_app(page="app_pages/history.py"),
+        new_app(page="app_pages/usage.py"),
+    ):
         assert not at.exception
         assert [w.key for w in at.text_input] == [state.PASSWORD]
         assert not at.chat_input and not at.sidebar.selectbox and not at.sidebar.button
@@ -85,8 +89,7 @@ def test_wrong_passwords_are_throttled_per_client_across_sessions(gated, db_url,
     assert not at.chat_input and any("Too many attempts" in e.value for e in at.error)
     again = enter(new_app(), PASSWORD)
     assert not again.chat_input and any("Too many attempts" in e.value for e in again.error)
-    assert Store(db_url).login_failures(None, datetime(2000, 1, 1, tzinfo=timezone.utc)) \
-        == passwords.FREE_ATTEMPTS
+    assert Store(db_url).login_failures(None, datetime(2000, 1, 1, tzinfo=UTC)) == passwords.FREE_ATTEMPTS
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "wrong guess" not in logged and PASSWORD not in logged
 
@@ -163,8 +166,9 @@ def test_limits_do_not_apply_to_a_visitors_own_key_or_the_offline_demo(served, d
 
 
 def test_limits_fail_closed_when_the_database_is_down(app_env, monkeypatch):
-    monkeypatch.setenv("GLMCHAT_DATABASE_URL", pg_url(host="127.0.0.1", port=1, database="none",
-                                                      query={"connect_timeout": "1"}))  # nobody listens
+    monkeypatch.setenv(
+        "GLMCHAT_DATABASE_URL", pg_url(host="127.0.0.1", port=1, database="none", query={"connect_timeout": "1"})
+    )  # nobody listens
     monkeypatch.setenv("GLMCHAT_LIMIT_RPM", "100")
     at = send(new_app(), "hello sim:tokens=1")
     assert at.session_state[state.MESSAGES][-1]["error"]["limit"] == "unavailable" and app_env.attempts == 0
@@ -211,8 +215,9 @@ def test_one_structured_line_per_request_without_key_or_text(app_env, caplog, mo
     monkeypatch.setenv("GLMCHAT_LOG_CONTENT", "true")
     caplog.clear()
     send(new_app(), "logged words sim:tokens=1")
-    line = json.loads(next(r.getMessage() for r in caplog.records if r.name == "glmchat.requests")
-                      .removeprefix("request "))
+    line = json.loads(
+        next(r.getMessage() for r in caplog.records if r.name == "glmchat.requests").removeprefix("request ")
+    )
     assert line["prompt"] == "logged words sim:tokens=1" and line["reply"] == "tok0"
 
 
@@ -228,8 +233,13 @@ def test_the_usage_page_shows_the_hosts_day_against_its_limits(app_env, db_url, 
     assert metrics[t("usage.requests", "en")] == "1"
 
 
-AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x", "client_id": "id",
-        "client_secret": "s", "server_metadata_url": "https://issuer.invalid/.well-known/openid-configuration"}
+AUTH = {
+    "redirect_uri": "http://localhost:8501/oauth2callback",
+    "cookie_secret": "x",
+    "client_id": "id",
+    "client_secret": "s",
+    "server_metadata_url": "https://issuer.invalid/.well-known/openid-configuration",
+}
 
 
 def signed_in(email: str | None, verified: object = True) -> AppTest:

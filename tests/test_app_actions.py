@@ -1,12 +1,12 @@
 """AppTest: regenerate, edit and resend, copy, feedback."""
+
 from __future__ import annotations
 
+from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
-from glmchat.ui import state
 from glmchat.store import Store
-
-from conftest import ROOT
+from glmchat.ui import state
 
 
 def new_app() -> AppTest:

@@ -1,21 +1,21 @@
 """AppTest: images and documents attached to a message."""
+
 from __future__ import annotations
 
 import base64
-import re
 import io
+import re
 import struct
 import zlib
 
+from conftest import ROOT
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from glmchat.chat import attachments
-from glmchat.ui import state
 from glmchat.chat.i18n import t
 from glmchat.store import Store
-
-from conftest import ROOT
+from glmchat.ui import state
 
 
 def new_app(model: str | None = None) -> AppTest:
@@ -35,8 +35,10 @@ def png(w=64, h=48, color=(200, 30, 30)) -> bytes:
 
 def huge_png_header(w=10_000, h=10_000) -> bytes:
     """A PNG claiming 100 megapixels, tiny on disk: refused before any pixel is decoded."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 10)) + chunk(b"IEND", b"")
 
@@ -88,11 +90,16 @@ def test_hostile_files_are_refused_with_messages_and_never_sent(app_env):
     before = app_env.attempts
     zip_bomb = io.BytesIO()
     import zipfile
+
     with zipfile.ZipFile(zip_bomb, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("a.bin", b"\0" * (300 * 1024 * 1024))
-    files = [("not-really.png", b"this is text, not an image"), ("huge.png", huge_png_header()),
-             ("bomb.png", zip_bomb.getvalue()), ("../../etc/passwd.txt", b"root:x:0:0"),
-             ("big.txt", b"a" * (11 * 1024 * 1024))]
+    files = [
+        ("not-really.png", b"this is text, not an image"),
+        ("huge.png", huge_png_header()),
+        ("bomb.png", zip_bomb.getvalue()),
+        ("../../etc/passwd.txt", b"root:x:0:0"),
+        ("big.txt", b"a" * (11 * 1024 * 1024)),
+    ]
     submit(at, "", *files)
     warnings = [w.value for w in at.warning]
     assert any(w.startswith("not-really.png: ") and t("attach.not_image", "en") in w for w in warnings)
@@ -107,11 +114,13 @@ def test_hostile_files_are_refused_with_messages_and_never_sent(app_env):
         assert "not-really" not in text and "huge.png" not in text and "bomb.png" not in text
 
 
-MINIMAL_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
-               b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
-               b"3 0 obj<</Type/Page/Parent 2 0 R/Contents 4 0 R>>endobj\n"
-               b"4 0 obj<</Length 44>>stream\nBT /F1 12 Tf 72 712 Td (Hello PDF world) Tj ET\nendstream endobj\n"
-               b"trailer<</Root 1 0 R>>\n%%EOF\n")
+MINIMAL_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/Contents 4 0 R>>endobj\n"
+    b"4 0 obj<</Length 44>>stream\nBT /F1 12 Tf 72 712 Td (Hello PDF world) Tj ET\nendstream endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
 
 
 def test_pdf_is_read_through_the_files_api_and_sent_as_context(app_env, db_url):
@@ -126,8 +135,12 @@ def test_web_search_sends_the_tool_and_shows_numbered_sources(app_env, db_url):
     at = new_app()
     at.sidebar.toggle(key=state.WEB_SEARCH).set_value(True).run()
     submit(at, "latest GLM news")
-    assert app_env.requests[-1]["tools"] == [{"type": "web_search", "web_search": {
-        "enable": True, "search_engine": "search_std", "search_result": True, "count": 5}}]
+    assert app_env.requests[-1]["tools"] == [
+        {
+            "type": "web_search",
+            "web_search": {"enable": True, "search_engine": "search_std", "search_result": True, "count": 5},
+        }
+    ]
     reply = at.session_state[state.MESSAGES][-1]
     assert len(reply["sources"]) == 5 and reply["sources"][0]["link"].startswith("https://")
     bubble = [m for m in at.chat_message if m.name == "assistant"][-1]

@@ -4,19 +4,17 @@ AppTest writes session state directly, as a forged `rerun_script` message can: t
 these values. AppTest itself cannot hold a selectbox value outside the options (its element tree fails to
 index it), so forged models and presets are sent through Streamlit's own protocol in tests/test_attacks.py.
 """
+
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
+from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
-from glmchat.hosting import offered, passwords
-from glmchat.ui import state
 from glmchat.chat.catalogue import load
 from glmchat.chat.i18n import t
-
-from conftest import ROOT
+from glmchat.hosting import offered, passwords
+from glmchat.ui import state
 
 PASSWORD = "let me in"
 HASH = passwords.hash_password(PASSWORD)
@@ -50,21 +48,31 @@ def test_forged_parameters_fall_back_to_the_models_defaults(gated_with_limits):
     sim, at = gated_with_limits
     at.session_state[state.MODEL] = "glm-4-plus"
     model = load().get("glm-4-plus")
-    for key, value in ((state.TEMPERATURE, 7.5), (state.TOP_P, 0.0), (state.MAX_TOKENS, 10**9),
-                       (state.SYSTEM, "x" * (offered.SYSTEM_CHARS + 1))):
+    for key, value in (
+        (state.TEMPERATURE, 7.5),
+        (state.TOP_P, 0.0),
+        (state.MAX_TOKENS, 10**9),
+        (state.SYSTEM, "x" * (offered.SYSTEM_CHARS + 1)),
+    ):
         at.session_state[key] = value
     send(at, "forged parameters sim:tokens=1")
     sent = sim.requests[-1]
     assert sent["model"] == "glm-4-plus"
-    assert (sent["temperature"], sent["top_p"], sent["max_tokens"]) == (model.temperature, model.top_p,
-                                                                      model.max_output)
+    assert (sent["temperature"], sent["top_p"], sent["max_tokens"]) == (
+        model.temperature,
+        model.top_p,
+        model.max_output,
+    )
     assert all(m["role"] != "system" for m in sent["messages"])  # the over-long system prompt is not used
     # Values the widgets do offer go out exactly.
     for key, value in ((state.TEMPERATURE, 0.2), (state.TOP_P, 0.5), (state.MAX_TOKENS, 100)):
         at.session_state[key] = value
     send(at, "fair parameters sim:tokens=1")
-    assert (sim.requests[-1]["temperature"], sim.requests[-1]["top_p"], sim.requests[-1]["max_tokens"]) \
-        == (0.2, 0.5, 100)
+    assert (sim.requests[-1]["temperature"], sim.requests[-1]["top_p"], sim.requests[-1]["max_tokens"]) == (
+        0.2,
+        0.5,
+        100,
+    )
 
 
 def test_a_custom_model_without_a_price_is_refused_where_limits_count_yuan(app_env, db_url, monkeypatch):

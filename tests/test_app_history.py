@@ -1,4 +1,5 @@
 """AppTest: saved conversations, the sidebar list, the History and Usage pages, owners and faults."""
+
 from __future__ import annotations
 
 import base64
@@ -6,15 +7,14 @@ import json
 import sqlite3
 
 import pytest
+from conftest import ROOT, free_port, pg_url
 from streamlit.testing.v1 import AppTest
 
-from glmchat.hosting import passwords
-from glmchat.ui import state
 from glmchat.chat.i18n import t
+from glmchat.hosting import passwords
 from glmchat.hosting.inputs import InputLimits
 from glmchat.store import Store
-
-from conftest import ROOT, free_port, pg_url
+from glmchat.ui import state
 
 
 def new_app(query: dict | None = None) -> AppTest:
@@ -192,7 +192,7 @@ def test_history_page_finds_a_chinese_word_and_opens_the_chat(app_env, db_url):
 
 
 def test_export_then_import_gives_the_same_messages(app_env, db_url):
-    at = send(new_app(), "export me <script>x</script> sim:tokens=3")
+    send(new_app(), "export me <script>x</script> sim:tokens=3")
     store = db(db_url)
     data = store.export("local")
     assert store.import_export("local", json.loads(json.dumps(data, default=str)), InputLimits()) == 1
@@ -231,15 +231,39 @@ def seed(db_url: str, n: int) -> str:
         if i % 2 == 0:
             messages.append({"id": f"{i:032x}", "role": "user", "content": f"question {i}"})
         else:
-            messages.append({"id": f"{i:032x}", "role": "assistant", "content": f"answer {i}", "reasoning": "",
-                             "status": "done", "error": None, "finish_reason": "stop",
-                             "meta": {"model": "glm-4.5-flash", "params": {}, "usage": None, "ttft": None,
-                                      "tps": None, "cost": None, "attempts": 1}})
+            messages.append(
+                {
+                    "id": f"{i:032x}",
+                    "role": "assistant",
+                    "content": f"answer {i}",
+                    "reasoning": "",
+                    "status": "done",
+                    "error": None,
+                    "finish_reason": "stop",
+                    "meta": {
+                        "model": "glm-4.5-flash",
+                        "params": {},
+                        "usage": None,
+                        "ttft": None,
+                        "tps": None,
+                        "cost": None,
+                        "attempts": 1,
+                    },
+                }
+            )
     store = db(db_url)
     # Longer than the chat's default limit allows: as if the host had lowered it since.
-    store.import_export("local", {"format": "glmchat-export", "version": 1, "conversations": [
-        {"id": "x" * 32, "title": "long chat", "model": "glm-4.5-flash", "settings": {}, "messages": messages}]},
-        InputLimits(conversation_messages=n))
+    store.import_export(
+        "local",
+        {
+            "format": "glmchat-export",
+            "version": 1,
+            "conversations": [
+                {"id": "x" * 32, "title": "long chat", "model": "glm-4.5-flash", "settings": {}, "messages": messages}
+            ],
+        },
+        InputLimits(conversation_messages=n),
+    )
     return store.list_conversations("local")[0]["id"]
 
 
@@ -271,9 +295,13 @@ def test_a_long_conversation_draws_only_its_newest_messages_and_loads_older_on_d
 def test_login_is_offered_when_oidc_is_configured(app_env):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
     at.session_state[state.LANG] = "en"
-    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x",
-                          "client_id": "id", "client_secret": "s",
-                          "server_metadata_url": "https://issuer.invalid/.well-known/openid-configuration"}
+    at.secrets["auth"] = {
+        "redirect_uri": "http://localhost:8501/oauth2callback",
+        "cookie_secret": "x",
+        "client_id": "id",
+        "client_secret": "s",
+        "server_metadata_url": "https://issuer.invalid/.well-known/openid-configuration",
+    }
     at.run()
     assert not at.exception
     assert at.sidebar.button(key="login").label == "Sign in"
@@ -284,19 +312,45 @@ def test_login_is_offered_when_oidc_is_configured(app_env):
 def test_a_stored_conversation_with_odd_fields_still_opens(app_env, db_url):
     """An import refuses these fields (tests/test_import.py); rows already stored, by an older version,
     may hold them, and the page must cope."""
-    odd = [{"id": "a" * 32, "role": "user", "content": "look",
-            "attachments": [{"kind": "image", "name": "x.svg", "mime": "image/svg+xml", "size": 9,
-                             "data": base64.b64encode(b"<svg></svg>").decode()}]},
-           {"id": "b" * 32, "role": "assistant", "content": "no meta at all", "status": "done"},
-           {"id": "c" * 32, "role": "user", "content": "again"},
-           {"id": "d" * 32, "role": "assistant", "content": "", "status": "error",
+    odd = [
+        {
+            "id": "a" * 32,
+            "role": "user",
+            "content": "look",
+            "attachments": [
+                {
+                    "kind": "image",
+                    "name": "x.svg",
+                    "mime": "image/svg+xml",
+                    "size": 9,
+                    "data": base64.b64encode(b"<svg></svg>").decode(),
+                }
+            ],
+        },
+        {"id": "b" * 32, "role": "assistant", "content": "no meta at all", "status": "done"},
+        {"id": "c" * 32, "role": "user", "content": "again"},
+        {
+            "id": "d" * 32,
+            "role": "assistant",
+            "content": "",
+            "status": "error",
             "error": {"kind": "nope", "code": "[x](data:,y)"},
-            "meta": {"model": "m", "usage": {"prompt_tokens": 1}, "ttft": "fast", "tps": "x", "cost": "free"}}]
+            "meta": {"model": "m", "usage": {"prompt_tokens": 1}, "ttft": "fast", "tps": "x", "cost": "free"},
+        },
+    ]
     store = db(db_url)
     with pytest.raises(ValueError, match="ttft"):
-        store.import_export("local", {"format": "glmchat-export", "version": 1, "conversations": [
-            {"id": "x" * 32, "title": "odd", "model": "glm-4.5-flash", "settings": {}, "messages": odd}]},
-            InputLimits())
+        store.import_export(
+            "local",
+            {
+                "format": "glmchat-export",
+                "version": 1,
+                "conversations": [
+                    {"id": "x" * 32, "title": "odd", "model": "glm-4.5-flash", "settings": {}, "messages": odd}
+                ],
+            },
+            InputLimits(),
+        )
     cid = store.create_conversation("local", "odd", "glm-4.5-flash", {})
     for m in odd:
         store.save_message("local", cid, m)
@@ -308,8 +362,9 @@ def test_a_stored_conversation_with_odd_fields_still_opens(app_env, db_url):
 
 def test_a_page_that_stops_early_on_a_sessions_first_run_still_gets_its_sidebar(app_env, monkeypatch):
     """The first run draws the page before the sidebar; a page's st.stop() must not leave it out."""
-    monkeypatch.setenv("GLMCHAT_DATABASE_URL", pg_url(host="127.0.0.1", port=1, database="none",
-                                                      query={"connect_timeout": "1"}))  # nobody listens
+    monkeypatch.setenv(
+        "GLMCHAT_DATABASE_URL", pg_url(host="127.0.0.1", port=1, database="none", query={"connect_timeout": "1"})
+    )  # nobody listens
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
     at.session_state[state.LANG] = "en"
     at.switch_page("app_pages/history.py").run()

@@ -1,5 +1,6 @@
 """Attachments: classification, limits, image re-encoding, vision content, document context, and text
 extraction through the REAL zhipuai SDK against the simulator's files handler (glmsim.files)."""
+
 from __future__ import annotations
 
 import base64
@@ -17,9 +18,9 @@ import zhipuai
 from PIL import Image
 
 from glmchat.chat import attachments as att
-from glmsim import files as sf
 from glmchat.chat.attachments import Attachment, ExtractError
 from glmchat.chat.catalogue import load
+from glmsim import files as sf
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -29,6 +30,7 @@ CAT = load()
 
 # ---------------------------------------------------------------------------------------------------------
 # Generated test files
+
 
 def image_bytes(fmt: str, size=(64, 48), mode="RGB", color=(200, 30, 30), **save) -> bytes:
     buf = io.BytesIO()
@@ -55,8 +57,12 @@ def bilevel_png(width: int, height: int) -> bytes:
     row = b"\x00" + b"\x00" * ((width + 7) // 8)
     comp = zlib.compressobj(9)
     idat = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
-            + _chunk(b"IDAT", idat) + _chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+        + _chunk(b"IDAT", idat)
+        + _chunk(b"IEND", b"")
+    )
 
 
 def zip_bomb(uncompressed: int = 210 * 1024 * 1024) -> bytes:
@@ -96,16 +102,20 @@ def minimal_pdf(*content_ops: bytes, flate: bool = False) -> bytes:
 
 
 def minimal_docx(*paragraphs: str) -> bytes:
-    body = "".join(f"<w:p><w:r><w:t xml:space=\"preserve\">{p}</w:t></w:r></w:p>" for p in paragraphs)
+    body = "".join(f'<w:p><w:r><w:t xml:space="preserve">{p}</w:t></w:r></w:p>' for p in paragraphs)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("[Content_Types].xml",
-                    '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
-                    'content-types"><Override PartName="/word/document.xml" ContentType="application/'
-                    'vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>')
-        zf.writestr("word/document.xml",
-                    '<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="http://schemas.openxmlformats.'
-                    f'org/wordprocessingml/2006/main"><w:body>{body}</w:body></w:document>')
+        zf.writestr(
+            "[Content_Types].xml",
+            '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
+            'content-types"><Override PartName="/word/document.xml" ContentType="application/'
+            'vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>',
+        )
+        zf.writestr(
+            "word/document.xml",
+            '<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="http://schemas.openxmlformats.'
+            f'org/wordprocessingml/2006/main"><w:body>{body}</w:body></w:document>',
+        )
     return buf.getvalue()
 
 
@@ -123,6 +133,7 @@ def decoded(a: Attachment) -> Image.Image:
 
 # ---------------------------------------------------------------------------------------------------------
 # Names
+
 
 def test_safe_name():
     assert att.safe_name("../../etc/passwd.txt") == "passwd.txt"
@@ -142,6 +153,7 @@ def test_safe_name():
 
 # ---------------------------------------------------------------------------------------------------------
 # Images
+
 
 @pytest.mark.parametrize("fmt, ext", [("PNG", "png"), ("JPEG", "jpg"), ("WEBP", "webp"), ("GIF", "gif")])
 @pytest.mark.parametrize("size", [(1, 1), (64, 48), (2048, 10), (2500, 1200)])
@@ -246,6 +258,7 @@ def test_100_megapixel_png_refused_before_decoding(monkeypatch):
         def load(self):
             loads.append(self.size)
             return real(self)
+
         return load
 
     # Pixel memory: every image buffer Pillow allocates goes through Image.core.new or .fill; a decoded
@@ -256,6 +269,7 @@ def test_100_megapixel_png_refused_before_decoding(monkeypatch):
         def new(mode, size, *args):
             buffers.append(tuple(size))
             return real(mode, size, *args)
+
         return new
 
     with monkeypatch.context() as m:
@@ -283,6 +297,7 @@ def test_pillow_bomb_error_and_warning_are_refusals(monkeypatch):
     assert one("huge.png", data).reason_key == "attach.bomb"
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 60_000_000)  # Pillow only warns
     import warnings
+
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert one("huge.png", data).reason_key == "attach.bomb"
@@ -324,6 +339,7 @@ def test_at_most_one_decoded_image_at_a_time(monkeypatch):
 # ---------------------------------------------------------------------------------------------------------
 # Sizes and counts
 
+
 def test_size_limits():
     r = one("big.txt", b"a" * (50 * 1024 * 1024))
     assert r.reason_key == "attach.too_big" and r.detail == {"size": 50 * 1024 * 1024, "limit": att.MAX_DOC_BYTES}
@@ -344,17 +360,24 @@ def test_too_many_files():
     accepted, refused = att.prepare(files)
     assert [a.name for a in accepted] == [f"n{i}.txt" for i in range(10)]
     assert [(r.name, r.reason_key, r.detail) for r in refused] == [
-        ("n10.txt", "attach.too_many", {"limit": 10}), ("n11.txt", "attach.too_many", {"limit": 10})]
+        ("n10.txt", "attach.too_many", {"limit": 10}),
+        ("n11.txt", "attach.too_many", {"limit": 10}),
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Text and extract documents
 
+
 def test_text_documents_utf8_bom_gb18030():
     chinese = "你好，世界！这是一个测试文件。\n第二行：GLM 模型。\n"
-    for name, data in [("a.md", chinese.encode("utf-8")), ("b.txt", b"\xef\xbb\xbf" + chinese.encode("utf-8")),
-                       ("c.txt", chinese.encode("gb18030")), ("d.csv", chinese.encode("utf-16")),
-                       ("e.py", chinese.replace("\n", "\r\n").encode("gb18030"))]:
+    for name, data in [
+        ("a.md", chinese.encode("utf-8")),
+        ("b.txt", b"\xef\xbb\xbf" + chinese.encode("utf-8")),
+        ("c.txt", chinese.encode("gb18030")),
+        ("d.csv", chinese.encode("utf-16")),
+        ("e.py", chinese.replace("\n", "\r\n").encode("gb18030")),
+    ]:
         a = one(name, data)
         assert isinstance(a, Attachment), (name, a)
         assert a.kind == "text" and a.text == chinese and a.size == len(data)
@@ -387,10 +410,14 @@ def test_extract_documents_detected_by_magic():
 
 
 def test_document_context_fences_and_headers():
-    docs, _ = att.prepare([("../a.md", b"# Title\n\n```python\nprint(1)\n```\n"),
-                           ("b.txt", b"has ````` five and `` two"),
-                           ("c.py", b"x = 1\r\n"),
-                           ("d.pdf", minimal_pdf(b"(x) Tj"))])
+    docs, _ = att.prepare(
+        [
+            ("../a.md", b"# Title\n\n```python\nprint(1)\n```\n"),
+            ("b.txt", b"has ````` five and `` two"),
+            ("c.py", b"x = 1\r\n"),
+            ("d.pdf", minimal_pdf(b"(x) Tj")),
+        ]
+    )
     ctx = att.document_context(docs)
     blocks = ctx.split("\n\n")
     assert ctx.startswith("Attached file: a.md (")
@@ -409,6 +436,7 @@ def test_document_context_fences_and_headers():
 # ---------------------------------------------------------------------------------------------------------
 # Vision
 
+
 def test_check_vision_rules():
     img = one("a.png", image_bytes("PNG"))
     assert att.check_vision(CAT.get("glm-4-flash"), [img]) == "attach.model_no_vision"
@@ -423,16 +451,17 @@ def test_check_vision_rules():
 
 
 def test_image_content_shape():
-    images, _ = att.prepare([("a.jpg", gradient_jpeg(3000, 1000)),
-                             ("b.png", image_bytes("PNG", (50, 50), mode="RGBA", color=(0, 0, 0, 0)))])
+    images, _ = att.prepare(
+        [("a.jpg", gradient_jpeg(3000, 1000)), ("b.png", image_bytes("PNG", (50, 50), mode="RGBA", color=(0, 0, 0, 0)))]
+    )
     content = att.image_content("What is this?", images, CAT.get("glm-4v-plus-0111"))
     assert content[0] == {"type": "text", "text": "What is this?"}
     assert [c["type"] for c in content[1:]] == ["image_url", "image_url"]
-    for item, mime in zip(content[1:], ("image/jpeg", "image/png")):
+    for item, mime in zip(content[1:], ("image/jpeg", "image/png"), strict=False):
         url = item["image_url"]["url"]
         prefix = f"data:{mime};base64,"
         assert url.startswith(prefix)
-        raw = base64.b64decode(url[len(prefix):], validate=True)
+        raw = base64.b64decode(url[len(prefix) :], validate=True)
         assert len(raw) <= att.API_IMAGE_MAX_BYTES
         im = Image.open(io.BytesIO(raw))
         im.load()
@@ -447,11 +476,21 @@ def test_image_content_through_the_sdk_reaches_the_api_as_bare_base64():
 
     def handler(request: httpx.Request) -> httpx.Response:
         captured["body"] = json.loads(request.read())
-        return httpx.Response(200, json={"id": "1", "created": 1, "model": "glm-4.5v", "choices": [
-            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "a cat"}}]})
+        return httpx.Response(
+            200,
+            json={
+                "id": "1",
+                "created": 1,
+                "model": "glm-4.5v",
+                "choices": [
+                    {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "a cat"}}
+                ],
+            },
+        )
 
-    client = zhipuai.ZhipuAI(api_key="k", base_url=BASE,
-                             http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    client = zhipuai.ZhipuAI(
+        api_key="k", base_url=BASE, http_client=httpx.Client(transport=httpx.MockTransport(handler))
+    )
     images, _ = att.prepare([("a.png", image_bytes("PNG"))])
     content = att.image_content("What?", images, CAT.get("glm-4.5v"))
     reply = client.chat.completions.create(model="glm-4.5v", messages=[{"role": "user", "content": content}])
@@ -464,6 +503,7 @@ def test_image_content_through_the_sdk_reaches_the_api_as_bare_base64():
 # ---------------------------------------------------------------------------------------------------------
 # Files API: extract_text through the real SDK and simulator_files
 
+
 def sdk_client(store: sf.FileStore, key: str = "k") -> zhipuai.ZhipuAI:
     def route(request: httpx.Request) -> httpx.Response:
         answer = store.handle(request.method, request.url.path, dict(request.headers), request.read())
@@ -472,8 +512,9 @@ def sdk_client(store: sf.FileStore, key: str = "k") -> zhipuai.ZhipuAI:
         status, headers, body = answer
         return httpx.Response(status, headers=headers, content=body)
 
-    return zhipuai.ZhipuAI(api_key=key, base_url=BASE, max_retries=0,
-                           http_client=httpx.Client(transport=httpx.MockTransport(route)))
+    return zhipuai.ZhipuAI(
+        api_key=key, base_url=BASE, max_retries=0, http_client=httpx.Client(transport=httpx.MockTransport(route))
+    )
 
 
 def test_extract_text_pdf_and_docx_via_sdk():
@@ -499,8 +540,13 @@ def test_files_routes_as_the_sdk_calls_them():
     assert obj.filename == 'a "quoted" 名.pdf' and obj.purpose == "file-extract" and obj.status == "processed"
     assert isinstance(obj.created_at, int)
     payload = json.loads(client.files.content(obj.id).content)
-    assert payload == {"content": "Compressed text", "file_type": "application/pdf",
-                       "filename": 'a "quoted" 名.pdf', "title": 'a "quoted" 名', "type": "file"}
+    assert payload == {
+        "content": "Compressed text",
+        "file_type": "application/pdf",
+        "filename": 'a "quoted" 名.pdf',
+        "title": 'a "quoted" 名',
+        "type": "file",
+    }
     listed = client.files.list()
     assert [f.id for f in listed.data] == [obj.id]
     assert client.files.delete(obj.id).deleted is True
@@ -530,8 +576,14 @@ def test_extract_text_errors():
         att.extract_text(good, scan)
     assert err.value.reason_key == "attach.extract_empty"
     # Network failure.
-    broken = zhipuai.ZhipuAI(api_key="k", base_url=BASE, max_retries=0, http_client=httpx.Client(
-        transport=httpx.MockTransport(lambda r: (_ for _ in ()).throw(httpx.ConnectError("down", request=r)))))
+    broken = zhipuai.ZhipuAI(
+        api_key="k",
+        base_url=BASE,
+        max_retries=0,
+        http_client=httpx.Client(
+            transport=httpx.MockTransport(lambda r: (_ for _ in ()).throw(httpx.ConnectError("down", request=r)))
+        ),
+    )
     with pytest.raises(ExtractError) as err:
         att.extract_text(broken, pdf)
     assert err.value.reason_key == "attach.extract_network"
@@ -557,7 +609,10 @@ def test_files_handler_rules():
         for name, filename, value in fields:
             disp = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
             out += f"--{boundary}\r\nContent-Disposition: {disp}\r\n\r\n".encode() + value + b"\r\n"
-        return {**auth, "Content-Type": f"multipart/form-data; boundary={boundary}"}, out + f"--{boundary}--\r\n".encode()
+        return {
+            **auth,
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        }, out + f"--{boundary}--\r\n".encode()
 
     h, b = multipart([("purpose", None, b"file-extract")])
     assert json.loads(store.handle("POST", "/v4/files", h, b)[2])["error"]["code"] == "1213"
@@ -604,15 +659,26 @@ def test_docx_zip_bomb_is_not_inflated_by_the_simulator():
 # ---------------------------------------------------------------------------------------------------------
 # Fuzz
 
+
 @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 def test_prepare_never_raises_fuzz():
     rng = random.Random(20250901)
-    prefixes = [b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF89a", b"RIFF\x00\x00\x00\x00WEBP", b"%PDF-1.7\n",
-                b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", b"\xef\xbb\xbf", b"\xff\xfe"]
+    prefixes = [
+        b"",
+        b"\x89PNG\r\n\x1a\n",
+        b"\xff\xd8\xff",
+        b"GIF89a",
+        b"RIFF\x00\x00\x00\x00WEBP",
+        b"%PDF-1.7\n",
+        b"PK\x03\x04",
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+        b"\xef\xbb\xbf",
+        b"\xff\xfe",
+    ]
     valid = [image_bytes("PNG"), image_bytes("GIF"), image_bytes("WEBP"), image_bytes("JPEG"), minimal_docx("x")]
     names = ["a.png", "b.txt", "../../c.pdf", "", "\x00", "d" * 500, "e.docx", "名字.md", "f.", ".g", "h\\i.jpg"]
     total = 0
-    for i in range(400):
+    for _ in range(400):
         kind = rng.random()
         if kind < 0.5:
             data = rng.choice(prefixes) + rng.randbytes(rng.randrange(0, 3000))
@@ -621,8 +687,11 @@ def test_prepare_never_raises_fuzz():
             for _ in range(rng.randrange(1, 8)):
                 data[rng.randrange(len(data))] = rng.randrange(256)
             data = bytes(data[: rng.randrange(1, len(data) + 1)])
-        name = rng.choice(names) if rng.random() < 0.7 else "".join(chr(rng.randrange(0, 0x3000))
-                                                                     for _ in range(rng.randrange(0, 30)))
+        name = (
+            rng.choice(names)
+            if rng.random() < 0.7
+            else "".join(chr(rng.randrange(0, 0x3000)) for _ in range(rng.randrange(0, 30)))
+        )
         accepted, refused = att.prepare([(name, data)])
         assert len(accepted) + len(refused) == 1
         for r in refused:
@@ -633,8 +702,17 @@ def test_prepare_never_raises_fuzz():
                 assert len(a.data) <= att.API_IMAGE_MAX_BYTES
         total += 1
     # Garbage shapes of the input itself.
-    for junk in (None, 5, [None], [("a",)], [("a", None)], [(b"n.txt", b"hi")], [("a", "str data")],
-                 [("m.txt", memoryview(b"ok"))], "abc"):
+    for junk in (
+        None,
+        5,
+        [None],
+        [("a",)],
+        [("a", None)],
+        [(b"n.txt", b"hi")],
+        [("a", "str data")],
+        [("m.txt", memoryview(b"ok"))],
+        "abc",
+    ):
         accepted, refused = att.prepare(junk)
         assert all(isinstance(r.reason_key, str) for r in refused)
     assert total == 400
@@ -651,5 +729,6 @@ def test_simulator_extractors_never_raise_fuzz():
         sf.pdf_text(data)
         sf.office_text(data, "docx")
         sf.parse_multipart("multipart/form-data; boundary=x", data)
-        sf.FileStore().handle("POST", "/files", {"authorization": "Bearer k",
-                                                  "content-type": "multipart/form-data; boundary=x"}, data)
+        sf.FileStore().handle(
+            "POST", "/files", {"authorization": "Bearer k", "content-type": "multipart/form-data; boundary=x"}, data
+        )

@@ -6,6 +6,7 @@ at will. Each test reproduces one break from the security review and states what
 Upstream requests are read from the in-process simulator (conftest's sim_server), which keeps their
 bodies; counts that live in the database are read with sqlite3.
 """
+
 from __future__ import annotations
 
 import base64
@@ -23,28 +24,50 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from browser import AppServer, streamlit_app
 from conftest import CANARY_KEY
-from glmchat.hosting import passwords
+from stclient import Element, StClient, chat_value, widget
+
 from glmchat.chat.catalogue import load
 from glmchat.chat.i18n import t
-from stclient import Element, StClient, chat_value, widget
+from glmchat.hosting import passwords
 
 EN = "en"
 PASSWORD = "correct horse 电池 staple"
 WRONG = "a wrong guess"
 MB = 1024 * 1024
 # Every setting the app reads, blank (= unset) unless a server names it: the developer's shell stays out.
-SETTINGS = ("GLMCHAT_ACCESS_MODE", "GLMCHAT_ACCESS_PASSWORD_HASH", "GLMCHAT_ALLOWED_EMAILS", "GLMCHAT_ALLOW_OWN_KEY",
-            "GLMCHAT_BEHIND_PROXY", "GLMCHAT_HOST_KEY_HISTORY", "GLMCHAT_ADMIN_EMAILS", "GLMCHAT_LOG_CONTENT",
-            "GLMCHAT_MAX_MESSAGE_CHARS", "GLMCHAT_MAX_ATTACHMENTS", "GLMCHAT_MAX_CONVERSATION_MESSAGES",
-            "GLMCHAT_MAX_CONVERSATIONS",
-            *(f"GLMCHAT_LIMIT_{n}" for n in ("RPM", "VISITOR_RPM", "TOKENS_DAY", "VISITOR_TOKENS_DAY", "CNY_DAY",
-                                             "VISITOR_CNY_DAY", "STREAMS", "VISITOR_STREAMS")))
+SETTINGS = (
+    "GLMCHAT_ACCESS_MODE",
+    "GLMCHAT_ACCESS_PASSWORD_HASH",
+    "GLMCHAT_ALLOWED_EMAILS",
+    "GLMCHAT_ALLOW_OWN_KEY",
+    "GLMCHAT_BEHIND_PROXY",
+    "GLMCHAT_HOST_KEY_HISTORY",
+    "GLMCHAT_ADMIN_EMAILS",
+    "GLMCHAT_LOG_CONTENT",
+    "GLMCHAT_MAX_MESSAGE_CHARS",
+    "GLMCHAT_MAX_ATTACHMENTS",
+    "GLMCHAT_MAX_CONVERSATION_MESSAGES",
+    "GLMCHAT_MAX_CONVERSATIONS",
+    *(
+        f"GLMCHAT_LIMIT_{n}"
+        for n in (
+            "RPM",
+            "VISITOR_RPM",
+            "TOKENS_DAY",
+            "VISITOR_TOKENS_DAY",
+            "CNY_DAY",
+            "VISITOR_CNY_DAY",
+            "STREAMS",
+            "VISITOR_STREAMS",
+        )
+    ),
+)
 
 
 # -- servers, sessions and the database -------------------------------------------------------------------
+
 
 @dataclass
 class App:
@@ -67,8 +90,14 @@ class App:
 def serve(name: str, sim, tmp_path_factory, **settings: str) -> Iterator[App]:
     """Generator body for a module's app: the host's canary key on the simulator, a database of its own."""
     db = tmp_path_factory.mktemp(name) / "glmchat.db"
-    env = {**dict.fromkeys(SETTINGS, ""), "ZHIPUAI_API_KEY": CANARY_KEY, "ZHIPUAI_BASE_URL": sim.base_url,
-           "GLMCHAT_DATABASE_URL": f"sqlite:///{db}", "GLMCHAT_OWNER_SECRET": f"attacks-{name}", **settings}
+    env = {
+        **dict.fromkeys(SETTINGS, ""),
+        "ZHIPUAI_API_KEY": CANARY_KEY,
+        "ZHIPUAI_BASE_URL": sim.base_url,
+        "GLMCHAT_DATABASE_URL": f"sqlite:///{db}",
+        "GLMCHAT_OWNER_SECRET": f"attacks-{name}",
+        **settings,
+    }
     with streamlit_app(f"attacks-{name}", env) as server:
         yield App(server.url, db, server)
 
@@ -81,16 +110,28 @@ def password_hash() -> str:
 @pytest.fixture(scope="module")
 def gate_app(sim_server, tmp_path_factory, password_hash):
     """Gate mode with the access password and a ¥ day limit; one attachment per message."""
-    yield from serve("gate", sim_server, tmp_path_factory, GLMCHAT_ACCESS_MODE="gate",
-                     GLMCHAT_ACCESS_PASSWORD_HASH=password_hash, GLMCHAT_LIMIT_CNY_DAY="1",
-                     GLMCHAT_MAX_ATTACHMENTS="1")
+    yield from serve(
+        "gate",
+        sim_server,
+        tmp_path_factory,
+        GLMCHAT_ACCESS_MODE="gate",
+        GLMCHAT_ACCESS_PASSWORD_HASH=password_hash,
+        GLMCHAT_LIMIT_CNY_DAY="1",
+        GLMCHAT_MAX_ATTACHMENTS="1",
+    )
 
 
 @pytest.fixture(scope="module")
 def proxyless_app(sim_server, tmp_path_factory, password_hash):
     """Gate mode without a declared proxy, two requests a minute per visitor."""
-    yield from serve("proxyless", sim_server, tmp_path_factory, GLMCHAT_ACCESS_MODE="gate",
-                     GLMCHAT_ACCESS_PASSWORD_HASH=password_hash, GLMCHAT_LIMIT_VISITOR_RPM="2")
+    yield from serve(
+        "proxyless",
+        sim_server,
+        tmp_path_factory,
+        GLMCHAT_ACCESS_MODE="gate",
+        GLMCHAT_ACCESS_PASSWORD_HASH=password_hash,
+        GLMCHAT_LIMIT_VISITOR_RPM="2",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +173,7 @@ def fresh_throttle(app: App):
 
 # -- what a visitor does ----------------------------------------------------------------------------------
 
+
 def submit_button(client: StClient) -> Element:
     return client.find(kind="button", where=lambda e: e.proto.button.is_form_submitter)
 
@@ -147,7 +189,7 @@ def pass_gate(client: StClient) -> None:
 
 
 def gate_outcome(client: StClient) -> str | None:
-    """"wrong" or "wait" from the gate's error, None when it shows neither."""
+    """ "wrong" or "wait" from the gate's error, None when it shows neither."""
     wait_prefix = t("gate.wait", EN, s="\0").split("\0")[0]
     texts = [e.text for e in client.find_all(kind="alert")]
     if any(t("gate.wrong", EN) in text for text in texts):
@@ -173,6 +215,7 @@ def sent(upstream) -> list[dict]:
 
 # -- 1. forged model and parameters -------------------------------------------------------------------------
 
+
 def test_a_forged_model_never_reaches_the_api(gate_app, upstream, session):
     catalogue = load()
     assert "glm-4.7" not in catalogue.ids()  # outside the catalogue: no price, so the ¥ limit cannot count it
@@ -181,8 +224,9 @@ def test_a_forged_model_never_reaches_the_api(gate_app, upstream, session):
     assert "glm-4.7" not in client.find("w_model").options
 
     # One rerun carries both: the model selectbox set to an id it never offered, and a message.
-    client.rerun(client.value("w_model", "glm-4.7"),
-                 client.value(client.find(kind="chat_input"), "forged model sim:tokens=3"))
+    client.rerun(
+        client.value("w_model", "glm-4.7"), client.value(client.find(kind="chat_input"), "forged model sim:tokens=3")
+    )
     models = [body.get("model") for body in sent(upstream)]
     assert models, f"no request reached the API; the page says: {client.texts()}"
     assert all(m in catalogue.ids() for m in models), f"models sent upstream: {models}"
@@ -196,10 +240,12 @@ def test_forged_parameter_values_stay_within_the_widgets_bounds(gate_app, upstre
     # The parameter widgets exist only while the expander is open; open it through its own state.
     client.rerun(client.value("w_params_open", True))
     ids = {key: client.find(key).id for key in ("w_temperature", "w_top_p", "w_max_tokens", "w_thinking")}
-    forged = [widget(ids["w_temperature"], double_array_value=[7.5]),
-              widget(ids["w_top_p"], double_array_value=[0.0]),
-              widget(ids["w_max_tokens"], int_value=10**9),
-              widget(ids["w_thinking"], string_value="maybe")]  # a checkbox's id with a string value
+    forged = [
+        widget(ids["w_temperature"], double_array_value=[7.5]),
+        widget(ids["w_top_p"], double_array_value=[0.0]),
+        widget(ids["w_max_tokens"], int_value=10**9),
+        widget(ids["w_thinking"], string_value="maybe"),
+    ]  # a checkbox's id with a string value
 
     def send_forged(c: StClient, text: str) -> None:
         c.rerun(*forged, c.value(c.find(kind="chat_input"), text))
@@ -216,10 +262,14 @@ def test_forged_parameter_values_stay_within_the_widgets_bounds(gate_app, upstre
     # whose limit is lower: the input's id (hence its bounds on the server) does not change with the model.
     client.rerun(client.value("w_params_open", True))
     drawn_max = int(client.find("w_max_tokens").proto.number_input.max)
-    smaller = next(m for m in catalogue.models
-                   if m.max_output < drawn_max and not m.offline and not m.supports("vision"))
-    client.rerun(widget(ids["w_max_tokens"], int_value=drawn_max), client.value("w_model", smaller.label(EN)),
-                 client.value(client.find(kind="chat_input"), "bounds of another model sim:tokens=2"))
+    smaller = next(
+        m for m in catalogue.models if m.max_output < drawn_max and not m.offline and not m.supports("vision")
+    )
+    client.rerun(
+        widget(ids["w_max_tokens"], int_value=drawn_max),
+        client.value("w_model", smaller.label(EN)),
+        client.value(client.find(kind="chat_input"), "bounds of another model sim:tokens=2"),
+    )
 
     bodies = sent(upstream)
     assert len(bodies) == 4, f"{len(bodies)} requests; pages say: {client.texts()} / {other.texts()}"
@@ -234,6 +284,7 @@ def test_forged_parameter_values_stay_within_the_widgets_bounds(gate_app, upstre
 
 
 # -- 2. parallel password guesses ---------------------------------------------------------------------------
+
 
 def test_parallel_wrong_passwords_are_checked_one_at_a_time(gate_app, session):
     with fresh_throttle(gate_app):
@@ -264,6 +315,7 @@ def test_parallel_wrong_passwords_are_checked_one_at_a_time(gate_app, session):
 
 # -- 3. forged X-Forwarded-For ------------------------------------------------------------------------------
 
+
 def test_forged_forwarded_for_headers_are_one_visitor_for_the_limits(proxyless_app, upstream, session):
     for i in range(3):
         client = session(proxyless_app, headers={"X-Forwarded-For": f"203.0.113.{i + 1}"})
@@ -277,7 +329,7 @@ def test_forged_forwarded_for_headers_are_one_visitor_for_the_limits(proxyless_a
 def test_forged_forwarded_for_headers_get_no_fresh_password_attempts(proxyless_app, session):
     with fresh_throttle(proxyless_app):
         clients = [session(proxyless_app, headers={"X-Forwarded-For": f"198.51.100.{i + 1}"}) for i in range(4)]
-        for client in clients[:passwords.FREE_ATTEMPTS]:
+        for client in clients[: passwords.FREE_ATTEMPTS]:
             try_password(client, WRONG)
             assert gate_outcome(client) == "wrong", client.texts()
         # Within the first wait (2 s) of the third failure, as one client the fourth must wait.
@@ -285,11 +337,13 @@ def test_forged_forwarded_for_headers_get_no_fresh_password_attempts(proxyless_a
         try_password(clients[-1], WRONG)
         took = time.monotonic() - last
         outcome, failures = gate_outcome(clients[-1]), proxyless_app.count("login_failures")
-    assert (outcome, failures) == ("wait", passwords.FREE_ATTEMPTS), \
+    assert (outcome, failures) == ("wait", passwords.FREE_ATTEMPTS), (
         f"fourth address: {outcome!r}, {failures} failures recorded ({took:.1f} s after the third)"
+    )
 
 
 # -- 4. uploads before the gate, and how much a session may hold ---------------------------------------------
+
 
 def test_no_uploads_before_the_gate(gate_app, upstream, session):
     client = session(gate_app)
@@ -329,11 +383,23 @@ def test_an_admitted_session_holds_a_bounded_number_of_bytes(gate_app, session):
 
 # -- 5. an import over the History page's 20 MB ---------------------------------------------------------------
 
+
 def export_bytes(title: str) -> bytes:
     """A valid export of one short conversation."""
-    return json.dumps({"format": "glmchat-export", "version": 1, "conversations": [{
-        "title": title, "model": load().default_id, "settings": {},
-        "messages": [{"id": uuid.uuid4().hex, "role": "user", "content": f"{title}: hello"}]}]}).encode()
+    return json.dumps(
+        {
+            "format": "glmchat-export",
+            "version": 1,
+            "conversations": [
+                {
+                    "title": title,
+                    "model": load().default_id,
+                    "settings": {},
+                    "messages": [{"id": uuid.uuid4().hex, "role": "user", "content": f"{title}: hello"}],
+                }
+            ],
+        }
+    ).encode()
 
 
 def import_file(client: StClient, name: str, data: bytes) -> int:
@@ -364,6 +430,7 @@ def test_an_import_over_20_mb_is_refused(personal_app, session):
 
 # -- 6. another client presenting a session's id -------------------------------------------------------------
 
+
 def test_another_clients_session_id_gives_no_way_in(gate_app, session):
     secret, reply = f"secret-{secrets.token_hex(6)}", f"reply-{secrets.token_hex(6)}"
     owner = session(gate_app)
@@ -373,7 +440,8 @@ def test_another_clients_session_id_gives_no_way_in(gate_app, session):
 
     # The id of A's session, presented as a reconnecting browser does, from another address.
     intruder = session(gate_app, session_id=owner.session_id, source_address="127.0.0.2")
-    assert intruder.has("w_password") and not intruder.has(kind="chat_input"), \
+    assert intruder.has("w_password") and not intruder.has(kind="chat_input"), (
         f"B (session {intruder.session_id}; A's is {owner.session_id}) is shown: {intruder.texts()[:6]}"
+    )
     received = intruder.received()
     assert secret.encode() not in received and reply.encode() not in received, "A's chat reached B"

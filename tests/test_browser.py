@@ -2,32 +2,47 @@
 
 Each test gets a fresh browser context (pytest-playwright's `page`), hence a fresh Streamlit session.
 """
+
 from __future__ import annotations
 
-import os
 import re
 import time
 from urllib.parse import urlsplit
 
-import pytest
+from browser import (
+    ARTIFACTS,
+    SESSION_RECORD,
+    STREAM_OBSERVER_JS,
+    Recorder,
+    app_server,
+    bubbles,
+    cold_app_server,
+    foreign,
+    has_line,
+    offline_server,
+    open_app,
+    send,
+    sim,  # noqa: F401 - fixtures and helpers shared by the browser tests
+    sim_proc,
+)
+from conftest import CANARY_KEY
 from playwright.sync_api import Page, expect
 
-from browser import sim  # noqa: F401 - fixtures and helpers shared by the browser tests
-from browser import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, SESSION_RECORD, STREAM_OBSERVER_JS, Recorder,
-                     app_server, bubbles, cold_app_server, foreign, has_line, offline_server, open_app, send,
-                     sim_proc)
-from conftest import CANARY_KEY
 from glmchat.chat.catalogue import load
 from glmchat.chat.i18n import t
 
-__all__ = ["app_server", "cold_app_server", "offline_server", "sim_proc"]  # fixtures used via pytest, imported on purpose
+__all__ = [
+    "app_server",
+    "cold_app_server",
+    "offline_server",
+    "sim_proc",
+]  # fixtures used via pytest, imported on purpose
 
 expect.set_options(timeout=15_000)
 
 
-
-
 # -- tests -------------------------------------------------------------------------------------------------
+
 
 def test_round_trip_streams_the_reply(page: Page, app_server, sim):
     open_app(page, app_server.url)
@@ -114,8 +129,9 @@ def test_hostile_reply_is_inert(page: Page, app_server, sim):
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
 
     assert page.evaluate("window.__pwned") is None
-    hrefs = page.eval_on_selector_all('[data-testid="stChatMessage"] a[href]',
-                                      "els => els.map(a => a.getAttribute('href'))")
+    hrefs = page.eval_on_selector_all(
+        '[data-testid="stChatMessage"] a[href]', "els => els.map(a => a.getAttribute('href'))"
+    )
     bad_links = [h for h in hrefs if not h.strip().lower().startswith(("http:", "https:", "mailto:"))]
     assert not bad_links, bad_links
     srcs = page.eval_on_selector_all('[data-testid="stChatMessage"] img', "els => els.map(i => i.src)")

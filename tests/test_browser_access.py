@@ -1,20 +1,28 @@
 """Browser: the access gate cannot be skipped, and the host's limits hold under refresh, a second tab and a restart."""
+
 from __future__ import annotations
 
 import re
-import secrets
 
 import pytest
+from browser import (
+    CANARY_KEY,
+    Recorder,
+    bubbles,
+    has_line,
+    history_env,
+    idle,
+    open_app,
+    send,  # noqa: F401
+    sim,  # noqa: F401 - fixtures and helpers shared by the browser tests
+    streamlit_app,
+)
 from playwright.sync_api import Browser, Page, expect
 
-from glmchat.hosting import access, passwords
 from glmchat.chat.i18n import t
+from glmchat.hosting import access, passwords
 from glmchat.store import Store
 from glmchat.store.schema import login_failures_t
-
-from browser import sim  # noqa: F401 - fixtures and helpers shared by the browser tests
-from browser import (CANARY_KEY, Recorder, bubbles, has_line, history_env, idle, open_app, send,  # noqa: F401
-                     sidebar, sim_proc, streamlit_app)
 
 EN = "en"
 PASSWORD = "correct horse 电池 staple"
@@ -38,10 +46,12 @@ def last_reply(page: Page):
     return bubbles(page, "assistant").last
 
 
-def test_the_gate_holds_against_urls_parameters_and_guessing(browser: Browser, browser_context_args, sim,
-                                                             sqlite_url):
-    env = {**history_env(sim, sqlite_url, mode="gate"), "GLMCHAT_OWNER_SECRET": OWNER_SECRET,
-           "GLMCHAT_ACCESS_PASSWORD_HASH": passwords.hash_password(PASSWORD)}
+def test_the_gate_holds_against_urls_parameters_and_guessing(browser: Browser, browser_context_args, sim, sqlite_url):
+    env = {
+        **history_env(sim, sqlite_url, mode="gate"),
+        "GLMCHAT_OWNER_SECRET": OWNER_SECRET,
+        "GLMCHAT_ACCESS_PASSWORD_HASH": passwords.hash_password(PASSWORD),
+    }
     with streamlit_app("access-gate", env) as app:
         page = english_page(browser, browser_context_args)
         rec = Recorder()
@@ -54,6 +64,7 @@ def test_the_gate_holds_against_urls_parameters_and_guessing(browser: Browser, b
             expect(page.get_by_test_id("stChatInput")).to_have_count(0)
             expect(page.get_by_test_id("stSidebar")).to_have_count(0)
             expect(page.get_by_test_id("stSidebarNav")).to_have_count(0)
+
         # Wrong guesses: three are free, then each waits longer (2 s, 4 s, ...); attempts made while
         # waiting are refused without being checked, even with the right password, in any tab.
         def guess(p: Page, text: str, expected: str) -> None:
@@ -69,6 +80,7 @@ def test_the_gate_holds_against_urls_parameters_and_guessing(browser: Browser, b
             p.get_by_role("button", name=t("gate.enter", EN)).click()
             expect(p.get_by_text(re.compile(expected))).to_be_visible()
             idle(p)
+
         for _ in range(passwords.FREE_ATTEMPTS):
             guess(page, "not the password", t("gate.wrong", EN))
         # Five more failures from this client (as if guessed over the last minutes): now it must wait 64 s.
@@ -109,8 +121,9 @@ def test_the_gate_holds_against_urls_parameters_and_guessing(browser: Browser, b
         other.context.close()
 
 
-def test_limits_hold_under_a_refresh_a_second_tab_and_a_restart(browser: Browser, browser_context_args, sim,
-                                                                sqlite_url):
+def test_limits_hold_under_a_refresh_a_second_tab_and_a_restart(
+    browser: Browser, browser_context_args, sim, sqlite_url
+):
     env = {**history_env(sim, sqlite_url), "GLMCHAT_LIMIT_RPM": "2", "GLMCHAT_LIMIT_STREAMS": "1"}
     refused_rpm = t("limit.rpm", EN)
     with streamlit_app("access-limits", env) as app:

@@ -4,19 +4,30 @@ Visitors "from elsewhere" open http://<name>.glmchat.test:<port> (Chromium maps 
 server, tests/browser.py): to the app they arrive as a public host name behind a proxy or tunnel would.
 The machine's own user opens http://127.0.0.1:<port>.
 """
+
 from __future__ import annotations
 
 import re
 from urllib.parse import urlsplit
 
 import pytest
+from browser import (
+    CANARY_KEY,
+    VISITOR_DOMAIN,
+    Recorder,
+    bubbles,
+    conversation_param,
+    history_env,
+    idle,
+    open_app,
+    send,
+    sidebar,
+    sim,  # noqa: F401 - fixtures and helpers shared by the browser tests
+    streamlit_app,
+)  # noqa: F401
 from playwright.sync_api import Browser, Page, expect
 
 from glmchat.chat.i18n import t
-
-from browser import sim  # noqa: F401 - fixtures and helpers shared by the browser tests
-from browser import (CANARY_KEY, VISITOR_DOMAIN, Recorder, bubbles, conversation_param, history_env, idle,
-                     open_app, send, sidebar, sim_proc, streamlit_app)  # noqa: F401
 
 EN = "en"
 
@@ -51,8 +62,9 @@ def sqlite_url(tmp_path):
     return f"sqlite:///{tmp_path / 'glmchat.db'}"
 
 
-def test_two_visitors_with_their_own_keys_see_only_their_own_chats(browser: Browser, browser_context_args, sim,
-                                                                   sqlite_url):
+def test_two_visitors_with_their_own_keys_see_only_their_own_chats(
+    browser: Browser, browser_context_args, sim, sqlite_url
+):
     env = history_env(sim, sqlite_url, key=None, mode="")  # nothing configured: no key, no access mode
     with streamlit_app("default-two-visitors", env) as app:
         ann, ann_rec = visitor_page(browser, browser_context_args)
@@ -100,8 +112,7 @@ def test_two_visitors_with_their_own_keys_see_only_their_own_chats(browser: Brow
         assert sim.stats()["requests"] == 2  # no host key exists: both went out on the visitors' own keys
 
 
-def test_the_hosts_key_serves_only_the_machines_own_browser(browser: Browser, browser_context_args, sim,
-                                                            sqlite_url):
+def test_the_hosts_key_serves_only_the_machines_own_browser(browser: Browser, browser_context_args, sim, sqlite_url):
     # The host's key in the environment, a spending limit, no access mode.
     env = {**history_env(sim, sqlite_url, mode=""), "GLMCHAT_LIMIT_CNY_DAY": "5"}
     with streamlit_app("default-host-key", env) as app:

@@ -6,21 +6,42 @@ and the GLM simulator process.
 One app server for the module, on its own SQLite file; each test gets a fresh browser context, hence a
 fresh Streamlit session and a new conversation.
 """
+
 from __future__ import annotations
 
 import io
-import os
 import re
 from urllib.parse import urlsplit
 
 import pytest
+from browser import (  # noqa: F401 - fixtures and helpers shared by the browser tests
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Recorder,
+    attach,
+    bubbles,
+    caption,
+    chat_hrefs,
+    choose,
+    context_meter,
+    foreign,
+    history_env,
+    hrefs,
+    idle,
+    meter_tokens,
+    open_app,
+    reply_body,
+    send,
+    sidebar,
+    sim,
+    sim_proc,
+    streamlit_app,
+    tokens,
+)
 from PIL import Image
 from playwright.sync_api import Page, expect
 
-from browser import sim, tokens  # noqa: F401 - fixtures and helpers shared by the browser tests
-from browser import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Recorder, attach, bubbles, caption, chat_hrefs, choose,
-                     context_meter, foreign, history_env, hrefs, idle, meter_tokens, open_app, reply_body,
-                     send, sidebar, sim_proc, streamlit_app)
 from glmchat.chat.i18n import t
 
 __all__ = ["sim_proc"]  # a fixture used via pytest, imported on purpose
@@ -30,8 +51,6 @@ VISION = "GLM-4.5V (vision, thinking)"
 SMALL_WINDOW = "GLM-4-AirX"  # 8K context window, 4K max output
 
 expect.set_options(timeout=15_000)
-
-
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +80,7 @@ def dialogs(page: Page) -> list[str]:
 
 
 # -- 1. image upload -----------------------------------------------------------------------------------------
+
 
 def test_image_upload_shows_a_thumbnail_and_sends_one_request(page: Page, app, sim):
     rec = Recorder()
@@ -101,8 +121,9 @@ def test_image_upload_shows_a_thumbnail_and_sends_one_request(page: Page, app, s
 # -- 2. web search and its sources ---------------------------------------------------------------------------
 
 CITATION = re.compile(r"^\[\d+\]$")
-NEXT_ELEMENT = ("xpath=ancestor::*[@data-testid='stElementContainer'][1]"
-                "/following-sibling::*[@data-testid='stElementContainer'][1]")
+NEXT_ELEMENT = (
+    "xpath=ancestor::*[@data-testid='stElementContainer'][1]/following-sibling::*[@data-testid='stElementContainer'][1]"
+)
 
 
 def check_chat_links(page: Page) -> list[str]:
@@ -131,8 +152,9 @@ def test_web_search_shows_safe_numbered_sources(page: Page, app, sim):
 
     # Numbered citations in the answer: links whose text is [n], to the sources' https pages.
     links = bot.locator("a[href]")
-    cites = [(a.inner_text().strip(), a.get_attribute("href")) for a in links.all()
-             if CITATION.match(a.inner_text().strip())]
+    cites = [
+        (a.inner_text().strip(), a.get_attribute("href")) for a in links.all() if CITATION.match(a.inner_text().strip())
+    ]
     assert len(cites) >= 2, f"no numbered citation links in the answer: {hrefs(bot)}"
     for text, href in cites:
         assert re.fullmatch(r"https://[a-z]+\d\.example/article-\d", href), (text, href)
@@ -173,6 +195,7 @@ def test_web_search_shows_safe_numbered_sources(page: Page, app, sim):
 
 
 # -- 3. regenerate, then edit and resend ---------------------------------------------------------------------
+
 
 def key_of(locator, prefix: str) -> str:
     """The Streamlit key from a keyed element's st-key-<key> class."""
@@ -271,8 +294,9 @@ def test_context_meter_grows_and_old_turns_are_left_out(page: Page, app, sim):
     expect(summarise).to_have_text(re.compile(r"Summarise the \d+ older messages and keep them as context"))
     n = int(re.search(r"\d+", summarise.inner_text()).group())
     expect(dropped).to_have_count(n)
-    expect(sidebar(page).get_by_test_id("stCaptionContainer").filter(
-        has_text=t("side.context_trimmed", EN, n=n))).to_be_visible()
+    expect(
+        sidebar(page).get_by_test_id("stCaptionContainer").filter(has_text=t("side.context_trimmed", EN, n=n))
+    ).to_be_visible()
     assert sim.stats()["attempts"] == 3
     summarise.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "context.png"), full_page=True)
@@ -295,6 +319,7 @@ def test_context_meter_counts_the_reply_just_streamed(page: Page, app, sim):
 
 
 # -- 5. copy -------------------------------------------------------------------------------------------------
+
 
 def copied_from_popover(page: Page, bubble) -> str:
     """Open the bubble's copy popover, check its code block, click its copy icon; the clipboard's text."""

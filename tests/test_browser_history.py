@@ -3,6 +3,7 @@
 Every test starts its own `streamlit run` process(es) on its own database: a SQLite file in a tmp dir, or
 (test 5) a fresh PostgreSQL schema that is dropped afterwards. The GLM simulator process is shared.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,12 +14,26 @@ import time
 
 import pytest
 import sqlalchemy as sa
+from browser import (  # noqa: F401 - fixtures and helpers shared by the browser tests
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Recorder,
+    bubbles,
+    caption,
+    conversation_param,
+    history_env,
+    open_app,
+    reply_body,
+    send,
+    sim,
+    sim_proc,
+    streamlit_app,
+    tokens,
+)
+from conftest import PG_URL, pg_url
 from playwright.sync_api import Browser, Page, expect
 
-from browser import sim, tokens  # noqa: F401 - fixtures and helpers shared by the browser tests
-from browser import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Recorder, bubbles, caption, conversation_param,
-                     history_env, open_app, reply_body, send, sim_proc, streamlit_app)
-from conftest import PG_URL, pg_url
 from glmchat.chat.i18n import t
 from glmchat.chat.saving import is_interrupted
 from glmchat.store import Store
@@ -30,8 +45,6 @@ LOCAL = "local"  # the single owner of personal mode
 EN = "en"
 
 expect.set_options(timeout=15_000)
-
-
 
 
 @pytest.fixture
@@ -69,6 +82,7 @@ def wait_for_cid(page: Page) -> str:
 
 # -- 1. reload while the reply streams ---------------------------------------------------------------------
 
+
 def test_reload_mid_stream_shows_the_saved_reply_growing(page: Page, personal_app, sim, sqlite_url):
     open_app(page, personal_app.url)
     send(page, "reload me sim:tokens=80 sim:rate=10")
@@ -84,16 +98,17 @@ def test_reload_mid_stream_shows_the_saved_reply_growing(page: Page, personal_ap
     bot = bubbles(page, "assistant")
     expect(bot).to_have_count(1)
     body = reply_body(bot.first)
-    expect(body).to_contain_text(tokens(6))              # the saved partial, at once
+    expect(body).to_contain_text(tokens(6))  # the saved partial, at once
     try:
-        expect(body).to_contain_text("tok40")            # …still growing after the reload
+        expect(body).to_contain_text("tok40")  # …still growing after the reload
     except AssertionError as exc:
         saved = store_messages(sqlite_url, cid)[-1]
         marks = bot.first.get_by_test_id("stCaptionContainer").all_inner_texts()
         raise AssertionError(
             f"the reply stopped growing after the reload: saved status={saved['status']!r}, saved text ends "
             f"{saved['content'][-12:]!r}, captions {marks}, simulator open streams "
-            f"{sim.stats()['open_streams']}") from exc
+            f"{sim.stats()['open_streams']}"
+        ) from exc
     expect(body).to_have_text(tokens(80), timeout=20_000)
     expect(caption(bot.first, "tokens")).to_contain_text("80 out")  # final rerun: the usage line
     expect(caption(bot.first, t("chat.stopped", EN))).to_have_count(0)
@@ -105,6 +120,7 @@ def test_reload_mid_stream_shows_the_saved_reply_growing(page: Page, personal_ap
 
 
 # -- 2. stop, then reload ----------------------------------------------------------------------------------
+
 
 def test_stopped_reply_survives_a_reload(page: Page, personal_app, sqlite_url):
     open_app(page, personal_app.url)
@@ -229,6 +245,7 @@ def test_two_visitors_never_see_each_other(browser: Browser, browser_context_arg
 
 # -- 4. the server is killed while a reply streams ---------------------------------------------------------
 
+
 def test_killed_server_leaves_an_incomplete_reply(browser: Browser, browser_context_args, sim, sqlite_url):
     env = history_env(sim, sqlite_url)
     with streamlit_app("history-killed", env) as first:
@@ -291,6 +308,7 @@ def test_killed_server_leaves_an_incomplete_reply(browser: Browser, browser_cont
 
 # -- 5. two app processes on one PostgreSQL database ---------------------------------------------------------
 
+
 @pytest.fixture
 def pg_schema():
     """A fresh PostgreSQL schema, dropped afterwards; yields (app URL selecting it, schema name)."""
@@ -301,8 +319,9 @@ def pg_schema():
             c.exec_driver_sql(f"CREATE SCHEMA {schema}")
     except Exception as exc:  # noqa: BLE001
         admin.dispose()
-        pytest.fail(f"PostgreSQL is unreachable at {PG_URL} ({type(exc).__name__}); this test never skips",
-                    pytrace=False)
+        pytest.fail(
+            f"PostgreSQL is unreachable at {PG_URL} ({type(exc).__name__}); this test never skips", pytrace=False
+        )
     try:
         yield pg_url(query={"options": f"-c search_path={schema}"}), schema
     finally:
@@ -346,11 +365,14 @@ def test_two_processes_share_one_postgresql_database(browser: Browser, browser_c
             ctx_b.close()
 
     saved = store_messages(PG_URL, cid, schema=schema)
-    assert [(m["role"], m["content"]) for m in saved] == [("user", f"shared {schema} sim:tokens=5"),
-                                                          ("assistant", tokens(5))], saved
+    assert [(m["role"], m["content"]) for m in saved] == [
+        ("user", f"shared {schema} sim:tokens=5"),
+        ("assistant", tokens(5)),
+    ], saved
 
 
 # -- 6. the History page: search in Chinese, open ------------------------------------------------------------
+
 
 def test_history_page_search_and_open(page: Page, personal_app):
     open_app(page, personal_app.url)

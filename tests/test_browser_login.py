@@ -15,6 +15,7 @@ password, and an [auth] section in a secrets file of its own (`--secrets.files`)
 .streamlit/secrets.toml. One provider and one app serve the whole module (the settings are the same);
 each test uses browser contexts of its own, so every visitor starts without cookies.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,12 +26,27 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 import pytest
+from browser import (
+    ARTIFACTS,
+    CANARY_KEY,
+    Recorder,
+    bubbles,
+    conversation_param,
+    free_port,
+    has_line,
+    history_env,
+    idle,
+    python_server,
+    send,
+    sidebar,
+    sim,  # noqa: F401 - fixtures and helpers shared by the browser tests
+    sim_proc,
+    start_streamlit,
+    tokens,
+)
 from itsdangerous import URLSafeTimedSerializer
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from browser import sim  # noqa: F401 - fixtures and helpers shared by the browser tests
-from browser import (ARTIFACTS, CANARY_KEY, Recorder, bubbles, conversation_param, free_port, has_line,
-                     history_env, idle, python_server, send, sidebar, sim_proc, start_streamlit, tokens)
 from glmchat.chat.i18n import t
 
 __all__ = ["sim_proc"]  # a fixture used via pytest, imported on purpose
@@ -41,10 +57,11 @@ CID = re.compile(r"[?&]c=([0-9a-f]{32})(?:&|$)")
 # An exact address and a whole domain.
 ALLOWED = "ann@example.com, @example.org"
 COOKIE_SECRET = secrets.token_hex(32)  # signs Streamlit's auth cookies; known here to read them back
-USER_COOKIE = "_streamlit_user"        # Streamlit's cookie with the signed-in user's claims
+USER_COOKIE = "_streamlit_user"  # Streamlit's cookie with the signed-in user's claims
 
 
 # -- the provider -------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Provider:
@@ -55,8 +72,12 @@ class Provider:
         return f"{self.root}/.well-known/openid-configuration"
 
     def _call(self, method: str, path: str, body: dict) -> tuple[int, bytes]:
-        req = urllib.request.Request(f"{self.root}{path}", data=json.dumps(body).encode(), method=method,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{self.root}{path}",
+            data=json.dumps(body).encode(),
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, resp.read()
 
@@ -77,8 +98,15 @@ class Provider:
 @pytest.fixture(scope="module")
 def provider():
     """oidc-provider-mock in its own process on a free loopback port, registration and nonce required."""
-    args = ["oidc_provider_mock", "--host", "127.0.0.1", "--port", "{port}", "--require-registration",
-            "--require-nonce"]
+    args = [
+        "oidc_provider_mock",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--require-registration",
+        "--require-nonce",
+    ]
     with python_server("oidc-provider", args, "/.well-known/openid-configuration", {"NO_COLOR": "1"}) as root:
         yield Provider(root=root)
 
@@ -91,18 +119,28 @@ def login_app(provider, sim_proc, tmp_path_factory):
     client_id, client_secret = provider.register_client(redirect_uri)
     scratch = tmp_path_factory.mktemp("login")
     secrets_file = scratch / "secrets.toml"
-    auth = {"redirect_uri": redirect_uri, "cookie_secret": COOKIE_SECRET, "client_id": client_id,
-            "client_secret": client_secret, "server_metadata_url": provider.metadata_url}
+    auth = {
+        "redirect_uri": redirect_uri,
+        "cookie_secret": COOKIE_SECRET,
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "server_metadata_url": provider.metadata_url,
+    }
     # json.dumps of these ASCII strings is a valid TOML basic string.
-    secrets_file.write_text("[auth]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in auth.items()),
-                            encoding="utf-8")
-    env = {**history_env(sim_proc, f"sqlite:///{scratch / 'glmchat.db'}", mode="gate"),
-           "GLMCHAT_ALLOWED_EMAILS": ALLOWED, "GLMCHAT_ACCESS_PASSWORD_HASH": "", "GLMCHAT_ALLOW_OWN_KEY": "",
-           "GLMCHAT_BEHIND_PROXY": "", "GLMCHAT_ADMIN_EMAILS": ""}
+    secrets_file.write_text("[auth]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in auth.items()), encoding="utf-8")
+    env = {
+        **history_env(sim_proc, f"sqlite:///{scratch / 'glmchat.db'}", mode="gate"),
+        "GLMCHAT_ALLOWED_EMAILS": ALLOWED,
+        "GLMCHAT_ACCESS_PASSWORD_HASH": "",
+        "GLMCHAT_ALLOW_OWN_KEY": "",
+        "GLMCHAT_BEHIND_PROXY": "",
+        "GLMCHAT_ADMIN_EMAILS": "",
+    }
     yield from start_streamlit("login", env, port=port, args=("--secrets.files", str(secrets_file)))
 
 
 # -- the browser side ---------------------------------------------------------------------------------------
+
 
 def new_context(browser: Browser, browser_context_args) -> BrowserContext:
     return browser.new_context(**{**browser_context_args, "locale": "en-US"})
@@ -190,6 +228,7 @@ def last_reply(page: Page):
 
 # -- the tests ----------------------------------------------------------------------------------------------
 
+
 def test_before_sign_in_only_the_gate_shows(browser: Browser, browser_context_args, login_app):
     context = new_context(browser, browser_context_args)
     try:
@@ -203,8 +242,7 @@ def test_before_sign_in_only_the_gate_shows(browser: Browser, browser_context_ar
         context.close()
 
 
-def test_an_address_on_the_list_signs_in_and_chats(browser: Browser, browser_context_args, login_app, provider,
-                                                   sim):
+def test_an_address_on_the_list_signs_in_and_chats(browser: Browser, browser_context_args, login_app, provider, sim):
     context = new_context(browser, browser_context_args)
     try:
         page = context.new_page()
@@ -227,8 +265,9 @@ def test_an_address_on_the_list_signs_in_and_chats(browser: Browser, browser_con
         context.close()
 
 
-def test_the_allow_list_admits_a_domain_and_turns_others_away(browser: Browser, browser_context_args, login_app,
-                                                              provider, sim):
+def test_the_allow_list_admits_a_domain_and_turns_others_away(
+    browser: Browser, browser_context_args, login_app, provider, sim
+):
     # Any address of a listed domain.
     provider.set_user("someone@example.org", email="someone@example.org", email_verified=True)
     context = new_context(browser, browser_context_args)
@@ -268,9 +307,11 @@ def test_the_allow_list_admits_a_domain_and_turns_others_away(browser: Browser, 
 
 def test_an_unverified_address_is_not_admitted(browser: Browser, browser_context_args, login_app, provider, sim):
     """A login counts only when st.user's email_verified claim is True: false or missing names nobody."""
-    cases = (("ann-unverified", {"email": "ann@example.com", "email_verified": False}),  # the exact listed address
-             ("org-unverified", {"email": "carol@example.org", "email_verified": False}),  # a listed domain
-             ("org-unstated", {"email": "dave@example.org"}))  # no email_verified claim at all
+    cases = (
+        ("ann-unverified", {"email": "ann@example.com", "email_verified": False}),  # the exact listed address
+        ("org-unverified", {"email": "carol@example.org", "email_verified": False}),  # a listed domain
+        ("org-unstated", {"email": "dave@example.org"}),
+    )  # no email_verified claim at all
     for sub, claims in cases:
         provider.set_user(sub, **claims)
         context = new_context(browser, browser_context_args)
@@ -310,8 +351,9 @@ def test_sign_out_returns_to_the_gate(browser: Browser, browser_context_args, lo
         context.close()
 
 
-def test_two_users_never_see_each_others_conversations(browser: Browser, browser_context_args, login_app,
-                                                       provider, sim):
+def test_two_users_never_see_each_others_conversations(
+    browser: Browser, browser_context_args, login_app, provider, sim
+):
     tag = secrets.token_hex(3)
     a_word, b_word = f"Apricot{tag}", f"Blueberry{tag}"
     ctx_a = new_context(browser, browser_context_args)
@@ -343,8 +385,7 @@ def test_two_users_never_see_each_others_conversations(browser: Browser, browser
 
         # User 1's conversation by its URL: not found, nothing of it shown.
         page_b.goto(f"{login_app.url}/?c={cid_a}")
-        expect(page_b.get_by_test_id("stAlert").filter(has_text=t("history.not_found", EN))).to_be_visible(
-            timeout=WAIT)
+        expect(page_b.get_by_test_id("stAlert").filter(has_text=t("history.not_found", EN))).to_be_visible(timeout=WAIT)
         idle(page_b, WAIT)
         expect(bubbles(page_b)).to_have_count(0)
         expect(sidebar(page_b).locator(f".st-key-conv-{cid_a}")).to_have_count(0)

@@ -1,16 +1,25 @@
 """Browser tests of the reply-first run (glmchat.ui.later): the reply's first token leaves before the history
 and the sidebar are sent again, and the page never shows them missing or twice, even after a Stop.
 """
+
 from __future__ import annotations
 
 import base64
 
+from browser import (  # noqa: F401
+    Recorder,
+    app_server,
+    bubbles,
+    idle,
+    open_app,
+    send,
+    sidebar,
+    sim,  # noqa: F401 - fixture
+    sim_proc,
+)
 from playwright.sync_api import Page, expect
 
 from glmchat.chat.i18n import t
-
-from browser import sim  # noqa: F401 - fixture
-from browser import Recorder, app_server, bubbles, idle, open_app, send, sidebar, sim_proc  # noqa: F401
 
 expect.set_options(timeout=15_000)
 
@@ -66,7 +75,8 @@ def texts(page: Page) -> list[str]:
     """The first word of each bubble's text."""
     return bubbles(page).evaluate_all(
         "els => els.map(e => (e.querySelector('[data-testid=stMarkdownContainer]')?.textContent || '')"
-        ".trim().split(/\\s+/)[0])")
+        ".trim().split(/\\s+/)[0])"
+    )
 
 
 def test_the_reply_goes_before_the_history_and_the_page_never_loses_it(page: Page, app_server, sim):
@@ -92,15 +102,23 @@ def test_the_reply_goes_before_the_history_and_the_page_never_loses_it(page: Pag
         slow = any(WAITING in f for f in frames[:reply])
         if not slow:
             break
-    assert not slow, f"the app saw each of {len(asked)} replies come late (it showed {WAITING!r}) and drew the " \
-                     "history first; the reply-first order was never tried"
+    assert not slow, (
+        f"the app saw each of {len(asked)} replies come late (it showed {WAITING!r}) and drew the "
+        "history first; the reply-first order was never tried"
+    )
     assert reply < history, f"the first token (frame {reply}) waited for the history (frame {history})"
     watch = page.evaluate("window.__watch")
     assert watch["minBubbles"] >= 6, f"earlier messages vanished during the run: {watch}"
     assert watch["maxBubbles"] <= 6 + 2 * len(asked), f"messages were shown twice during the run: {watch}"
     assert watch["minSelects"] == selects, f"the sidebar lost widgets during the run: {watch}"
-    assert texts(page) == ["ask-alpha", "answer-alpha", "ask-bravo", "answer-bravo", "ask-charlie",
-                           "answer-charlie"] + [x for w in asked for x in (f"ask-{w}", f"answer-{w}")]
+    assert texts(page) == [
+        "ask-alpha",
+        "answer-alpha",
+        "ask-bravo",
+        "answer-bravo",
+        "ask-charlie",
+        "answer-charlie",
+    ] + [x for w in asked for x in (f"ask-{w}", f"answer-{w}")]
     # The sidebar's widgets are the same ones, not new ones with defaults: the model is still chosen.
     assert sidebar(page).get_by_test_id("stSelectbox").count() == selects
 

@@ -1,14 +1,24 @@
 """Browser tests of the sidebar's settings panel (a fragment): changing the model reruns only the panel,
 unless the chat would look different, and the change is used by the next message.
 """
+
 from __future__ import annotations
 
 import base64
 
+from browser import (  # noqa: F401
+    Recorder,
+    app_server,
+    bubbles,
+    choose,
+    idle,
+    open_app,
+    send,
+    sim,  # noqa: F401 - fixture
+    sim_proc,
+)
 from playwright.sync_api import Page, expect
 
-from browser import sim  # noqa: F401 - fixture
-from browser import Recorder, app_server, bubbles, choose, idle, open_app, send, sim_proc  # noqa: F401
 from glmchat.chat.catalogue import load
 from glmchat.chat.i18n import t
 
@@ -33,7 +43,7 @@ def test_switching_the_model_reruns_only_the_panel_and_the_next_message_uses_it(
     expect(bubbles(page).nth(3).get_by_test_id("stCaptionContainer").filter(has_text="glm-4-plus")).to_be_visible()
     # The frames between the switch and the next message's run are the switch's own.
     frames = rec.frames[start:]
-    switch = frames[:next(i for i, f in enumerate(frames) if "ask-bravo" in f)]
+    switch = frames[: next(i for i, f in enumerate(frames) if "ask-bravo" in f)]
     assert switch, "the model switch sent nothing"
     assert not [f for f in switch if "answer-alpha" in f or "ask-alpha" in f], "the chat was sent again"
 

@@ -3,8 +3,20 @@ import pytest
 from glmchat.chat import catalogue
 from glmsim.simulator import KNOWN_MODELS
 
-REQUIRED = ["glm-4.6", "glm-4.5", "glm-4.5-air", "glm-4.5-flash", "glm-4-plus", "glm-4-air", "glm-4-airx",
-            "glm-4-flash", "glm-4-flashx", "glm-4-long", "glm-z1-air", "glm-z1-flash"]
+REQUIRED = [
+    "glm-4.6",
+    "glm-4.5",
+    "glm-4.5-air",
+    "glm-4.5-flash",
+    "glm-4-plus",
+    "glm-4-air",
+    "glm-4-airx",
+    "glm-4-flash",
+    "glm-4-flashx",
+    "glm-4-long",
+    "glm-z1-air",
+    "glm-z1-flash",
+]
 
 
 def test_catalogue_lists_the_required_models_and_vision_models():
@@ -45,10 +57,16 @@ def test_labels_in_both_languages():
     assert "免费" in m.label("zh") and "free" in m.label("en")
 
 
-@pytest.mark.parametrize("bad", [
-    'default = "x"\noffline = "a"\n[[model]]\nid="a"\nname="A"\ncontext=1\nmax_output=1\nprice_in=0\nprice_out=0\ntemperature=0.5\ntop_p=0.5\n',
-    'default = "a"\noffline = "a"\n' + '[[model]]\nid="a"\nname="A"\ncontext=1\nmax_output=1\nprice_in=0\nprice_out=0\ntemperature=0.5\ntop_p=0.5\n' * 2,
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        'default = "x"\noffline = "a"\n[[model]]\nid="a"\nname="A"\ncontext=1\nmax_output=1\nprice_in=0\n'
+        "price_out=0\ntemperature=0.5\ntop_p=0.5\n",
+        'default = "a"\noffline = "a"\n'
+        + '[[model]]\nid="a"\nname="A"\ncontext=1\nmax_output=1\nprice_in=0\nprice_out=0\ntemperature=0.5\ntop_p=0.5\n'
+        * 2,
+    ],
+)
 def test_parse_rejects_inconsistent_data(bad):
     with pytest.raises(ValueError):
         catalogue.parse(bad)

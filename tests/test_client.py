@@ -1,4 +1,5 @@
 """The client wrapper against the simulator, in-process and over loopback, through the real SDK."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -6,12 +7,20 @@ import time
 
 import httpx
 import pytest
-
-from glmchat.chat.client import (ChatRequest, Delta, Endpoint, Failed, Finished, ReplyStream, Retrying, Sources,
-                            ThinkSplitter)
-from glmchat.chat.errors import Kind
-
 from conftest import CANARY_KEY, free_port
+
+from glmchat.chat.client import (
+    ChatRequest,
+    Delta,
+    Endpoint,
+    Failed,
+    Finished,
+    ReplyStream,
+    Retrying,
+    Sources,
+    ThinkSplitter,
+)
+from glmchat.chat.errors import Kind
 
 FAST = {"backoff": (0.01, 0.01)}
 # In-process, a timeout is decided by the simulator's planned delays, not by the clock: short is exact.
@@ -77,20 +86,25 @@ def test_normal_reply_streams_with_usage_from_the_last_chunk(endpoint_and_sim):
     assert settled(lambda: s.open_streams == 0)
 
 
-@pytest.mark.parametrize("trigger,kind,code,attempts", [
-    ("sim:401", Kind.AUTH, "1002", 1),
-    ("sim:balance", Kind.NO_BALANCE, "1113", 1),
-    ("sim:account", Kind.ACCOUNT, "1112", 1),
-    ("sim:policy", Kind.POLICY, "1301", 1),
-    ("sim:badparam", Kind.BAD_PARAM, "1214", 1),
-    ("sim:toolong", Kind.PROMPT_TOO_LONG, "1261", 1),
-    ("sim:unknown-model", Kind.UNKNOWN_MODEL, "1211", 1),
-    ("sim:busy", Kind.BUSY, "1305", 3),
-    ("sim:500", Kind.SERVER, "500", 3),
-    ("sim:502", Kind.SERVER, None, 3),
-    ("sim:error200", Kind.BAD_PARAM, "1214", 1),
-])
-def test_errors_before_the_body_are_classified_and_retried_only_when_useful(endpoint_and_sim, trigger, kind, code, attempts):
+@pytest.mark.parametrize(
+    "trigger,kind,code,attempts",
+    [
+        ("sim:401", Kind.AUTH, "1002", 1),
+        ("sim:balance", Kind.NO_BALANCE, "1113", 1),
+        ("sim:account", Kind.ACCOUNT, "1112", 1),
+        ("sim:policy", Kind.POLICY, "1301", 1),
+        ("sim:badparam", Kind.BAD_PARAM, "1214", 1),
+        ("sim:toolong", Kind.PROMPT_TOO_LONG, "1261", 1),
+        ("sim:unknown-model", Kind.UNKNOWN_MODEL, "1211", 1),
+        ("sim:busy", Kind.BUSY, "1305", 3),
+        ("sim:500", Kind.SERVER, "500", 3),
+        ("sim:502", Kind.SERVER, None, 3),
+        ("sim:error200", Kind.BAD_PARAM, "1214", 1),
+    ],
+)
+def test_errors_before_the_body_are_classified_and_retried_only_when_useful(
+    endpoint_and_sim, trigger, kind, code, attempts
+):
     endpoint, s = endpoint_and_sim
     events, rs = run(endpoint, f"hello {trigger}")
     end = outcome(events)
@@ -110,12 +124,15 @@ def test_a_passing_fault_is_retried_then_answered(endpoint_and_sim, trigger):
     assert text_of(events)
 
 
-@pytest.mark.parametrize("trigger,kind,code", [
-    ("sim:streamerror", Kind.POLICY, "1301"),
-    ("sim:malformed", Kind.MALFORMED, None),
-    ("sim:cut", Kind.CUT, None),
-    ("sim:stall", Kind.TIMEOUT, None),
-])
+@pytest.mark.parametrize(
+    "trigger,kind,code",
+    [
+        ("sim:streamerror", Kind.POLICY, "1301"),
+        ("sim:malformed", Kind.MALFORMED, None),
+        ("sim:cut", Kind.CUT, None),
+        ("sim:stall", Kind.TIMEOUT, None),
+    ],
+)
 def test_mid_stream_failures_keep_the_partial_and_are_not_retried(endpoint_and_sim, trigger, kind, code):
     endpoint, s = endpoint_and_sim
     if trigger == "sim:stall":  # the timeout is the subject here
@@ -128,10 +145,16 @@ def test_mid_stream_failures_keep_the_partial_and_are_not_retried(endpoint_and_s
     assert settled(lambda: s.open_streams == 0)
 
 
-@pytest.mark.parametrize("trigger,reason,has_usage", [
-    ("sim:sensitive", "sensitive", True), ("sim:length", "length", True),
-    ("sim:network_error", "network_error", True), ("sim:nousage", "stop", False), ("sim:nodone", None, False),
-])
+@pytest.mark.parametrize(
+    "trigger,reason,has_usage",
+    [
+        ("sim:sensitive", "sensitive", True),
+        ("sim:length", "length", True),
+        ("sim:network_error", "network_error", True),
+        ("sim:nousage", "stop", False),
+        ("sim:nodone", None, False),
+    ],
+)
 def test_how_a_stream_finished_is_reported(endpoint_and_sim, trigger, reason, has_usage):
     endpoint, _ = endpoint_and_sim
     events, _ = run(endpoint, f"x {trigger}")
@@ -156,8 +179,10 @@ def test_connection_refused_is_retried_then_reported():
     # backoff asked for between them: nothing else waits.
     retries = [e for e in events if isinstance(e, Retrying)]
     assert rs.attempts == 3
-    assert [(e.attempt, e.wait, e.error.kind) for e in retries] == [(1, 0.01, Kind.CONNECTION),
-                                                                    (2, 0.01, Kind.CONNECTION)]
+    assert [(e.attempt, e.wait, e.error.kind) for e in retries] == [
+        (1, 0.01, Kind.CONNECTION),
+        (2, 0.01, Kind.CONNECTION),
+    ]
 
 
 def test_stop_closes_the_upstream_connection_promptly(endpoint_and_sim):
@@ -202,8 +227,15 @@ def test_parameters_are_sent_exactly_as_chosen(sim):
 
 def test_callers_messages_are_not_mutated_by_the_sdk(sim):
     data_uri = "data:image/png;base64,iVBORw0KGgo="
-    messages = [{"role": "user", "content": [{"type": "text", "text": "what is it sim:tokens=2"},
-                                             {"type": "image_url", "image_url": {"url": data_uri}}]}]
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "what is it sim:tokens=2"},
+                {"type": "image_url", "image_url": {"url": data_uri}},
+            ],
+        }
+    ]
     req = ChatRequest(model="glm-4.5v", messages=messages)
     with ReplyStream(local(sim), req) as rs:
         while not rs.done:
@@ -229,7 +261,7 @@ def test_think_splitter_across_chunk_borders(step):
     sp = ThinkSplitter()
     r = c = ""
     for i in range(0, len(text), step):
-        d = sp.feed(text[i:i + step])
+        d = sp.feed(text[i : i + step])
         r, c = r + d.reasoning, c + d.content
     d = sp.feed("", final=True)
     r, c = r + d.reasoning, c + d.content
@@ -248,6 +280,7 @@ def test_chat_page_time_budget():
     """A hung or dead server must produce a message within ~30 s, not the SDK's 4 × 300 s."""
     from glmchat.chat import client
     from glmchat.chat.errors import ChatError
+
     assert client.TIMEOUT.read <= 25 and client.TIMEOUT.connect <= 5
     assert not ChatError(Kind.TIMEOUT).retryable  # a second 25 s wait would break the budget
     assert sum(client.BACKOFF) + client.MAX_ATTEMPTS * client.TIMEOUT.connect <= 30
@@ -256,14 +289,19 @@ def test_chat_page_time_budget():
 # ---------------------------------------------------------------------------------------------------------
 # Web search
 
+
 def sources_of(events) -> list:
     return [e for e in events if isinstance(e, Sources)]
 
 
 def test_web_search_sends_the_built_in_tool(sim):
     run(local(sim), "sim:tokens=2", web_search=True)
-    assert sim.requests[-1]["tools"] == [{"type": "web_search", "web_search": {
-        "enable": True, "search_engine": "search_std", "search_result": True, "count": 5}}]
+    assert sim.requests[-1]["tools"] == [
+        {
+            "type": "web_search",
+            "web_search": {"enable": True, "search_engine": "search_std", "search_result": True, "count": 5},
+        }
+    ]
     run(local(sim), "sim:tokens=2")
     assert "tools" not in sim.requests[-1]
     assert ChatRequest(model="m", messages=[]).web_search is False
@@ -318,9 +356,16 @@ def read_chunks(chunks) -> list:
 def test_sources_in_two_chunks_are_merged():
     a = {"title": "A", "link": "https://a.example", "refer": "ref_1"}
     b = {"title": "B", "link": "https://b.example", "refer": "ref_2"}
-    events = read_chunks([_Chunk(web_search=[a]), _Chunk("hi [ref_1]"), _Chunk(web_search=[a, b, "junk", 3]),
-                          _Chunk(web_search=[b]), _Chunk(web_search="not a list"),
-                          _Chunk(finish="stop", usage={"total_tokens": 3})])
+    events = read_chunks(
+        [
+            _Chunk(web_search=[a]),
+            _Chunk("hi [ref_1]"),
+            _Chunk(web_search=[a, b, "junk", 3]),
+            _Chunk(web_search=[b]),
+            _Chunk(web_search="not a list"),
+            _Chunk(finish="stop", usage={"total_tokens": 3}),
+        ]
+    )
     assert [type(e) for e in events] == [Sources, Delta, Sources, Finished]
     assert events[0].results == [a] and events[2].results == [a, b]
     assert events[0].results is not events[2].results  # each event owns its list

@@ -23,7 +23,10 @@ def test_key_never_in_repr():
 
 
 def test_base_url_from_secrets_or_env():
-    assert config.base_url({"ZHIPUAI_BASE_URL": "https://api.z.ai/api/paas/v4"}, environ={}) == "https://api.z.ai/api/paas/v4"
+    assert (
+        config.base_url({"ZHIPUAI_BASE_URL": "https://api.z.ai/api/paas/v4"}, environ={})
+        == "https://api.z.ai/api/paas/v4"
+    )
     assert config.base_url({}, environ={"ZHIPUAI_BASE_URL": "http://127.0.0.1:9/x"}) == "http://127.0.0.1:9/x"
     assert config.base_url({}, environ={"ZHIPUAI_BASE_URL": " "}) is None
 
@@ -34,6 +37,7 @@ def test_dotenv_is_loaded_without_overriding(tmp_path, monkeypatch):
     monkeypatch.setenv("ZHIPUAI_BASE_URL", "http://kept.invalid")
     config.load_env_file(tmp_path / ".env")
     import os
+
     assert os.environ["ZHIPUAI_API_KEY"] == "from-dotenv"
     assert os.environ["ZHIPUAI_BASE_URL"] == "http://kept.invalid"
     monkeypatch.delenv("ZHIPUAI_API_KEY")

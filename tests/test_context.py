@@ -1,4 +1,5 @@
 """glmchat.context helpers that need no running page."""
+
 from __future__ import annotations
 
 import pytest

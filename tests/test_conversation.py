@@ -7,8 +7,12 @@ def test_system_prompt_first_and_reasoning_never_sent():
     a.update(content="answer", reasoning="secret chain of thought", status=conv.DONE)
     msgs = [conv.user_message("q1"), a, conv.user_message("q2")]
     out = conv.api_messages(msgs, "Be brief")
-    assert out == [{"role": "system", "content": "Be brief"}, {"role": "user", "content": "q1"},
-                   {"role": "assistant", "content": "answer"}, {"role": "user", "content": "q2"}]
+    assert out == [
+        {"role": "system", "content": "Be brief"},
+        {"role": "user", "content": "q1"},
+        {"role": "assistant", "content": "answer"},
+        {"role": "user", "content": "q2"},
+    ]
 
 
 def test_blank_system_prompt_and_failed_replies_are_left_out():
@@ -21,11 +25,19 @@ def test_blank_system_prompt_and_failed_replies_are_left_out():
 def test_stopped_partial_is_sent_as_seen():
     part = conv.assistant_message("m", {})
     part.update(content="half an ans", status=conv.STOPPED)
-    assert conv.api_messages([conv.user_message("q"), part], None)[-1] == {"role": "assistant", "content": "half an ans"}
+    assert conv.api_messages([conv.user_message("q"), part], None)[-1] == {
+        "role": "assistant",
+        "content": "half an ans",
+    }
 
 
 def test_retry_target_ends_at_last_user_message():
-    u1, a1, u2, a2 = conv.user_message("1"), conv.assistant_message("m", {}), conv.user_message("2"), conv.assistant_message("m", {})
+    u1, a1, u2, a2 = (
+        conv.user_message("1"),
+        conv.assistant_message("m", {}),
+        conv.user_message("2"),
+        conv.assistant_message("m", {}),
+    )
     assert conv.retry_target([u1, a1, u2, a2]) == [u1, a1, u2]
     assert conv.retry_target([]) is None
 
@@ -81,8 +93,10 @@ def test_summary_replaces_the_messages_it_covers():
     msgs = _turns(3) + [conv.user_message("now")]
     summary = {"text": "Earlier: we discussed q0-q1.", "upto": msgs[3]["id"]}
     plan = conv.plan_request(msgs, "S", budget=100_000, summary=summary)
-    assert plan.messages[:2] == [{"role": "system", "content": "S"},
-                                 {"role": "system", "content": "Earlier: we discussed q0-q1."}]
+    assert plan.messages[:2] == [
+        {"role": "system", "content": "S"},
+        {"role": "system", "content": "Earlier: we discussed q0-q1."},
+    ]
     assert plan.dropped == [m["id"] for m in msgs[:4]]
     assert plan.messages[2]["content"].startswith("q2")
 

@@ -11,6 +11,7 @@ checkout clean. Updating the tracked docs/fault-soak.md is a deliberate step: ru
 GLMCHAT_WRITE_DOCS=1, e.g. `GLMCHAT_WRITE_DOCS=1 bash scripts/test.sh tests/test_fault_soak.py -q -s`, and the
 report is copied there too.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -24,34 +25,34 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 import pytest
 import streamlit
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
-
 from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, history_env, sim_proc, streamlit_app
 from conftest import CANARY_KEY, ROOT
-from glmchat.ui import state
-from glmchat.chat.i18n import t
 from pgcluster import PgCluster
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+
+from glmchat.chat.i18n import t
+from glmchat.ui import state
 
 __all__ = ["sim_proc"]  # a fixture used via pytest, imported on purpose
 
-SEED = 6                # issue 6: the same faults in the same order on every run
+SEED = 6  # issue 6: the same faults in the same order on every run
 SESSIONS = 20
-LOAD_SECONDS = 90.0     # sessions start no new message after this
-RESTART_AT = 45.0       # seconds into the load: the database restarts in the middle
-DOWN_FOR = 3.0          # seconds the database stays stopped
-OPEN_AT_ONCE = 5        # page loads in flight at a time (3 MB of JavaScript each, 2 cores)
+LOAD_SECONDS = 90.0  # sessions start no new message after this
+RESTART_AT = 45.0  # seconds into the load: the database restarts in the middle
+DOWN_FOR = 3.0  # seconds the database stays stopped
+OPEN_AT_ONCE = 5  # page loads in flight at a time (3 MB of JavaScript each, 2 cores)
 OPEN_TIMEOUT = 120_000  # ms for one page to load; 2 s when the box is quiet, a minute or more when it is not
 REPLY_TIMEOUT = 75_000  # ms; a sim:stall reply alone takes the app's 25 s read timeout
-POLL = 250              # ms between in-page checks: raf polling in 20 pages would eat the cores
-WATCH_EVERY = 500       # ms between scans for forbidden text (an error box stays until the next run)
-SETTLE = 5.0            # seconds between closing the pages and the final memory reading
+POLL = 250  # ms between in-page checks: raf polling in 20 pages would eat the cores
+WATCH_EVERY = 500  # ms between scans for forbidden text (an error box stays until the next run)
+SETTLE = 5.0  # seconds between closing the pages and the final memory reading
 # The server's RSS may end this far above its level with the 20 pages open and no message sent yet.
 # It cannot fall back to that level: the first replies import what the pages did not need yet, closed
 # sessions live on for Streamlit's disconnectedSessionTTL (120 s), and CPython keeps freed arenas.
@@ -64,22 +65,22 @@ DOC = ROOT / "docs" / "fault-soak.md"  # only with GLMCHAT_WRITE_DOCS=1 (see the
 # fault -> (share of messages, trigger text, expected end on the page, requests one attempt makes)
 FAULTS: dict[str, tuple[float, str, str, int]] = {
     "none": (0.40, "", "ok", 1),
-    "slow": (0.10, "sim:slow", "ok", 1),            # 5 tokens per second
+    "slow": (0.10, "sim:slow", "ok", 1),  # 5 tokens per second
     "busy-once": (0.10, "sim:busy-once", "ok", 2),  # 429 1302, retried by the app
     "500-once": (0.10, "sim:500-once", "ok", 2),
-    "cut": (0.10, "sim:cut", "error", 1),           # 5 tokens, then the connection drops
-    "busy": (0.06, "sim:busy", "error", 3),         # 429 1305 on every attempt
+    "cut": (0.10, "sim:cut", "error", 1),  # 5 tokens, then the connection drops
+    "busy": (0.06, "sim:busy", "error", 3),  # 429 1305 on every attempt
     "500": (0.07, "sim:500", "error", 3),
-    "502": (0.07, "sim:502", "error", 3),           # an HTML gateway page
-    "stall": (0.0, "sim:stall", "error", 1),        # 5 tokens, then silence until the read timeout
+    "502": (0.07, "sim:502", "error", 3),  # an HTML gateway page
+    "stall": (0.0, "sim:stall", "error", 1),  # 5 tokens, then silence until the read timeout
 }
 STALL_SESSIONS = (0, 1)  # their first message stalls: a timeout ends by ~30 s, well inside the load
 # Visitors who leave: they stop chatting shortly before the restart, send one last (fault-free) message
 # while the database is down, read the reply and do nothing more. Their writes must still be saved.
 # The restart waits until they are idle, and the database stays down until their last replies have ended.
 LEAVERS = (18, 19)
-LEAVE_EARLY = 10.0      # seconds before the restart they start no new message (a slow reply takes ~4 s)
-LEAVER_WAIT = 30.0      # seconds the database stays down at most waiting for their last replies
+LEAVE_EARLY = 10.0  # seconds before the restart they start no new message (a slow reply takes ~4 s)
+LEAVER_WAIT = 30.0  # seconds the database stays down at most waiting for their last replies
 # The others chat on past LOAD_SECONDS until one of their messages went in this long after the database
 # was back: the app leaves a failed database alone for 5 s (ResilientStore's retry_interval), and only a
 # later save replays what was queued. So on a slow machine too, only the leavers end on queued writes.
@@ -157,6 +158,7 @@ def _in_own_loop(coro):
             result["value"] = asyncio.run(coro)
         except BaseException as exc:  # noqa: BLE001 - re-raised on the test's thread
             result["error"] = exc
+
     thread = threading.Thread(target=run, name="fault-soak")
     thread.start()
     thread.join()
@@ -181,10 +183,10 @@ def rss_mb(pid: int, field_name: str = "VmRSS") -> float:
 class Turn:
     fault: str
     text: str
-    expected: str           # the reply's full content when it ends ok
-    outcome: str = ""       # "ok", "error" or what else the page showed
+    expected: str  # the reply's full content when it ends ok
+    outcome: str = ""  # "ok", "error" or what else the page showed
     retry_clicked: bool = False
-    started: float = 0.0    # time.monotonic() at Enter, and when the reply (or its retry) ended
+    started: float = 0.0  # time.monotonic() at Enter, and when the reply (or its retry) ended
     ended: float = 0.0
 
 
@@ -222,6 +224,7 @@ class Session:
 @dataclass
 class Outage:
     """When the database was stopped and when it accepted connections again (time.monotonic())."""
+
     down: asyncio.Event = field(default_factory=asyncio.Event)
     back: asyncio.Event = field(default_factory=asyncio.Event)
     began: float = 0.0
@@ -229,8 +232,7 @@ class Outage:
 
     def saved_after(self, session: Session) -> bool:
         """Whether the session's last message went in well after the database was back."""
-        return (self.back.is_set() and bool(session.turns)
-                and session.turns[-1].started >= self.ended + AFTER_OUTAGE)
+        return self.back.is_set() and bool(session.turns) and session.turns[-1].started >= self.ended + AFTER_OUTAGE
 
 
 @dataclass
@@ -253,6 +255,7 @@ def _frame_checker(session: Session):
             payload = bytes(payload).decode("utf-8", errors="ignore")
         if CANARY_KEY in payload:
             session.canary_frames += 1
+
     return check
 
 
@@ -327,11 +330,12 @@ async def _drive(session: Session, start: float, outage: Outage) -> None:
     except Exception as exc:  # noqa: BLE001 - recorded with a screenshot; the test fails on it below
         session.idle.set()  # nobody waits for a visitor who is gone
         session.left.set()
-        session.problems.append(f"s{session.sid:02d}: stopped at turn {len(session.turns)}: "
-                                f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+        session.problems.append(
+            f"s{session.sid:02d}: stopped at turn {len(session.turns)}: "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        )
         try:
-            await session.page.screenshot(path=str(ARTIFACTS / f"fault-soak-s{session.sid:02d}.png"),
-                                          full_page=True)
+            await session.page.screenshot(path=str(ARTIFACTS / f"fault-soak-s{session.sid:02d}.png"), full_page=True)
         except Exception:  # noqa: BLE001 - a page that cannot be photographed is already reported
             pass
 
@@ -405,16 +409,26 @@ async def _run(url: str, pid: int, pg: PgCluster) -> Soak:
 
 # -- checks -------------------------------------------------------------------------------------------------
 
+
 def _db_rows(url: str) -> dict[str, list[dict]]:
     """Every saved message, by conversation, in order."""
     with psycopg.connect(url) as conn:
-        rows = conn.execute("SELECT conversation_id, seq, role, content, status, error_json, meta_json "
-                            "FROM messages ORDER BY conversation_id, seq").fetchall()
+        rows = conn.execute(
+            "SELECT conversation_id, seq, role, content, status, error_json, meta_json "
+            "FROM messages ORDER BY conversation_id, seq"
+        ).fetchall()
     by_cid: dict[str, list[dict]] = {}
     for cid, seq, role, content, status, error_json, meta_json in rows:
-        by_cid.setdefault(cid, []).append({"seq": seq, "role": role, "content": content, "status": status,
-                                           "error": json.loads(error_json or "null"),
-                                           "meta": json.loads(meta_json or "null")})
+        by_cid.setdefault(cid, []).append(
+            {
+                "seq": seq,
+                "role": role,
+                "content": content,
+                "status": status,
+                "error": json.loads(error_json or "null"),
+                "meta": json.loads(meta_json or "null"),
+            }
+        )
     return by_cid
 
 
@@ -431,14 +445,15 @@ def _check_session(s: Session, saved: list[dict]) -> list[str]:
         problems.append(f"{tag}: the canary key reached the page ({s.canary_frames} frames)")
     for turn in s.turns:
         if turn.outcome != FAULTS[turn.fault][2]:
-            problems.append(f"{tag}: {turn.fault} reply ended {turn.outcome!r}, expected "
-                            f"{FAULTS[turn.fault][2]!r} ({turn.text!r})")
+            problems.append(
+                f"{tag}: {turn.fault} reply ended {turn.outcome!r}, expected {FAULTS[turn.fault][2]!r} ({turn.text!r})"
+            )
     if s.cid is None:
         return problems + [f"{tag}: no conversation id in the page URL"]
     # The page draws the newest messages only (state.WINDOW_FIRST at first): it must show their tail.
     page_users = [norm(b["text"]) for b in s.bubbles if b["role"] == "user"]
     sent = [norm(x.text) for x in s.turns]
-    if len(page_users) < min(len(sent), state.WINDOW_FIRST // 2) or page_users != sent[len(sent) - len(page_users):]:
+    if len(page_users) < min(len(sent), state.WINDOW_FIRST // 2) or page_users != sent[len(sent) - len(page_users) :]:
         problems.append(f"{tag}: the page shows user messages {page_users} for {[x.text for x in s.turns]}")
     users = [r["content"] for r in saved if r["role"] == "user"]
     missing = [x.text for x in s.turns if x.text not in users]
@@ -447,11 +462,11 @@ def _check_session(s: Session, saved: list[dict]) -> list[str]:
         problems.append(f"{tag}: user messages not in the database: {missing}{shown}")
     elif users != [x.text for x in s.turns]:
         problems.append(f"{tag}: user messages saved as {users}, sent as {[x.text for x in s.turns]}")
-    shown = saved[len(saved) - len(s.bubbles):]
+    shown = saved[len(saved) - len(s.bubbles) :]
     if [r["role"] for r in shown] != [b["role"] for b in s.bubbles]:
         problems.append(f"{tag}: saved roles {[r['role'] for r in shown]} vs page {[b['role'] for b in s.bubbles]}")
         return problems
-    for row, bubble in zip(shown, s.bubbles):
+    for row, bubble in zip(shown, s.bubbles, strict=False):
         if row["role"] != "assistant":
             continue
         if bubble["error"]:
@@ -459,14 +474,17 @@ def _check_session(s: Session, saved: list[dict]) -> list[str]:
         else:
             ok = row["status"] == "done" and row["error"] is None
         if not ok or norm(row["content"]) != norm(bubble["text"]):
-            problems.append(f"{tag}: reply seq {row['seq']} saved as status={row['status']} "
-                            f"content={_tail(row['content'])}; the page shows error={bubble['error']} "
-                            f"text={_tail(bubble['text'])}")
+            problems.append(
+                f"{tag}: reply seq {row['seq']} saved as status={row['status']} "
+                f"content={_tail(row['content'])}; the page shows error={bubble['error']} "
+                f"text={_tail(bubble['text'])}"
+            )
     return problems
 
 
-def _write_report(soak: Soak, stats: dict, saved: dict[str, list[dict]], log_counts: Counter,
-                  problems: list[str]) -> None:
+def _write_report(
+    soak: Soak, stats: dict, saved: dict[str, list[dict]], log_counts: Counter, problems: list[str]
+) -> None:
     turns = [x for s in soak.sessions for x in s.turns]
     faults = Counter(x.fault for x in turns)
     outcomes = Counter(x.outcome if x.outcome in ("ok", "error") else "other" for x in turns)
@@ -475,24 +493,30 @@ def _write_report(soak: Soak, stats: dict, saved: dict[str, list[dict]], log_cou
     down_from, down_to = soak.outage.began, soak.outage.ended
     sent_down = sum(down_from <= x.started <= down_to for x in turns)
     in_flight = sum(x.started < down_to and x.ended > down_from for x in turns)
-    leavers = ", ".join(f"s{s.sid:02d} +{s.turns[-1].started - down_from:.1f} s"
-                        for s in soak.sessions if s.sid in LEAVERS and s.turns)
+    leavers = ", ".join(
+        f"s{s.sid:02d} +{s.turns[-1].started - down_from:.1f} s" for s in soak.sessions if s.sid in LEAVERS and s.turns
+    )
     shown = sum(s.watch.get("retries", 0) for s in soak.sessions)
     down_seen = sum(bool(s.watch.get("dbDown")) for s in soak.sessions)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
-    if subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "app.py", "app_pages", "glmchat", "glmsim"], cwd=ROOT).returncode:
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    if subprocess.run(
+        ["git", "diff", "--quiet", "HEAD", "--", "app.py", "app_pages", "glmchat", "glmsim"], cwd=ROOT
+    ).returncode:
         commit += " with uncommitted changes to the app"
-    fault_rows = "\n".join(f"| {name} | `{FAULTS[name][1] or '-'}` | {faults.get(name, 0)} | {FAULTS[name][2]} |"
-                           for name in FAULTS)
+    fault_rows = "\n".join(
+        f"| {name} | `{FAULTS[name][1] or '-'}` | {faults.get(name, 0)} | {FAULTS[name][2]} |" for name in FAULTS
+    )
     verdict = "PASS" if not problems else f"FAIL ({len(problems)} problems)"
     listing = "\n".join(f"- {p}" for p in problems[:40]) or "- none"
     ARTIFACTS.mkdir(exist_ok=True)
-    REPORT.write_text(f"""# Fault soak: 20 sessions, random faults, a database restart
+    REPORT.write_text(
+        f"""# Fault soak: 20 sessions, random faults, a database restart
 
 Written by `tests/test_fault_soak.py` to `test-artifacts/fault-soak.md` on every run, and copied here only on
 request (`GLMCHAT_WRITE_DOCS=1 bash scripts/test.sh tests/test_fault_soak.py -q -s`);
-this copy is from {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, commit {commit}.
+this copy is from {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit}.
 **Machine:** 2 noisy vCPUs shared by Chromium (20 pages), the Streamlit server, the simulator, PostgreSQL
 and other unrelated jobs; Python {platform.python_version()}, Streamlit {streamlit.__version__}. Durations
 are ±30 %; counts are exact.
@@ -517,17 +541,17 @@ their replies have ended.
 | opening the {SESSIONS} pages | {soak.open_s:.1f} s |
 | load (first message to last reply ended) | {soak.load_s:.1f} s |
 | messages sent | {len(turns)} |
-| replies ended ok / with an error / other | {outcomes['ok']} / {outcomes['error']} / {outcomes['other']} |
+| replies ended ok / with an error / other | {outcomes["ok"]} / {outcomes["error"]} / {outcomes["other"]} |
 | Retry button presses | {clicks} |
-| simulator chat requests | {stats['attempts']} |
+| simulator chat requests | {stats["attempts"]} |
 | automatic retries by the app (requests beyond the first of each reply) | {auto_retries} |
 | retry notices seen on the pages (sampled every {WATCH_EVERY} ms, so some are missed) | {shown} |
 | database restart: stop request to accepting again | {soak.restart_s:.1f} s |
 | messages sent / replies under way while the database was down | {sent_down} / {in_flight} |
 | leavers' last message sent after the stop request (database back after {down_to - down_from:.1f} s) | {leavers} |
 | sessions that showed the "database unavailable" warning | {down_seen} |
-| app log: storage warnings (writes that failed and were queued or reads that fell back) | {log_counts['storage']} |
-| app log: lines with "Traceback" | {log_counts['Traceback']} |
+| app log: storage warnings (writes that failed and were queued or reads that fell back) | {log_counts["storage"]} |
+| app log: lines with "Traceback" | {log_counts["Traceback"]} |
 | JavaScript errors in the pages | {sum(len(s.page_errors) for s in soak.sessions)} |
 | server RSS: no session yet / {SESSIONS} pages open (start) / peak / {SETTLE:.0f} s after closing | \
 {soak.rss_cold:.0f} / {soak.rss_start:.0f} / {soak.rss_peak:.0f} / {soak.rss_end:.0f} MB |
@@ -551,7 +575,9 @@ ends within {RSS_BOUND_MB} MB of the start (closed sessions stay in memory for S
 Problems found:
 
 {listing}
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
 
 
 def _publish() -> None:
@@ -597,13 +623,17 @@ def test_fault_soak(sim_proc, pg):
     expected = sum(FAULTS[x.fault][3] * (2 if x.retry_clicked else 1) for x in turns)
     if stats["attempts"] != expected:
         problems.append(f"the simulator saw {stats['attempts']} chat requests; the faults imply {expected}")
-    for name, text in (("streamlit", app_log), ("simulator", (ARTIFACTS / "simulator.log").read_text()),
-                       ("postgres", pg.log_text())):
+    for name, text in (
+        ("streamlit", app_log),
+        ("simulator", (ARTIFACTS / "simulator.log").read_text()),
+        ("postgres", pg.log_text()),
+    ):
         if CANARY_KEY in text:
             problems.append(f"the canary key is in the {name} log")
     if soak.rss_end > soak.rss_start + RSS_BOUND_MB:
-        problems.append(f"server RSS ended at {soak.rss_end:.0f} MB, start {soak.rss_start:.0f} MB "
-                        f"(bound +{RSS_BOUND_MB} MB)")
+        problems.append(
+            f"server RSS ended at {soak.rss_end:.0f} MB, start {soak.rss_start:.0f} MB (bound +{RSS_BOUND_MB} MB)"
+        )
     log_counts = Counter({"storage": app_log.count(" glmchat.store "), "Traceback": app_log.count("Traceback")})
     if log_counts["Traceback"]:
         problems.append(f"the server logged {log_counts['Traceback']} tracebacks (see {app.log})")

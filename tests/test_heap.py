@@ -1,4 +1,5 @@
 """glmchat.heap: what is loaded is frozen once, and again only after new imports."""
+
 from __future__ import annotations
 
 import gc

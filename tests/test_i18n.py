@@ -24,6 +24,7 @@ def test_every_key_used_in_code_exists():
 
 def test_every_error_kind_has_a_message():
     from glmchat.chat.errors import Kind
+
     for kind in Kind:
         assert f"error.{kind.value}" in STRINGS, kind
 

@@ -1,4 +1,5 @@
 """The first page load does not import what only a request needs (cold start, issue 5)."""
+
 import subprocess
 import sys
 import textwrap
@@ -20,10 +21,14 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_the_sdk_and_pandas_load_with_the_first_request_not_the_first_page(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "ZHIPUAI_API_KEY": "", "ZHIPUAI_BASE_URL": "",
-           "GLMCHAT_DATABASE_URL": f"sqlite:///{tmp_path / 'glmchat.db'}"}
-    out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=120)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "ZHIPUAI_API_KEY": "",
+        "ZHIPUAI_BASE_URL": "",
+        "GLMCHAT_DATABASE_URL": f"sqlite:///{tmp_path / 'glmchat.db'}",
+    }
+    out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     first_page, after_request = out.stdout.split("\n")[-3:-1]
     assert first_page == "", f"imported for the first page: {first_page}"

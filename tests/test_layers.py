@@ -1,5 +1,6 @@
 """The folders are the layers: ui over chat, hosting and store; none of those imports ui or Streamlit, the
 store imports nothing else of the app, and the simulator is reached only by the offline demo."""
+
 from __future__ import annotations
 
 import ast
@@ -30,7 +31,11 @@ def test_every_module_lives_in_a_layer():
     flat = sorted(p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py")
     assert flat == [], f"modules outside the layer folders: {flat}"
     assert {p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__"} == {
-        "ui", "chat", "hosting", "store"}
+        "ui",
+        "chat",
+        "hosting",
+        "store",
+    }
 
 
 def test_no_lower_layer_imports_the_ui_or_streamlit():
@@ -47,8 +52,12 @@ def test_the_store_imports_nothing_else_of_the_app():
 
 
 def test_only_the_offline_demo_reaches_the_simulator():
-    users = {name for layer in ("ui", "chat", "hosting", "store") for name, found in modules(layer).items()
-             if any(m.startswith("glmsim") for m in found)}
+    users = {
+        name
+        for layer in ("ui", "chat", "hosting", "store")
+        for name, found in modules(layer).items()
+        if any(m.startswith("glmsim") for m in found)
+    }
     assert users == {"glmchat/chat/client.py"}
     for page in [ROOT / "app.py", *sorted((ROOT / "app_pages").glob("*.py"))]:
         assert not [m for m in imports(page) if m.startswith("glmsim")], page

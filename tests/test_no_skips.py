@@ -5,15 +5,18 @@ project's own conftest hooks: the inner conftest loads tests/conftest.py by its 
 `pytest_*` hook it defines. A run with a skip of any kind must end with a non-zero exit status and name what
 skipped in its summary; a run without one must still pass.
 """
+
 from __future__ import annotations
 
 import pytest
-
 from conftest import ROOT
 
 # The inner session's conftest: the project's hooks, exactly as CI runs them (not a copy of their code).
 INNER_CONFTEST = f"""
 import importlib.util
+import sys
+
+sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "tests")!r}]  # what the project's pytest.ini pythonpath gives
 
 _spec = importlib.util.spec_from_file_location("glmchat_project_conftest", {str(ROOT / "tests" / "conftest.py")!r})
 _project = importlib.util.module_from_spec(_spec)

@@ -1,4 +1,5 @@
 """Widget values checked against what the widgets offer (glmchat/hosting/offered.py)."""
+
 import math
 
 from glmchat.hosting import offered

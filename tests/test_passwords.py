@@ -40,17 +40,26 @@ def test_chinese_and_normalisation():
     assert passwords.verify(composed, passwords.hash_password(decomposed))
 
 
-@pytest.mark.parametrize("stored", [
-    "", "scrypt", "not a hash at all", GOOD.replace("scrypt", "bcrypt"), GOOD + "$extra",
-    GOOD.rsplit("$", 1)[0],                                   # no digest
-    f"scrypt$32768$8$1$!!notbase64!!${DIGEST}",
-    f"scrypt$32768$8$1${SALT}${DIGEST[:-4]}",                 # digest too short
-    f"scrypt$32768$8$1${base64.b64encode(b's' * 8).decode()}${DIGEST}",  # salt too short
-    f"scrypt$abc$8$1${SALT}${DIGEST}", f"scrypt$-32768$8$1${SALT}${DIGEST}",
-    f"scrypt$3_2768$8$1${SALT}${DIGEST}", f"scrypt$ 32768$8$1${SALT}${DIGEST}",
-    f"scrypt$３２７６８$8$1${SALT}${DIGEST}",                 # full-width digits
-    f"scrypt${'9' * 5000}$8$1${SALT}${DIGEST}",
-])
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "",
+        "scrypt",
+        "not a hash at all",
+        GOOD.replace("scrypt", "bcrypt"),
+        GOOD + "$extra",
+        GOOD.rsplit("$", 1)[0],  # no digest
+        f"scrypt$32768$8$1$!!notbase64!!${DIGEST}",
+        f"scrypt$32768$8$1${SALT}${DIGEST[:-4]}",  # digest too short
+        f"scrypt$32768$8$1${base64.b64encode(b's' * 8).decode()}${DIGEST}",  # salt too short
+        f"scrypt$abc$8$1${SALT}${DIGEST}",
+        f"scrypt$-32768$8$1${SALT}${DIGEST}",
+        f"scrypt$3_2768$8$1${SALT}${DIGEST}",
+        f"scrypt$ 32768$8$1${SALT}${DIGEST}",
+        f"scrypt$３２７６８$8$1${SALT}${DIGEST}",  # full-width digits
+        f"scrypt${'9' * 5000}$8$1${SALT}${DIGEST}",
+    ],
+)
 def test_malformed_hash_raises_without_echoing_it(stored):
     with pytest.raises(ValueError) as err:
         passwords.verify("correct horse", stored)
@@ -66,10 +75,20 @@ def test_non_string_hash_is_malformed():
         passwords.verify("correct horse", None)
 
 
-@pytest.mark.parametrize("n, r, p, word", [
-    (2**21, 8, 1, "n"), (2**13, 8, 1, "n"), (2**15 + 1, 8, 1, "n"), (0, 8, 1, "n"),
-    (2**15, 17, 1, "r"), (2**15, 0, 1, "r"), (2**14, 8, 5, "p"), (2**14, 8, 64, "p"), (2**14, 8, 0, "p"),
-])
+@pytest.mark.parametrize(
+    "n, r, p, word",
+    [
+        (2**21, 8, 1, "n"),
+        (2**13, 8, 1, "n"),
+        (2**15 + 1, 8, 1, "n"),
+        (0, 8, 1, "n"),
+        (2**15, 17, 1, "r"),
+        (2**15, 0, 1, "r"),
+        (2**14, 8, 5, "p"),
+        (2**14, 8, 64, "p"),
+        (2**14, 8, 0, "p"),
+    ],
+)
 def test_hostile_parameters_rejected(n, r, p, word):
     with pytest.raises(ValueError, match=f"scrypt {word} must"):
         passwords.verify("x", f"scrypt${n}${r}${p}${SALT}${DIGEST}")
@@ -122,12 +141,29 @@ def test_wrong_passwords_cost_as_much_as_the_right_one(monkeypatch):
         assert (hashing.scrypts, hashing.compares) == right, guess
 
 
-@pytest.mark.parametrize("client, app, wait", [
-    (0, 0, 0), (1, 0, 0), (2, 0, 0),
-    (3, 0, 2), (4, 0, 4), (5, 0, 8), (9, 0, 128), (10, 0, 256), (11, 0, 300), (12, 0, 300),
-    (10**9, 0, 300),
-    (0, 49, 0), (0, 50, 30), (2, 500, 30), (4, 50, 30), (6, 50, 30), (7, 50, 32), (11, 50, 300),
-])
+@pytest.mark.parametrize(
+    "client, app, wait",
+    [
+        (0, 0, 0),
+        (1, 0, 0),
+        (2, 0, 0),
+        (3, 0, 2),
+        (4, 0, 4),
+        (5, 0, 8),
+        (9, 0, 128),
+        (10, 0, 256),
+        (11, 0, 300),
+        (12, 0, 300),
+        (10**9, 0, 300),
+        (0, 49, 0),
+        (0, 50, 30),
+        (2, 500, 30),
+        (4, 50, 30),
+        (6, 50, 30),
+        (7, 50, 32),
+        (11, 50, 300),
+    ],
+)
 def test_wait_seconds(client, app, wait):
     assert passwords.wait_seconds(client, app) == wait
     assert isinstance(passwords.wait_seconds(client, app), float)
@@ -145,6 +181,7 @@ def _run(*answers, argv=()):
     def read(prompt):
         prompts.append(prompt)
         return next(feed)
+
     code = passwords.main(list(argv), read=read, out=printed.append)
     return code, printed, prompts
 
@@ -158,12 +195,15 @@ def test_cli_prints_the_secrets_line_and_never_the_password():
     assert passwords.verify("s3cret-密码-long", line.split('"')[1])
 
 
-@pytest.mark.parametrize("answers, says", [
-    (("long enough 1", "long enough 2"), "differ"),
-    (("short", "short"), "at least 8"),
-    (("密码密码密码", "密码密码密码"), "at least 8"),
-    (("", ""), "at least 8"),
-])
+@pytest.mark.parametrize(
+    "answers, says",
+    [
+        (("long enough 1", "long enough 2"), "differ"),
+        (("short", "short"), "at least 8"),
+        (("密码密码密码", "密码密码密码"), "at least 8"),
+        (("", ""), "at least 8"),
+    ],
+)
 def test_cli_refuses_mismatch_and_short_passwords(answers, says):
     code, printed, _ = _run(*answers)
     assert code == 1 and len(printed) == 1 and says in printed[0] and "scrypt" not in printed[0]
@@ -178,6 +218,7 @@ def test_cli_accepts_the_same_password_typed_composed_and_decomposed():
 def test_cli_end_of_input_prints_nothing_useful():
     def read(prompt):
         raise EOFError
+
     printed = []
     assert passwords.main([], read=read, out=printed.append) == 1
     assert not any("scrypt" in line for line in printed)

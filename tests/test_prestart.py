@@ -1,7 +1,8 @@
 """The request a chat input's callback starts early: taken by its own message's page run, else closed."""
-from glmchat.ui import prestart
+
 from glmchat.chat.catalogue import load
 from glmchat.chat.turn import Turn
+from glmchat.ui import prestart
 
 
 class FakeReply:

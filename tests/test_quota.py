@@ -1,4 +1,5 @@
 """The spend ticket: lease renewals are throttled, finish records the API's counts once."""
+
 from glmchat.hosting.quota import HEARTBEAT, Ticket
 
 

@@ -13,9 +13,9 @@ import random
 import re
 
 import pytest
+from workcount import assert_linear, sized
 
 from glmchat.chat.render import NEUTRAL_DEFINITION, WORD_JOINER, is_allowed_url, safe_inline, safe_markdown
-from workcount import assert_linear, sized
 
 # ---------------------------------------------------------------------------
 # Output-structure scanner (deliberately independent of the implementation)
@@ -34,12 +34,12 @@ def _strip_code(md: str) -> str:
     out, fence = [], None
     for line in md.split("\n"):
         m = _FENCE_LINE.match(line)
-        if fence is None and m and not (m.group(1)[0] == "`" and "`" in line[m.end():]):
+        if fence is None and m and not (m.group(1)[0] == "`" and "`" in line[m.end() :]):
             fence = m.group(1)
             out.append("")
             continue
         if fence is not None:
-            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not line[m.end():].strip():
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not line[m.end() :].strip():
                 fence = None
             out.append("")
             continue
@@ -79,7 +79,7 @@ def live_urls(md: str):
                 i += 1
                 continue
         if c == "!" and text.startswith("[", i + 1) and (i == 0 or text[i - 1] != "\\"):
-            found.append(("image", text[i:i + 40]))
+            found.append(("image", text[i : i + 40]))
         if c == "[":
             # find the matching unescaped "]"
             depth, j = 0, i
@@ -107,14 +107,14 @@ def live_urls(md: str):
                         if depth2 == 0:
                             break
                     k += 1
-                dest = text[j + 2:k].strip()
+                dest = text[j + 2 : k].strip()
                 if dest.startswith("<") and ">" in dest:
-                    dest = dest[1:dest.index(">")]
+                    dest = dest[1 : dest.index(">")]
                 else:
                     dest = dest.split()[0] if dest.split() else ""
                 found.append(("link", _unescape(dest)))
             elif j < n and text.startswith("[", j + 1):
-                found.append(("reference", text[i:j + 1]))
+                found.append(("reference", text[i : j + 1]))
         i += 1
     return found
 
@@ -301,7 +301,7 @@ CODE_BLOCKS = [
     "~~~\n<script>alert(1)</script>\n\\(x\\) $$y$$ ![i](http://x/i.png)\n~~~",
     "````md\n```\nnested fence\n```\n````",
     "```\n\n\nblank lines\n\n```",
-    "```js title=\"a b\"\nconst s = `tpl ${x}`;\n```",
+    '```js title="a b"\nconst s = `tpl ${x}`;\n```',
 ]
 
 
@@ -501,7 +501,28 @@ def test_controls_stripped():
 
 @pytest.mark.parametrize(
     "text",
-    ["", "\\", "\\\\", "`", "```", "~~~", "$", "$$", "[", "]", "![", "<", "&", ":", "\\(", "\\[", "\n\n\n", " " * 10, None, 42],
+    [
+        "",
+        "\\",
+        "\\\\",
+        "`",
+        "```",
+        "~~~",
+        "$",
+        "$$",
+        "[",
+        "]",
+        "![",
+        "<",
+        "&",
+        ":",
+        "\\(",
+        "\\[",
+        "\n\n\n",
+        " " * 10,
+        None,
+        42,
+    ],
 )
 def test_edge_inputs(text):
     out = safe_markdown(text)
@@ -509,7 +530,29 @@ def test_edge_inputs(text):
     assert isinstance(safe_inline(text), str)
 
 
-_ALPHABET = list("[]()<>!&#;:$`\\~*_|-+>.\n \t/\"'=^{}") + ["javascript:", "https://x.org", "data:", "&#106;", "```", "$$", "\\(", "\\)", "\\[", "\\]", "    ", "- ", "> ", "1. ", "a", "b", "中", "😀", "\x00", "\x07", "\r"]
+_ALPHABET = list("[]()<>!&#;:$`\\~*_|-+>.\n \t/\"'=^{}") + [
+    "javascript:",
+    "https://x.org",
+    "data:",
+    "&#106;",
+    "```",
+    "$$",
+    "\\(",
+    "\\)",
+    "\\[",
+    "\\]",
+    "    ",
+    "- ",
+    "> ",
+    "1. ",
+    "a",
+    "b",
+    "中",
+    "😀",
+    "\x00",
+    "\x07",
+    "\r",
+]
 
 
 def test_random_inputs_never_raise_and_stay_safe():
@@ -525,15 +568,55 @@ def test_random_inputs_never_raise_and_stay_safe():
 
 def test_random_link_soup_has_no_bad_links():
     rng = random.Random(99)
-    parts = ["[", "]", "(", ")", "<", ">", "!", "javascript:alert(1)", "data:x", "https://ok.org", " ", "x", ":", "\n", "`", "\\"]
+    parts = [
+        "[",
+        "]",
+        "(",
+        ")",
+        "<",
+        ">",
+        "!",
+        "javascript:alert(1)",
+        "data:x",
+        "https://ok.org",
+        " ",
+        "x",
+        ":",
+        "\n",
+        "`",
+        "\\",
+    ]
     for _ in range(2000):
         text = "".join(rng.choice(parts) for _ in range(rng.randint(1, 30)))
         out = safe_markdown(text)
         assert bad_links(out) == [], (text, out)
 
 
-ADVERSARIAL = ["[", "]", "$", "$$ ", "`", "`` ` ", "\\(", "\\[", ":a", "<", "&#1", "![", "[a](", "\n", "- ", "> ", "[`$\\(:<&", " ",
-               "$$\n", "\\[\nx\n", "- a\n  \\[\n", "[a](" + " " * 5000 + "x", "www." + "a" * 100 + "<"]
+ADVERSARIAL = [
+    "[",
+    "]",
+    "$",
+    "$$ ",
+    "`",
+    "`` ` ",
+    "\\(",
+    "\\[",
+    ":a",
+    "<",
+    "&#1",
+    "![",
+    "[a](",
+    "\n",
+    "- ",
+    "> ",
+    "[`$\\(:<&",
+    " ",
+    "$$\n",
+    "\\[\nx\n",
+    "- a\n  \\[\n",
+    "[a](" + " " * 5000 + "x",
+    "www." + "a" * 100 + "<",
+]
 
 
 def _grows_linearly(unit: str, n: int = 4_000) -> None:

@@ -118,12 +118,61 @@ CASES = {
 def _fuzz_docs(n: int = 120, seed: int = 7):
     """Deterministic random soup of link / code / math / container syntax."""
     rng = random.Random(seed)
-    urls = [f"javascript:{PWN}", "data:text/html,x", "file:///etc/passwd", "rel/x", "https://ok.example",
-            f"&#x6A;avascript:{PWN}", "http://img.evil.example/a.png", "#frag"]
-    atoms = ["[t]({u})", "![i]({u})", "<{u}>", "[r]: {u}", "[t][r]", "[r]", "`", "``", "```", "~~~", "$", "$$",
-             "\\(", "\\)", "\\[", "\\]", "<b>", f"<img src=x onerror={PWN}>", ":streamlit:", ":red[x]", "|",
-             "\n|---|---|\n", "- ", "1. ", "> ", "    ", "\n", "\n\n", "x ", "[", "]", "(", ")", "\\", "*",
-             "www.ok.example", "https://ok.example", "\n```\n", "\n    ```\n", "\n- a\n", "\n\\[\n", "\n$$\n", "\t"]
+    urls = [
+        f"javascript:{PWN}",
+        "data:text/html,x",
+        "file:///etc/passwd",
+        "rel/x",
+        "https://ok.example",
+        f"&#x6A;avascript:{PWN}",
+        "http://img.evil.example/a.png",
+        "#frag",
+    ]
+    atoms = [
+        "[t]({u})",
+        "![i]({u})",
+        "<{u}>",
+        "[r]: {u}",
+        "[t][r]",
+        "[r]",
+        "`",
+        "``",
+        "```",
+        "~~~",
+        "$",
+        "$$",
+        "\\(",
+        "\\)",
+        "\\[",
+        "\\]",
+        "<b>",
+        f"<img src=x onerror={PWN}>",
+        ":streamlit:",
+        ":red[x]",
+        "|",
+        "\n|---|---|\n",
+        "- ",
+        "1. ",
+        "> ",
+        "    ",
+        "\n",
+        "\n\n",
+        "x ",
+        "[",
+        "]",
+        "(",
+        ")",
+        "\\",
+        "*",
+        "www.ok.example",
+        "https://ok.example",
+        "\n```\n",
+        "\n    ```\n",
+        "\n- a\n",
+        "\n\\[\n",
+        "\n$$\n",
+        "\t",
+    ]
     docs = []
     for _ in range(n):
         parts = [rng.choice(atoms).replace("{u}", rng.choice(urls)) for _ in range(rng.randint(3, 30))]
@@ -246,8 +295,21 @@ def rendered(tmp_path_factory):
     port = _free_port()
     log = tmp / "streamlit.log"
     env = dict(os.environ, RENDER_CORPUS=str(corpus))
-    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
-           "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(script),
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
     with open(log, "wb") as logf:
         proc = subprocess.Popen(cmd, cwd=str(tmp), env=env, stdout=logf, stderr=subprocess.STDOUT)
     try:
@@ -302,6 +364,7 @@ def _visible(text: str) -> str:
 # Tests
 # ---------------------------------------------------------------------------
 
+
 def test_nothing_executed(rendered):
     assert rendered["pwned"] == "undefined"
     # no element from the text is active content or carries an event handler
@@ -323,7 +386,8 @@ def test_no_images_from_text(rendered):
 def test_no_foreign_requests(rendered):
     assert rendered["requests"], "the request recorder saw nothing"
     foreign = [
-        u for u in rendered["requests"]
+        u
+        for u in rendered["requests"]
         if urlsplit(u).scheme not in ("data", "blob", "about") and urlsplit(u).hostname != "127.0.0.1"
     ]
     assert foreign == []

@@ -4,6 +4,7 @@ and a replica restarted under an open page.
 
 The module starts its own servers (tests/replicas.py): a fresh database, two replicas, nginx on free ports.
 """
+
 from __future__ import annotations
 
 import io
@@ -15,16 +16,30 @@ import urllib.request
 from urllib.parse import urlsplit
 
 import pytest
+from browser import (  # noqa: F401 - fixtures and helpers shared by the browser tests
+    Recorder,
+    attach,
+    bubbles,
+    caption,
+    choose,
+    conversation_param,
+    has_line,
+    idle,
+    open_app,
+    reply_body,
+    request_lines,
+    send,
+    sim,
+    sim_proc,
+    tokens,
+)
+from conftest import CANARY_KEY
 from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Page, expect
+from replicas import pg_database, replicas
 
-from browser import sim, tokens  # noqa: F401 - fixtures and helpers shared by the browser tests
-from browser import (Recorder, attach, bubbles, caption, choose, conversation_param, has_line, idle, open_app,
-                     reply_body, request_lines, send, sim_proc)
-from conftest import CANARY_KEY
 from glmchat.chat.i18n import t
 from glmchat.store import Store
-from replicas import pg_database, replicas
 
 __all__ = ["pg_database", "replicas", "sim_proc"]  # fixtures used via pytest, imported on purpose
 
@@ -106,17 +121,18 @@ def saved(replicas, cid: str) -> tuple[dict | None, list[dict]]:
 
 # -- 1. sticky sessions ------------------------------------------------------------------------------------
 
+
 def test_each_browser_sticks_to_one_replica(browser: Browser, browser_context_args, replicas, sim):
     clients = [Client(browser, browser_context_args, name, replicas.proxy_url) for name in ("a", "b")]
     try:
         recs = [Recorder(), Recorder()]
-        pages = [c.page(replicas.proxy_url, rec) for c, rec in zip(clients, recs)]
+        pages = [c.page(replicas.proxy_url, rec) for c, rec in zip(clients, recs, strict=False)]
         got = [c.replica() for c in clients]
         assert sorted(got) == sorted(replicas.addrs), f"the two browsers were not spread over both replicas: {got}"
         assert [c.cookie() for c in clients] == got, "nginx's cookie does not name the replica that answered"
 
         words = []
-        for client, page in zip(clients, pages):
+        for page in pages:
             choose(page, t("side.model", EN), VISION)
             attach(page, {"name": "green.png", "mimeType": "image/png", "buffer": png()})
             words.append(f"Sticky{secrets.token_hex(3)}")
@@ -130,7 +146,7 @@ def test_each_browser_sticks_to_one_replica(browser: Browser, browser_context_ar
         for client in clients:
             client.context.close()  # closes the WebSockets: nginx logs them now
 
-    for client, replica, rec in zip(clients, got, recs):
+    for client, replica, rec in zip(clients, got, recs, strict=False):
         paths = [urlsplit(u).path for u, _ in client.seen]
         assert "/" in paths, paths
         for prefix in ("/static/", "/_stcore/upload_file/", "/media/"):
@@ -160,14 +176,16 @@ def test_each_browser_sticks_to_one_replica(browser: Browser, browser_context_ar
     # the app's own line for the request it served, so these logs are real app output, not just a banner.
     logs = replicas.logs()
     served = {name: request_lines(text) for name, text in logs.items() if name.startswith("replica-")}
-    assert len(served) == 2 and all(has_line(lines, status="ok", completion_tokens=5) for lines in served.values()), \
+    assert len(served) == 2 and all(has_line(lines, status="ok", completion_tokens=5) for lines in served.values()), (
         f"a replica's log lacks the request line of its chat: {served}"
+    )
     for name, text in logs.items():
         assert CANARY_KEY not in text, f"the API key is in {name}"
         assert not [w for w in words if w in text], f"chat text is in {name}"
 
 
 # -- 2. one database: a conversation from replica A opens on replica B --------------------------------------
+
 
 def test_conversations_of_both_replicas_share_one_database(browser: Browser, browser_context_args, replicas, sim):
     first, second = replicas.addrs
@@ -185,7 +203,9 @@ def test_conversations_of_both_replicas_share_one_database(browser: Browser, bro
             conversation, messages = saved(replicas, cid)
             assert conversation is not None, f"conversation {side} is not in {replicas.database_url}"
             assert [(m["role"], m["content"]) for m in messages] == [
-                ("user", f"from {side} {tag} sim:tokens=5"), ("assistant", tokens(5))], messages
+                ("user", f"from {side} {tag} sim:tokens=5"),
+                ("assistant", tokens(5)),
+            ], messages
 
         # B's browser opens A's conversation by its URL: replica B reads it from the shared database.
         page = on_b.page(f"{replicas.proxy_url}/?c={cid_a}")
@@ -193,7 +213,8 @@ def test_conversations_of_both_replicas_share_one_database(browser: Browser, bro
         assert served == [second], f"?c= was not served by replica B ({second}): {served}"
         expect(bubbles(page)).to_have_count(2)
         expect(bubbles(page, "user").first.get_by_test_id("stMarkdownContainer")).to_have_text(
-            f"from A {tag} sim:tokens=5")
+            f"from A {tag} sim:tokens=5"
+        )
         expect(reply_body(bubbles(page, "assistant").first)).to_have_text(tokens(5))
         assert conversation_param(page) == cid_a
     finally:
@@ -203,11 +224,13 @@ def test_conversations_of_both_replicas_share_one_database(browser: Browser, bro
 
 # -- 3. a replica restarted: its sessions are gone, its conversations are not ------------------------------
 
+
 def upload_session(page: Page, image: bytes) -> tuple[str, str | None]:
     """Put an image into the chat input; return (the Streamlit session id in its upload URL, the replica)."""
     with page.expect_response(lambda r: r.request.method == "PUT" and "/_stcore/upload_file/" in r.url) as info:
         page.get_by_test_id("stChatInput").locator("input[type=file]").set_input_files(
-            [{"name": "pic.png", "mimeType": "image/png", "buffer": image}])
+            [{"name": "pic.png", "mimeType": "image/png", "buffer": image}]
+        )
     response = info.value
     assert response.status == 204, f"upload refused: {response.status} from {response.headers.get(HEADER)}"
     return urlsplit(response.url).path.split("/")[3], response.headers.get(HEADER)
@@ -249,7 +272,8 @@ def test_restarted_replica_loses_sessions_not_conversations(browser: Browser, br
         reopened = pinned.page(f"{replicas.proxy_url}/?c={cid}")
         assert [h for u, h in pinned.seen if u.endswith(f"/?c={cid}")] == [first]
         expect(bubbles(reopened, "user").first.get_by_test_id("stMarkdownContainer")).to_have_text(
-            "survive a restart sim:tokens=5")
+            "survive a restart sim:tokens=5"
+        )
         expect(reply_body(bubbles(reopened, "assistant").first)).to_have_text(tokens(5))
         assert chat(reopened, "after the restart", n_prior=4) == cid  # the conversation goes on there
     finally:
@@ -259,6 +283,10 @@ def test_restarted_replica_loses_sessions_not_conversations(browser: Browser, br
 
     _, messages = saved(replicas, cid)
     assert [(m["role"], m["content"]) for m in messages] == [
-        ("user", "survive a restart sim:tokens=5"), ("assistant", tokens(5)),
-        ("user", "right after the restart sim:tokens=5"), ("assistant", tokens(5)),
-        ("user", "after the restart sim:tokens=5"), ("assistant", tokens(5))], messages
+        ("user", "survive a restart sim:tokens=5"),
+        ("assistant", tokens(5)),
+        ("user", "right after the restart sim:tokens=5"),
+        ("assistant", tokens(5)),
+        ("user", "after the restart sim:tokens=5"),
+        ("assistant", tokens(5)),
+    ], messages

@@ -3,27 +3,33 @@ database (issue 6). Each replica counts the other's requests and streams, becaus
 
 The module starts its own servers (tests/replicas.py): a fresh database, two limited replicas, nginx.
 """
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
+from browser import bubbles, idle, send, sim_proc
 from playwright.sync_api import Browser, Locator, Page, expect
-
-from browser import sim, bubbles, idle, send, sim_proc
-from glmchat.chat.i18n import t
 from replicas import pg_database, replica_set
 from test_replicas import Client
+
+from glmchat.chat.i18n import t
 
 __all__ = ["pg_database", "sim_proc"]  # fixtures used via pytest, imported on purpose
 
 EN = "en"  # browser_context_args gives every context the en-US locale
 # Two requests a minute and one reply streaming at once, app-wide. The other limits are blanked (no limit),
 # so none can come in from the developer's shell and refuse for another reason.
-LIMITS = {"GLMCHAT_LIMIT_RPM": "2", "GLMCHAT_LIMIT_STREAMS": "1",
-          **{f"GLMCHAT_LIMIT_{n}": "" for n in ("VISITOR_RPM", "TOKENS_DAY", "VISITOR_TOKENS_DAY", "CNY_DAY",
-                                                "VISITOR_CNY_DAY", "VISITOR_STREAMS")}}
+LIMITS = {
+    "GLMCHAT_LIMIT_RPM": "2",
+    "GLMCHAT_LIMIT_STREAMS": "1",
+    **{
+        f"GLMCHAT_LIMIT_{n}": ""
+        for n in ("VISITOR_RPM", "TOKENS_DAY", "VISITOR_TOKENS_DAY", "CNY_DAY", "VISITOR_CNY_DAY", "VISITOR_STREAMS")
+    },
+}
 
 expect.set_options(timeout=15_000)
 
@@ -47,8 +53,10 @@ def spend_rows(database_url: str) -> list[tuple]:
     engine = sa.create_engine(database_url)
     try:
         with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(
-                sa.text("SELECT started_at, active_until FROM spend ORDER BY started_at"))]
+            return [
+                tuple(r)
+                for r in conn.execute(sa.text("SELECT started_at, active_until FROM spend ORDER BY started_at"))
+            ]
     finally:
         engine.dispose()
 

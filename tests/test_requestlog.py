@@ -2,22 +2,44 @@ import dataclasses
 import json
 import logging
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from conftest import CANARY_KEY
+
 from glmchat.hosting import requestlog
 from glmchat.hosting.requestlog import RequestRecord, include_text_from, log_request, new_request_id
 
-KEYS = ["request_id", "time", "model", "status", "code", "http_status", "attempts", "latency_ms",
-        "duration_ms", "prompt_tokens", "completion_tokens", "owner_tag"]
+KEYS = [
+    "request_id",
+    "time",
+    "model",
+    "status",
+    "code",
+    "http_status",
+    "attempts",
+    "latency_ms",
+    "duration_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "owner_tag",
+]
 
 
 def _record(**changes) -> RequestRecord:
-    values = dict(request_id=new_request_id(), model="glm-4-flash", status="ok", attempts=1,
-                  duration_ms=1234, latency_ms=310, prompt_tokens=12, completion_tokens=40,
-                  owner_tag="a1b2c3d4", prompt="今天天气怎么样？", reply="晴天。")
+    values = dict(
+        request_id=new_request_id(),
+        model="glm-4-flash",
+        status="ok",
+        attempts=1,
+        duration_ms=1234,
+        latency_ms=310,
+        prompt_tokens=12,
+        completion_tokens=40,
+        owner_tag="a1b2c3d4",
+        prompt="今天天气怎么样？",
+        reply="晴天。",
+    )
     return RequestRecord(**{**values, **changes})
 
 
@@ -47,12 +69,14 @@ def test_one_compact_line_with_stable_keys_and_utc_time(caplog):
     assert (data["prompt_tokens"], data["completion_tokens"], data["owner_tag"]) == (12, 40, "a1b2c3d4")
     assert data["code"] is None and data["http_status"] is None
     when = datetime.fromisoformat(data["time"])
-    assert when.utcoffset() == timedelta(0) and abs(datetime.now(timezone.utc) - when) < timedelta(minutes=1)
+    assert when.utcoffset() == timedelta(0) and abs(datetime.now(UTC) - when) < timedelta(minutes=1)
 
 
 def test_error_record(caplog):
-    _, data = _logged(caplog, _record(status="error", code="1302", http_status=429, attempts=3,
-                                      latency_ms=None, completion_tokens=None))
+    _, data = _logged(
+        caplog,
+        _record(status="error", code="1302", http_status=429, attempts=3, latency_ms=None, completion_tokens=None),
+    )
     assert (data["status"], data["code"], data["http_status"], data["attempts"]) == ("error", "1302", 429, 3)
     assert data["latency_ms"] is None and data["completion_tokens"] is None
 
@@ -70,14 +94,19 @@ def test_text_included_only_when_asked(caplog):
     assert "今天天气怎么样" in message  # readable, not \u-escaped
 
 
-@pytest.mark.parametrize("breaker", ["\n", "\r", "\r\n", "\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c",
-                                     "\x1b[2J", "\x9b2J", "\x00"])
+@pytest.mark.parametrize(
+    "breaker", ["\n", "\r", "\r\n", "\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c", "\x1b[2J", "\x9b2J", "\x00"]
+)
 def test_one_request_is_one_line(caplog, breaker):
     record = _record(model=f"glm{breaker}x", code=f"c{breaker}", prompt=f"a{breaker}b", reply=f"{breaker}end")
     message, data = _logged(caplog, record, include_text=True)
     assert len(message.splitlines()) == 1 and "\x1b" not in message and "\x9b" not in message
-    assert (data["model"], data["code"], data["prompt"], data["reply"]) == \
-        (f"glm{breaker}x", f"c{breaker}", f"a{breaker}b", f"{breaker}end")
+    assert (data["model"], data["code"], data["prompt"], data["reply"]) == (
+        f"glm{breaker}x",
+        f"c{breaker}",
+        f"a{breaker}b",
+        f"{breaker}end",
+    )
 
 
 def test_percent_signs_in_text_are_not_formatting(caplog):
@@ -113,11 +142,26 @@ def test_unknown_status_rejected():
         assert _record(status=status).status == status
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("true", True), ("1", True), ("yes", True), ("on", True), (" TRUE ", True), ("Yes", True), (True, True),
-    ("false", False), ("0", False), ("no", False), ("off", False), ("", False), (None, False),
-    ("maybe", False), (False, False),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("true", True),
+        ("1", True),
+        ("yes", True),
+        ("on", True),
+        (" TRUE ", True),
+        ("Yes", True),
+        (True, True),
+        ("false", False),
+        ("0", False),
+        ("no", False),
+        ("off", False),
+        ("", False),
+        (None, False),
+        ("maybe", False),
+        (False, False),
+    ],
+)
 def test_include_text_from(value, expected):
     settings = {} if value is None else {"GLMCHAT_LOG_CONTENT": value}
     assert include_text_from(settings.get) is expected

@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from glmchat.chat import saving
 from glmchat.chat.conversation import assistant_message
@@ -46,7 +46,7 @@ def test_silent_stream_still_writes_a_heartbeat():
 
 
 def test_interrupted_only_when_streaming_and_silent():
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     msg = assistant_message("m", {})
     assert not saving.is_interrupted(msg, now - timedelta(seconds=5), now)
     assert saving.is_interrupted(msg, now - timedelta(seconds=16), now)

@@ -17,6 +17,7 @@ process that accepts only CANARY_KEY and keeps every request it got, and one mor
 database for the PostgreSQL test; each test opens a fresh page (a new Streamlit session) in one shared
 browser context.
 """
+
 from __future__ import annotations
 
 import base64
@@ -28,19 +29,32 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 import sqlalchemy as sa
-from playwright.sync_api import Page, expect
-
 import xss_corpus as corpus
-from browser import (Recorder, attach, bubbles, caption, foreign, has_line, history_env, idle, reply_body, send,
-                     sidebar, streamlit_app, tokens)
+from browser import (
+    Recorder,
+    attach,
+    bubbles,
+    caption,
+    foreign,
+    has_line,
+    history_env,
+    idle,
+    reply_body,
+    send,
+    sidebar,
+    streamlit_app,
+    tokens,
+)
 from conftest import CANARY_KEY
+from playwright.sync_api import Page, expect
 from replicas import pg_database
 from workcount import assert_linear
+
 from glmchat.chat.catalogue import load
 from glmchat.chat.i18n import t
 from glmchat.chat.render import safe_markdown
-from glmsim.simulator import Simulator
 from glmchat.store import Store
+from glmsim.simulator import Simulator
 
 __all__ = ["pg_database"]  # a fixture used via pytest, imported on purpose
 
@@ -101,6 +115,7 @@ SCAN_JS = r"""() => {
 @dataclass
 class Tab:
     """A page of the module's browser context with what it recorded."""
+
     page: Page
     rec: Recorder
     dialogs: list[str] = field(default_factory=list)
@@ -185,6 +200,7 @@ def go_history(page: Page) -> None:
 
 # -- fixtures ----------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def keyed_sim():
     """A simulator in this process (its requests and headers are readable) that accepts only CANARY_KEY."""
@@ -234,6 +250,7 @@ def tab(context):
 
 # -- the checks themselves ---------------------------------------------------------------------------------
 
+
 def test_checks_can_fail(tab: Tab, app):
     """The trap and the scan see a script run, a bad link, foreign media, active content and a directive."""
     open_app(tab, app.url)
@@ -259,8 +276,11 @@ def test_checks_can_fail(tab: Tab, app):
 
 # What each group must show literally (word joiners aside), proving the payload reached the page as text.
 LITERAL = {
-    "html": [f"<script>{corpus.PWN}</script>", f"<img src=x onerror={corpus.PWN}>",
-             "<style>*{display:none!important}</style>"],
+    "html": [
+        f"<script>{corpus.PWN}</script>",
+        f"<img src=x onerror={corpus.PWN}>",
+        "<style>*{display:none!important}</style>",
+    ],
     "links": ["inline 1", "<javascript:window.__xss=1>"],
     "images": ["🖼 md image"],
     "math": [],  # KaTeX draws its text as separate glyphs; the .katex count below shows it ran
@@ -310,6 +330,7 @@ def test_hostile_web_search_sources_are_inert(tab: Tab, app, keyed_sim):
 
 # -- oversized ---------------------------------------------------------------------------------------------
 
+
 def test_oversized_reply_keeps_the_page_responsive(tab: Tab, app):
     """A 200 KB reply renders whole and inert, and the chat still answers after it without redoing it.
 
@@ -327,15 +348,22 @@ def test_oversized_reply_keeps_the_page_responsive(tab: Tab, app):
     assert_inert(tab, since)
     big = reply.evaluate("e => e.getElementsByTagName('*').length")
     after = [counted_turn(tab, "still there? sim:tokens=3", 6), counted_turn(tab, "and now? sim:tokens=3", 8)]
-    (dom_before, bytes_before), (dom_after, bytes_after) = (tuple(map(min, zip(*x))) for x in (before, after))
-    print(f"small turn: {dom_before} elements changed and {bytes_before} chars of frames received before the 200 KB reply "
-          f"({big} elements), {dom_after} and {bytes_after} after")
+    (dom_before, bytes_before), (dom_after, bytes_after) = (
+        tuple(map(min, zip(*x, strict=False))) for x in (before, after)
+    )
+    print(
+        f"small turn: {dom_before} elements changed and {bytes_before} chars of frames received "
+        f"before the 200 KB reply "
+        f"({big} elements), {dom_after} and {bytes_after} after"
+    )
     # Streamlit reruns the script with the big message on every turn, so some more work is expected; redoing
     # the big reply each time is not.
-    assert dom_after < 10 * dom_before, f"a small turn changed {dom_after} elements after the big reply " \
-                                        f"({big} elements), {dom_before} before it"
-    assert bytes_after < 10 * bytes_before, f"a small turn received {bytes_after} chars after the big reply, " \
-                                            f"{bytes_before} before it"
+    assert dom_after < 10 * dom_before, (
+        f"a small turn changed {dom_after} elements after the big reply ({big} elements), {dom_before} before it"
+    )
+    assert bytes_after < 10 * bytes_before, (
+        f"a small turn received {bytes_after} chars after the big reply, {bytes_before} before it"
+    )
 
 
 def test_renderer_stays_linear_on_hostile_shapes():
@@ -354,6 +382,7 @@ def test_renderer_stays_linear_on_hostile_shapes():
 
 
 # -- conversation titles: sidebar and History page ---------------------------------------------------------
+
 
 def test_titles_are_inert_in_the_sidebar_and_history(tab: Tab, app):
     open_app(tab, app.url)
@@ -382,14 +411,17 @@ def test_titles_are_inert_in_the_sidebar_and_history(tab: Tab, app):
 
 # -- an imported export file ----------------------------------------------------------------------------------
 
+
 def import_file(tab: Tab, data: dict) -> None:
     """Import `data` through the History page's uploader; wait for the success message."""
     go_history(tab.page)
     tab.page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
-        {"name": "export.json", "mimeType": "application/json", "buffer": json.dumps(data).encode()})
+        {"name": "export.json", "mimeType": "application/json", "buffer": json.dumps(data).encode()}
+    )
     tab.page.get_by_role("button", name=t("history.import_go", EN), exact=True).click()
-    expect(tab.page.get_by_test_id("stAlert").filter(
-        has_text=t("history.imported", EN, n=len(data["conversations"])))).to_be_visible()
+    expect(
+        tab.page.get_by_test_id("stAlert").filter(has_text=t("history.imported", EN, n=len(data["conversations"])))
+    ).to_be_visible()
     tab.page.reload()  # the list above the importer was drawn before the import
     expect(tab.page.get_by_role("heading", name=t("page.history", EN))).to_be_visible()
     idle(tab.page)
@@ -450,8 +482,11 @@ def test_file_names_and_saved_metadata_are_inert(tab: Tab, app, db_file):
     """Uploaded file names, and a saved message's model name, error code and file names, are text too."""
     open_app(tab, app.url)
     since = len(tab.rec.requests)
-    attach(tab.page, {"name": corpus.IMAGE_NAME, "mimeType": "image/png", "buffer": base64.b64decode(corpus.png())},
-           {"name": corpus.DOC_NAME, "mimeType": "text/plain", "buffer": b"notes"})
+    attach(
+        tab.page,
+        {"name": corpus.IMAGE_NAME, "mimeType": "image/png", "buffer": base64.b64decode(corpus.png())},
+        {"name": corpus.DOC_NAME, "mimeType": "text/plain", "buffer": b"notes"},
+    )
     send(tab.page, "look at these")
     expect(bubbles(tab.page)).to_have_count(2)  # the answer is a refusal: this model does not see images
     expect(bubbles(tab.page).first.get_by_test_id("stImageCaption")).to_have_count(1)
@@ -472,6 +507,7 @@ def test_file_names_and_saved_metadata_are_inert(tab: Tab, app, db_file):
 
 # -- secrets -----------------------------------------------------------------------------------------------
 
+
 def shown_model(page: Page) -> str:
     """The id of the model the sidebar shows."""
     label = sidebar(page).get_by_role("combobox", name=t("side.model", EN)).input_value()
@@ -483,10 +519,19 @@ def shown_model(page: Page) -> str:
 def test_query_parameters_cannot_set_key_endpoint_or_model(tab: Tab, app, keyed_sim):
     catalogue = load()
     other = next(i for i in reversed(catalogue.ids()) if i not in (catalogue.default_id, catalogue.offline_id))
-    params = {"ZHIPUAI_API_KEY": "x-key", "api_key": "x-key", "key": "x-key", "w_visitor_key": "x-key",
-              "ZHIPUAI_BASE_URL": f"http://{corpus.EVIL}/api/paas/v4", "base_url": f"http://{corpus.EVIL}/api",
-              "model": other, "w_model": other, "w_custom_model": other,
-              "GLMCHAT_DATABASE_URL": "sqlite:////tmp/evil.db", "c": "<img src=x onerror=window.__xss=1>"}
+    params = {
+        "ZHIPUAI_API_KEY": "x-key",
+        "api_key": "x-key",
+        "key": "x-key",
+        "w_visitor_key": "x-key",
+        "ZHIPUAI_BASE_URL": f"http://{corpus.EVIL}/api/paas/v4",
+        "base_url": f"http://{corpus.EVIL}/api",
+        "model": other,
+        "w_model": other,
+        "w_custom_model": other,
+        "GLMCHAT_DATABASE_URL": "sqlite:////tmp/evil.db",
+        "c": "<img src=x onerror=window.__xss=1>",
+    }
     before = keyed_sim.attempts
     open_app(tab, f"{app.url}/?{urlencode(params)}")
     model = shown_model(tab.page)
@@ -509,11 +554,14 @@ def pg_cells(url: str) -> dict[str, list[str]]:
     cells: dict[str, list[str]] = {}
     try:
         with engine.connect() as c:
-            columns = c.execute(sa.text(
-                "SELECT c.table_schema, c.table_name, c.column_name, c.data_type FROM information_schema.columns c"
-                " JOIN information_schema.tables t USING (table_schema, table_name)"
-                " WHERE t.table_type = 'BASE TABLE' AND c.table_schema NOT IN ('pg_catalog', 'information_schema')"
-                " ORDER BY 1, 2, c.ordinal_position")).all()
+            columns = c.execute(
+                sa.text(
+                    "SELECT c.table_schema, c.table_name, c.column_name, c.data_type FROM information_schema.columns c"
+                    " JOIN information_schema.tables t USING (table_schema, table_name)"
+                    " WHERE t.table_type = 'BASE TABLE' AND c.table_schema NOT IN ('pg_catalog', 'information_schema')"
+                    " ORDER BY 1, 2, c.ordinal_position"
+                )
+            ).all()
             for schema, table, column, data_type in columns:
                 col = quote(column)
                 value = f"encode({col}, 'escape')" if data_type == "bytea" else f"{col}::text"
@@ -554,8 +602,9 @@ def test_canary_key_never_reaches_postgresql(tab: Tab, pg_app):
     everything = {name: "\n".join(values) for name, values in cells.items()}
     saved = lambda name: everything.get(name, "")  # noqa: E731
     # The scan read what the turns saved, so an empty or unreadable database cannot pass it.
-    assert f"{tag} sim:tokens=3" in saved("messages.content") and tokens(3) in saved("messages.content"), \
+    assert f"{tag} sim:tokens=3" in saved("messages.content") and tokens(3) in saved("messages.content"), (
         f"the scan did not read the conversation: {sorted(everything)}"
+    )
     assert '"feedback"' in saved("messages.extra_json"), saved("messages.extra_json")  # the thumb
     assert "1002" in saved("messages.error_json"), saved("messages.error_json")  # the 401's saved error
     assert tag in saved("conversations.title")

@@ -1,4 +1,5 @@
 """The GLM simulator, driven by the real zhipuai SDK in-process and over loopback HTTP."""
+
 from __future__ import annotations
 
 import base64
@@ -74,8 +75,9 @@ def client(connect):
 
 
 def ask(client, text, *, model="glm-4-flash", stream=False, **kwargs):
-    return client.chat.completions.create(model=model, messages=[{"role": "user", "content": text}],
-                                          stream=stream, **kwargs)
+    return client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": text}], stream=stream, **kwargs
+    )
 
 
 def content_of(chunks) -> str:
@@ -89,8 +91,15 @@ def content_chunks(chunks) -> list:
 # ---------------------------------------------------------------------------------------------------------
 # Normal replies
 
-@pytest.mark.parametrize("text", ["How do I reverse a list in Python?", "用中文解释一下什么是递归",
-                                  "Compare a few GLM models for me, with details please"])
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "How do I reverse a list in Python?",
+        "用中文解释一下什么是递归",
+        "Compare a few GLM models for me, with details please",
+    ],
+)
 def test_stream_equals_nonstream_and_usage_on_last_chunk(client, text):
     full = ask(client, text)
     chunks = list(ask(client, text, stream=True))
@@ -116,8 +125,15 @@ def test_raw_sse_framing_and_nonstream_shape(connect, sim):
         http = httpx.Client(trust_env=False, timeout=30.0)
     url = connect.base + "/chat/completions"
     headers = {"Authorization": f"Bearer {KEY}"}
-    body = {"model": "glm-4-flash", "messages": [{"role": "user", "content": "Tell me about tables"}],
-            "thinking": None, "response_format": None, "temperature": None, "top_p": None, "max_tokens": None}
+    body = {
+        "model": "glm-4-flash",
+        "messages": [{"role": "user", "content": "Tell me about tables"}],
+        "thinking": None,
+        "response_format": None,
+        "temperature": None,
+        "top_p": None,
+        "max_tokens": None,
+    }
     before = int(time.time())
     with http:
         with http.stream("POST", url, json={**body, "stream": True}, headers=headers) as r:
@@ -153,8 +169,10 @@ def test_raw_sse_framing_and_nonstream_shape(connect, sim):
 def test_reasoning_streams_before_content(client):
     text = "Explain how HTTPS keeps data private"
     chunks = list(ask(client, text, model="glm-4.6", stream=True))
-    kinds = [("r" if c.choices[0].delta.reasoning_content else "") + ("c" if c.choices[0].delta.content else "")
-             for c in chunks]
+    kinds = [
+        ("r" if c.choices[0].delta.reasoning_content else "") + ("c" if c.choices[0].delta.content else "")
+        for c in chunks
+    ]
     assert "r" in kinds and "c" in kinds
     assert max(i for i, k in enumerate(kinds) if k == "r") < min(i for i, k in enumerate(kinds) if k == "c")
     assert any(c.choices[0].delta.reasoning_content == "" and c.choices[0].delta.content for c in chunks)
@@ -171,7 +189,9 @@ def test_reasoning_streams_before_content(client):
     assert ask(client, "hi", model="glm-4.6").choices[0].message.reasoning_content is None
     assert ask(client, "hi", model="glm-offline-demo").choices[0].message.reasoning_content
     assert ask(client, "sim:think explain", model="glm-4-flash").choices[0].message.reasoning_content
-    assert re.search("[\u4e00-\u9fff]", ask(client, "解释一下量子计算", model="glm-4.5").choices[0].message.reasoning_content)
+    assert re.search(
+        "[\u4e00-\u9fff]", ask(client, "解释一下量子计算", model="glm-4.5").choices[0].message.reasoning_content
+    )
 
 
 @pytest.mark.parametrize("model,text", [("glm-z1-flash", "Why is the sky blue?"), ("glm-4.6", "sim:z1 why?")])
@@ -247,8 +267,13 @@ VALIDATION = [
     ({}, {"messages": "hi"}, 400, "1214", "messages 参数非法"),
     ({}, {"messages": ["hi"]}, 400, "1214", "messages 参数非法"),
     ({}, {"messages": [{"role": "bot", "content": "x"}]}, 400, "1214", "messages 参数非法"),
-    ({}, {"messages": [{"role": "system", "content": "x"}, {"role": "assistant", "content": "y"}]},
-     400, "1214", "messages 参数非法"),
+    (
+        {},
+        {"messages": [{"role": "system", "content": "x"}, {"role": "assistant", "content": "y"}]},
+        400,
+        "1214",
+        "messages 参数非法",
+    ),
     ({}, {"temperature": 1.5}, 400, "1214", "temperature 参数非法。请检查文档。"),
     ({}, {"top_p": 0}, 400, "1214", "top_p 参数非法"),
     ({}, {"max_tokens": 0}, 400, "1214", "max_tokens 参数非法"),
@@ -257,8 +282,13 @@ VALIDATION = [
     ({}, {"stop": ["a", "b"]}, 400, "1214", "stop 参数非法"),
     ({}, {"thinking": {"type": "auto"}}, 400, "1214", "thinking 参数非法"),
     ({}, {"model": "glm-4-airx", "messages": [{"role": "user", "content": "word " * 7000}]}, 400, "1261", "Prompt"),
-    ({}, {"temperature": 0, "top_p": 1, "max_tokens": 4096, "stop": ["zzz"], "thinking": None,
-          "response_format": None}, 200, None, ""),
+    (
+        {},
+        {"temperature": 0, "top_p": 1, "max_tokens": 4096, "stop": ["zzz"], "thinking": None, "response_format": None},
+        200,
+        None,
+        "",
+    ),
 ]
 
 
@@ -282,7 +312,9 @@ def test_valid_keys_and_missing_key(connect, sim):
     with pytest.raises(zhipuai.APIAuthenticationError) as info:
         ask(connect(api_key="bad"), "hello")
     assert info.value.response.json()["error"] == {
-        "code": "1002", "message": "Authorization Token非法，请确认Authorization Token正确传递。"}
+        "code": "1002",
+        "message": "Authorization Token非法，请确认Authorization Token正确传递。",
+    }
     assert ask(connect(api_key="good"), "hello").choices[0].message.content
     assert sim.headers[-1]["authorization"] == "Bearer good"
 
@@ -295,6 +327,7 @@ def test_prompt_too_long_through_sdk(client):
 
 # ---------------------------------------------------------------------------------------------------------
 # Faults in the body
+
 
 def test_streamerror_raises_api_response_error(client):
     got = []
@@ -370,6 +403,7 @@ def test_stall_and_hang_time_out(connect, sim):
 # ---------------------------------------------------------------------------------------------------------
 # Counters and stream lifetime
 
+
 def test_counters_records_and_reset(client, sim):
     with pytest.raises(zhipuai.APIAuthenticationError):
         ask(client, "sim:401")
@@ -385,8 +419,13 @@ def test_counters_records_and_reset(client, sim):
     assert event["first_chunk_at"] <= event["last_chunk_at"]
     stats = sim.stats()
     asked = {"model": "glm-4-flash", "temperature": 0.5, "top_p": None, "max_tokens": None, "thinking": None}
-    assert stats == {"attempts": 2, "open_streams": 0, "requests": 2, "events": [event],
-                     "asked": [{**asked, "temperature": None}, asked]}
+    assert stats == {
+        "attempts": 2,
+        "open_streams": 0,
+        "requests": 2,
+        "events": [event],
+        "asked": [{**asked, "temperature": None}, asked],
+    }
     sim.reset()
     assert sim.stats() == {"attempts": 0, "open_streams": 0, "requests": 0, "asked": [], "events": []}
 
@@ -433,6 +472,7 @@ def test_close_after_break_releases_stream(connect, sim):
 # ---------------------------------------------------------------------------------------------------------
 # Shaping triggers and reply content
 
+
 def test_tokens_rate_and_ttft(client, sim):
     chunks = list(ask(client, "sim:tokens=7", model="glm-4.6", stream=True))
     assert [c.choices[0].delta.content for c in content_chunks(chunks)] == [f"tok{i} " for i in range(6)] + ["tok6"]
@@ -475,10 +515,16 @@ def test_constructor_delays():
 
 def test_html_trigger_is_hostile(client):
     content = ask(client, "sim:html").choices[0].message.content
-    for needle in ("<script>window.__pwned=1</script>", '<img src=x onerror="window.__pwned=1">',
-                   "[click](javascript:window.__pwned=1)", "[d](data:text/html,<script>alert(1)</script>)",
-                   "![img](http://evil.example/pixel.png)", '<a href="https://evil.example">x</a>',
-                   "```html\n<b>kept</b>\n```", "costs $5 per"):
+    for needle in (
+        "<script>window.__pwned=1</script>",
+        '<img src=x onerror="window.__pwned=1">',
+        "[click](javascript:window.__pwned=1)",
+        "[d](data:text/html,<script>alert(1)</script>)",
+        "![img](http://evil.example/pixel.png)",
+        '<a href="https://evil.example">x</a>',
+        "```html\n<b>kept</b>\n```",
+        "costs $5 per",
+    ):
         assert needle in content
     assert content.count("$") == 1
 
@@ -518,13 +564,26 @@ def test_say_rejects_what_does_not_decode(client, value):
 
 def test_echo(client):
     completion = client.chat.completions.create(
-        model="glm-4.5", temperature=0.5, top_p=0.7, max_tokens=200, thinking={"type": "disabled"},
-        messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "sim:echo"}])
+        model="glm-4.5",
+        temperature=0.5,
+        top_p=0.7,
+        max_tokens=200,
+        thinking={"type": "disabled"},
+        messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "sim:echo"}],
+    )
     content = completion.choices[0].message.content
     assert content.startswith("```json\n") and content.endswith("\n```")
-    echoed = json.loads(content[len("```json\n"):-len("\n```")])
-    assert echoed == {"model": "glm-4.5", "stream": None, "temperature": 0.5, "top_p": 0.7, "do_sample": None,
-                      "max_tokens": 200, "thinking": {"type": "disabled"}, "messages": ["system", "user"]}
+    echoed = json.loads(content[len("```json\n") : -len("\n```")])
+    assert echoed == {
+        "model": "glm-4.5",
+        "stream": None,
+        "temperature": 0.5,
+        "top_p": 0.7,
+        "do_sample": None,
+        "max_tokens": 200,
+        "thinking": {"type": "disabled"},
+        "messages": ["system", "user"],
+    }
 
 
 def test_max_tokens_truncates_and_stop_word_cuts(client):
@@ -549,8 +608,13 @@ def test_replies_are_varied_deterministic_and_localised(client):
 
 
 def test_content_arrays_and_known_models(client):
-    message = {"role": "user", "content": [{"type": "text", "text": "sim:tokens=3"},
-                                           {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}
+    message = {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "sim:tokens=3"},
+            {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
+        ],
+    }
     completion = client.chat.completions.create(model="glm-4v-flash", messages=[message])
     assert completion.choices[0].message.content == "tok0 tok1 tok2"
     assert {"glm-4.6", "glm-4-airx", "glm-z1-air", "glm-4.1v-thinking-flashx", "glm-offline-demo"} <= KNOWN_MODELS
@@ -569,14 +633,19 @@ def test_split_pieces_and_estimate_tokens():
 # ---------------------------------------------------------------------------------------------------------
 # HTTP routes and the CLI
 
+
 def test_http_routes(server, sim):
     base = f"http://127.0.0.1:{server.server_address[1]}"
     with httpx.Client(trust_env=False) as http:
         assert http.get(base + "/health").text == "ok"
         http.post(base + "/api/paas/v4/chat/completions", json={})
         assert http.get(base + "/stats").json() == {
-            "attempts": 1, "open_streams": 0, "requests": 1, "events": [],
-            "asked": [{"model": None, "temperature": None, "top_p": None, "max_tokens": None, "thinking": None}]}
+            "attempts": 1,
+            "open_streams": 0,
+            "requests": 1,
+            "events": [],
+            "asked": [{"model": None, "temperature": None, "top_p": None, "max_tokens": None, "thinking": None}],
+        }
         assert http.post(base + "/reset").status_code == 200
         assert sim.attempts == 0
         missing = http.get(base + "/nope")
@@ -587,8 +656,12 @@ def test_cli_serves_health():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "glmsim.simulator", "--port", str(port), "--ttft", "0.01"],
-                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "glmsim.simulator", "--port", str(port), "--ttft", "0.01"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline().strip()
         assert line == f"GLM simulator on http://127.0.0.1:{port}/api/paas/v4"
@@ -603,6 +676,7 @@ def test_cli_serves_health():
 
 # ---------------------------------------------------------------------------------------------------------
 # Web search (glm-api.md §7)
+
 
 def web_search(**options):
     return [{"type": "web_search", "web_search": {"enable": True, "search_engine": "search_std", **options}}]
@@ -640,21 +714,39 @@ BAD_TOOLS = [
 def test_invalid_tools_are_rejected_with_1214(sim, tools):
     body = {"model": "glm-4-flash", "messages": [{"role": "user", "content": "hello"}], "tools": tools}
     with httpx.Client(transport=sim.transport()) as http:
-        response = http.post(INPROC_BASE + "/chat/completions", json={**body, "stream": True},
-                             headers={"authorization": f"Bearer {KEY}"})
+        response = http.post(
+            INPROC_BASE + "/chat/completions", json={**body, "stream": True}, headers={"authorization": f"Bearer {KEY}"}
+        )
     assert response.status_code == 400
     assert response.json()["error"] == {"code": "1214", "message": "tools 参数非法。请检查文档。"}
 
 
-@pytest.mark.parametrize("tools", [
-    None, [], web_search(), web_search(count=1), web_search(count=50), web_search(enable=False),
-    web_search(search_engine="search_pro_quark", search_recency_filter="oneWeek", content_size="high",
-               result_sequence="before", search_result=True, search_query="tea", search_domain_filter="x.example",
-               require_search=False, search_prompt="p", count=None),
-    [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
-    + web_search(search_engine="search_pro"),
-    [{"type": "web_search", "web_search": {"search_engine": "search_std"}}] * 128,
-])
+@pytest.mark.parametrize(
+    "tools",
+    [
+        None,
+        [],
+        web_search(),
+        web_search(count=1),
+        web_search(count=50),
+        web_search(enable=False),
+        web_search(
+            search_engine="search_pro_quark",
+            search_recency_filter="oneWeek",
+            content_size="high",
+            result_sequence="before",
+            search_result=True,
+            search_query="tea",
+            search_domain_filter="x.example",
+            require_search=False,
+            search_prompt="p",
+            count=None,
+        ),
+        [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+        + web_search(search_engine="search_pro"),
+        [{"type": "web_search", "web_search": {"search_engine": "search_std"}}] * 128,
+    ],
+)
 def test_valid_tools_are_accepted(sim, tools):
     body = {"model": "glm-4-flash", "messages": [{"role": "user", "content": "hello"}], "tools": tools}
     with httpx.Client(transport=sim.transport()) as http:
@@ -706,14 +798,17 @@ def test_web_search_off_or_results_withheld(client):
     assert not any(getattr(c, "web_search", None) for c in chunks)
 
 
-@pytest.mark.parametrize("options,text,first", [
-    ({}, "Tell me about tea", False),
-    ({"result_sequence": "after"}, "Tell me about tea", False),
-    ({"result_sequence": "before"}, "Tell me about tea", True),
-    ({}, "Tell me about tea sim:sources-before", True),
-    ({"result_sequence": "after"}, "sim:tokens=4 sim:sources-before", True),
-    ({"result_sequence": "before", "count": 2}, "sim:tokens=4", True),
-])
+@pytest.mark.parametrize(
+    "options,text,first",
+    [
+        ({}, "Tell me about tea", False),
+        ({"result_sequence": "after"}, "Tell me about tea", False),
+        ({"result_sequence": "before"}, "Tell me about tea", True),
+        ({}, "Tell me about tea sim:sources-before", True),
+        ({"result_sequence": "after"}, "sim:tokens=4 sim:sources-before", True),
+        ({"result_sequence": "before", "count": 2}, "sim:tokens=4", True),
+    ],
+)
 def test_stream_sources_on_the_first_or_the_last_chunk(client, options, text, first):
     chunks = list(ask(client, text, stream=True, tools=web_search(**options)))
     carrying = [i for i, c in enumerate(chunks) if getattr(c, "web_search", None)]
@@ -751,8 +846,12 @@ def test_sources_hostile_trigger(client):
 
 
 def test_web_search_results_are_raw_json_on_the_wire(connect, sim):
-    body = {"model": "glm-4-flash", "messages": [{"role": "user", "content": "hello"}], "stream": True,
-            "tools": web_search(result_sequence="before")}
+    body = {
+        "model": "glm-4-flash",
+        "messages": [{"role": "user", "content": "hello"}],
+        "stream": True,
+        "tools": web_search(result_sequence="before"),
+    }
     if connect.mode == "inproc":
         http = httpx.Client(transport=sim.transport(), timeout=30.0)
     else:

@@ -3,13 +3,14 @@
 It speaks Streamlit's WebSocket protocol directly; these tests show it sees what a browser would, so
 the attack suite (tests/test_attacks.py) can rely on it.
 """
+
 from __future__ import annotations
 
 import pytest
-
 from browser import keyed_env, sim_proc, start_streamlit, tokens  # noqa: F401 - sim_proc is a fixture
-from glmchat.chat.i18n import t
 from stclient import StClient, chat_value
+
+from glmchat.chat.i18n import t
 
 __all__ = ["sim_proc"]
 

@@ -3,6 +3,7 @@ test, dropped afterwards). PostgreSQL must be reachable: these tests fail, never
 
 Regenerate the v1 fixture with:  .venv/bin/python tests/test_storage.py
 """
+
 from __future__ import annotations
 
 import copy
@@ -17,24 +18,32 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+
+from conftest import PG_URL, pg_url  # noqa: E402 - GLMCHAT_TEST_PG_URL as a SQLAlchemy URL
 
 from glmchat.chat import conversation as conv  # noqa: E402
 from glmchat.hosting.inputs import InputLimits  # noqa: E402
-from glmchat.store import (CURRENT_VERSION, SNIPPET, ConversationNotFound, ResilientStore, Store,  # noqa: E402
-                           StorageError, default_url, normalise_url, to_markdown)
-from glmchat.store import resilient  # noqa: E402
+from glmchat.store import (  # noqa: E402
+    CURRENT_VERSION,
+    SNIPPET,
+    ConversationNotFound,
+    ResilientStore,
+    StorageError,
+    Store,  # noqa: E402
+    default_url,
+    normalise_url,
+    resilient,  # noqa: E402
+    to_markdown,
+)
 from glmchat.store.migrations import apply_migrations  # noqa: E402
 
-from conftest import PG_URL, pg_url  # noqa: E402 - GLMCHAT_TEST_PG_URL as a SQLAlchemy URL
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "glmchat_v1.db"
 A, B = "local", "key:ab12cd34"
 LIMITS = InputLimits()  # the chat's default input limits, which bound an import too
@@ -60,8 +69,11 @@ def pg_admin():
         problem = type(exc).__name__
     if problem:
         engine.dispose()
-        pytest.fail(f"PostgreSQL is unreachable at {PG_URL} ({problem}). The storage tests need a running "
-                    "server (set GLMCHAT_TEST_PG_URL to use another one); they never skip.", pytrace=False)
+        pytest.fail(
+            f"PostgreSQL is unreachable at {PG_URL} ({problem}). The storage tests need a running "
+            "server (set GLMCHAT_TEST_PG_URL to use another one); they never skip.",
+            pytrace=False,
+        )
     yield engine
     engine.dispose()
 
@@ -128,8 +140,14 @@ def user(text: str) -> dict:
     return conv.user_message(text)
 
 
-def reply(text: str, *, usage: dict | None = None, cost: float | None = None, status: str = conv.DONE,
-          model: str = "glm-4-plus") -> dict:
+def reply(
+    text: str,
+    *,
+    usage: dict | None = None,
+    cost: float | None = None,
+    status: str = conv.DONE,
+    model: str = "glm-4-plus",
+) -> dict:
     m = conv.assistant_message(model, {"temperature": 0.7, "top_p": 0.9, "max_tokens": 1024, "thinking": None})
     m.update(content=text, reasoning="想一想……", status=status, finish_reason="stop" if status == conv.DONE else None)
     m["meta"].update(usage=usage, cost=cost, ttft=0.42, tps=31.5, attempts=1)
@@ -148,8 +166,10 @@ def new_chat(s: Store, owner: str, *texts: str, title: str = "chat", model: str 
 
 def seqs(backend: Backend, cid: str) -> list[int]:
     with backend.engine().connect() as c:
-        return [r[0] for r in c.execute(sa.text("SELECT seq FROM messages WHERE conversation_id = :c ORDER BY seq"),
-                                          {"c": cid})]
+        return [
+            r[0]
+            for r in c.execute(sa.text("SELECT seq FROM messages WHERE conversation_id = :c ORDER BY seq"), {"c": cid})
+        ]
 
 
 # --------------------------------------------------------------------------- round trip, upsert, streaming
@@ -158,8 +178,16 @@ def seqs(backend: Backend, cid: str) -> list[int]:
 def test_round_trip_of_user_and_assistant_dicts_with_extra_keys(store):
     cid = store.create_conversation(A, "往返 round trip", "glm-4-plus", {"temperature": 1.0, "thinking": True})
     u = user("你好, **world**\n```python\nprint('x')\n```")
-    a = reply("答案 answer", usage={"prompt_tokens": 11, "completion_tokens": 22, "total_tokens": 33,
-                                   "prompt_tokens_details": {"cached_tokens": 5}}, cost=0.00123)
+    a = reply(
+        "答案 answer",
+        usage={
+            "prompt_tokens": 11,
+            "completion_tokens": 22,
+            "total_tokens": 33,
+            "prompt_tokens_details": {"cached_tokens": 5},
+        },
+        cost=0.00123,
+    )
     failed = reply("", status=conv.ERROR)
     failed["error"] = {"kind": "busy", "status": 429, "code": "1302"}
     for m in (u, a, failed):
@@ -181,7 +209,7 @@ def test_round_trip_of_user_and_assistant_dicts_with_extra_keys(store):
 
 
 def test_conversation_record_and_ids(store):
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     cid = store.create_conversation(A, "t" * 300, "glm-4.5", None)
     c = store.conversation(A, cid)
     assert len(cid) == 32 and int(cid, 16) >= 0
@@ -189,7 +217,7 @@ def test_conversation_record_and_ids(store):
     assert c["title"] == "t" * 200 and c["model"] == "glm-4.5" and c["settings"] == {} and c["message_count"] == 0
     for key in ("created_at", "updated_at"):
         assert c[key].tzinfo is not None and c[key].utcoffset() == timedelta(0)
-        assert before - timedelta(seconds=1) <= c[key] <= datetime.now(timezone.utc) + timedelta(seconds=1)
+        assert before - timedelta(seconds=1) <= c[key] <= datetime.now(UTC) + timedelta(seconds=1)
     assert store.conversation(A, "0" * 32) is None and store.conversation(A, "not an id!") is None
     assert len({store.create_conversation(A, "x", "m") for _ in range(20)}) == 20
 
@@ -250,7 +278,7 @@ def test_concurrent_writers_keep_positions_contiguous(backend):
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
 
-    threads = [threading.Thread(target=write, args=(s, tag)) for s, tag in zip(stores, "xy")]
+    threads = [threading.Thread(target=write, args=(s, tag)) for s, tag in zip(stores, "xy", strict=False)]
     for t in threads:
         t.start()
     for t in threads:
@@ -330,7 +358,7 @@ def test_loaded_messages_share_their_repeated_strings(store):
     got = store.messages(A, cid)
     first, second = got[1], got[3]
     assert first["meta"] == second["meta"] | {"usage": first["meta"]["usage"]}
-    for k1, k2 in zip(first["meta"], second["meta"]):
+    for k1, k2 in zip(first["meta"], second["meta"], strict=False):
         assert k1 is k2
     assert first["meta"]["model"] is second["meta"]["model"]
     assert first["role"] is second["role"] and first["status"] is second["status"]
@@ -386,7 +414,9 @@ def test_list_ordering_and_filters(store):
     assert listed[0]["message_count"] == 1 and listed[0]["title"] == "first"
     assert store.rename(A, c2, "renamed") and [c["id"] for c in store.list_conversations(A)] == [c1, c3, c2]
     assert store.update_settings(A, c2, "glm-4-plus", {"top_p": 0.5})
-    assert store.conversation(A, c2)["model"] == "glm-4-plus" and store.conversation(A, c2)["settings"] == {"top_p": 0.5}
+    assert store.conversation(A, c2)["model"] == "glm-4-plus" and store.conversation(A, c2)["settings"] == {
+        "top_p": 0.5
+    }
     assert [c["id"] for c in store.list_conversations(A, limit=2)] == [c1, c3]
     assert [c["id"] for c in store.list_conversations(A, limit=2, offset=2)] == [c2]
     assert [c["id"] for c in store.list_conversations(A, model="glm-4-plus")] == [c1, c3, c2]
@@ -397,7 +427,7 @@ def test_list_ordering_and_filters(store):
     assert [c["id"] for c in store.list_conversations(A, until=t3)] == [c3, c2]
     naive = t3.replace(tzinfo=None)  # a naive datetime counts as UTC
     assert [c["id"] for c in store.list_conversations(A, since=naive, until=naive)] == [c3]
-    assert store.list_conversations(A, since=datetime.now(timezone.utc) + timedelta(days=1)) == []
+    assert store.list_conversations(A, since=datetime.now(UTC) + timedelta(days=1)) == []
 
 
 def test_search_chinese_case_and_literal_wildcards(store):
@@ -444,12 +474,19 @@ def test_usage_rows_sum_exactly(store):
     usages = [(100, 250), (7, 3), (12345, 678), (1, 1), (0, 5)]
     c1 = store.create_conversation(A, "用量 one", "glm-4-plus")
     c2 = store.create_conversation(A, "usage two", "glm-4.5")
-    for i, ((p, c), cost) in enumerate(zip(usages, costs)):
+    for i, ((p, c), cost) in enumerate(zip(usages, costs, strict=False)):
         cid = c1 if i % 2 == 0 else c2
         store.save_message(A, cid, user(f"q{i}"))
-        store.save_message(A, cid, reply(f"a{i}", usage={"prompt_tokens": p, "completion_tokens": c,
-                                                         "total_tokens": p + c}, cost=cost,
-                                         model="glm-4-plus" if cid == c1 else "glm-4.5"))
+        store.save_message(
+            A,
+            cid,
+            reply(
+                f"a{i}",
+                usage={"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c},
+                cost=cost,
+                model="glm-4-plus" if cid == c1 else "glm-4.5",
+            ),
+        )
     store.save_message(A, c1, reply("no usage reported", usage=None, cost=None))
     store.save_message(A, c1, reply("", status=conv.ERROR))
     other = store.create_conversation(B, "someone else", "glm-4-plus")
@@ -457,18 +494,28 @@ def test_usage_rows_sum_exactly(store):
 
     rows = store.usage(A)
     assert len(rows) == 5
-    assert set(rows[0]) == {"day", "model", "conversation_id", "title", "prompt_tokens", "completion_tokens",
-                            "total_tokens", "cost"}
+    assert set(rows[0]) == {
+        "day",
+        "model",
+        "conversation_id",
+        "title",
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "cost",
+    }
     assert sum(r["prompt_tokens"] for r in rows) == sum(p for p, _ in usages)
     assert sum(r["completion_tokens"] for r in rows) == sum(c for _, c in usages)
     assert sum(r["total_tokens"] for r in rows) == sum(p + c for p, c in usages)
     assert math.fsum(r["cost"] for r in rows) == math.fsum(costs)
     assert sorted(r["cost"] for r in rows) == sorted(costs)
-    assert all(type(r["day"]) is date and r["day"] == datetime.now(timezone.utc).date() for r in rows)
+    assert all(type(r["day"]) is date and r["day"] == datetime.now(UTC).date() for r in rows)
     assert {(r["conversation_id"], r["title"], r["model"]) for r in rows} == {
-        (c1, "用量 one", "glm-4-plus"), (c2, "usage two", "glm-4.5")}
-    assert store.usage(A, since=datetime.now(timezone.utc) + timedelta(minutes=1)) == []
-    assert len(store.usage(A, until=datetime.now(timezone.utc))) == 5
+        (c1, "用量 one", "glm-4-plus"),
+        (c2, "usage two", "glm-4.5"),
+    }
+    assert store.usage(A, since=datetime.now(UTC) + timedelta(minutes=1)) == []
+    assert len(store.usage(A, until=datetime.now(UTC))) == 5
 
 
 # --------------------------------------------------------------------------- export / import
@@ -491,10 +538,15 @@ def test_export_import_into_another_owner(store):
     assert store.import_export(B, data, LIMITS) == 2
     imported = store.export(B)["conversations"]
     assert {c["id"] for c in imported}.isdisjoint({c1, c2})
-    for old, new in zip(data["conversations"], imported):
+    for old, new in zip(data["conversations"], imported, strict=False):
         assert new["messages"] == old["messages"]
         assert (new["title"], new["model"], new["settings"], new["created_at"], new["updated_at"]) == (
-            old["title"], old["model"], old["settings"], old["created_at"], old["updated_at"])
+            old["title"],
+            old["model"],
+            old["settings"],
+            old["created_at"],
+            old["updated_at"],
+        )
     assert store.messages(A, c1) == m1 and store.messages(A, c2) == m2 + [extra]
     assert len(store.list_conversations(A)) == 2 and len(store.list_conversations(B)) == 2
     assert sum(r["total_tokens"] for r in store.usage(B)) == 7
@@ -506,13 +558,28 @@ def test_export_import_into_another_owner(store):
 
 
 def good_export(n_conv: int = 1, n_msg: int = 2) -> dict:
-    return {"format": "glmchat-export", "version": 1, "exported_at": "2025-01-01T00:00:00+00:00",
-            "conversations": [{"id": f"{i:032x}", "title": f"c{i}", "model": "glm-4-plus", "settings": {},
-                               "created_at": "2025-01-01T00:00:00+00:00", "updated_at": "2025-01-02T00:00:00+00:00",
-                               "messages": [{"id": f"m{j}", "role": "user", "content": f"text {j}"} if j % 2 == 0
-                                            else {"id": f"m{j}", "role": "assistant", "content": f"text {j}",
-                                                  "status": "done"} for j in range(n_msg)]}
-                              for i in range(n_conv)]}
+    return {
+        "format": "glmchat-export",
+        "version": 1,
+        "exported_at": "2025-01-01T00:00:00+00:00",
+        "conversations": [
+            {
+                "id": f"{i:032x}",
+                "title": f"c{i}",
+                "model": "glm-4-plus",
+                "settings": {},
+                "created_at": "2025-01-01T00:00:00+00:00",
+                "updated_at": "2025-01-02T00:00:00+00:00",
+                "messages": [
+                    {"id": f"m{j}", "role": "user", "content": f"text {j}"}
+                    if j % 2 == 0
+                    else {"id": f"m{j}", "role": "assistant", "content": f"text {j}", "status": "done"}
+                    for j in range(n_msg)
+                ],
+            }
+            for i in range(n_conv)
+        ],
+    }
 
 
 def _bad(mutate) -> dict:
@@ -534,7 +601,9 @@ BAD_IMPORTS = {
     "settings not an object": _bad(lambda d: d["conversations"][1].update(settings=[1])),
     "bad date": _bad(lambda d: d["conversations"][1].update(created_at="yesterday")),
     "messages not a list": _bad(lambda d: d["conversations"][1].update(messages="hi")),
-    "role system (second conversation: half-bad)": _bad(lambda d: d["conversations"][1]["messages"][2].update(role="system")),
+    "role system (second conversation: half-bad)": _bad(
+        lambda d: d["conversations"][1]["messages"][2].update(role="system")
+    ),
     "content not text": _bad(lambda d: d["conversations"][1]["messages"][0].update(content=None)),
     "missing content": _bad(lambda d: d["conversations"][1]["messages"][0].pop("content")),
     "bad message id": _bad(lambda d: d["conversations"][1]["messages"][0].update(id="<script>")),
@@ -574,6 +643,7 @@ def test_a_message_with_full_size_images_is_saved_whole(store):
     from PIL import Image
 
     from glmchat.chat import attachments
+
     noise = random.Random(7).randbytes(2048 * 2048 * 3)
     png = io.BytesIO()
     Image.frombytes("RGB", (2048, 2048), noise).save(png, "PNG")
@@ -587,8 +657,13 @@ def test_a_message_with_full_size_images_is_saved_whole(store):
 
 
 def test_hostile_strings_are_stored_verbatim(store):
-    hostile = ["<script>alert(document.cookie)</script>", "<img src=x onerror=alert(1)>",
-               "'); DROP TABLE messages; --", "[x](javascript:alert(1))", "%_\\' \" `"]
+    hostile = [
+        "<script>alert(document.cookie)</script>",
+        "<img src=x onerror=alert(1)>",
+        "'); DROP TABLE messages; --",
+        "[x](javascript:alert(1))",
+        "%_\\' \" `",
+    ]
     cid = store.create_conversation(A, hostile[0], "glm-4-plus", {"system_prompt": hostile[1]})
     for h in hostile:
         store.save_message(A, cid, user(h))
@@ -668,32 +743,92 @@ def test_set_meta_if_absent_first_writer_wins(backend):
 
 V1_ROWS = {
     "conversations": [
-        ("c0ffee00000000000000000000000001", "local", "量子计算入门", "glm-4-plus", {"temperature": 0.7},
-         "2025-03-01 08:00:00", "2025-03-01 08:05:00"),
-        ("c0ffee00000000000000000000000002", "key:ab12cd34", "Busy server", "glm-4.5", {},
-         "2025-03-02 09:00:00", "2025-03-02 09:01:00"),
+        (
+            "c0ffee00000000000000000000000001",
+            "local",
+            "量子计算入门",
+            "glm-4-plus",
+            {"temperature": 0.7},
+            "2025-03-01 08:00:00",
+            "2025-03-01 08:05:00",
+        ),
+        (
+            "c0ffee00000000000000000000000002",
+            "key:ab12cd34",
+            "Busy server",
+            "glm-4.5",
+            {},
+            "2025-03-02 09:00:00",
+            "2025-03-02 09:01:00",
+        ),
     ],
     "messages": [
         ("c0ffee00000000000000000000000001", {"id": "u1" * 16, "role": "user", "content": "什么是量子计算？"}),
-        ("c0ffee00000000000000000000000001", {
-            "id": "a1" * 16, "role": "assistant", "content": "量子计算利用**量子比特**。\n```python\nprint('qubit')\n```",
-            "reasoning": "先解释量子比特。", "status": "done", "error": None, "finish_reason": "stop",
-            "meta": {"model": "glm-4-plus", "params": {"temperature": 0.7}, "usage": {
-                "prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42}, "ttft": 0.5, "tps": 20.0,
-                "cost": 0.0021, "attempts": 1}}),
+        (
+            "c0ffee00000000000000000000000001",
+            {
+                "id": "a1" * 16,
+                "role": "assistant",
+                "content": "量子计算利用**量子比特**。\n```python\nprint('qubit')\n```",
+                "reasoning": "先解释量子比特。",
+                "status": "done",
+                "error": None,
+                "finish_reason": "stop",
+                "meta": {
+                    "model": "glm-4-plus",
+                    "params": {"temperature": 0.7},
+                    "usage": {"prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42},
+                    "ttft": 0.5,
+                    "tps": 20.0,
+                    "cost": 0.0021,
+                    "attempts": 1,
+                },
+            },
+        ),
         ("c0ffee00000000000000000000000001", {"id": "u2" * 16, "role": "user", "content": "Give an example"}),
-        ("c0ffee00000000000000000000000001", {
-            "id": "a2" * 16, "role": "assistant", "content": "Grover 搜索", "reasoning": "", "status": "stopped",
-            "error": None, "finish_reason": None,
-            "meta": {"model": "glm-4-plus", "params": {}, "usage": {
-                "prompt_tokens": 50, "completion_tokens": 8, "total_tokens": 58}, "ttft": 0.3, "tps": None,
-                "cost": 0.0029, "attempts": 1}}),
+        (
+            "c0ffee00000000000000000000000001",
+            {
+                "id": "a2" * 16,
+                "role": "assistant",
+                "content": "Grover 搜索",
+                "reasoning": "",
+                "status": "stopped",
+                "error": None,
+                "finish_reason": None,
+                "meta": {
+                    "model": "glm-4-plus",
+                    "params": {},
+                    "usage": {"prompt_tokens": 50, "completion_tokens": 8, "total_tokens": 58},
+                    "ttft": 0.3,
+                    "tps": None,
+                    "cost": 0.0029,
+                    "attempts": 1,
+                },
+            },
+        ),
         ("c0ffee00000000000000000000000002", {"id": "u3" * 16, "role": "user", "content": "hello"}),
-        ("c0ffee00000000000000000000000002", {
-            "id": "a3" * 16, "role": "assistant", "content": "", "reasoning": "", "status": "error",
-            "error": {"kind": "busy", "status": 429, "code": "1302"}, "finish_reason": None,
-            "meta": {"model": "glm-4.5", "params": {}, "usage": None, "ttft": None, "tps": None, "cost": None,
-                     "attempts": 3}}),
+        (
+            "c0ffee00000000000000000000000002",
+            {
+                "id": "a3" * 16,
+                "role": "assistant",
+                "content": "",
+                "reasoning": "",
+                "status": "error",
+                "error": {"kind": "busy", "status": 429, "code": "1302"},
+                "finish_reason": None,
+                "meta": {
+                    "model": "glm-4.5",
+                    "params": {},
+                    "usage": None,
+                    "ttft": None,
+                    "tps": None,
+                    "cost": None,
+                    "attempts": 3,
+                },
+            },
+        ),
     ],
 }
 
@@ -703,22 +838,37 @@ def build_v1(conn: sa.Connection) -> None:
     apply_migrations(conn, target=1)
     tz = ".000000" if conn.dialect.name == "sqlite" else "+00"  # as version 1's own code wrote them
     for cid, owner, title, model, settings, created, updated in V1_ROWS["conversations"]:
-        conn.execute(sa.text(
-            "INSERT INTO conversations (id, owner, title, model, settings_json, created_at, updated_at) "
-            f"VALUES (:id, :owner, :title, :model, :settings, '{created}{tz}', '{updated}{tz}')"),
-            {"id": cid, "owner": owner, "title": title, "model": model, "settings": json.dumps(settings)})
+        conn.execute(
+            sa.text(
+                "INSERT INTO conversations (id, owner, title, model, settings_json, created_at, updated_at) "
+                f"VALUES (:id, :owner, :title, :model, :settings, '{created}{tz}', '{updated}{tz}')"
+            ),
+            {"id": cid, "owner": owner, "title": title, "model": model, "settings": json.dumps(settings)},
+        )
     positions: dict[str, int] = {}
     for n, (cid, m) in enumerate(V1_ROWS["messages"], start=1):
         seq = positions[cid] = positions.get(cid, 0) + 1
         assistant = m["role"] == "assistant"
-        conn.execute(sa.text(
-            "INSERT INTO messages (id, conversation_id, seq, role, content, reasoning, status, error_json, "
-            "finish_reason, meta_json, created_at, updated_at) VALUES (:id, :cid, :seq, :role, :content, "
-            f":reasoning, :status, :error, :finish, :meta, '2025-03-01 08:0{n}:00{tz}', '2025-03-01 08:0{n}:00{tz}')"),
-            {"id": m["id"], "cid": cid, "seq": seq, "role": m["role"], "content": m["content"],
-             "reasoning": m.get("reasoning"), "status": m.get("status"),
-             "error": json.dumps(m["error"]) if assistant else None, "finish": m.get("finish_reason"),
-             "meta": json.dumps(m["meta"], ensure_ascii=False) if assistant else None})
+        conn.execute(
+            sa.text(
+                "INSERT INTO messages (id, conversation_id, seq, role, content, reasoning, status, error_json, "
+                "finish_reason, meta_json, created_at, updated_at) VALUES (:id, :cid, :seq, :role, :content, "
+                f":reasoning, :status, :error, :finish, :meta, '2025-03-01 08:0{n}:00{tz}', "
+                f"'2025-03-01 08:0{n}:00{tz}')"
+            ),
+            {
+                "id": m["id"],
+                "cid": cid,
+                "seq": seq,
+                "role": m["role"],
+                "content": m["content"],
+                "reasoning": m.get("reasoning"),
+                "status": m.get("status"),
+                "error": json.dumps(m["error"]) if assistant else None,
+                "finish": m.get("finish_reason"),
+                "meta": json.dumps(m["meta"], ensure_ascii=False) if assistant else None,
+            },
+        )
 
 
 def make_v1_fixture(path: Path = FIXTURE) -> None:
@@ -742,21 +892,35 @@ def check_migrated_v1(s: Store, backend: Backend) -> None:
     assert s.messages("local", first) == by_owner[first]
     assert s.messages("key:ab12cd34", second) == by_owner[second]
     c = s.conversation("local", first)
-    assert (c["title"], c["model"], c["settings"], c["message_count"]) == ("量子计算入门", "glm-4-plus", {"temperature": 0.7}, 4)
-    assert c["created_at"] == datetime(2025, 3, 1, 8, 0, tzinfo=timezone.utc)
-    assert c["updated_at"] == datetime(2025, 3, 1, 8, 5, tzinfo=timezone.utc)
+    assert (c["title"], c["model"], c["settings"], c["message_count"]) == (
+        "量子计算入门",
+        "glm-4-plus",
+        {"temperature": 0.7},
+        4,
+    )
+    assert c["created_at"] == datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
+    assert c["updated_at"] == datetime(2025, 3, 1, 8, 5, tzinfo=UTC)
     with backend.engine().connect() as conn:  # the usage columns were filled from meta_json
-        rows = conn.execute(sa.text("SELECT model, prompt_tokens, completion_tokens, total_tokens, cost "
-                                    "FROM messages WHERE role = 'assistant' ORDER BY created_at")).all()
+        rows = conn.execute(
+            sa.text(
+                "SELECT model, prompt_tokens, completion_tokens, total_tokens, cost "
+                "FROM messages WHERE role = 'assistant' ORDER BY created_at"
+            )
+        ).all()
         versions = [r[0] for r in conn.execute(sa.text("SELECT version FROM schema_version ORDER BY version"))]
-    assert [tuple(r) for r in rows] == [("glm-4-plus", 12, 30, 42, 0.0021), ("glm-4-plus", 50, 8, 58, 0.0029),
-                                        ("glm-4.5", None, None, None, None)]
+    assert [tuple(r) for r in rows] == [
+        ("glm-4-plus", 12, 30, 42, 0.0021),
+        ("glm-4-plus", 50, 8, 58, 0.0029),
+        ("glm-4.5", None, None, None, None),
+    ]
     assert versions == [1, 2, 3]
     usage = s.usage("local")
-    assert sum(r["total_tokens"] for r in usage) == 100 and math.fsum(r["cost"] for r in usage) == math.fsum([0.0021, 0.0029])
+    assert sum(r["total_tokens"] for r in usage) == 100 and math.fsum(r["cost"] for r in usage) == math.fsum(
+        [0.0021, 0.0029]
+    )
     assert usage[0]["day"] == date(2025, 3, 1)
     assert [r["id"] for r in s.search("local", "量子")] == [first] and s.search("local", "hello") == []
-    at = datetime(2025, 3, 1, 8, 5, tzinfo=timezone.utc)
+    at = datetime(2025, 3, 1, 8, 5, tzinfo=UTC)
     assert [r["id"] for r in s.list_conversations("local", since=at, until=at)] == [first]
     new = user("迁移之后")
     s.save_message("local", first, new)
@@ -789,7 +953,9 @@ def test_fixture_generator_matches_checked_in_file(tmp_path):
     dump = []
     for path in (made, FIXTURE):
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as c:
-            dump.append([c.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in ("conversations", "messages")])
+            dump.append(
+                [c.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in ("conversations", "messages")]
+            )
     assert dump[0] == dump[1]
 
 
@@ -806,8 +972,15 @@ print(Store(sys.argv[2], schema=sys.argv[3] or None).version(), flush=True)
 
 def test_concurrent_migrate_from_two_processes_and_threads(backend, tmp_path):
     go = tmp_path / "go"
-    procs = [subprocess.Popen([sys.executable, "-c", MIGRATE_SCRIPT, str(ROOT), backend.url, backend.schema or "",
-                               str(go)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", MIGRATE_SCRIPT, str(ROOT), backend.url, backend.schema or "", str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     for p in procs:
         assert p.stdout.readline().strip() == "ready"
     go.touch()
@@ -843,8 +1016,10 @@ def test_concurrent_migrate_from_two_processes_and_threads(backend, tmp_path):
 def test_a_newer_schema_is_refused(backend):
     s = backend.open()
     with backend.engine().begin() as c:
-        c.execute(sa.text("INSERT INTO schema_version (version, applied_at) VALUES (99, :t)"),
-                  {"t": datetime.now(timezone.utc)})
+        c.execute(
+            sa.text("INSERT INTO schema_version (version, applied_at) VALUES (99, :t)"),
+            {"t": datetime.now(UTC)},
+        )
     with pytest.raises(StorageError, match="newer version"):
         s.migrate()
     with pytest.raises(StorageError, match="newer version"):
@@ -993,8 +1168,9 @@ def test_the_replayer_stops_quietly_when_the_interpreter_exits(tmp_path):
     dead = f"sqlite:///{tmp_path / 'missing' / 'glmchat.db'}"  # its directory does not exist: never opens
 
     def run(mode: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-c", REPLAYER_AT_EXIT, str(ROOT), dead, mode],
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-c", REPLAYER_AT_EXIT, str(ROOT), dead, mode], capture_output=True, text=True, timeout=60
+        )
 
     fixed = run("fixed")
     assert fixed.returncode == 0 and fixed.stderr == "", fixed.stderr[-3000:]
@@ -1062,6 +1238,7 @@ class Flaky:
                     target(*args, **kwargs)
                 raise StorageError("database unavailable (simulated)")
             return target(*args, **kwargs)
+
         return call
 
 
@@ -1154,24 +1331,35 @@ print(" ".join(sorted(m for m in sys.modules if m.startswith("glmchat.") and not
 
 
 def test_the_store_imports_nothing_of_the_app_above_it():
-    out = subprocess.run([sys.executable, "-c", LAYERING_SCRIPT, str(ROOT)], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run([sys.executable, "-c", LAYERING_SCRIPT, str(ROOT)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "", out.stdout + out.stderr[-3000:]
 
 
 def test_the_app_uses_the_stores_words_for_spending_and_its_own_bounds_for_an_import():
-    from glmchat.chat import attachments, sources
-    from glmchat.hosting import config, limits, offered
     from glmchat import store as package
+    from glmchat.chat import attachments, sources
     from glmchat.chat.i18n import STRINGS
+    from glmchat.hosting import config, limits, offered
+
     assert (limits.Refusal, limits.Usage, limits.UNAVAILABLE, limits.WINDOW, limits.day_start) == (
-        package.Refusal, package.Usage, package.UNAVAILABLE, package.WINDOW, package.day_start)
+        package.Refusal,
+        package.Usage,
+        package.UNAVAILABLE,
+        package.WINDOW,
+        package.day_start,
+    )
     assert config.DATABASE_URL_NAME == package.DATABASE_URL_NAME == "GLMCHAT_DATABASE_URL"
     assert LIMITS.shapes == package.Shapes(
-        temperature=offered.TEMPERATURE, top_p=offered.TOP_P, system_chars=offered.SYSTEM_CHARS,
-        image_bytes=attachments.MAX_IMAGE_BYTES_IN, image_side=attachments.API_IMAGE_MAX_SIDE,
-        source_title=sources.TITLE_MAX, source_link=sources.LINK_MAX, sources=sources.SOURCES_MAX,
-        texts=frozenset(STRINGS))
+        temperature=offered.TEMPERATURE,
+        top_p=offered.TOP_P,
+        system_chars=offered.SYSTEM_CHARS,
+        image_bytes=attachments.MAX_IMAGE_BYTES_IN,
+        image_side=attachments.API_IMAGE_MAX_SIDE,
+        source_title=sources.TITLE_MAX,
+        source_link=sources.LINK_MAX,
+        sources=sources.SOURCES_MAX,
+        texts=frozenset(STRINGS),
+    )
 
 
 # --------------------------------------------------------------------------- URLs, Markdown (no database)
@@ -1193,9 +1381,16 @@ def test_default_url_and_normalise_url(monkeypatch, tmp_path):
 
 def test_to_markdown_keeps_code_verbatim():
     code = "```python\nif a < b and c > d:\n    print('**not bold**')\n```"
-    md = to_markdown({"title": "Code\nreview", "model": "glm-4.5", "messages": [
-        {"id": "1", "role": "user", "content": "Fix this"},
-        {"id": "2", "role": "assistant", "content": code, "status": "stopped", "meta": {"model": "glm-z1"}}]})
+    md = to_markdown(
+        {
+            "title": "Code\nreview",
+            "model": "glm-4.5",
+            "messages": [
+                {"id": "1", "role": "user", "content": "Fix this"},
+                {"id": "2", "role": "assistant", "content": code, "status": "stopped", "meta": {"model": "glm-z1"}},
+            ],
+        }
+    )
     assert md.startswith("# Code review\n\n**User**\n\nFix this\n\n**GLM (glm-z1)**\n\n" + code)
     assert "_(stopped)_" in md
 

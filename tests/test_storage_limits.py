@@ -1,26 +1,25 @@
 """Spending limits in the database (migration 3): every test runs on SQLite and on PostgreSQL."""
+
 from __future__ import annotations
 
 import logging
-import sys
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+
+from test_storage import Backend, Switch, backend, pg_admin, store  # noqa: E402,F401 - fixtures
 
 from glmchat.hosting.limits import Limits, Refusal  # noqa: E402
 from glmchat.store import CURRENT_VERSION, ResilientStore, Store  # noqa: E402
 from glmchat.store.migrations import apply_migrations  # noqa: E402
 from glmchat.store.schema import spend  # noqa: E402
-from test_storage import Backend, Switch, backend, pg_admin, store  # noqa: E402,F401 - fixtures
 
-UTC = timezone.utc
+UTC = UTC
 T = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)  # 20:00 in Beijing: the day resets at T + 4 h
 UNTIL_TOMORROW = 4 * 3600.0
 A, B = "visitor-a", "visitor-b"
@@ -56,8 +55,12 @@ def at_once(n: int, call) -> list:
 
 def spend_rows(backend: Backend) -> list[tuple]:
     with backend.engine().connect() as c:
-        return [tuple(r) for r in c.execute(sa.text(
-            "SELECT visitor, model, tokens, cost, active_until IS NULL FROM spend ORDER BY started_at"))]
+        return [
+            tuple(r)
+            for r in c.execute(
+                sa.text("SELECT visitor, model, tokens, cost, active_until IS NULL FROM spend ORDER BY started_at")
+            )
+        ]
 
 
 # --------------------------------------------------------------------------- each limit, both scopes
@@ -144,8 +147,17 @@ def test_heartbeat_and_finish_of_unknown_or_finished_requests(store, backend):
 
 def test_bad_arguments_raise_value_error(store):
     rid, _ = reserve(store, A, Limits())
-    for tokens, cost in ((-1, 0.0), (1.5, 0.0), (True, 0.0), (None, 0.0), (1, -0.1), (1, float("nan")),
-                         (1, float("inf")), (1, "0.1"), (10**16, 0.0)):
+    for tokens, cost in (
+        (-1, 0.0),
+        (1.5, 0.0),
+        (True, 0.0),
+        (None, 0.0),
+        (1, -0.1),
+        (1, float("nan")),
+        (1, float("inf")),
+        (1, "0.1"),
+        (10**16, 0.0),
+    ):
         with pytest.raises(ValueError):
             store.finish_request(rid, tokens, cost)
     for lease in (0, -1, float("nan"), float("inf"), "60"):
@@ -195,7 +207,11 @@ def test_spend_today(store):
     assert {k: today[k] for k in ("requests", "tokens", "streams")} == {"requests": 5, "tokens": 460, "streams": 1}
     assert today["cost"] == pytest.approx(0.13)
     assert [(v["visitor"], v["requests"], v["tokens"]) for v in today["visitors"]] == [
-        (B, 1, 300), ("c", 1, 10), (A, 2, 150), ("d", 1, 0)]  # by cost; B before c on tokens
+        (B, 1, 300),
+        ("c", 1, 10),
+        (A, 2, 150),
+        ("d", 1, 0),
+    ]  # by cost; B before c on tokens
     assert today["visitors"][2]["cost"] == pytest.approx(0.03)
     assert store.spend_today(now=at(UNTIL_TOMORROW))["requests"] == 0
 
@@ -227,6 +243,7 @@ def test_login_failures(store):
 def test_a_login_attempt_is_counted_before_its_check_and_forgiven_when_right(store):
     def after_two(client_failures: int, app_failures: int) -> float:
         return 60.0 if client_failures >= 2 else 0.0
+
     wait, first = store.begin_login_attempt("1.2.3.4", after_two, 900, now=at(0))
     assert wait == 0 and store.login_failures("1.2.3.4", at(0)) == 1  # counted while it is being checked
     store.forgive_login_attempt("1.2.3.4", first)  # it was right
@@ -243,18 +260,23 @@ def test_a_login_attempt_is_counted_before_its_check_and_forgiven_when_right(sto
 def test_parallel_login_attempts_cannot_all_pass_the_throttle(backend):
     """Five guesses at once, from two engines (replicas), after the free ones: exactly one is checked."""
     from glmchat.hosting import passwords
+
     stores = [backend.open(), backend.open()]
     for i in range(passwords.FREE_ATTEMPTS):
         fail(stores[0], "1.2.3.4", i)
     later = at(passwords.FREE_ATTEMPTS + passwords.FIRST_WAIT)  # the first wait has passed
-    results = at_once(5, lambda i: stores[i % 2].begin_login_attempt(
-        "1.2.3.4", passwords.wait_seconds, passwords.WINDOW, now=later + timedelta(microseconds=i)))
+    results = at_once(
+        5,
+        lambda i: stores[i % 2].begin_login_attempt(
+            "1.2.3.4", passwords.wait_seconds, passwords.WINDOW, now=later + timedelta(microseconds=i)
+        ),
+    )
     assert sum(1 for wait, attempt in results if attempt is not None) == 1
     assert store_failures(stores[0]) == passwords.FREE_ATTEMPTS + 1
 
 
 def store_failures(store) -> int:
-    return store.login_failures(None, at(-10**6))
+    return store.login_failures(None, at(-(10**6)))
 
 
 def test_prune_by_hand_and_from_reserve_at_most_hourly(store, backend):
@@ -264,15 +286,15 @@ def test_prune_by_hand_and_from_reserve_at_most_hourly(store, backend):
     fail(store, "1.2.3.4", 0)
     assert backend.count("spend") == 2
     assert store.prune_spend(at(-86400)) == 2  # the old request and the old login failure
-    assert backend.count("spend") == 1 and store.login_failures(None, at(-10**7)) == 1
+    assert backend.count("spend") == 1 and store.login_failures(None, at(-(10**7))) == 1
 
     fail(store, "1.2.3.4", -5 * 86400)
     with backend.engine().begin() as c:  # an old request written behind the store's back
         c.execute(spend.insert().values(id="a" * 32, visitor=A, model="m", started_at=at(-5 * 86400)))
     reserve(store, A, Limits(), 3599)  # less than an hour after the last prune: not yet
-    assert backend.count("spend") == 3 and store.login_failures(None, at(-10**7)) == 2
+    assert backend.count("spend") == 3 and store.login_failures(None, at(-(10**7))) == 2
     reserve(store, A, Limits(), 3600)  # an hour: what started more than 3 days ago goes
-    assert backend.count("spend") == 3 and store.login_failures(None, at(-10**7)) == 1
+    assert backend.count("spend") == 3 and store.login_failures(None, at(-(10**7))) == 1
     assert backend.count("spend", "WHERE id = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'") == 0
 
 
@@ -282,17 +304,31 @@ def test_prune_by_hand_and_from_reserve_at_most_hourly(store, backend):
 def test_migration_from_version_2(backend):
     with backend.engine().begin() as conn:
         apply_migrations(conn, target=2)
-        conn.execute(sa.text("INSERT INTO conversations (id, owner, title, model, settings_json, created_at, updated_at) "
-                             "VALUES (:id, 'local', '旧的', 'glm-4-plus', '{}', :t, :t)"),
-                     {"id": "c" * 32, "t": "2025-03-01 08:00:00" + (".000000" if backend.name == "sqlite" else "+00")})
+        conn.execute(
+            sa.text(
+                "INSERT INTO conversations (id, owner, title, model, settings_json, created_at, updated_at) "
+                "VALUES (:id, 'local', '旧的', 'glm-4-plus', '{}', :t, :t)"
+            ),
+            {"id": "c" * 32, "t": "2025-03-01 08:00:00" + (".000000" if backend.name == "sqlite" else "+00")},
+        )
     s = backend.open()
     assert s.version() == 3 == CURRENT_VERSION
     assert s.conversation("local", "c" * 32)["title"] == "旧的"
     inspector = sa.inspect(backend.engine())
     assert {c["name"] for c in inspector.get_columns("spend")} == {
-        "id", "visitor", "model", "started_at", "tokens", "cost", "active_until"}
+        "id",
+        "visitor",
+        "model",
+        "started_at",
+        "tokens",
+        "cost",
+        "active_until",
+    }
     assert {tuple(i["column_names"]) for i in inspector.get_indexes("spend")} == {
-        ("started_at",), ("visitor", "started_at"), ("active_until",)}
+        ("started_at",),
+        ("visitor", "started_at"),
+        ("active_until",),
+    }
     assert {tuple(i["column_names"]) for i in inspector.get_indexes("login_failures")} == {("client", "at"), ("at",)}
     with backend.engine().begin() as c:  # the column defaults are in the schema, not only in the app
         c.execute(sa.text("INSERT INTO spend (id, visitor, started_at) VALUES ('x', 'v', :t)"), {"t": T})

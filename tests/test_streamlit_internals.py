@@ -3,6 +3,7 @@
 When upgrading Streamlit, run `bash scripts/test.sh tests/test_streamlit_internals.py` first: a moved or
 renamed symbol fails here with its dotted name, before any behaviour test fails for a less clear reason.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -110,6 +111,7 @@ def test_drawing_later_under_this_script_and_from_a_helper_thread():
         import streamlit as st
 
         from glmchat.ui import streamlit_internals as internals
+
         later = internals.bound_to_this_script(lambda: st.write("drawn later"))
         st.write("first")
         later()
@@ -120,8 +122,12 @@ def test_drawing_later_under_this_script_and_from_a_helper_thread():
     at.secrets["x"] = "y"
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert [m.value for m in at.markdown] == ["first", "drawn later", "drawn by a helper thread",
-                                             "session True, secrets True"]
+    assert [m.value for m in at.markdown] == [
+        "first",
+        "drawn later",
+        "drawn by a helper thread",
+        "session True, secrets True",
+    ]
 
 
 def test_a_closed_page_is_told_from_the_stop_button_by_the_session_leaving(monkeypatch):

@@ -1,4 +1,5 @@
 """A reply's life in glmchat/chat/turn.py, against the simulator through the real SDK (no Streamlit)."""
+
 from __future__ import annotations
 
 import json
@@ -7,15 +8,14 @@ import threading
 import time
 
 import pytest
+from conftest import CANARY_KEY
 
 from glmchat.chat import conversation as conv
 from glmchat.chat.catalogue import load
 from glmchat.chat.client import ChatRequest, Endpoint, Retrying
 from glmchat.chat.conversation import DONE, ERROR, STOPPED, Totals
-from glmchat.hosting.limits import Refusal
 from glmchat.chat.turn import Grew, Quiet, Turn, limit_error
-
-from conftest import CANARY_KEY
+from glmchat.hosting.limits import Refusal
 
 MODEL = load().get("glm-4-plus")
 
@@ -51,8 +51,7 @@ def settled(check, timeout: float = 30.0) -> bool:
 
 
 def lines(caplog) -> list[dict]:
-    return [json.loads(r.getMessage().removeprefix("request ")) for r in caplog.records
-            if r.name == "glmchat.requests"]
+    return [json.loads(r.getMessage().removeprefix("request ")) for r in caplog.records if r.name == "glmchat.requests"]
 
 
 @pytest.fixture
@@ -61,13 +60,15 @@ def requests_logged(caplog):
     return caplog
 
 
-def started(sim, text: str, ticket: Ticket | None = None, saved: list | None = None,
-            totals: Totals | None = None) -> tuple[Turn, dict]:
+def started(
+    sim, text: str, ticket: Ticket | None = None, saved: list | None = None, totals: Totals | None = None
+) -> tuple[Turn, dict]:
     turn = Turn(MODEL, reserve=(lambda: (ticket, None)) if ticket else None)
     assert turn.reserve() is None
     message = conv.assistant_message(MODEL.id, {})
     turn.send(endpoint(sim), request(text)).adopt(
-        message, save=(lambda m: saved.append(dict(m))) if saved is not None else None, totals=totals)
+        message, save=(lambda m: saved.append(dict(m))) if saved is not None else None, totals=totals
+    )
     return turn, message
 
 

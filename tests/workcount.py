@@ -18,6 +18,7 @@ work inside one C call beyond what it is charged: a regular expression's backtra
 scanned, or the scan of a `str` method; each of those calls counts once in `calls` (str methods) or with
 its scanned span (patterns).
 """
+
 from __future__ import annotations
 
 import re
@@ -203,8 +204,9 @@ def assert_linear(fn, small: str, large: str, bound: float) -> tuple[Work, Work]
     count. Linear work gives k; quadratic gives k*k."""
     ws, wl = work(fn, small), work(fn, large)
     worst = {k: r for k, r in wl.ratios(ws).items() if r > bound}
-    assert not worst, (f"{len(large) / len(small):.0f}x the text cost {worst} times the work "
-                       f"(bound {bound}): small {ws}, large {wl}")
+    assert not worst, (
+        f"{len(large) / len(small):.0f}x the text cost {worst} times the work (bound {bound}): small {ws}, large {wl}"
+    )
     return ws, wl
 
 

@@ -4,6 +4,7 @@ Every payload that could run script sets ``window.__xss`` (the test page traps t
 prompt/print) and every resource it could load lives on ``evil.example``, so "nothing ran" and "nothing
 was fetched from elsewhere" are real checks. No payload contains a simulator trigger (``sim:...``).
 """
+
 from __future__ import annotations
 
 import base64
@@ -61,41 +62,41 @@ RAW_HTML = [
     f"<SCRIPT SRC=https://{EVIL}/x.js></SCRIPT>",
     f"<img src=x onerror={PWN}>",
     f"<IMG SRC=x OnErRoR={PWN}>",
-    f"<img src=\"https://{EVIL}/raw.png\">",
+    f'<img src="https://{EVIL}/raw.png">',
     f"<svg onload={PWN}></svg>",
     f"<svg><animate onbegin={PWN} attributeName=x dur=1s></animate></svg>",
-    f"<svg><a xlink:href=\"{JS}\"><text y=20>svg link</text></a></svg>",
-    f"<iframe src=\"{JS}\"></iframe>",
-    "<iframe srcdoc=\"<script>parent.__xss=1</script>\"></iframe>",
-    f"<iframe src=\"https://{EVIL}/frame\"></iframe>",
+    f'<svg><a xlink:href="{JS}"><text y=20>svg link</text></a></svg>',
+    f'<iframe src="{JS}"></iframe>',
+    '<iframe srcdoc="<script>parent.__xss=1</script>"></iframe>',
+    f'<iframe src="https://{EVIL}/frame"></iframe>',
     f"<details open ontoggle={PWN}>details</details>",
     f"<input autofocus onfocus={PWN}>",
     f"<body onload={PWN}>",
     f"<video><source onerror={PWN}></video>",
-    f"<object data=\"{JS}\"></object>",
-    f"<embed src=\"https://{EVIL}/x.swf\">",
+    f'<object data="{JS}"></object>',
+    f'<embed src="https://{EVIL}/x.swf">',
     "<style>*{display:none!important}</style>",
     f"<style>@import 'https://{EVIL}/x.css';</style>",
-    f"<link rel=stylesheet href=\"https://{EVIL}/x.css\">",
-    f"<meta http-equiv=\"refresh\" content=\"0;url={JS}\">",
-    f"<base href=\"https://{EVIL}/\">",
-    f"<a href=\"{JS}\">raw anchor</a>",
-    f"<form action=\"{JS}\"><button>form button</button></form>",
+    f'<link rel=stylesheet href="https://{EVIL}/x.css">',
+    f'<meta http-equiv="refresh" content="0;url={JS}">',
+    f'<base href="https://{EVIL}/">',
+    f'<a href="{JS}">raw anchor</a>',
+    f'<form action="{JS}"><button>form button</button></form>',
     f"<math><mtext><table><mglyph><style><img src=x onerror={PWN}>",
-    f"<noscript><p title=\"</noscript><img src=x onerror={PWN}>\">",
+    f'<noscript><p title="</noscript><img src=x onerror={PWN}>">',
     f"<!-- --><img src=x onerror={PWN}> -->",
     f"&lt;img src=x onerror={PWN}&gt; and &#60;script&#62;{PWN}&#60;/script&#62;",
-    f"<div style=\"position:fixed;inset:0;background:url(https://{EVIL}/bg.png)\">cover</div>",
+    f'<div style="position:fixed;inset:0;background:url(https://{EVIL}/bg.png)">cover</div>',
 ]
 
 IMAGES = [
     f"![md image](https://{EVIL}/md.png)",
     f"![ref image][img1]\n\n[img1]: https://{EVIL}/ref.png",
-    f"![titled](https://{EVIL}/titled.png \"t\")",
+    f'![titled](https://{EVIL}/titled.png "t")',
     f"![rel](//{EVIL}/rel.png)",
     f"[![nested](https://{EVIL}/nested.png)](https://ok.example/)",
     "![svg](data:image/svg+xml;base64," + base64.b64encode(b'<svg onload="parent.__xss=1"/>').decode() + ")",
-    f"<img src=\"//{EVIL}/html.png\" srcset=\"https://{EVIL}/set.png 2x\">",
+    f'<img src="//{EVIL}/html.png" srcset="https://{EVIL}/set.png 2x">',
 ]
 
 MATH = [
@@ -187,8 +188,20 @@ LITERAL_TITLES = [TITLES[0], TITLES[4], TITLES[5]]
 
 def oversized(size: int) -> str:
     """About `size` characters of unbalanced, link-heavy Markdown with hostile HTML, no blank line."""
-    unit = ("[" * 20 + "x" + "](" * 20 + f"https://{EVIL}/p.png" + ")" * 10 + " *_`$ "
-            + f"<img src=x onerror={PWN}> " + "> - 1. " + "\\" * 7 + " :red[" + "![" * 10 + "\n")
+    unit = (
+        "[" * 20
+        + "x"
+        + "](" * 20
+        + f"https://{EVIL}/p.png"
+        + ")" * 10
+        + " *_`$ "
+        + f"<img src=x onerror={PWN}> "
+        + "> - 1. "
+        + "\\" * 7
+        + " :red["
+        + "![" * 10
+        + "\n"
+    )
     return (unit * (size // len(unit) + 1))[:size]
 
 
@@ -232,6 +245,7 @@ BIG_IMPORT = "[" * 30_000 + oversized(60_000) + "]" * 30_000 + f"\n\n{BIG_IMPORT
 
 # -- a hostile export file (History page > Import) -------------------------------------------------------
 
+
 def png() -> str:
     buf = io.BytesIO()
     Image.new("RGB", (8, 8), (200, 30, 30)).save(buf, "PNG")
@@ -241,11 +255,21 @@ def png() -> str:
 # Stored web-search sources (glmchat.chat.sources.to_record format); only the last two have usable links.
 HOSTILE_SOURCES = [
     {"n": 1, "title": f"<img src=x onerror={PWN}>", "site": "x", "link": JS, "refer": "ref_1"},
-    {"n": 2, "title": f"![s](https://{EVIL}/source.png)", "site": EVIL, "link": f"java\tscript:{PWN}",
-     "refer": "ref_2"},
+    {
+        "n": 2,
+        "title": f"![s](https://{EVIL}/source.png)",
+        "site": EVIL,
+        "link": f"java\tscript:{PWN}",
+        "refer": "ref_2",
+    },
     {"n": 3, "title": "entity", "site": "z", "link": f"jav&#x61;script:{PWN}", "refer": "ref_3"},
-    {"n": 4, "title": "[t](javascript:1) :red[x]", "site": "y", "link": f"https://ok.example/a)[x]({JS}",
-     "refer": "ref_4"},
+    {
+        "n": 4,
+        "title": "[t](javascript:1) :red[x]",
+        "site": "y",
+        "link": f"https://ok.example/a)[x]({JS}",
+        "refer": "ref_4",
+    },
     {"n": 5, "title": "fine", "site": "ok.example", "link": "https://ok.example/fine", "refer": "ref_5"},
 ]
 SAFE_SOURCE_LINKS = {"https://ok.example/a%29%5Bx%5D%28javascript:window.__xss=1", "https://ok.example/fine"}
@@ -258,21 +282,61 @@ IMPORT_NEEDLE = "needle7f3a"
 def hostile_export() -> dict:
     """An export (glmchat.store.validate_export format) whose text fields are all hostile."""
     everything = "\n\n".join(RAW_HTML[:10] + IMAGES[:3] + MATH[:3] + DIRECTIVES[:4] + link_payloads()[:40])
-    user = {"id": "u1", "role": "user", "content": f"{everything}\n\n{IMPORT_MARK}",
-            "attachments": [{"name": "photo.png", "kind": "image", "size": 60, "mime": "image/png", "data": png(),
-                             "width": 8, "height": 8, "tokens": 1, "text": None},
-                            {"name": f"[doc](javascript:{PWN}) ![d](https://{EVIL}/d.png) :red[x].txt",
-                             "kind": "text", "size": 1, "mime": "text/plain", "data": "eA==", "text": "x"}]}
-    answer = {"id": "a1", "role": "assistant", "reasoning": everything, "status": "done", "error": None,
-              "finish_reason": "stop", "meta": {"model": "glm-4-flash"}, "sources": HOSTILE_SOURCES,
-              "content": f"{IMPORT_NEEDLE} cites [ref_1][ref_2][ref_3][ref_4][ref_5]\n\n{everything}\n\n{IMPORT_MARK}",
-              "alternatives": [{"content": everything, "meta": {"model": "glm-4-flash"}}]}
-    return {"format": "glmchat-export", "version": 1, "conversations": [
-        {"title": f"Imported <img src=x onerror={PWN}> ![t](https://{EVIL}/import.png)", "model": "glm-4-flash",
-         "settings": {"summary": {"text": everything, "upto": "u1"}}, "messages": [user, answer]},
-        {"title": f"Big [x](javascript:{PWN}) :red[y] $\\href{{{JS}}}{{z}}$", "model": "glm-4-flash",
-         "messages": [{"id": "u1", "role": "user", "content": BIG_IMPORT}]},
-    ]}
+    user = {
+        "id": "u1",
+        "role": "user",
+        "content": f"{everything}\n\n{IMPORT_MARK}",
+        "attachments": [
+            {
+                "name": "photo.png",
+                "kind": "image",
+                "size": 60,
+                "mime": "image/png",
+                "data": png(),
+                "width": 8,
+                "height": 8,
+                "tokens": 1,
+                "text": None,
+            },
+            {
+                "name": f"[doc](javascript:{PWN}) ![d](https://{EVIL}/d.png) :red[x].txt",
+                "kind": "text",
+                "size": 1,
+                "mime": "text/plain",
+                "data": "eA==",
+                "text": "x",
+            },
+        ],
+    }
+    answer = {
+        "id": "a1",
+        "role": "assistant",
+        "reasoning": everything,
+        "status": "done",
+        "error": None,
+        "finish_reason": "stop",
+        "meta": {"model": "glm-4-flash"},
+        "sources": HOSTILE_SOURCES,
+        "content": f"{IMPORT_NEEDLE} cites [ref_1][ref_2][ref_3][ref_4][ref_5]\n\n{everything}\n\n{IMPORT_MARK}",
+        "alternatives": [{"content": everything, "meta": {"model": "glm-4-flash"}}],
+    }
+    return {
+        "format": "glmchat-export",
+        "version": 1,
+        "conversations": [
+            {
+                "title": f"Imported <img src=x onerror={PWN}> ![t](https://{EVIL}/import.png)",
+                "model": "glm-4-flash",
+                "settings": {"summary": {"text": everything, "upto": "u1"}},
+                "messages": [user, answer],
+            },
+            {
+                "title": f"Big [x](javascript:{PWN}) :red[y] $\\href{{{JS}}}{{z}}$",
+                "model": "glm-4-flash",
+                "messages": [{"id": "u1", "role": "user", "content": BIG_IMPORT}],
+            },
+        ],
+    }
 
 
 # Saved fields the app draws as they are: each must be inert too (model name, error code, image caption).
@@ -286,18 +350,63 @@ BADGE_NAME = "x] [b\\](data:,x).txt"
 
 
 def hostile_meta_export() -> dict:
-    return {"format": "glmchat-export", "version": 1, "conversations": [
-        {"title": "Imported metadata", "model": "glm-4-flash", "messages": [
-            {"id": "u1", "role": "user", "content": "question",
-             "attachments": [{"name": META[:30], "kind": "image", "size": 60, "mime": "image/png", "data": png(),
-                              "width": 8, "height": 8, "tokens": 1, "text": None},
-                             {"name": BADGE_NAME, "kind": "text", "size": 1, "mime": "text/plain", "data": "eA==",
-                              "text": "x"}]},
-            {"id": "a1", "role": "assistant", "content": "answer", "reasoning": "", "status": "done",
-             "error": None, "finish_reason": "stop", "meta": {"model": META},
-             "alternatives": [{"content": "earlier", "meta": {"model": META}}]},
-            {"id": "u2", "role": "user", "content": "again"},
-            {"id": "a2", "role": "assistant", "content": "", "reasoning": "", "status": "error",
-             "finish_reason": None, "error": {"kind": "server", "status": 500, "code": META},
-             "meta": {"model": META, "usage": {"prompt_tokens": 1}}},
-        ]}]}
+    return {
+        "format": "glmchat-export",
+        "version": 1,
+        "conversations": [
+            {
+                "title": "Imported metadata",
+                "model": "glm-4-flash",
+                "messages": [
+                    {
+                        "id": "u1",
+                        "role": "user",
+                        "content": "question",
+                        "attachments": [
+                            {
+                                "name": META[:30],
+                                "kind": "image",
+                                "size": 60,
+                                "mime": "image/png",
+                                "data": png(),
+                                "width": 8,
+                                "height": 8,
+                                "tokens": 1,
+                                "text": None,
+                            },
+                            {
+                                "name": BADGE_NAME,
+                                "kind": "text",
+                                "size": 1,
+                                "mime": "text/plain",
+                                "data": "eA==",
+                                "text": "x",
+                            },
+                        ],
+                    },
+                    {
+                        "id": "a1",
+                        "role": "assistant",
+                        "content": "answer",
+                        "reasoning": "",
+                        "status": "done",
+                        "error": None,
+                        "finish_reason": "stop",
+                        "meta": {"model": META},
+                        "alternatives": [{"content": "earlier", "meta": {"model": META}}],
+                    },
+                    {"id": "u2", "role": "user", "content": "again"},
+                    {
+                        "id": "a2",
+                        "role": "assistant",
+                        "content": "",
+                        "reasoning": "",
+                        "status": "error",
+                        "finish_reason": None,
+                        "error": {"kind": "server", "status": 500, "code": META},
+                        "meta": {"model": META, "usage": {"prompt_tokens": 1}},
+                    },
+                ],
+            }
+        ],
+    }

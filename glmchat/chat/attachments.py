@@ -16,6 +16,7 @@ the code-fence language.
 ``prepare`` never raises; every file ends up either as an ``Attachment`` or as a ``Refusal`` whose
 ``reason_key`` is an i18n key (see ``REFUSAL_KEYS``) and whose ``detail`` holds the values for the message.
 """
+
 from __future__ import annotations
 
 import base64
@@ -61,19 +62,97 @@ REFUSAL_KEYS = (
     "attach.unsupported",  # anything else; detail {kind?}
 )
 VISION_KEYS = ("attach.model_no_vision", "attach.model_url_only", "attach.too_many_images")
-EXTRACT_KEYS = ("attach.extract_auth", "attach.extract_unsupported", "attach.extract_network",
-                "attach.extract_empty", "attach.text_too_long", "attach.extract_failed")
+EXTRACT_KEYS = (
+    "attach.extract_auth",
+    "attach.extract_unsupported",
+    "attach.extract_network",
+    "attach.extract_empty",
+    "attach.text_too_long",
+    "attach.extract_failed",
+)
 
-IMAGE_EXTS = frozenset({"png", "jpg", "jpeg", "jpe", "jfif", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif",
-                        "avif", "ico", "svg"})
-TEXT_EXTS = frozenset({
-    "txt", "text", "md", "markdown", "rst", "csv", "tsv", "json", "jsonl", "log", "ini", "cfg", "conf", "xml",
-    "py", "pyi", "ipynb", "js", "mjs", "cjs", "jsx", "ts", "tsx", "java", "kt", "kts", "scala", "c", "h", "cc",
-    "cpp", "cxx", "hpp", "hh", "cs", "go", "rs", "rb", "php", "pl", "lua", "r", "m", "swift", "dart", "sql",
-    "yaml", "yml", "toml", "html", "htm", "css", "scss", "sass", "less", "vue", "svelte", "sh", "bash", "zsh",
-    "fish", "ps1", "bat", "cmd", "tex", "bib", "env", "properties", "gradle", "dockerfile", "makefile", "proto",
-    "graphql", "srt", "vtt",
-})
+IMAGE_EXTS = frozenset(
+    {"png", "jpg", "jpeg", "jpe", "jfif", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif", "avif", "ico", "svg"}
+)
+TEXT_EXTS = frozenset(
+    {
+        "txt",
+        "text",
+        "md",
+        "markdown",
+        "rst",
+        "csv",
+        "tsv",
+        "json",
+        "jsonl",
+        "log",
+        "ini",
+        "cfg",
+        "conf",
+        "xml",
+        "py",
+        "pyi",
+        "ipynb",
+        "js",
+        "mjs",
+        "cjs",
+        "jsx",
+        "ts",
+        "tsx",
+        "java",
+        "kt",
+        "kts",
+        "scala",
+        "c",
+        "h",
+        "cc",
+        "cpp",
+        "cxx",
+        "hpp",
+        "hh",
+        "cs",
+        "go",
+        "rs",
+        "rb",
+        "php",
+        "pl",
+        "lua",
+        "r",
+        "m",
+        "swift",
+        "dart",
+        "sql",
+        "yaml",
+        "yml",
+        "toml",
+        "html",
+        "htm",
+        "css",
+        "scss",
+        "sass",
+        "less",
+        "vue",
+        "svelte",
+        "sh",
+        "bash",
+        "zsh",
+        "fish",
+        "ps1",
+        "bat",
+        "cmd",
+        "tex",
+        "bib",
+        "env",
+        "properties",
+        "gradle",
+        "dockerfile",
+        "makefile",
+        "proto",
+        "graphql",
+        "srt",
+        "vtt",
+    }
+)
 EXTRACT_EXTS = frozenset({"pdf", "docx", "doc", "xlsx", "xls", "pptx", "ppt"})
 
 _EXTRACT_MIME = {
@@ -85,14 +164,46 @@ _EXTRACT_MIME = {
     "xls": "application/vnd.ms-excel",
     "ppt": "application/vnd.ms-powerpoint",
 }
-_TEXT_MIME = {"md": "text/markdown", "markdown": "text/markdown", "csv": "text/csv", "tsv": "text/tab-separated-values",
-              "json": "application/json", "html": "text/html", "htm": "text/html", "css": "text/css",
-              "xml": "application/xml", "py": "text/x-python", "js": "text/javascript"}
+_TEXT_MIME = {
+    "md": "text/markdown",
+    "markdown": "text/markdown",
+    "csv": "text/csv",
+    "tsv": "text/tab-separated-values",
+    "json": "application/json",
+    "html": "text/html",
+    "htm": "text/html",
+    "css": "text/css",
+    "xml": "application/xml",
+    "py": "text/x-python",
+    "js": "text/javascript",
+}
 # Code-fence language hints (the rest use the extension itself when it is alphanumeric).
-_FENCE_LANG = {"py": "python", "pyi": "python", "js": "javascript", "mjs": "javascript", "cjs": "javascript",
-               "ts": "typescript", "md": "markdown", "yml": "yaml", "sh": "bash", "zsh": "bash", "rs": "rust",
-               "kt": "kotlin", "rb": "ruby", "cc": "cpp", "cxx": "cpp", "hpp": "cpp", "h": "c", "htm": "html",
-               "txt": "text", "text": "text", "log": "text", "cs": "csharp", "ps1": "powershell", "jsonl": "json"}
+_FENCE_LANG = {
+    "py": "python",
+    "pyi": "python",
+    "js": "javascript",
+    "mjs": "javascript",
+    "cjs": "javascript",
+    "ts": "typescript",
+    "md": "markdown",
+    "yml": "yaml",
+    "sh": "bash",
+    "zsh": "bash",
+    "rs": "rust",
+    "kt": "kotlin",
+    "rb": "ruby",
+    "cc": "cpp",
+    "cxx": "cpp",
+    "hpp": "cpp",
+    "h": "c",
+    "htm": "html",
+    "txt": "text",
+    "text": "text",
+    "log": "text",
+    "cs": "csharp",
+    "ps1": "powershell",
+    "jsonl": "json",
+}
 
 _PIL_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -100,6 +211,7 @@ _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 # ---------------------------------------------------------------------------------------------------------
 # Data
+
 
 @dataclass
 class Attachment:
@@ -135,24 +247,27 @@ class ExtractError(Exception):
 # ---------------------------------------------------------------------------------------------------------
 # Names and small helpers
 
+
 def safe_name(name: Any) -> str:
     """A display/upload-safe file name: basename only, no control or format characters, at most 100 chars."""
     try:
-        text = name if isinstance(name, str) else (name.decode("utf-8", "replace") if isinstance(name, bytes)
-                                                   else "")
+        text = name if isinstance(name, str) else (name.decode("utf-8", "replace") if isinstance(name, bytes) else "")
         text = unicodedata.normalize("NFC", text)
         text = re.split(r"[/\\]", text)[-1]
         # Cc: control characters (NUL, newline, ESC...); Cf: bidi overrides, zero-width characters;
         # Cs: lone surrogates (cannot be encoded anywhere).
-        text = "".join(" " if ch.isspace() else ch for ch in text
-                       if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn") or ch in "\t\n\r")
+        text = "".join(
+            " " if ch.isspace() else ch
+            for ch in text
+            if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn") or ch in "\t\n\r"
+        )
         text = " ".join(text.split())
         if text.strip(". ") == "":
             return "file"
         if len(text) > NAME_MAX_CHARS:
             stem, dot, ext = text.rpartition(".")
             if dot and stem and 0 < len(ext) <= 10:
-                text = stem[:NAME_MAX_CHARS - len(ext) - 1].rstrip() + "." + ext
+                text = stem[: NAME_MAX_CHARS - len(ext) - 1].rstrip() + "." + ext
             else:
                 text = text[:NAME_MAX_CHARS].rstrip()
         return text or "file"
@@ -175,6 +290,7 @@ def human_size(size: int) -> str:
 
 # ---------------------------------------------------------------------------------------------------------
 # prepare()
+
 
 class _Refuse(Exception):
     def __init__(self, key: str, **detail: Any):
@@ -212,8 +328,12 @@ def prepare(files: Any) -> tuple[list[Attachment], list[Refusal]]:
 
 
 def _sniff_image(data: bytes) -> bool:
-    return (data.startswith(b"\x89PNG\r\n\x1a\n") or data.startswith(b"\xff\xd8\xff")
-            or data.startswith((b"GIF87a", b"GIF89a")) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"))
+    return (
+        data.startswith(b"\x89PNG\r\n\x1a\n")
+        or data.startswith(b"\xff\xd8\xff")
+        or data.startswith((b"GIF87a", b"GIF89a"))
+        or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+    )
 
 
 def _prepare_one(name: str, data: bytes) -> Attachment:
@@ -254,8 +374,7 @@ def _prepare_one(name: str, data: bytes) -> Attachment:
     if not text.strip():
         raise _Refuse("attach.empty")
     mime = _TEXT_MIME.get(ext, "text/plain")
-    return Attachment(name=name, kind="text", size=size, mime=mime, data=data, text=text,
-                      tokens=estimate_tokens(text))
+    return Attachment(name=name, kind="text", size=size, mime=mime, data=data, text=text, tokens=estimate_tokens(text))
 
 
 def _mismatch_key(ext: str) -> str:
@@ -273,8 +392,10 @@ def _check_doc_size(size: int) -> None:
 
 # -- images -----------------------------------------------------------------------------------------------
 
+
 def _prepare_image(name: str, data: bytes) -> Attachment:
     from PIL import Image  # imported on first use: the first page load does not need Pillow
+
     try:
         # Header only, no pixels yet. Pillow's own, larger limit (Image.MAX_IMAGE_PIXELS, left as it is: it is
         # process-wide) may warn or raise here; with warnings turned into errors the warning raises too.
@@ -315,6 +436,7 @@ def _has_alpha(im: Image.Image) -> bool:
 def _encode_for_api(im: Image.Image) -> tuple[bytes, str, int, int]:
     """(bytes, mime, width, height) of an image that fits the API limits; ``im`` is loaded and may be replaced."""
     from PIL import Image, ImageOps
+
     frame = im
     transparent = _has_alpha(frame)
     target_mode = "RGBA" if transparent else "RGB"
@@ -357,11 +479,13 @@ def _encode_for_api(im: Image.Image) -> tuple[bytes, str, int, int]:
         if quality > 55:
             quality -= 15
         else:
-            frame = frame.resize((max(1, frame.width * 3 // 4), max(1, frame.height * 3 // 4)),
-                                 Image.Resampling.LANCZOS)
+            frame = frame.resize(
+                (max(1, frame.width * 3 // 4), max(1, frame.height * 3 // 4)), Image.Resampling.LANCZOS
+            )
 
 
 # -- documents --------------------------------------------------------------------------------------------
+
 
 def _office_kind(data: bytes) -> str | None:
     """docx / xlsx / pptx from the zip's central directory (nothing is decompressed); None for other zips."""
@@ -426,6 +550,7 @@ def _decode_text(data: bytes) -> str | None:
 
 # ---------------------------------------------------------------------------------------------------------
 # Vision
+
 
 def check_vision(model: Any, images: list[Attachment]) -> str | None:
     """The refusal key if ``model`` cannot take these images in one message, else None."""
@@ -501,6 +626,7 @@ def with_documents(text: str, docs: list[Attachment]) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # Files API extraction
 
+
 def extract_text(sdk_client: Any, attachment: Attachment, *, delete_after: bool = True) -> str:
     """Upload an "extract" document (purpose "file-extract") and return the text the API extracted.
 
@@ -532,8 +658,9 @@ def extract_text(sdk_client: Any, attachment: Attachment, *, delete_after: bool 
         return ExtractError("attach.extract_failed")
 
     try:
-        uploaded = sdk_client.files.create(file=(attachment.name, attachment.data, attachment.mime),
-                                           purpose="file-extract")
+        uploaded = sdk_client.files.create(
+            file=(attachment.name, attachment.data, attachment.mime), purpose="file-extract"
+        )
     except Exception as exc:
         raise failure(exc) from exc
     file_id = getattr(uploaded, "id", None)

@@ -1,4 +1,5 @@
 """The model catalogue: GLM models, their limits, prices and capabilities, loaded from models.toml."""
+
 from __future__ import annotations
 
 import functools
@@ -48,8 +49,9 @@ class Catalogue:
         for m in self.models:
             if m.id == model_id:
                 return m
-        return Model(id=model_id, name=model_id, name_zh=model_id, context=131072, max_output=4096,
-                     price_in=None, price_out=None)
+        return Model(
+            id=model_id, name=model_id, name_zh=model_id, context=131072, max_output=4096, price_in=None, price_out=None
+        )
 
     def ids(self) -> list[str]:
         return [m.id for m in self.models]
@@ -65,12 +67,18 @@ class Catalogue:
 
 def _model(raw: dict) -> Model:
     return Model(
-        id=raw["id"], name=raw["name"], name_zh=raw.get("name_zh", raw["name"]),
-        context=int(raw["context"]), max_output=int(raw["max_output"]),
-        price_in=float(raw["price_in"]), price_out=float(raw["price_out"]),
+        id=raw["id"],
+        name=raw["name"],
+        name_zh=raw.get("name_zh", raw["name"]),
+        context=int(raw["context"]),
+        max_output=int(raw["max_output"]),
+        price_in=float(raw["price_in"]),
+        price_out=float(raw["price_out"]),
         capabilities=frozenset(raw.get("capabilities", ())),
-        temperature=float(raw["temperature"]), top_p=float(raw["top_p"]),
-        offline=bool(raw.get("offline", False)), max_images=int(raw.get("max_images", 0)),
+        temperature=float(raw["temperature"]),
+        top_p=float(raw["top_p"]),
+        offline=bool(raw.get("offline", False)),
+        max_images=int(raw.get("max_images", 0)),
     )
 
 

@@ -3,6 +3,7 @@
 The script thread polls `ReplyStream.poll()` so it can draw batched updates and notice a Stop
 even while upstream is silent; the reader thread never touches Streamlit.
 """
+
 from __future__ import annotations
 
 import copy
@@ -33,6 +34,7 @@ TIMEOUT = httpx.Timeout(25.0, connect=5.0)
 MAX_ATTEMPTS = 3
 BACKOFF = (1.0, 2.0)
 
+
 @functools.cache  # CA certificates only: no key, no user data
 def _tls() -> ssl.SSLContext:
     """One TLS context for the process: building it loads the CA bundle (~35 ms per reply otherwise)."""
@@ -46,6 +48,7 @@ OFFLINE_BASE_URL = "http://glm-simulator.invalid/api/paas/v4"
 @dataclass(frozen=True)
 class Endpoint:
     """How to reach the API: a key, an optional base URL, or the in-process simulator."""
+
     api_key: str = field(repr=False)
     base_url: str | None = None
     transport: httpx.BaseTransport | None = field(default=None, repr=False)
@@ -54,13 +57,15 @@ class Endpoint:
     @classmethod
     def offline(cls) -> Endpoint:
         from glmsim.simulator import Simulator  # only the demo needs it
+
         # Streams at a believable pace so the demo shows what streaming looks like.
         return cls(OFFLINE_KEY, OFFLINE_BASE_URL, Simulator(ttft=0.25, token_delay=0.02).transport())
 
     def client(self) -> tuple[zhipuai.ZhipuAI, httpx.Client]:
         http = httpx.Client(timeout=self.timeout, transport=self.transport, verify=_tls())
-        sdk = zhipuai.ZhipuAI(api_key=self.api_key, base_url=self.base_url, max_retries=0,
-                              timeout=self.timeout, http_client=http)
+        sdk = zhipuai.ZhipuAI(
+            api_key=self.api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout, http_client=http
+        )
         return sdk, http
 
 
@@ -137,6 +142,7 @@ class Sources:
 
     Each Sources event carries every result received so far: replace, do not append.
     """
+
     results: list[dict]
 
 
@@ -145,6 +151,7 @@ Event = Retrying | Delta | Finished | Failed | Sources
 
 class ThinkSplitter:
     """Routes a leading `<think>…</think>` in content (GLM-Z1, GLM-4.5V) to reasoning, across chunk borders."""
+
     OPEN, CLOSE = "<think>", "</think>"
     DROP = ("<|begin_of_box|>", "<|end_of_box|>")  # GLM-4.5V answer-box markers
 
@@ -159,7 +166,7 @@ class ThinkSplitter:
         if self._mode == "start":
             head = self._buf.lstrip()
             if head.startswith(self.OPEN):
-                self._buf = head[len(self.OPEN):]
+                self._buf = head[len(self.OPEN) :]
                 self._mode = "thinking"
             elif self.OPEN.startswith(head) and not final:
                 return out  # too little to tell yet
@@ -169,15 +176,15 @@ class ThinkSplitter:
             i = self._buf.find(self.CLOSE)
             if i < 0:
                 keep = 0 if final else _partial_suffix(self._buf, (self.CLOSE,))
-                out.reasoning, self._buf = self._buf[:len(self._buf) - keep], self._buf[len(self._buf) - keep:]
+                out.reasoning, self._buf = self._buf[: len(self._buf) - keep], self._buf[len(self._buf) - keep :]
                 return out
-            out.reasoning, self._buf = self._buf[:i], self._buf[i + len(self.CLOSE):]
+            out.reasoning, self._buf = self._buf[:i], self._buf[i + len(self.CLOSE) :]
             self._mode, self._trim = "answer", True
         if self._trim:
             self._buf = self._buf.lstrip("\n")
             self._trim = not self._buf
         keep = 0 if final else _partial_suffix(self._buf, self.DROP)
-        out.content, self._buf = self._buf[:len(self._buf) - keep], self._buf[len(self._buf) - keep:]
+        out.content, self._buf = self._buf[: len(self._buf) - keep], self._buf[len(self._buf) - keep :]
         for marker in self.DROP:
             out.content = out.content.replace(marker, "")
         return out
@@ -240,9 +247,15 @@ class ReplyStream:
 
     _END = object()
 
-    def __init__(self, endpoint: Endpoint, request: ChatRequest, *,
-                 max_attempts: int = MAX_ATTEMPTS, backoff: tuple[float, ...] = BACKOFF,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        request: ChatRequest,
+        *,
+        max_attempts: int = MAX_ATTEMPTS,
+        backoff: tuple[float, ...] = BACKOFF,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._endpoint = endpoint
         self._request = request
         self._max_attempts = max_attempts
@@ -374,7 +387,7 @@ class ReplyStream:
             usage = _usage_dict(_field(chunk, "usage")) or usage
             # Search results come on the first or the last chunk (result_sequence): look at every one.
             fresh = [item for item in _search_items(_field(chunk, "web_search"))[:MAX_SOURCES] if item not in sources]
-            fresh = fresh[:MAX_SOURCES - len(sources)]
+            fresh = fresh[: MAX_SOURCES - len(sources)]
             if fresh:
                 sources += fresh
                 self._put(Sources(list(sources)))

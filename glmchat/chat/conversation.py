@@ -1,4 +1,5 @@
 """A conversation as plain data: message records, what is sent to the API, and usage totals."""
+
 from __future__ import annotations
 
 import base64
@@ -22,15 +23,31 @@ def user_message(text: str, files: list[attachments.Attachment] = ()) -> dict:
 
 def attachment_record(a: attachments.Attachment) -> dict:
     """An attachment as JSON-safe data kept with its message (images and document bytes as base64)."""
-    return {"name": a.name, "kind": a.kind, "size": a.size, "mime": a.mime, "width": a.width,
-            "height": a.height, "tokens": a.tokens, "text": a.text,
-            "data": base64.b64encode(a.data).decode("ascii")}
+    return {
+        "name": a.name,
+        "kind": a.kind,
+        "size": a.size,
+        "mime": a.mime,
+        "width": a.width,
+        "height": a.height,
+        "tokens": a.tokens,
+        "text": a.text,
+        "data": base64.b64encode(a.data).decode("ascii"),
+    }
 
 
 def attachment_from_record(r: dict) -> attachments.Attachment:
-    return attachments.Attachment(name=r["name"], kind=r["kind"], size=r["size"], mime=r["mime"],
-                                  data=base64.b64decode(r["data"]), text=r.get("text"), width=r.get("width", 0),
-                                  height=r.get("height", 0), tokens=r.get("tokens", 0))
+    return attachments.Attachment(
+        name=r["name"],
+        kind=r["kind"],
+        size=r["size"],
+        mime=r["mime"],
+        data=base64.b64decode(r["data"]),
+        text=r.get("text"),
+        width=r.get("width", 0),
+        height=r.get("height", 0),
+        tokens=r.get("tokens", 0),
+    )
 
 
 def files_of(message: dict) -> list[attachments.Attachment]:
@@ -54,10 +71,24 @@ def api_content(message: dict) -> str | list[dict]:
 
 
 def assistant_message(model: str, params: dict) -> dict:
-    return {"id": uuid.uuid4().hex, "role": "assistant", "content": "", "reasoning": "",
-            "status": STREAMING, "error": None, "finish_reason": None,
-            "meta": {"model": model, "params": dict(params), "usage": None,
-                     "ttft": None, "tps": None, "cost": None, "attempts": 0}}
+    return {
+        "id": uuid.uuid4().hex,
+        "role": "assistant",
+        "content": "",
+        "reasoning": "",
+        "status": STREAMING,
+        "error": None,
+        "finish_reason": None,
+        "meta": {
+            "model": model,
+            "params": dict(params),
+            "usage": None,
+            "ttft": None,
+            "tps": None,
+            "cost": None,
+            "attempts": 0,
+        },
+    }
 
 
 def error_record(err: ChatError) -> dict:
@@ -79,6 +110,7 @@ def api_messages(messages: list[dict], system_prompt: str | None) -> list[dict]:
 @dataclass
 class Plan:
     """What one request sends: the messages, the ids left out for length, and its estimated size."""
+
     messages: list[dict]
     dropped: list[str]
     tokens: int
@@ -91,14 +123,16 @@ def context_use(messages: list[dict], system_prompt: str | None) -> int:
         usage = meta.get("usage") if messages[i]["role"] == "assistant" else None
         if usage and usage.get("prompt_tokens"):
             # That reply's prompt plus the reply itself are the start of the next prompt.
-            return (int(usage["prompt_tokens"]) + int(usage.get("completion_tokens") or 0)
-                    + sum(message_tokens(m) for m in messages[i + 1:]))
+            return (
+                int(usage["prompt_tokens"])
+                + int(usage.get("completion_tokens") or 0)
+                + sum(message_tokens(m) for m in messages[i + 1 :])
+            )
     system = [{"content": system_prompt}] if system_prompt and system_prompt.strip() else []
     return sum(message_tokens(m) for m in system + messages)
 
 
-def plan_request(messages: list[dict], system_prompt: str | None, budget: int,
-                 summary: dict | None = None) -> Plan:
+def plan_request(messages: list[dict], system_prompt: str | None, budget: int, summary: dict | None = None) -> Plan:
     """The request within budget tokens: a summary replaces what it covers, then the oldest turns go.
 
     The system prompt always stays, and so does the last message.
@@ -129,9 +163,12 @@ def plan_request(messages: list[dict], system_prompt: str | None, budget: int,
 def summary_request(messages: list[dict], lang: str) -> list[dict]:
     """The request that asks the model to summarise messages (their text only)."""
     transcript = "\n\n".join(f"{m['role']}: {m['content']}" for m in messages if m["content"])
-    ask = ("请用简洁的要点总结以下对话，保留事实、决定和未解决的问题，供后续对话作为上下文：" if lang == "zh"
-           else "Summarise the conversation below as concise bullet points, keeping facts, decisions and "
-                "open questions, to serve as context for the rest of the conversation:")
+    ask = (
+        "请用简洁的要点总结以下对话，保留事实、决定和未解决的问题，供后续对话作为上下文："
+        if lang == "zh"
+        else "Summarise the conversation below as concise bullet points, keeping facts, decisions and "
+        "open questions, to serve as context for the rest of the conversation:"
+    )
     return [{"role": "user", "content": f"{ask}\n\n{transcript}"}]
 
 
@@ -159,8 +196,9 @@ class Totals:
             self.cost += cost
 
 
-def tokens_per_second(completion_tokens: int | None, first_token_at: float | None,
-                      finished_at: float | None) -> float | None:
+def tokens_per_second(
+    completion_tokens: int | None, first_token_at: float | None, finished_at: float | None
+) -> float | None:
     """Generation speed from the API's completion token count and the time tokens were arriving."""
     if not completion_tokens or first_token_at is None or finished_at is None:
         return None

@@ -1,10 +1,10 @@
 """Turn every failure the GLM API, the SDK or the network can produce into one ChatError."""
+
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from enum import Enum
-
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -12,24 +12,24 @@ if TYPE_CHECKING:
 
 
 class Kind(str, Enum):
-    AUTH = "auth"                    # 1000–1005, 401
-    NO_BALANCE = "no_balance"        # 1113
-    ACCOUNT = "account"              # 1110–1121 but 1113
-    QUOTA = "quota"                  # 1304, 1308–1321: daily or plan quota used up
-    BUSY = "busy"                    # 1302, 1303, 1305, 1312, bare 429
-    POLICY = "policy"                # 1300, 1301, finish_reason "sensitive"
+    AUTH = "auth"  # 1000–1005, 401
+    NO_BALANCE = "no_balance"  # 1113
+    ACCOUNT = "account"  # 1110–1121 but 1113
+    QUOTA = "quota"  # 1304, 1308–1321: daily or plan quota used up
+    BUSY = "busy"  # 1302, 1303, 1305, 1312, bare 429
+    POLICY = "policy"  # 1300, 1301, finish_reason "sensitive"
     UNKNOWN_MODEL = "unknown_model"  # 1211, 1221, 1222
-    BAD_PARAM = "bad_param"          # 1210, 1212–1215, other 400
+    BAD_PARAM = "bad_param"  # 1210, 1212–1215, other 400
     PROMPT_TOO_LONG = "prompt_too_long"  # 1261
-    PERMISSION = "permission"        # 1220, 403
-    NOT_FOUND = "not_found"          # 404: usually a wrong base URL
-    SERVER = "server"                # 5xx, 1200, 1230, 1234
+    PERMISSION = "permission"  # 1220, 403
+    NOT_FOUND = "not_found"  # 404: usually a wrong base URL
+    SERVER = "server"  # 5xx, 1200, 1230, 1234
     TIMEOUT = "timeout"
     CONNECTION = "connection"
-    CUT = "cut"                      # stream ended or dropped before the reply finished
-    MALFORMED = "malformed"          # a chunk that is not JSON, or a body that is not the API's
-    MODEL_ERROR = "model_error"      # finish_reason "network_error": inference failed upstream
-    NO_KEY = "no_key"                # a real model was chosen with no API key: nothing is sent
+    CUT = "cut"  # stream ended or dropped before the reply finished
+    MALFORMED = "malformed"  # a chunk that is not JSON, or a body that is not the API's
+    MODEL_ERROR = "model_error"  # finish_reason "network_error": inference failed upstream
+    NO_KEY = "no_key"  # a real model was chosen with no API key: nothing is sent
     UNKNOWN = "unknown"
 
 
@@ -129,6 +129,7 @@ def classify(exc: BaseException) -> ChatError:
     """One ChatError for any exception raised by create() or by iterating a stream."""
     import httpx  # the SDK loads on first use, not with the first page
     import zhipuai
+
     # Order matters: the SDK's timeout, connection and validation errors subclass APIResponseError.
     if isinstance(exc, zhipuai.APIStatusError):
         return _status_error(exc)

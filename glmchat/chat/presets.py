@@ -1,4 +1,5 @@
 """System-prompt presets: a few built in (presets.toml), plus each owner's own, kept in the database."""
+
 from __future__ import annotations
 
 import functools
@@ -15,7 +16,7 @@ MAX_PROMPT = 8000
 
 @dataclass(frozen=True)
 class Preset:
-    id: str      # "builtin:<id>" or "user:<name>"
+    id: str  # "builtin:<id>" or "user:<name>"
     name: str
     prompt: str
 
@@ -53,8 +54,9 @@ def with_user_preset(existing: list[Preset], name: str, prompt: str) -> str:
     if not name:
         raise ValueError("a preset needs a name")
     kept = [p for p in existing if p.name != name][: MAX_USER_PRESETS - 1]
-    return json.dumps([{"name": p.name, "prompt": p.prompt} for p in kept] + [{"name": name, "prompt": prompt}],
-                      ensure_ascii=False)
+    return json.dumps(
+        [{"name": p.name, "prompt": p.prompt} for p in kept] + [{"name": name, "prompt": prompt}], ensure_ascii=False
+    )
 
 
 def find(presets: list[Preset], preset_id: str | None) -> Preset | None:

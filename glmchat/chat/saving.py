@@ -1,14 +1,15 @@
 """Saving a conversation while it happens: the user's message first, the reply as it streams."""
+
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from glmchat.chat.conversation import STREAMING
 
-SAVE_EVERY = 0.5        # a streaming reply is written at most this often, never per token
-HEARTBEAT = 5.0         # …and at least this often while it streams, so readers can tell it is alive
+SAVE_EVERY = 0.5  # a streaming reply is written at most this often, never per token
+HEARTBEAT = 5.0  # …and at least this often while it streams, so readers can tell it is alive
 STALE_AFTER = timedelta(seconds=15)  # a "streaming" reply not written for this long was interrupted
 TITLE_CHARS = 40
 
@@ -23,7 +24,7 @@ def is_interrupted(message: dict, updated_at: datetime | None, now: datetime | N
     """A saved reply still marked streaming whose writer has gone silent (server killed, tab closed)."""
     if message.get("status") != STREAMING or updated_at is None:
         return False
-    return (now or datetime.now(timezone.utc)) - updated_at > STALE_AFTER
+    return (now or datetime.now(UTC)) - updated_at > STALE_AFTER
 
 
 class ReplySaver:

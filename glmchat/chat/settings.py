@@ -1,13 +1,14 @@
 """This run's model and parameters, from what the sidebar's widgets hold, each checked against what they
 offer (glmchat/hosting/offered.py). No Streamlit: the session-state layer hands the raw values in as `Widgets`."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from glmchat.chat.catalogue import Catalogue, Model
 from glmchat.hosting import offered
 from glmchat.hosting.access import PERSONAL, SHARED
-from glmchat.chat.catalogue import Catalogue, Model
 from glmchat.hosting.config import KeySource
 
 if TYPE_CHECKING:
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Widgets:
     """The settings widgets' raw values, as a forged message may have left them."""
+
     model: object = None
     custom_model: object = None
     temperature: object = None
@@ -43,6 +45,7 @@ class Settings:
     def endpoint(self) -> Endpoint | None:
         """Where requests go; None when a real model is chosen but there is no key."""
         from glmchat.chat.client import Endpoint  # the SDK loads with the first request, not the first page
+
         if self.model.offline:
             return Endpoint.offline()
         if self.key is None:
@@ -52,12 +55,25 @@ class Settings:
     def chat_request(self, messages: list[dict]) -> ChatRequest:
         """The request for these messages with this run's model and parameters."""
         from glmchat.chat.client import ChatRequest
-        return ChatRequest(model=self.model.id, messages=messages, temperature=self.temperature, top_p=self.top_p,
-                           max_tokens=self.max_tokens, thinking=self.thinking, web_search=self.web_search)
+
+        return ChatRequest(
+            model=self.model.id,
+            messages=messages,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=self.max_tokens,
+            thinking=self.thinking,
+            web_search=self.web_search,
+        )
 
     def params(self) -> dict:
-        return {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens,
-                "thinking": self.thinking, "web_search": self.web_search}
+        return {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "thinking": self.thinking,
+            "web_search": self.web_search,
+        }
 
     def conversation_settings(self, preset: str | None, summary: dict | None) -> dict:
         """What a conversation remembers and restores when it is opened again."""
@@ -77,19 +93,28 @@ def custom_models_allowed(mode: str, local: bool, key: KeySource | None) -> bool
     return mode == SHARED or (mode == PERSONAL and local)
 
 
-def checked(widgets: Widgets, catalogue: Catalogue, *, lang: str, key: KeySource | None, base_url: str | None,
-            custom_allowed: bool) -> Settings:
+def checked(
+    widgets: Widgets,
+    catalogue: Catalogue,
+    *,
+    lang: str,
+    key: KeySource | None,
+    base_url: str | None,
+    custom_allowed: bool,
+) -> Settings:
     """The settings the widgets hold, each value used only if the sidebar offered it."""
     custom = offered.model_id(widgets.custom_model) if custom_allowed else ""
     fallback = catalogue.default_id if key is not None else catalogue.offline_id
     model = catalogue.get(custom or offered.choice(widgets.model, catalogue.ids(), fallback))
     return Settings(
-        lang=lang, model=model,
+        lang=lang,
+        model=model,
         temperature=offered.number(widgets.temperature, *offered.TEMPERATURE, model.temperature),
         top_p=offered.number(widgets.top_p, *offered.TOP_P, model.top_p),
         max_tokens=offered.whole(widgets.max_tokens, 1, model.max_output, model.max_output),
         system_prompt=offered.text(widgets.system, offered.SYSTEM_CHARS),
         thinking=offered.flag(widgets.thinking, True) if model.supports("thinking") else None,
         web_search=offered.flag(widgets.web_search, False) and model.supports("web_search"),
-        key=key, base_url=base_url,
+        key=key,
+        base_url=base_url,
     )

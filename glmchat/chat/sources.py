@@ -10,6 +10,7 @@ Markdown) still needs that pass:
 * :func:`sources_markdown` renders the compact numbered list;
 * :func:`to_record` / :func:`from_record` store the list with a message (JSON-safe, re-validated on load).
 """
+
 from __future__ import annotations
 
 import re
@@ -42,7 +43,7 @@ _LITERAL_RE = re.compile(r"[\\*_~./$`]")
 _BRACKETS = str.maketrans("[]", "\uff3b\uff3d")
 # In link destinations: characters that are invalid in URLs, or that safe_markdown could read as math
 # ("\\(", "\\["), are percent-encoded; "&", "$", "*", "_" are backslash-escaped (their meaning in a URL stays).
-_DEST_PERCENT = frozenset(" \"()<>[]\\^`{|}")
+_DEST_PERCENT = frozenset(' "()<>[]\\^`{|}')
 _DEST_ESCAPE = frozenset("&$*_")
 
 _FALLBACK_TITLE = {"zh": "来源 {n}", "en": "Source {n}"}
@@ -60,6 +61,7 @@ class Source:
 # ---------------------------------------------------------------------------------------------------------
 # Parsing
 
+
 def _safe_link(raw: object) -> str | None:
     if not isinstance(raw, str) or "\\" in raw:  # browsers read "\\" as "/" in http(s) URLs: not worth it
         return None
@@ -74,7 +76,7 @@ def _safe_link(raw: object) -> str | None:
         return None
     if parts.scheme.lower() not in ("http", "https") or not host or not _HOST_RE.fullmatch(host):
         return None
-    url = parts.scheme.lower() + url[len(parts.scheme):]
+    url = parts.scheme.lower() + url[len(parts.scheme) :]
     return url if is_allowed_url(url) else None
 
 
@@ -89,7 +91,7 @@ def _plain(raw: object, limit: int) -> str:
     if not isinstance(raw, str):
         return ""
     text = " ".join(_CONTROL_RE.sub(" ", raw).split())
-    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _refer(raw: object) -> str | None:
@@ -141,18 +143,19 @@ def from_record(record: object) -> list[Source]:
         link = _safe_link(item.get("link"))
         site = _site(link)
         title = _plain(item.get("title"), TITLE_MAX)
-        sources.append(Source(n=len(sources) + 1, title=title or site, site=site, link=link,
-                              refer=_refer(item.get("refer"))))
+        sources.append(
+            Source(n=len(sources) + 1, title=title or site, site=site, link=link, refer=_refer(item.get("refer")))
+        )
     return sources
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Markdown
 
+
 def _destination(url: str) -> str:
     """``url`` as a Markdown link destination that CommonMark and safe_markdown both read back as ``url``."""
-    return "".join("%%%02X" % ord(c) if c in _DEST_PERCENT else "\\" + c if c in _DEST_ESCAPE else c
-                   for c in url)
+    return "".join("%%%02X" % ord(c) if c in _DEST_PERCENT else "\\" + c if c in _DEST_ESCAPE else c for c in url)
 
 
 def _citation(source: Source) -> str:
@@ -178,7 +181,7 @@ def _cite_prose(text: str, table: dict[int, Source]) -> str:
         source = table.get(int(m.group(1) or m.group(2)))
         if source is None:
             return m.group(0)
-        backslashes = len(text[:m.start()]) - len(text[:m.start()].rstrip("\\"))
+        backslashes = len(text[: m.start()]) - len(text[: m.start()].rstrip("\\"))
         if backslashes % 2:
             if m.group(1):
                 return m.group(0)  # "\\[ref_1]": the author escaped the bracket
@@ -195,7 +198,7 @@ def _cite_paragraph(text: str, table: dict[int, Source]) -> str:
     while (m := _BACKTICKS_RE.search(text, pos)) is not None:
         run = m.group(1)
         start = m.start(1)
-        closer = next((c for c in re.finditer("`+", text[m.end():]) if len(c.group()) == len(run)), None)
+        closer = next((c for c in re.finditer("`+", text[m.end() :]) if len(c.group()) == len(run)), None)
         if closer is None:
             pos = m.end()  # unmatched: the backticks are text
             continue

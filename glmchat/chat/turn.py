@@ -14,6 +14,7 @@ run ended: `stop()` for the Stop button or a rerun, `detach()` for a page that w
         draw(event)
     turn.close()
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,13 +25,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from glmchat.chat import conversation as conv
-from glmchat.hosting import requestlog
 from glmchat.chat import sources as web
 from glmchat.chat.catalogue import Model
 from glmchat.chat.conversation import DONE, ERROR, INCOMPLETE, STOPPED, STREAMING, Totals
 from glmchat.chat.errors import ChatError, for_finish_reason
-from glmchat.hosting.quota import Ticket
 from glmchat.chat.saving import ReplySaver
+from glmchat.hosting import requestlog
+from glmchat.hosting.quota import Ticket
 
 if TYPE_CHECKING:
     from glmchat.chat.client import ChatRequest, Endpoint, Finished, ReplyStream, Retrying
@@ -38,8 +39,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("glmchat.chat")
 
-FLUSH_EVERY = 0.05   # batch screen updates: the first token at once, then at most every 50 ms
-QUIET_EVERY = 0.5    # while upstream is silent, give the page a chance to act (a Stop takes effect there)
+FLUSH_EVERY = 0.05  # batch screen updates: the first token at once, then at most every 50 ms
+QUIET_EVERY = 0.5  # while upstream is silent, give the page a chance to act (a Stop takes effect there)
 
 Reserve = Callable[[], "tuple[Ticket | None, Refusal | None]"]
 
@@ -47,12 +48,14 @@ Reserve = Callable[[], "tuple[Ticket | None, Refusal | None]"]
 @dataclass(frozen=True)
 class Grew:
     """The message has new text to draw. `first`: its first, so the rest of the page may follow now."""
+
     first: bool
 
 
 @dataclass(frozen=True)
 class Quiet:
     """Nothing was drawn for QUIET_EVERY seconds; `waiting`: nothing has arrived at all yet."""
+
     seconds: float  # since the request was sent
     waiting: bool
 
@@ -60,6 +63,7 @@ class Quiet:
 @dataclass
 class _Record:
     """What the request log line needs, gathered before the page may go away."""
+
     model: str
     prompt: str | None  # only when the host turned GLMCHAT_LOG_CONTENT on
     request_id: str = field(default_factory=requestlog.new_request_id)
@@ -84,8 +88,13 @@ def prompt_text(content: object) -> str:
 
 def limit_error(refusal: Refusal, own_key: bool) -> dict:
     """A reached spending limit as the message's error: which one, when it frees up, whether an own key would do."""
-    return {"kind": "limit", "limit": refusal.kind, "scope": refusal.scope, "retry_after": refusal.retry_after,
-            "own_key": own_key}
+    return {
+        "kind": "limit",
+        "limit": refusal.kind,
+        "scope": refusal.scope,
+        "retry_after": refusal.retry_after,
+        "own_key": own_key,
+    }
 
 
 def _nowhere(message: dict) -> None:
@@ -122,6 +131,7 @@ class Turn:
     def send(self, endpoint: Endpoint, request: ChatRequest) -> Turn:
         """Start the request: the reader thread reads it while the caller goes on."""
         from glmchat.chat.client import ReplyStream  # the SDK loads with the first request, not the first page
+
         self.reply = ReplyStream(endpoint, request).start()
         return self
 
@@ -136,8 +146,7 @@ class Turn:
         if self.ticket:
             self.ticket.finish(None, 0.0)
 
-    def adopt(self, message: dict, *, save: Callable[[dict], None] | None = None,
-              totals: Totals | None = None) -> None:
+    def adopt(self, message: dict, *, save: Callable[[dict], None] | None = None, totals: Totals | None = None) -> None:
         """The assistant message this reply fills, where it is saved, and the session totals it adds to."""
         self.message, self._saver, self._totals = message, ReplySaver(save or _nowhere), totals
 
@@ -182,6 +191,7 @@ class Turn:
     def _apply(self, ev) -> Retrying | None:
         """Fold one stream event into the message; a Retrying event is handed back for display."""
         from glmchat.chat.client import Delta, Failed, Finished, Retrying, Sources
+
         msg = self.message
         if isinstance(ev, Delta):
             msg["reasoning"] += ev.reasoning
@@ -208,10 +218,12 @@ class Turn:
             msg["finish_reason"] = finished.finish_reason
             meta["usage"] = finished.usage
             if finished.usage:
-                meta["cost"] = self.model.cost(int(finished.usage.get("prompt_tokens") or 0),
-                                               int(finished.usage.get("completion_tokens") or 0))
-                meta["tps"] = conv.tokens_per_second(finished.usage.get("completion_tokens"),
-                                                     reply.first_token_at, reply.finished_at)
+                meta["cost"] = self.model.cost(
+                    int(finished.usage.get("prompt_tokens") or 0), int(finished.usage.get("completion_tokens") or 0)
+                )
+                meta["tps"] = conv.tokens_per_second(
+                    finished.usage.get("completion_tokens"), reply.first_token_at, reply.finished_at
+                )
             failure = failure or for_finish_reason(finished.finish_reason)
             if finished.finish_reason == "sensitive":
                 msg["content"] = msg["reasoning"] = ""  # the API asks for the displayed text to be withdrawn
@@ -252,6 +264,7 @@ class Turn:
                 self.message["status"] = INCOMPLETE
             finally:
                 self._close()
+
         threading.Thread(target=run, name="glm-reply-detached", daemon=True).start()
 
     def close(self) -> None:
@@ -278,12 +291,20 @@ class Turn:
             self.ticket.finish(usage, meta.get("cost"))
         ttft = meta.get("ttft")
         began = reply.started_at if reply and reply.started_at else record.began
-        requestlog.log_request(requestlog.RequestRecord(
-            request_id=record.request_id, model=record.model,
-            status="refused" if refused else _LOG_STATUS.get(msg["status"], "error"),
-            code=error.get("code") or error.get("limit") or error.get("kind"), http_status=error.get("status"),
-            attempts=reply.attempts if reply else 0, latency_ms=None if ttft is None else round(ttft * 1000),
-            duration_ms=round((time.monotonic() - began) * 1000),
-            prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
-            prompt=record.prompt, reply=msg["content"] if record.prompt is not None else None),
-            include_text=record.prompt is not None)
+        requestlog.log_request(
+            requestlog.RequestRecord(
+                request_id=record.request_id,
+                model=record.model,
+                status="refused" if refused else _LOG_STATUS.get(msg["status"], "error"),
+                code=error.get("code") or error.get("limit") or error.get("kind"),
+                http_status=error.get("status"),
+                attempts=reply.attempts if reply else 0,
+                latency_ms=None if ttft is None else round(ttft * 1000),
+                duration_ms=round((time.monotonic() - began) * 1000),
+                prompt_tokens=usage.get("prompt_tokens"),
+                completion_tokens=usage.get("completion_tokens"),
+                prompt=record.prompt,
+                reply=msg["content"] if record.prompt is not None else None,
+            ),
+            include_text=record.prompt is not None,
+        )

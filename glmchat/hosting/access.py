@@ -11,6 +11,7 @@
 
 No Streamlit here: callers pass settings through `lookup(name) -> str | None`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,16 +26,26 @@ MODES = (PERSONAL, SHARED, BYOK, GATE)
 
 MODE = "GLMCHAT_ACCESS_MODE"
 PASSWORD_HASH = "GLMCHAT_ACCESS_PASSWORD_HASH"
-ALLOWED_EMAILS = "GLMCHAT_ALLOWED_EMAILS"      # "ann@example.com, @example.org": addresses and @domains
-ALLOW_OWN_KEY = "GLMCHAT_ALLOW_OWN_KEY"        # gate mode: visitors may switch to their own key
-BEHIND_PROXY = "GLMCHAT_BEHIND_PROXY"          # trust the proxy's X-Real-IP to tell clients apart
+ALLOWED_EMAILS = "GLMCHAT_ALLOWED_EMAILS"  # "ann@example.com, @example.org": addresses and @domains
+ALLOW_OWN_KEY = "GLMCHAT_ALLOW_OWN_KEY"  # gate mode: visitors may switch to their own key
+BEHIND_PROXY = "GLMCHAT_BEHIND_PROXY"  # trust the proxy's X-Real-IP to tell clients apart
 HOST_KEY_HISTORY = "GLMCHAT_HOST_KEY_HISTORY"  # gate mode: history for visitors on the host's key
-ADMIN_EMAILS = "GLMCHAT_ADMIN_EMAILS"          # signed-in users who see the host key's totals
+ADMIN_EMAILS = "GLMCHAT_ADMIN_EMAILS"  # signed-in users who see the host key's totals
 # GLMCHAT_HOST_KEY_HISTORY values: nothing saved, each visitor their own, or one history for all of them.
 HISTORY_OFF, HISTORY_PER_VISITOR, HISTORY_SHARED = "off", "per-visitor", "shared"
-_HISTORY_VALUES = {"": HISTORY_OFF, "0": HISTORY_OFF, "false": HISTORY_OFF, "no": HISTORY_OFF, "off": HISTORY_OFF,
-                   "1": HISTORY_PER_VISITOR, "true": HISTORY_PER_VISITOR, "yes": HISTORY_PER_VISITOR,
-                   "on": HISTORY_PER_VISITOR, "per-visitor": HISTORY_PER_VISITOR, "shared": HISTORY_SHARED}
+_HISTORY_VALUES = {
+    "": HISTORY_OFF,
+    "0": HISTORY_OFF,
+    "false": HISTORY_OFF,
+    "no": HISTORY_OFF,
+    "off": HISTORY_OFF,
+    "1": HISTORY_PER_VISITOR,
+    "true": HISTORY_PER_VISITOR,
+    "yes": HISTORY_PER_VISITOR,
+    "on": HISTORY_PER_VISITOR,
+    "per-visitor": HISTORY_PER_VISITOR,
+    "shared": HISTORY_SHARED,
+}
 
 Lookup = Callable[[str], "str | None"]
 
@@ -51,12 +62,12 @@ def flag(lookup: Lookup, name: str) -> bool:
 class Access:
     mode: str
     password_hash: str | None
-    allowed: tuple[str, ...]     # lower-case addresses and "@domain" entries; empty = any signed-in user
-    own_key: bool                # the sidebar offers a key field
-    login: bool                  # Streamlit's OIDC login is configured ([auth] in secrets)
+    allowed: tuple[str, ...]  # lower-case addresses and "@domain" entries; empty = any signed-in user
+    own_key: bool  # the sidebar offers a key field
+    login: bool  # Streamlit's OIDC login is configured ([auth] in secrets)
     behind_proxy: bool
     host_key_history: str = HISTORY_OFF  # one of HISTORY_OFF, HISTORY_PER_VISITOR, HISTORY_SHARED
-    admins: tuple[str, ...] = ()         # like `allowed`; who else sees the host key's totals
+    admins: tuple[str, ...] = ()  # like `allowed`; who else sees the host key's totals
 
     @classmethod
     def from_settings(cls, lookup: Lookup, secrets: Mapping[str, object]) -> Access:
@@ -71,8 +82,16 @@ class Access:
         if history not in _HISTORY_VALUES:
             raise ConfigError(f"{HOST_KEY_HISTORY} must be true (per visitor), shared or false")
         own_key = mode != GATE or flag(lookup, ALLOW_OWN_KEY)
-        return cls(mode, password_hash, _emails(lookup(ALLOWED_EMAILS)), own_key, login, flag(lookup, BEHIND_PROXY),
-                   _HISTORY_VALUES[history], _emails(lookup(ADMIN_EMAILS)))
+        return cls(
+            mode,
+            password_hash,
+            _emails(lookup(ALLOWED_EMAILS)),
+            own_key,
+            login,
+            flag(lookup, BEHIND_PROXY),
+            _HISTORY_VALUES[history],
+            _emails(lookup(ADMIN_EMAILS)),
+        )
 
     def email_allowed(self, email: str | None) -> bool:
         """A signed-in e-mail passes the gate if the allow-list is empty or names it or its domain."""
@@ -84,9 +103,10 @@ class Access:
 
 
 def _emails(text: str | None) -> tuple[str, ...]:
-    """"ann@example.com; @corp.cn bob@x.org" -> lower-case addresses and "@domain" entries."""
-    return tuple(e for e in (p.strip().lower() for p in (text or "").replace(";", ",").replace(" ", ",")
-                             .split(",")) if e)
+    """ "ann@example.com; @corp.cn bob@x.org" -> lower-case addresses and "@domain" entries."""
+    return tuple(
+        e for e in (p.strip().lower() for p in (text or "").replace(";", ",").replace(" ", ",").split(",")) if e
+    )
 
 
 def _listed(email: str | None, entries: tuple[str, ...], *, empty_means_all: bool) -> bool:
@@ -100,9 +120,21 @@ def _listed(email: str | None, entries: tuple[str, ...], *, empty_means_all: boo
 
 # Headers a proxy, tunnel or hosting front end adds: a request that carries one did not come straight
 # from a browser on this machine, whatever its peer address.
-_FORWARDING = ("x-forwarded-for", "x-real-ip", "forwarded", "x-forwarded-host", "x-forwarded-proto", "via",
-               "x-forwarded-server", "cf-connecting-ip", "true-client-ip", "x-client-ip", "fastly-client-ip",
-               "x-original-forwarded-for", "x-envoy-external-address")
+_FORWARDING = (
+    "x-forwarded-for",
+    "x-real-ip",
+    "forwarded",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "via",
+    "x-forwarded-server",
+    "cf-connecting-ip",
+    "true-client-ip",
+    "x-client-ip",
+    "fastly-client-ip",
+    "x-original-forwarded-for",
+    "x-envoy-external-address",
+)
 # uvicorn (Streamlit's server) replaces a loopback peer's address with X-Forwarded-For's unless told not
 # to, so without a declared proxy every such request counts as this one client: forging the header
 # then buys no fresh throttle or budget.

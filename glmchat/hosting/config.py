@@ -1,4 +1,5 @@
 """Where the API key and endpoint come from: Streamlit secrets, then the environment (and .env)."""
+
 from __future__ import annotations
 
 import os
@@ -42,6 +43,7 @@ def lookup(name: str, secrets: Mapping[str, object], environ: Mapping[str, str] 
 @dataclass(frozen=True)
 class KeySource:
     """The API key in use and where it came from ("secrets", "env" or "visitor")."""
+
     key: str
     origin: str
 
@@ -49,8 +51,9 @@ class KeySource:
         return f"KeySource(origin={self.origin!r})"
 
 
-def find_key(secrets: Mapping[str, object], visitor_key: object = None,
-             environ: Mapping[str, str] = os.environ) -> KeySource | None:
+def find_key(
+    secrets: Mapping[str, object], visitor_key: object = None, environ: Mapping[str, str] = os.environ
+) -> KeySource | None:
     """The key to use: secrets, then environment, then the visitor's own; None for the offline demo."""
     if key := _clean(secrets.get(KEY_NAME)):
         return KeySource(key, "secrets")

@@ -1,4 +1,5 @@
 """One attempt at the shared access password: throttled per client and app-wide, never echoed (no Streamlit)."""
+
 from __future__ import annotations
 
 import logging
@@ -18,8 +19,7 @@ def attempt(store, client: str, typed: object, password_hash: str) -> tuple[str,
     """
     if not isinstance(typed, str) or not typed:
         return None
-    wait, at = store.begin_login_attempt(client, passwords.wait_seconds, passwords.WINDOW,
-                                         down_wait=passwords.APP_WAIT)
+    wait, at = store.begin_login_attempt(client, passwords.wait_seconds, passwords.WINDOW, down_wait=passwords.APP_WAIT)
     if at is None:
         return WAIT, wait
     try:

@@ -1,4 +1,5 @@
 """Limits on what a visitor may send, checked in code when a message is submitted (widgets can be bypassed)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -32,6 +33,7 @@ def count_chars(text: str) -> int:
 @dataclass(frozen=True)
 class Refusal:
     """Why a message was refused: an i18n key, the limit and the visitor's actual count."""
+
     key: str
     limit: int
     actual: int
@@ -40,10 +42,11 @@ class Refusal:
 @dataclass(frozen=True)
 class InputLimits:
     """What one visitor may send; the host can lower or raise each limit in settings."""
+
     message_chars: int = 20_000
-    attachments: int = 5               # files on one message
+    attachments: int = 5  # files on one message
     conversation_messages: int = 1_000  # user and assistant messages in one conversation
-    conversations: int = 500            # saved conversations per owner
+    conversations: int = 500  # saved conversations per owner
 
     @classmethod
     def from_settings(cls, lookup: Callable[[str], object]) -> InputLimits:
@@ -69,17 +72,32 @@ class InputLimits:
 def message_shapes() -> Shapes:
     # Imported here: only an import needs them, and attachments and sources are more than this module needs.
     from glmchat.chat import attachments, sources
-    from glmchat.hosting import offered
     from glmchat.chat.i18n import STRINGS
+    from glmchat.hosting import offered
     from glmchat.store import Shapes
-    return Shapes(temperature=offered.TEMPERATURE, top_p=offered.TOP_P, system_chars=offered.SYSTEM_CHARS,
-                  image_bytes=attachments.MAX_IMAGE_BYTES_IN, image_side=attachments.API_IMAGE_MAX_SIDE,
-                  source_title=sources.TITLE_MAX, source_link=sources.LINK_MAX, sources=sources.SOURCES_MAX,
-                  texts=frozenset(STRINGS))
+
+    return Shapes(
+        temperature=offered.TEMPERATURE,
+        top_p=offered.TOP_P,
+        system_chars=offered.SYSTEM_CHARS,
+        image_bytes=attachments.MAX_IMAGE_BYTES_IN,
+        image_side=attachments.API_IMAGE_MAX_SIDE,
+        source_title=sources.TITLE_MAX,
+        source_link=sources.LINK_MAX,
+        sources=sources.SOURCES_MAX,
+        texts=frozenset(STRINGS),
+    )
 
 
-def check(limits: InputLimits, *, text: str, attachments: int, conversation_messages: int,
-          new_conversation: bool, conversations: int) -> Refusal | None:
+def check(
+    limits: InputLimits,
+    *,
+    text: str,
+    attachments: int,
+    conversation_messages: int,
+    new_conversation: bool,
+    conversations: int,
+) -> Refusal | None:
     """The first limit this message would break, or None if it may be sent.
 
     conversation_messages and conversations are the counts before this message; a turn adds two

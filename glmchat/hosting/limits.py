@@ -4,6 +4,7 @@ No Streamlit and no database here: `Store.reserve_request` counts what was used 
 What both sides speak of (the China Standard Time day, the rolling minute, a `Usage`, a `Refusal`) is the
 store's, below this module: glmchat.store.spend, imported here by the same names.
 """
+
 from __future__ import annotations
 
 import re
@@ -13,8 +14,20 @@ from datetime import datetime, timedelta
 
 from glmchat.store.spend import CST, UNAVAILABLE, WINDOW, Refusal, Usage, day_start
 
-__all__ = ["CST", "KINDS", "PREFIX", "SCOPES", "UNAVAILABLE", "UNPRICED", "WINDOW", "Limits", "Refusal", "ScopeLimits",
-           "Usage", "day_start"]
+__all__ = [
+    "CST",
+    "KINDS",
+    "PREFIX",
+    "SCOPES",
+    "UNAVAILABLE",
+    "UNPRICED",
+    "WINDOW",
+    "Limits",
+    "Refusal",
+    "ScopeLimits",
+    "Usage",
+    "day_start",
+]
 
 PREFIX = "GLMCHAT_LIMIT_"
 KINDS = ("rpm", "tokens_day", "cny_day", "streams", "unavailable", "unpriced")
@@ -38,6 +51,7 @@ class ScopeLimits:
 @dataclass(frozen=True)
 class Limits:
     """The configured limits; None means no limit. Names: GLMCHAT_LIMIT_<FIELD IN CAPITALS>."""
+
     rpm: int | None = None
     visitor_rpm: int | None = None
     tokens_day: int | None = None
@@ -75,8 +89,12 @@ class Limits:
     def scope(self, scope: str) -> ScopeLimits:
         """The four limits of one scope, "app" or "visitor"."""
         p = {"app": "", "visitor": "visitor_"}[scope]
-        return ScopeLimits(getattr(self, p + "rpm"), getattr(self, p + "tokens_day"),
-                           getattr(self, p + "cny_day"), getattr(self, p + "streams"))
+        return ScopeLimits(
+            getattr(self, p + "rpm"),
+            getattr(self, p + "tokens_day"),
+            getattr(self, p + "cny_day"),
+            getattr(self, p + "streams"),
+        )
 
     def check(self, visitor: Usage, app: Usage, now: datetime) -> Refusal | None:
         """The first limit reached, the visitor's before the app's; within a scope the day limits come

@@ -4,6 +4,7 @@ A visitor can send any WebSocket message, not only what the widgets allow: Strea
 a value that is not among its options, and a slider or number input a value outside its range. Each
 helper returns the value when the widget could have produced it, else the given default. No Streamlit.
 """
+
 from __future__ import annotations
 
 import math

@@ -9,6 +9,7 @@ Nothing is shared that the host did not name as shared:
 - A visitor on the host's key (gate mode) gets no saved history, unless the host allows it: per visitor
   (without a login that is the browser session) or, named as such, one history shared by all of them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,7 +18,7 @@ import hmac
 from glmchat.hosting.access import BYOK, GATE, HISTORY_OFF, HISTORY_SHARED, PERSONAL, SHARED
 from glmchat.hosting.config import KeySource
 
-OWNER_SECRET = "GLMCHAT_OWNER_SECRET"        # optional; otherwise one is created in the database
+OWNER_SECRET = "GLMCHAT_OWNER_SECRET"  # optional; otherwise one is created in the database
 LOCAL = "local"
 HOST = "host"
 
@@ -26,8 +27,16 @@ def _tag(secret: str, value: str) -> str:
     return hmac.new(secret.encode(), value.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def owner_id(*, mode: str, secret: str | None, login_email: str | None = None, key: KeySource | None = None,
-             local: bool = False, host_key_history: str = HISTORY_OFF, session: str | None = None) -> str | None:
+def owner_id(
+    *,
+    mode: str,
+    secret: str | None,
+    login_email: str | None = None,
+    key: KeySource | None = None,
+    local: bool = False,
+    host_key_history: str = HISTORY_OFF,
+    session: str | None = None,
+) -> str | None:
     """The owner of this visitor's chats, or None when nothing may be saved for them.
 
     `login_email` must be a verified address; `session` names this browser session, for per-visitor

@@ -2,6 +2,7 @@
 
 Make the hash with `python -m glmchat.hosting.passwords` and paste the printed line into secrets.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,11 +30,11 @@ P_MAX = 4
 
 # Throttling: failures counted over the last WINDOW seconds.
 WINDOW = 900
-FREE_ATTEMPTS = 3        # a client's first three attempts never wait
-FIRST_WAIT = 2.0         # then 2, 4, 8 ... seconds
+FREE_ATTEMPTS = 3  # a client's first three attempts never wait
+FIRST_WAIT = 2.0  # then 2, 4, 8 ... seconds
 MAX_WAIT = 300.0
-APP_FAILURES = 50        # this many failures app-wide looks like a distributed guess ...
-APP_WAIT = 30.0          # ... so every client waits at least this long
+APP_FAILURES = 50  # this many failures app-wide looks like a distributed guess ...
+APP_WAIT = 30.0  # ... so every client waits at least this long
 
 
 def _normalise(password: str) -> bytes:
@@ -43,8 +44,7 @@ def _normalise(password: str) -> bytes:
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     # OpenSSL needs 128*r*(n+p+2) bytes; the default maxmem (32 MiB) is just too small for n=2**15.
-    return hashlib.scrypt(_normalise(password), salt=salt, n=n, r=r, p=p, dklen=DKLEN,
-                          maxmem=128 * r * (n + p + 2))
+    return hashlib.scrypt(_normalise(password), salt=salt, n=n, r=r, p=p, dklen=DKLEN, maxmem=128 * r * (n + p + 2))
 
 
 def _b64(data: bytes) -> str:
@@ -101,12 +101,15 @@ def wait_seconds(client_failures: int, app_failures: int) -> float:
     return wait
 
 
-def main(argv: Sequence[str] | None = None, read: Callable[[str], str] = getpass.getpass,
-         out: Callable[[str], object] = print) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    read: Callable[[str], str] = getpass.getpass,
+    out: Callable[[str], object] = print,
+) -> int:
     """Ask for the password twice and print the secrets line; never prints the password."""
     argparse.ArgumentParser(
-        prog="python -m glmchat.hosting.passwords",
-        description=f"Print the {SETTING} line for .streamlit/secrets.toml.").parse_args(argv)
+        prog="python -m glmchat.hosting.passwords", description=f"Print the {SETTING} line for .streamlit/secrets.toml."
+    ).parse_args(argv)
     try:
         password = read("Access password: ")
         again = read("Repeat it: ")

@@ -1,4 +1,5 @@
 """One request's row in the host's spending counters: kept alive while it streams, closed with its usage."""
+
 from __future__ import annotations
 
 import threading
@@ -29,6 +30,7 @@ class Ticket:
                 return
             self._done = True
         usage = usage or {}
-        tokens = int(usage.get("total_tokens") or 0) or \
-            int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0)
+        tokens = int(usage.get("total_tokens") or 0) or int(usage.get("prompt_tokens") or 0) + int(
+            usage.get("completion_tokens") or 0
+        )
         self._store.finish_request(self.request_id, tokens, float(cost or 0.0))

@@ -2,6 +2,7 @@
 
 The prompt and reply are logged only when the host sets GLMCHAT_LOG_CONTENT.
 """
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 LOG_CONTENT = "GLMCHAT_LOG_CONTENT"
 STATUSES = ("ok", "error", "stopped", "refused")
@@ -26,17 +27,18 @@ def new_request_id() -> str:
 @dataclass
 class RequestRecord:
     """What one request did. Deliberately has no field for the API key."""
+
     request_id: str
     model: str
-    status: str                         # one of STATUSES
+    status: str  # one of STATUSES
     attempts: int
     duration_ms: int
-    code: str | None = None             # the API's business code or the error kind
+    code: str | None = None  # the API's business code or the error kind
     http_status: int | None = None
-    latency_ms: int | None = None       # until the first token
+    latency_ms: int | None = None  # until the first token
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
-    owner_tag: str | None = None        # short and not reversible to the owner
+    owner_tag: str | None = None  # short and not reversible to the owner
     prompt: str | None = field(default=None, repr=False)  # user content stays out of reprs and tracebacks
     reply: str | None = field(default=None, repr=False)
 
@@ -48,7 +50,7 @@ class RequestRecord:
 def _line(record: RequestRecord, include_text: bool) -> str:
     data = {
         "request_id": record.request_id,
-        "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "model": record.model,
         "status": record.status,
         "code": record.code,
@@ -68,8 +70,10 @@ def _line(record: RequestRecord, include_text: bool) -> str:
     return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-def log_request(record: RequestRecord, logger: logging.Logger = logging.getLogger("glmchat.requests"),
-                include_text: bool = False) -> None:
+REQUESTS = logging.getLogger("glmchat.requests")
+
+
+def log_request(record: RequestRecord, logger: logging.Logger = REQUESTS, include_text: bool = False) -> None:
     """Log `request {json}` on one line; prompt and reply only when include_text is True."""
     logger.info("request %s", _line(record, include_text))
 

@@ -4,6 +4,7 @@ and one shared string object for the values many loaded rows repeat.
 Text columns cannot hold NUL or lone surrogates in PostgreSQL; both backends replace them with U+FFFD in
 content, reasoning, titles, status and finish_reason (JSON columns keep them exactly).
 """
+
 from __future__ import annotations
 
 import json
@@ -17,12 +18,12 @@ from glmchat.store.schema import MAX_OWNER
 MAX_TITLE = 200
 MAX_MODEL = 200
 MAX_LIST = 1000
-MAX_JSON = 1_000_000          # settings, meta and error of one message, serialised
+MAX_JSON = 1_000_000  # settings, meta and error of one message, serialised
 # A message's other keys hold its attachments: up to 10 files, each a re-encoded image of up to 5 MB
 # (attachments.API_IMAGE_MAX_BYTES) or a 10 MB document, as base64 (4/3 larger), plus extracted text.
 MAX_EXTRA_JSON = 160_000_000
-MAX_TOKENS = 10**9            # tokens of one message or request: far beyond any model's context window
-MAX_COST = 10**6              # ¥ of one message
+MAX_TOKENS = 10**9  # tokens of one message or request: far beyond any model's context window
+MAX_COST = 10**6  # ¥ of one message
 
 ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
 CID = re.compile(r"[0-9a-f]{32}")
@@ -31,8 +32,21 @@ _ABSENT = "\u0000absent"  # extra_json entry listing core keys the saved dict di
 USER_KEYS = ("id", "role", "content")
 ASSISTANT_KEYS = ("id", "role", "content", "reasoning", "status", "error", "finish_reason", "meta")
 _CORE = {"user": USER_KEYS, "assistant": ASSISTANT_KEYS}
-MESSAGE_VALUE_COLUMNS = ("role", "content", "reasoning", "status", "error_json", "finish_reason", "meta_json",
-                         "model", "prompt_tokens", "completion_tokens", "total_tokens", "cost", "extra_json")
+MESSAGE_VALUE_COLUMNS = (
+    "role",
+    "content",
+    "reasoning",
+    "status",
+    "error_json",
+    "finish_reason",
+    "meta_json",
+    "model",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cost",
+    "extra_json",
+)
 
 
 # --------------------------------------------------------------------------- text and JSON
@@ -93,9 +107,11 @@ def usage_columns(meta: object) -> dict:
         cols["model"] = clean(meta["model"])
     usage = meta.get("usage")
     if isinstance(usage, dict):
+
         def tokens(name: str) -> int | None:
             v = usage.get(name)
             return v if is_int(v) and 0 <= v <= MAX_TOKENS else None
+
         prompt, completion, total = tokens("prompt_tokens"), tokens("completion_tokens"), tokens("total_tokens")
         cols["prompt_tokens"] = prompt or 0
         cols["completion_tokens"] = completion or 0
@@ -124,9 +140,18 @@ def encode_message(message: object) -> dict:
         raise ValueError("role must be user or assistant")
     if not isinstance(content, str):
         raise ValueError("content must be text")
-    row: dict[str, Any] = {"id": mid, "role": role, "content": clean(content), "reasoning": None,
-                           "status": None, "error_json": None, "finish_reason": None, "meta_json": None,
-                           "extra_json": None, **usage_columns(None)}
+    row: dict[str, Any] = {
+        "id": mid,
+        "role": role,
+        "content": clean(content),
+        "reasoning": None,
+        "status": None,
+        "error_json": None,
+        "finish_reason": None,
+        "meta_json": None,
+        "extra_json": None,
+        **usage_columns(None),
+    }
     core = _CORE[role]
     if role == "assistant":
         row["reasoning"] = _opt_str(message, "reasoning")
@@ -158,8 +183,13 @@ def decode_message(r: Any) -> dict:
     absent = set(extra.pop(_ABSENT, ()))
     message: dict[str, Any] = {"id": r.id, "role": _shared(r.role), "content": r.content}
     if r.role == "assistant":
-        for key, value in (("reasoning", r.reasoning), ("status", _shared(r.status)), ("error", _loads(r.error_json)),
-                           ("finish_reason", _shared(r.finish_reason)), ("meta", _loads(r.meta_json))):
+        for key, value in (
+            ("reasoning", r.reasoning),
+            ("status", _shared(r.status)),
+            ("error", _loads(r.error_json)),
+            ("finish_reason", _shared(r.finish_reason)),
+            ("meta", _loads(r.meta_json)),
+        ):
             if key not in absent:
                 message[key] = value
     message.update(extra)

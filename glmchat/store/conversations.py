@@ -5,6 +5,7 @@ Every method takes an `owner` and filters by it: another owner's id behaves as a
 conversation and stays contiguous (only the tail is ever deleted), so lazy loading can ask for
 `messages(limit=n, before_seq=first_loaded_seq)` where `first_loaded_seq = message_count - loaded + 1`.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,20 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from glmchat.store.codec import (CID, MESSAGE_VALUE_COLUMNS, bounded, clean, decode_message, encode_message, is_int,
-                                 model_text, owner_key, settings_text, title_text, valid_cid)
+from glmchat.store.codec import (
+    CID,
+    MESSAGE_VALUE_COLUMNS,
+    bounded,
+    clean,
+    decode_message,
+    encode_message,
+    is_int,
+    model_text,
+    owner_key,
+    settings_text,
+    title_text,
+    valid_cid,
+)
 from glmchat.store.engine import Engine, StorageError, insert_for
 from glmchat.store.schema import conversations, messages_t, utc
 
@@ -44,8 +57,14 @@ def _snippet(text: str, needle: str) -> str:
 
 
 def conversation_dict(r: Any, count: int | None = None) -> dict:
-    out = {"id": r.id, "title": r.title, "model": r.model, "settings": json.loads(r.settings_json),
-           "created_at": r.created_at, "updated_at": r.updated_at}
+    out = {
+        "id": r.id,
+        "title": r.title,
+        "model": r.model,
+        "settings": json.loads(r.settings_json),
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
+    }
     if count is not None:
         out["message_count"] = int(count)
     return out
@@ -63,8 +82,9 @@ class Conversations(Engine):
 
     # ---------------------------------------------------------------- conversations
 
-    def create_conversation(self, owner: str, title: str, model: str, settings: dict | None = None, *,
-                            cid: str | None = None) -> str:
+    def create_conversation(
+        self, owner: str, title: str, model: str, settings: dict | None = None, *, cid: str | None = None
+    ) -> str:
         """A new conversation's id. With `cid` (32 hex digits): insert if absent, so a replay is harmless."""
         owner, title, model = owner_key(owner), title_text(title), model_text(model)
         settings_json = settings_text(settings)
@@ -73,8 +93,15 @@ class Conversations(Engine):
         elif not isinstance(cid, str) or not CID.fullmatch(cid):
             raise ValueError("conversation id must be 32 hex digits")
         now = self._now()
-        values = {"id": cid, "owner": owner, "title": title, "model": model, "settings_json": settings_json,
-                  "created_at": now, "updated_at": now}
+        values = {
+            "id": cid,
+            "owner": owner,
+            "title": title,
+            "model": model,
+            "settings_json": settings_json,
+            "created_at": now,
+            "updated_at": now,
+        }
         insert = insert_for(self.dialect)
         with self._tx(write=True) as conn:
             conn.execute(insert(conversations).values(**values).on_conflict_do_nothing(index_elements=["id"]))
@@ -88,14 +115,21 @@ class Conversations(Engine):
         if not valid_cid(cid):
             return None
         with self._tx() as conn:
-            row = conn.execute(sa.select(conversations, self._count().label("n"))
-                               .where(conversations.c.id == cid, conversations.c.owner == owner)).first()
+            row = conn.execute(
+                sa.select(conversations, self._count().label("n")).where(
+                    conversations.c.id == cid, conversations.c.owner == owner
+                )
+            ).first()
         return None if row is None else conversation_dict(row, row.n)
 
     @staticmethod
     def _count():
-        return (sa.select(sa.func.count()).select_from(messages_t)
-                .where(messages_t.c.conversation_id == conversations.c.id).scalar_subquery())
+        return (
+            sa.select(sa.func.count())
+            .select_from(messages_t)
+            .where(messages_t.c.conversation_id == conversations.c.id)
+            .scalar_subquery()
+        )
 
     @staticmethod
     def _filters(q, owner: str, model: str | None, since: datetime | None, until: datetime | None):
@@ -108,8 +142,16 @@ class Conversations(Engine):
             q = q.where(conversations.c.updated_at <= utc(until))
         return q.order_by(conversations.c.updated_at.desc(), conversations.c.id.desc())
 
-    def list_conversations(self, owner: str, *, limit: int = 50, offset: int = 0, model: str | None = None,
-                           since: datetime | None = None, until: datetime | None = None) -> list[dict]:
+    def list_conversations(
+        self,
+        owner: str,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        model: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[dict]:
         """Newest updated first; since/until (inclusive) filter on updated_at."""
         owner = owner_key(owner)
         limit, offset = bounded(limit, "limit"), bounded(offset, "offset", 10**9)
@@ -120,8 +162,13 @@ class Conversations(Engine):
 
     def count_conversations(self, owner: str) -> int:
         with self._tx() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(conversations)
-                                    .where(conversations.c.owner == owner_key(owner))).scalar())
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(conversations)
+                    .where(conversations.c.owner == owner_key(owner))
+                ).scalar()
+            )
 
     def rename(self, owner: str, cid: str, title: str) -> bool:
         """Renaming does not move the conversation in the list (updated_at is left alone)."""
@@ -129,9 +176,11 @@ class Conversations(Engine):
         if not valid_cid(cid):
             return False
         with self._tx(write=True) as conn:
-            n = conn.execute(conversations.update()
-                             .where(conversations.c.id == cid, conversations.c.owner == owner)
-                             .values(title=title)).rowcount
+            n = conn.execute(
+                conversations.update()
+                .where(conversations.c.id == cid, conversations.c.owner == owner)
+                .values(title=title)
+            ).rowcount
         return n > 0
 
     def update_settings(self, owner: str, cid: str, model: str, settings: dict) -> bool:
@@ -139,9 +188,11 @@ class Conversations(Engine):
         if not valid_cid(cid):
             return False
         with self._tx(write=True) as conn:
-            n = conn.execute(conversations.update()
-                             .where(conversations.c.id == cid, conversations.c.owner == owner)
-                             .values(model=model, settings_json=settings_json)).rowcount
+            n = conn.execute(
+                conversations.update()
+                .where(conversations.c.id == cid, conversations.c.owner == owner)
+                .values(model=model, settings_json=settings_json)
+            ).rowcount
         return n > 0
 
     def delete(self, owner: str, cid: str) -> bool:
@@ -177,13 +228,23 @@ class Conversations(Engine):
                         return
                     conn.execute(messages_t.update().where(*key).values(updated_at=now))
                 else:
-                    conn.execute(messages_t.update().where(*key).values(
-                        **{name: row[name] for name in MESSAGE_VALUE_COLUMNS}, updated_at=now))
+                    conn.execute(
+                        messages_t.update()
+                        .where(*key)
+                        .values(**{name: row[name] for name in MESSAGE_VALUE_COLUMNS}, updated_at=now)
+                    )
             else:
-                seq = conn.execute(sa.select(sa.func.coalesce(sa.func.max(messages_t.c.seq), 0))
-                                   .where(messages_t.c.conversation_id == cid)).scalar() + 1
-                conn.execute(messages_t.insert().values(**row, conversation_id=cid, seq=seq,
-                                                        created_at=now, updated_at=now))
+                seq = (
+                    conn.execute(
+                        sa.select(sa.func.coalesce(sa.func.max(messages_t.c.seq), 0)).where(
+                            messages_t.c.conversation_id == cid
+                        )
+                    ).scalar()
+                    + 1
+                )
+                conn.execute(
+                    messages_t.insert().values(**row, conversation_id=cid, seq=seq, created_at=now, updated_at=now)
+                )
             conn.execute(conversations.update().where(conversations.c.id == cid).values(updated_at=now))
 
     def messages(self, owner: str, cid: str, *, limit: int | None = None, before_seq: int | None = None) -> list[dict]:
@@ -191,8 +252,11 @@ class Conversations(Engine):
         owner = owner_key(owner)
         if not valid_cid(cid):
             return []
-        q = (sa.select(messages_t).join(conversations, conversations.c.id == messages_t.c.conversation_id)
-             .where(conversations.c.owner == owner, messages_t.c.conversation_id == cid))
+        q = (
+            sa.select(messages_t)
+            .join(conversations, conversations.c.id == messages_t.c.conversation_id)
+            .where(conversations.c.owner == owner, messages_t.c.conversation_id == cid)
+        )
         if before_seq is not None:
             if not is_int(before_seq):
                 raise ValueError("before_seq must be an integer")
@@ -214,20 +278,30 @@ class Conversations(Engine):
         with self._tx(write=True) as conn:
             if not self._owned(conn, owner, cid, lock=True):
                 return 0
-            seq = conn.execute(sa.select(messages_t.c.seq).where(
-                messages_t.c.conversation_id == cid, messages_t.c.id == message_id)).scalar()
+            seq = conn.execute(
+                sa.select(messages_t.c.seq).where(messages_t.c.conversation_id == cid, messages_t.c.id == message_id)
+            ).scalar()
             if seq is None:
                 return 0
-            n = conn.execute(messages_t.delete().where(messages_t.c.conversation_id == cid,
-                                                       messages_t.c.seq > seq)).rowcount
+            n = conn.execute(
+                messages_t.delete().where(messages_t.c.conversation_id == cid, messages_t.c.seq > seq)
+            ).rowcount
             if n:
                 conn.execute(conversations.update().where(conversations.c.id == cid).values(updated_at=self._now()))
         return n
 
     # ---------------------------------------------------------------- search, usage
 
-    def search(self, owner: str, text: str, *, limit: int = 50, model: str | None = None,
-               since: datetime | None = None, until: datetime | None = None) -> list[dict]:
+    def search(
+        self,
+        owner: str,
+        text: str,
+        *,
+        limit: int = 50,
+        model: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[dict]:
         owner = owner_key(owner)
         if not isinstance(text, str):
             return []
@@ -235,8 +309,11 @@ class Conversations(Engine):
         if not needle:
             return []
         pattern = _like(needle)
-        hit = (sa.select(messages_t.c.id).where(messages_t.c.conversation_id == conversations.c.id,
-                                                messages_t.c.content.ilike(pattern, escape="\\")).exists())
+        hit = (
+            sa.select(messages_t.c.id)
+            .where(messages_t.c.conversation_id == conversations.c.id, messages_t.c.content.ilike(pattern, escape="\\"))
+            .exists()
+        )
         q = self._filters(sa.select(conversations, self._count().label("n")), owner, model, since, until)
         q = q.where(sa.or_(conversations.c.title.ilike(pattern, escape="\\"), hit)).limit(bounded(limit, "limit"))
         out = []
@@ -245,7 +322,9 @@ class Conversations(Engine):
                 first = conn.execute(
                     sa.select(messages_t.c.content)
                     .where(messages_t.c.conversation_id == r.id, messages_t.c.content.ilike(pattern, escape="\\"))
-                    .order_by(messages_t.c.seq).limit(1)).scalar()
+                    .order_by(messages_t.c.seq)
+                    .limit(1)
+                ).scalar()
                 item = conversation_dict(r, r.n)
                 item["snippet"] = _snippet(first if first is not None else r.title, needle)
                 out.append(item)
@@ -255,16 +334,36 @@ class Conversations(Engine):
         """One row per assistant message with usage (since/until inclusive, on the message's created_at)."""
         owner = owner_key(owner)
         m, c = messages_t, conversations
-        q = (sa.select(m.c.created_at, sa.func.coalesce(m.c.model, c.c.model).label("model"), c.c.id, c.c.title,
-                       m.c.prompt_tokens, m.c.completion_tokens, m.c.total_tokens, m.c.cost)
-             .join(c, c.c.id == m.c.conversation_id)
-             .where(c.c.owner == owner, m.c.role == "assistant", m.c.total_tokens.is_not(None)))
+        q = (
+            sa.select(
+                m.c.created_at,
+                sa.func.coalesce(m.c.model, c.c.model).label("model"),
+                c.c.id,
+                c.c.title,
+                m.c.prompt_tokens,
+                m.c.completion_tokens,
+                m.c.total_tokens,
+                m.c.cost,
+            )
+            .join(c, c.c.id == m.c.conversation_id)
+            .where(c.c.owner == owner, m.c.role == "assistant", m.c.total_tokens.is_not(None))
+        )
         if since is not None:
             q = q.where(m.c.created_at >= utc(since))
         if until is not None:
             q = q.where(m.c.created_at <= utc(until))
         with self._tx() as conn:
             rows = conn.execute(q.order_by(m.c.created_at, c.c.id, m.c.seq)).all()
-        return [{"day": r.created_at.date(), "model": r.model, "conversation_id": r.id, "title": r.title,
-                 "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
-                 "total_tokens": r.total_tokens, "cost": r.cost} for r in rows]
+        return [
+            {
+                "day": r.created_at.date(),
+                "model": r.model,
+                "conversation_id": r.id,
+                "title": r.title,
+                "prompt_tokens": r.prompt_tokens,
+                "completion_tokens": r.completion_tokens,
+                "total_tokens": r.total_tokens,
+                "cost": r.cost,
+            }
+            for r in rows
+        ]

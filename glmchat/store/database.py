@@ -5,6 +5,7 @@ PostgreSQL schema isolation: `Store(url, schema="name")` sets `search_path` for 
 one fresh schema each). `busy_timeout` (seconds) is SQLite's busy timeout and PostgreSQL's lock_timeout, so a
 locked database gives StorageError instead of a hang. The schema is created and upgraded on opening.
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -25,8 +26,9 @@ class Store(Conversations, Spend, Exchange):
     (seconds; SQLite busy timeout, PostgreSQL lock_timeout), `connect_timeout` (PostgreSQL, seconds).
     """
 
-    def __init__(self, url: str, *, schema: str | None = None, busy_timeout: float = 5.0,
-                 connect_timeout: int = 5) -> None:
+    def __init__(
+        self, url: str, *, schema: str | None = None, busy_timeout: float = 5.0, connect_timeout: int = 5
+    ) -> None:
         super().__init__(url, schema=schema, busy_timeout=busy_timeout, connect_timeout=connect_timeout)
         try:
             self.migrate()
@@ -37,8 +39,10 @@ class Store(Conversations, Spend, Exchange):
     def migrate(self) -> int:
         with self._tx(write=True) as conn:
             if self.dialect == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k, hashtext(coalesce(current_schema(), '')))"),
-                             {"k": LOCK_KEY})
+                conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:k, hashtext(coalesce(current_schema(), '')))"),
+                    {"k": LOCK_KEY},
+                )
             apply_migrations(conn)
         return CURRENT_VERSION
 
@@ -58,8 +62,11 @@ class Store(Conversations, Spend, Exchange):
             raise ValueError("meta key and value must be text")
         insert = insert_for(self.dialect)
         with self._tx(write=True) as conn:
-            conn.execute(insert(app_meta).values(key=key, value=clean(value))
-                         .on_conflict_do_update(index_elements=["key"], set_={"value": clean(value)}))
+            conn.execute(
+                insert(app_meta)
+                .values(key=key, value=clean(value))
+                .on_conflict_do_update(index_elements=["key"], set_={"value": clean(value)})
+            )
 
     def set_meta_if_absent(self, key: str, value: str) -> str:
         """The stored value for key: `value` if this call stored it, else the earlier writer's."""
@@ -70,6 +77,7 @@ class Store(Conversations, Spend, Exchange):
             return found
         insert = insert_for(self.dialect)
         with self._tx(write=True) as conn:
-            conn.execute(insert(app_meta).values(key=key, value=clean(value))
-                         .on_conflict_do_nothing(index_elements=["key"]))
+            conn.execute(
+                insert(app_meta).values(key=key, value=clean(value)).on_conflict_do_nothing(index_elements=["key"])
+            )
             return conn.execute(sa.select(app_meta.c.value).where(app_meta.c.key == key)).scalar_one()

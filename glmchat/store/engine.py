@@ -3,6 +3,7 @@
 `Engine` is the base of `Store`: it opens the engine and offers `_tx` (a transaction that turns any
 database failure into a `StorageError` with a short safe message) and `_now` (a strictly increasing clock).
 """
+
 from __future__ import annotations
 
 import logging
@@ -14,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,9 @@ from sqlalchemy.pool import StaticPool
 log = logging.getLogger("glmchat.store")
 
 ROOT = Path(__file__).resolve().parents[2]
-DATABASE_URL_NAME = "GLMCHAT_DATABASE_URL"  # the setting (secret or environment); glmchat.hosting.config reads it by this
+DATABASE_URL_NAME = (
+    "GLMCHAT_DATABASE_URL"  # the setting (secret or environment); glmchat.hosting.config reads it by this
+)
 LOCK_KEY = 0x676C6D  # "glm": first half of every advisory lock key (migration, import, spend, login)
 _SCHEMA = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
@@ -45,7 +48,7 @@ def normalise_url(url: str) -> str:
     url = url.strip()
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -72,6 +75,7 @@ def insert_for(dialect: str):
     """The dialect's INSERT, which has ON CONFLICT; PostgreSQL's is imported only where it is used."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
+
         return insert
     return sqlite_insert
 
@@ -114,15 +118,16 @@ class Engine:
     (seconds; SQLite busy timeout, PostgreSQL lock_timeout), `connect_timeout` (PostgreSQL, seconds).
     """
 
-    def __init__(self, url: str, *, schema: str | None = None, busy_timeout: float = 5.0,
-                 connect_timeout: int = 5) -> None:
+    def __init__(
+        self, url: str, *, schema: str | None = None, busy_timeout: float = 5.0, connect_timeout: int = 5
+    ) -> None:
         self._clock_lock = threading.Lock()
         # SQLite lets one writer in at a time, and its busy handler polls with sleeps of up to 100 ms;
         # this process's writers queue on a lock instead, which hands over at once (10 sessions sending
         # together waited seconds in BEGIN IMMEDIATE). Other processes still meet the busy timeout.
         self._write_lock = threading.Lock()
         self._busy_timeout = busy_timeout
-        self._last = datetime.min.replace(tzinfo=timezone.utc)
+        self._last = datetime.min.replace(tzinfo=UTC)
         try:
             u = make_url(normalise_url(url))
         except Exception:  # noqa: BLE001 - the URL may hold a password: never echo it
@@ -174,8 +179,9 @@ class Engine:
                 raise StorageError("invalid schema name")
             options.append(f"-c search_path={schema}")
         options.append(f"-c lock_timeout={int(busy_timeout * 1000)}")
-        return sa.create_engine(u, pool_pre_ping=True,
-                                connect_args={"connect_timeout": connect_timeout, "options": " ".join(options)})
+        return sa.create_engine(
+            u, pool_pre_ping=True, connect_args={"connect_timeout": connect_timeout, "options": " ".join(options)}
+        )
 
     @contextmanager
     def _tx(self, write: bool = False) -> Iterator[Connection]:
@@ -199,7 +205,7 @@ class Engine:
     def _now(self) -> datetime:
         """UTC now, strictly increasing within this process (so "newest first" has no ties)."""
         with self._clock_lock:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             if now <= self._last:
                 now = self._last + timedelta(microseconds=1)
             self._last = now

@@ -6,17 +6,26 @@ An import meets the chat's own limits, given by the caller as an object shaped l
 those already there, at most `conversation_messages` messages in one conversation, `attachments` files on
 one message, and every field the page reads in the shapes the app writes (`shapes`, see shapes.py).
 """
+
 from __future__ import annotations
 
 import json
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol
 
 import sqlalchemy as sa
 
-from glmchat.store.codec import (decode_message, encode_message, is_int, model_text, owner_key, settings_text,
-                                 title_text, valid_cid)
+from glmchat.store.codec import (
+    decode_message,
+    encode_message,
+    is_int,
+    model_text,
+    owner_key,
+    settings_text,
+    title_text,
+    valid_cid,
+)
 from glmchat.store.conversations import conversation_dict
 from glmchat.store.engine import LOCK_KEY, Engine
 from glmchat.store.schema import conversations, messages_t, utc
@@ -24,8 +33,8 @@ from glmchat.store.shapes import Shapes, reader
 
 EXPORT_FORMAT = "glmchat-export"
 EXPORT_VERSION = 1
-MAX_IMPORT_MB = 20            # an export file (the History page's uploader limit, checked again on the server)
-_EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+MAX_IMPORT_MB = 20  # an export file (the History page's uploader limit, checked again on the server)
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class ImportRefused(ValueError):
@@ -40,6 +49,7 @@ class ImportRefused(ValueError):
 
 class ImportLimits(Protocol):
     """What an import is held to: the chat's input limits and the shapes its page reads."""
+
     @property
     def conversations(self) -> int: ...
 
@@ -113,10 +123,14 @@ def validate_export(data: object, limits: ImportLimits) -> list[dict]:
     if not isinstance(convs, list):
         raise ValueError("conversations must be a list")
     if len(convs) > limits.conversations:
-        raise ImportRefused("history.import_file_conversations", f"more than {limits.conversations:,} conversations",
-                            n=len(convs), limit=limits.conversations)
+        raise ImportRefused(
+            "history.import_file_conversations",
+            f"more than {limits.conversations:,} conversations",
+            n=len(convs),
+            limit=limits.conversations,
+        )
     read = reader(limits.shapes)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     plan = []
     for i, conv in enumerate(convs, start=1):
         where = f"conversation {i}"
@@ -126,9 +140,13 @@ def validate_export(data: object, limits: ImportLimits) -> list[dict]:
         if not isinstance(msgs, list):
             raise ValueError(f"{where}: messages must be a list")
         if len(msgs) > limits.conversation_messages:
-            raise ImportRefused("history.import_messages",
-                                f"{where}: more than {limits.conversation_messages:,} messages",
-                                n=i, actual=len(msgs), limit=limits.conversation_messages)
+            raise ImportRefused(
+                "history.import_messages",
+                f"{where}: more than {limits.conversation_messages:,} messages",
+                n=i,
+                actual=len(msgs),
+                limit=limits.conversation_messages,
+            )
         try:
             title, model = title_text(conv.get("title")), model_text(conv.get("model"))
             settings_json = settings_text(read.settings(conv.get("settings")))
@@ -140,9 +158,14 @@ def validate_export(data: object, limits: ImportLimits) -> list[dict]:
         for j, message in enumerate(msgs, start=1):
             files = message.get("attachments") if isinstance(message, dict) and message.get("role") == "user" else None
             if isinstance(files, list) and len(files) > limits.attachments:
-                raise ImportRefused("history.import_files",
-                                    f"{where}, message {j}: more than {limits.attachments} files",
-                                    n=i, m=j, actual=len(files), limit=limits.attachments)
+                raise ImportRefused(
+                    "history.import_files",
+                    f"{where}, message {j}: more than {limits.attachments} files",
+                    n=i,
+                    m=j,
+                    actual=len(files),
+                    limit=limits.attachments,
+                )
             try:
                 row = encode_message(read.message(message))
             except ValueError as exc:
@@ -151,8 +174,16 @@ def validate_export(data: object, limits: ImportLimits) -> list[dict]:
                 raise ValueError(f"{where}, message {j}: duplicate message id")
             seen.add(row["id"])
             rows.append(row)
-        plan.append({"title": title, "model": model, "settings_json": settings_json, "created_at": created,
-                     "updated_at": updated, "messages": rows})
+        plan.append(
+            {
+                "title": title,
+                "model": model,
+                "settings_json": settings_json,
+                "created_at": created,
+                "updated_at": updated,
+                "messages": rows,
+            }
+        )
     return plan
 
 
@@ -182,13 +213,20 @@ class Exchange(Engine):
     def export(self, owner: str, cid: str | None = None) -> dict:
         """All of the owner's conversations (oldest first), or one; a missing/foreign cid exports none."""
         owner = owner_key(owner)
-        out = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION,
-               "exported_at": datetime.now(timezone.utc).isoformat(), "conversations": []}
+        out = {
+            "format": EXPORT_FORMAT,
+            "version": EXPORT_VERSION,
+            "exported_at": datetime.now(UTC).isoformat(),
+            "conversations": [],
+        }
         if cid is not None and not valid_cid(cid):
             return out
         cq = sa.select(conversations).where(conversations.c.owner == owner)
-        mq = (sa.select(messages_t).join(conversations, conversations.c.id == messages_t.c.conversation_id)
-              .where(conversations.c.owner == owner))
+        mq = (
+            sa.select(messages_t)
+            .join(conversations, conversations.c.id == messages_t.c.conversation_id)
+            .where(conversations.c.owner == owner)
+        )
         if cid is not None:
             cq, mq = cq.where(conversations.c.id == cid), mq.where(messages_t.c.conversation_id == cid)
         with self._tx() as conn:
@@ -218,24 +256,46 @@ class Exchange(Engine):
             cid = secrets.token_hex(16)
             created = conv["created_at"] or now
             updated = conv["updated_at"] or created
-            conv_rows.append({"id": cid, "owner": owner, "title": conv["title"], "model": conv["model"],
-                              "settings_json": conv["settings_json"], "created_at": created, "updated_at": updated})
-            message_rows += [{**row, "conversation_id": cid, "seq": i, "created_at": updated, "updated_at": updated}
-                             for i, row in enumerate(conv["messages"], start=1)]
+            conv_rows.append(
+                {
+                    "id": cid,
+                    "owner": owner,
+                    "title": conv["title"],
+                    "model": conv["model"],
+                    "settings_json": conv["settings_json"],
+                    "created_at": created,
+                    "updated_at": updated,
+                }
+            )
+            message_rows += [
+                {**row, "conversation_id": cid, "seq": i, "created_at": updated, "updated_at": updated}
+                for i, row in enumerate(conv["messages"], start=1)
+            ]
         if not conv_rows:
             return 0
         with self._tx(write=True) as conn:
             if self.dialect == "postgresql":
                 # Two imports of one owner count and write in turn (SQLite's BEGIN IMMEDIATE already does this).
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k, hashtext('import:' || "
-                                     "coalesce(current_schema(), '') || ':' || :owner))"),
-                             {"k": LOCK_KEY, "owner": owner})
-            existing = int(conn.execute(sa.select(sa.func.count()).select_from(conversations)
-                                        .where(conversations.c.owner == owner)).scalar())
+                conn.execute(
+                    sa.text(
+                        "SELECT pg_advisory_xact_lock(:k, hashtext('import:' || "
+                        "coalesce(current_schema(), '') || ':' || :owner))"
+                    ),
+                    {"k": LOCK_KEY, "owner": owner},
+                )
+            existing = int(
+                conn.execute(
+                    sa.select(sa.func.count()).select_from(conversations).where(conversations.c.owner == owner)
+                ).scalar()
+            )
             if existing + len(plan) > limits.conversations:
-                raise ImportRefused("history.import_conversations",
-                                    f"more than {limits.conversations:,} conversations in all",
-                                    existing=existing, n=len(plan), limit=limits.conversations)
+                raise ImportRefused(
+                    "history.import_conversations",
+                    f"more than {limits.conversations:,} conversations in all",
+                    existing=existing,
+                    n=len(plan),
+                    limit=limits.conversations,
+                )
             conn.execute(conversations.insert(), conv_rows)
             if message_rows:
                 conn.execute(messages_t.insert(), message_rows)

@@ -4,11 +4,12 @@ A migration's version is its place in the registration order (the first register
 table `schema_version` records each one applied. Each migration is frozen: it must keep creating exactly
 what its version had, whatever the tables in schema.py look like later. A new one goes at the end.
 """
+
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -31,7 +32,8 @@ def migration(step: Migration) -> Migration:
 def m001_conversations_and_messages(conn: Connection) -> None:
     md = sa.MetaData()
     c = sa.Table(
-        "conversations", md,
+        "conversations",
+        md,
         sa.Column("id", sa.String(64), primary_key=True),
         sa.Column("owner", sa.String(255), nullable=False),
         sa.Column("title", sa.Text, nullable=False),
@@ -42,9 +44,11 @@ def m001_conversations_and_messages(conn: Connection) -> None:
     )
     sa.Index("ix_conversations_owner_updated", c.c.owner, c.c.updated_at)
     m = sa.Table(
-        "messages", md,
-        sa.Column("conversation_id", sa.String(64), sa.ForeignKey("conversations.id", ondelete="CASCADE"),
-                  primary_key=True),
+        "messages",
+        md,
+        sa.Column(
+            "conversation_id", sa.String(64), sa.ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+        ),
         sa.Column("id", sa.String(64), primary_key=True),
         sa.Column("seq", sa.Integer, nullable=False),
         sa.Column("role", sa.Text, nullable=False),
@@ -59,7 +63,8 @@ def m001_conversations_and_messages(conn: Connection) -> None:
     )
     sa.Index("ix_messages_conversation_seq", m.c.conversation_id, m.c.seq, unique=True)
     sa.Table(
-        "app_meta", md,
+        "app_meta",
+        md,
         sa.Column("key", sa.String(255), primary_key=True),
         sa.Column("value", sa.Text, nullable=False),
     )
@@ -68,12 +73,20 @@ def m001_conversations_and_messages(conn: Connection) -> None:
 
 @migration
 def m002_message_usage_columns(conn: Connection) -> None:
-    for column, kind in (("model", "TEXT"), ("prompt_tokens", "BIGINT"), ("completion_tokens", "BIGINT"),
-                         ("total_tokens", "BIGINT"), ("cost", "DOUBLE PRECISION"), ("extra_json", "TEXT")):
+    for column, kind in (
+        ("model", "TEXT"),
+        ("prompt_tokens", "BIGINT"),
+        ("completion_tokens", "BIGINT"),
+        ("total_tokens", "BIGINT"),
+        ("cost", "DOUBLE PRECISION"),
+        ("extra_json", "TEXT"),
+    ):
         conn.execute(sa.text(f"ALTER TABLE messages ADD COLUMN {column} {kind}"))
-    rows = conn.execute(sa.text(
-        "SELECT conversation_id, id, meta_json FROM messages "
-        "WHERE role = 'assistant' AND meta_json IS NOT NULL")).all()
+    rows = conn.execute(
+        sa.text(
+            "SELECT conversation_id, id, meta_json FROM messages WHERE role = 'assistant' AND meta_json IS NOT NULL"
+        )
+    ).all()
     updates = []
     for cid, mid, meta_json in rows:
         try:
@@ -84,17 +97,22 @@ def m002_message_usage_columns(conn: Connection) -> None:
         if any(v is not None for v in cols.values()):
             updates.append({**cols, "cid": cid, "mid": mid})
     if updates:
-        conn.execute(sa.text(
-            "UPDATE messages SET model = :model, prompt_tokens = :prompt_tokens, "
-            "completion_tokens = :completion_tokens, total_tokens = :total_tokens, cost = :cost "
-            "WHERE conversation_id = :cid AND id = :mid"), updates)
+        conn.execute(
+            sa.text(
+                "UPDATE messages SET model = :model, prompt_tokens = :prompt_tokens, "
+                "completion_tokens = :completion_tokens, total_tokens = :total_tokens, cost = :cost "
+                "WHERE conversation_id = :cid AND id = :mid"
+            ),
+            updates,
+        )
 
 
 @migration
 def m003_spend_and_login_failures(conn: Connection) -> None:
     md = sa.MetaData()
     s = sa.Table(
-        "spend", md,
+        "spend",
+        md,
         sa.Column("id", sa.String(32), primary_key=True),
         sa.Column("visitor", sa.String(255), nullable=False),
         sa.Column("model", sa.Text),
@@ -108,7 +126,8 @@ def m003_spend_and_login_failures(conn: Connection) -> None:
     # The app-wide count of running replies must not scan every row of the last three days.
     sa.Index("ix_spend_active_until", s.c.active_until)
     f = sa.Table(
-        "login_failures", md,
+        "login_failures",
+        md,
         sa.Column("client", sa.String(255), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     )
@@ -129,5 +148,5 @@ def apply_migrations(conn: Connection, target: int = CURRENT_VERSION) -> int:
     for version, step in MIGRATIONS:
         if found < version <= target:
             step(conn)
-            conn.execute(schema_version.insert().values(version=version, applied_at=datetime.now(timezone.utc)))
+            conn.execute(schema_version.insert().values(version=version, applied_at=datetime.now(UTC)))
     return found

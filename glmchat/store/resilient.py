@@ -2,6 +2,7 @@
 corrupt. Failed writes are queued (latest version per message id) and replayed once and in order, by the
 session's next call or by the one background replay thread of the process; reads come back empty.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -134,8 +135,13 @@ class ResilientStore:
     and the spend reads return zeros.
     """
 
-    def __init__(self, store_factory: Callable[[], Store], *, retry_interval: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        store_factory: Callable[[], Store],
+        *,
+        retry_interval: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._factory = store_factory
         self._store: Store | None = None
         self._queue: list[_Op] = []
@@ -337,8 +343,9 @@ class ResilientStore:
                 log.warning("storage: %s not recorded (database unavailable)", name)
             return result
 
-    def reserve_request(self, visitor: str, model: str, limits: SpendLimits, *, now: datetime | None = None,
-                        lease: float = 60.0) -> tuple[str | None, Refusal | None]:
+    def reserve_request(
+        self, visitor: str, model: str, limits: SpendLimits, *, now: datetime | None = None, lease: float = 60.0
+    ) -> tuple[str | None, Refusal | None]:
         down = (None, UNAVAILABLE if limits.active else None)
         return self._read("reserve_request", down, visitor, model, limits, now=now, lease=lease)
 
@@ -348,8 +355,15 @@ class ResilientStore:
     def finish_request(self, request_id: str, tokens: int, cost: float) -> bool:
         return self._unqueued("finish_request", False, request_id, tokens, cost)
 
-    def begin_login_attempt(self, client: str, wait_seconds: Callable[[int, int], float], window: float, *,
-                            now: datetime | None = None, down_wait: float = 30.0) -> tuple[float, datetime | None]:
+    def begin_login_attempt(
+        self,
+        client: str,
+        wait_seconds: Callable[[int, int], float],
+        window: float,
+        *,
+        now: datetime | None = None,
+        down_wait: float = 30.0,
+    ) -> tuple[float, datetime | None]:
         """As Store's; while the database is away no attempt can be counted, so none is checked."""
         return self._unqueued("begin_login_attempt", (down_wait, None), client, wait_seconds, window, now=now)
 

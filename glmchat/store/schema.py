@@ -2,9 +2,10 @@
 
 The migrations (migrations.py) create them; each migration keeps its own frozen copy of what it made.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
@@ -13,8 +14,8 @@ MAX_OWNER = 255  # an owner, visitor or client key
 
 def utc(value: datetime) -> datetime:
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 class UTCDateTime(sa.types.TypeDecorator):
@@ -39,12 +40,14 @@ class UTCDateTime(sa.types.TypeDecorator):
 
 _md = sa.MetaData()
 schema_version = sa.Table(
-    "schema_version", _md,
+    "schema_version",
+    _md,
     sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("applied_at", UTCDateTime, nullable=False),
 )
 conversations = sa.Table(
-    "conversations", _md,
+    "conversations",
+    _md,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("owner", sa.String(MAX_OWNER), nullable=False),
     sa.Column("title", sa.Text, nullable=False),
@@ -54,9 +57,11 @@ conversations = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 messages_t = sa.Table(
-    "messages", _md,
-    sa.Column("conversation_id", sa.String(64), sa.ForeignKey("conversations.id", ondelete="CASCADE"),
-              primary_key=True),
+    "messages",
+    _md,
+    sa.Column(
+        "conversation_id", sa.String(64), sa.ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    ),
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("role", sa.Text, nullable=False),
@@ -77,13 +82,15 @@ messages_t = sa.Table(
     sa.Column("extra_json", sa.Text),
 )
 app_meta = sa.Table(
-    "app_meta", _md,
+    "app_meta",
+    _md,
     sa.Column("key", sa.String(255), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
 )
 # version 3
 spend = sa.Table(
-    "spend", _md,
+    "spend",
+    _md,
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("visitor", sa.String(MAX_OWNER), nullable=False),
     sa.Column("model", sa.Text),
@@ -93,7 +100,8 @@ spend = sa.Table(
     sa.Column("active_until", UTCDateTime),  # a lease: the reply counts as streaming while it is ahead
 )
 login_failures_t = sa.Table(
-    "login_failures", _md,
+    "login_failures",
+    _md,
     sa.Column("client", sa.String(MAX_OWNER), nullable=False),
     sa.Column("at", UTCDateTime, nullable=False),
 )

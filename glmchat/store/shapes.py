@@ -6,6 +6,7 @@ A key is required where the page reads it without a default (a reply's status, a
 The bounds that belong to the app (its sliders, attachments, web sources and texts) come in a `Shapes`,
 which the app builds (glmchat.hosting.inputs.InputLimits.shapes): the store imports none of those modules.
 """
+
 from __future__ import annotations
 
 import base64
@@ -20,14 +21,14 @@ from typing import Any
 from glmchat.store.codec import ID, MAX_COST, MAX_MODEL, MAX_TITLE, MAX_TOKENS, clean, is_int
 
 MAX_CONTENT = 1_000_000
-MAX_WORD = 64                 # kinds, statuses, finish reasons, limit names, scopes, citation keys
-MAX_CODE = 200                # an error code
-MAX_SECONDS = 10**6           # a reply's time to its first token, a limit's wait
-MAX_RATE = 10**9              # tokens per second
+MAX_WORD = 64  # kinds, statuses, finish reasons, limit names, scopes, citation keys
+MAX_CODE = 200  # an error code
+MAX_SECONDS = 10**6  # a reply's time to its first token, a limit's wait
+MAX_RATE = 10**9  # tokens per second
 MAX_ATTEMPTS = 1000
-MAX_ALTERNATIVES = 1000       # earlier answers kept under one reply (one per Regenerate)
-MAX_FILE_NAME = 255           # the app keeps 100 characters
-MAX_NESTING = 6               # levels in the API's own further usage counts (prompt_tokens_details…)
+MAX_ALTERNATIVES = 1000  # earlier answers kept under one reply (one per Regenerate)
+MAX_FILE_NAME = 255  # the app keeps 100 characters
+MAX_NESTING = 6  # levels in the API's own further usage counts (prompt_tokens_details…)
 _STATUSES = frozenset({"streaming", "done", "stopped", "incomplete", "error"})
 _FILE_KINDS = frozenset({"image", "text", "extract"})
 _MIME = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}")
@@ -38,15 +39,16 @@ Check = Callable[[Any, str], Any]
 @dataclass(frozen=True)
 class Shapes:
     """The app's own bounds on what its page reads of a message."""
+
     temperature: tuple[float, float]  # the sidebar's sliders (glmchat.hosting.offered)
     top_p: tuple[float, float]
-    system_chars: int                 # a system prompt
-    image_bytes: int                  # an attachment's size and decoded data (glmchat.chat.attachments)
-    image_side: int                   # an image's width and height
-    source_title: int                 # a web search source's title and link, and how many (glmchat.chat.sources)
+    system_chars: int  # a system prompt
+    image_bytes: int  # an attachment's size and decoded data (glmchat.chat.attachments)
+    image_side: int  # an image's width and height
+    source_title: int  # a web search source's title and link, and how many (glmchat.chat.sources)
     source_link: int
     sources: int
-    texts: frozenset[str]             # the i18n keys: a limit and an attachment refusal are shown by theirs
+    texts: frozenset[str]  # the i18n keys: a limit and an attachment refusal are shown by theirs
 
 
 # --------------------------------------------------------------------------- values
@@ -241,15 +243,25 @@ class Reader:
             "cost": lambda v, w: _figure(v, w, 0, MAX_COST),
             "attempts": lambda v, w: _whole(v, w, 0, MAX_ATTEMPTS, null=True),
         }
-        self._user: dict[str, Check] = {"id": _message_id, "role": lambda v, w: v, "content": _CONTENT,
-                                        "attachments": self._attachments}
+        self._user: dict[str, Check] = {
+            "id": _message_id,
+            "role": lambda v, w: v,
+            "content": _CONTENT,
+            "attachments": self._attachments,
+        }
         self._reply: dict[str, Check] = {
-            "id": _message_id, "role": lambda v, w: v, "content": _CONTENT,
+            "id": _message_id,
+            "role": lambda v, w: v,
+            "content": _CONTENT,
             "reasoning": lambda v, w: _text(v, w, MAX_CONTENT, null=True),
-            "status": _status, "error": self._checked_error, "finish_reason": _word,
+            "status": _status,
+            "error": self._checked_error,
+            "finish_reason": _word,
             # never null: the page reads meta.get(…)
             "meta": lambda v, w: _fields(_object(v, w), self._meta, w),
-            "alternatives": self._alternatives, "sources": self._sources, "feedback": _feedback,
+            "alternatives": self._alternatives,
+            "sources": self._sources,
+            "feedback": _feedback,
         }
         self._alternative = {k: v for k, v in self._reply.items() if k != "alternatives"}
         self._settings: dict[str, Check] = {
@@ -271,19 +283,26 @@ class Reader:
         return value
 
     def _attachment_refusal(self, value: object, what: str) -> str | None:
-        if value is not None and (not isinstance(value, str) or not value.startswith("attach.")
-                                  or value not in self.shapes.texts):
+        if value is not None and (
+            not isinstance(value, str) or not value.startswith("attach.") or value not in self.shapes.texts
+        ):
             raise ValueError(f"{what} must name an attachment refusal")  # the page shows it by this i18n key
         return value
 
     def _attachments(self, value: object, what: str) -> list[dict]:
         # Their number is held to the chat's limit before this (ImportRefused, in validate_export).
-        return [_fields(_object(v, f"{what}[{k}]"), self._attachment, f"{what}[{k}]",
-                        ("name", "kind", "size", "mime", "data")) for k, v in enumerate(_list(value, what, 10**4))]
+        return [
+            _fields(
+                _object(v, f"{what}[{k}]"), self._attachment, f"{what}[{k}]", ("name", "kind", "size", "mime", "data")
+            )
+            for k, v in enumerate(_list(value, what, 10**4))
+        ]
 
     def _sources(self, value: object, what: str) -> list[dict]:
-        return [_fields(_object(v, f"{what}[{k}]"), self._source, f"{what}[{k}]")
-                for k, v in enumerate(_list(value, what, self.shapes.sources))]
+        return [
+            _fields(_object(v, f"{what}[{k}]"), self._source, f"{what}[{k}]")
+            for k, v in enumerate(_list(value, what, self.shapes.sources))
+        ]
 
     def _checked_error(self, value: object, what: str) -> dict | None:
         if value is None:
@@ -294,8 +313,10 @@ class Reader:
         return error
 
     def _alternatives(self, value: object, what: str) -> list[dict]:
-        return [self.message(v, f"{what}[{k}]", alternative=True)
-                for k, v in enumerate(_list(value, what, MAX_ALTERNATIVES))]
+        return [
+            self.message(v, f"{what}[{k}]", alternative=True)
+            for k, v in enumerate(_list(value, what, MAX_ALTERNATIVES))
+        ]
 
     def message(self, message: object, what: str = "", *, alternative: bool = False) -> dict:
         """A message as the app writes it (conversation.user_message / assistant_message and what the chat adds).

@@ -2,17 +2,18 @@
 conversation's life (open, follow ?c=, save, delete). Session state is read and written through
 glmchat/ui/state.py; who is visiting and under which rules comes from glmchat/ui/context.py.
 """
+
 from __future__ import annotations
 
 import streamlit as st
 
 from glmchat.chat import attachments, presets
-from glmchat.hosting import gate, inputs, offered
-from glmchat.ui import context, prestart, state
 from glmchat.chat import conversation as conv
 from glmchat.chat.catalogue import Catalogue, load
 from glmchat.chat.saving import is_interrupted, title_for
 from glmchat.chat.settings import Settings
+from glmchat.hosting import gate, inputs, offered
+from glmchat.ui import context, prestart, state
 
 # -- conversations ------------------------------------------------------------------------------------------
 
@@ -64,8 +65,11 @@ def _restore_settings(found: dict) -> None:
         state.set_widget(state.CUSTOM_MODEL, model_id)
     model = catalogue.get(model_id or state.widget(state.MODEL, catalogue.default_id))
     state.set_params_for(model.id)
-    for key, name, default in ((state.TEMPERATURE, "temperature", model.temperature),
-                               (state.TOP_P, "top_p", model.top_p), (state.MAX_TOKENS, "max_tokens", model.max_output)):
+    for key, name, default in (
+        (state.TEMPERATURE, "temperature", model.temperature),
+        (state.TOP_P, "top_p", model.top_p),
+        (state.MAX_TOKENS, "max_tokens", model.max_output),
+    ):
         value = saved.get(name)
         state.set_widget(key, value if isinstance(value, (int, float)) else default)
     for key, name in ((state.THINKING, "thinking"), (state.WEB_SEARCH, "web_search")):
@@ -94,6 +98,7 @@ def follower(visit: context.Visit):
             if m["id"] == message_id:
                 messages_[i] = saved
         return saved
+
     return read
 
 
@@ -124,7 +129,7 @@ def _truncate_after(visit: context.Visit, index: int) -> None:
     messages_ = state.messages()
     if visit.owner is not None and state.conversation_id() is not None:
         visit.store.delete_messages_after(visit.owner, state.conversation_id(), messages_[index]["id"])
-    del messages_[index + 1:]
+    del messages_[index + 1 :]
 
 
 def show_earlier() -> None:
@@ -137,8 +142,9 @@ def show_earlier() -> None:
     visit = context.current()
     if visit.owner is None:
         return
-    older = visit.store.messages(visit.owner, state.conversation_id(), limit=max(missing, state.WINDOW_STEP),
-                                 before_seq=state.earlier() + 1)
+    older = visit.store.messages(
+        visit.owner, state.conversation_id(), limit=max(missing, state.WINDOW_STEP), before_seq=state.earlier() + 1
+    )
     messages_[:0] = older
     state.set_earlier(state.earlier() - len(older))
 
@@ -176,10 +182,14 @@ def submit_prompt(start: bool = True) -> None:
     new_conversation = owner_id is not None and state.conversation_id() is None
     # Limits are enforced here, not only by the widget: a bypassed widget gets the same answer. Counts
     # and lengths come first, before any file is decoded.
-    too_much = inputs.check(visit.input_limits, text=text, attachments=len(uploads),
-                            conversation_messages=len(state.messages()) + state.earlier(),
-                            new_conversation=new_conversation,
-                            conversations=store.count_conversations(owner_id) if new_conversation else 0)
+    too_much = inputs.check(
+        visit.input_limits,
+        text=text,
+        attachments=len(uploads),
+        conversation_messages=len(state.messages()) + state.earlier(),
+        new_conversation=new_conversation,
+        conversations=store.count_conversations(owner_id) if new_conversation else 0,
+    )
     if too_much is not None:
         state.set_input_refused(too_much)
         return
@@ -205,8 +215,12 @@ def submit_prompt(start: bool = True) -> None:
 def new_turn(visit: context.Visit, current: Settings, question: dict):
     """A Turn for this run's settings: the host's limits, the log setting and the question it answers."""
     from glmchat.chat.turn import Turn, prompt_text
-    return Turn(current.model, reserve=lambda: visit.reserve(current),
-                log_prompt=prompt_text(question["content"]) if visit.log_content else None)
+
+    return Turn(
+        current.model,
+        reserve=lambda: visit.reserve(current),
+        log_prompt=prompt_text(question["content"]) if visit.log_content else None,
+    )
 
 
 def _start_early(visit: context.Visit, current: Settings, message: dict) -> None:
@@ -250,8 +264,9 @@ def submit_edit(message_id: str) -> None:
         return
     visit = context.current()
     # The same limits as a new message: the edit box is a widget too, and can be bypassed.
-    too_much = inputs.check(visit.input_limits, text=text, attachments=0, conversation_messages=i,
-                            new_conversation=False, conversations=0)
+    too_much = inputs.check(
+        visit.input_limits, text=text, attachments=0, conversation_messages=i, new_conversation=False, conversations=0
+    )
     if too_much is not None:
         state.set_input_refused(too_much)
         return
@@ -288,8 +303,9 @@ def set_feedback(message_id: str) -> None:
 def set_summary(visit: context.Visit, current: Settings, value: dict) -> None:
     state.set_summary(value)
     if visit.owner is not None and state.conversation_id() is not None:
-        visit.store.update_settings(visit.owner, state.conversation_id(), current.model.id,
-                                    current.conversation_settings(preset(), value))
+        visit.store.update_settings(
+            visit.owner, state.conversation_id(), current.model.id, current.conversation_settings(preset(), value)
+        )
 
 
 # -- presets ------------------------------------------------------------------------------------------------
@@ -326,7 +342,7 @@ def save_preset() -> None:
         return
     own = presets.parse_user(visit.store.meta(presets.meta_key(visit.owner)))
     visit.store.set_meta(presets.meta_key(visit.owner), presets.with_user_preset(own, name, prompt))
-    state.set_widget(state.PRESET, f"user:{name[:presets.MAX_NAME]}")
+    state.set_widget(state.PRESET, f"user:{name[: presets.MAX_NAME]}")
     state.set_widget(state.PRESET_NAME, "")
 
 
@@ -381,10 +397,14 @@ def drop_forged(visit: context.Visit, catalogue: Catalogue) -> None:
     if state.widget(state.PRESET) and preset() is None:
         state.set_widget(state.PRESET, "")
     current = visit.settings(catalogue)
-    for name, value in ((state.TEMPERATURE, current.temperature), (state.TOP_P, current.top_p),
-                        (state.MAX_TOKENS, current.max_tokens), (state.SYSTEM, current.system_prompt),
-                        (state.WEB_SEARCH, offered.flag(state.widget(state.WEB_SEARCH), False)),
-                        (state.THINKING, offered.flag(state.widget(state.THINKING), True))):
+    for name, value in (
+        (state.TEMPERATURE, current.temperature),
+        (state.TOP_P, current.top_p),
+        (state.MAX_TOKENS, current.max_tokens),
+        (state.SYSTEM, current.system_prompt),
+        (state.WEB_SEARCH, offered.flag(state.widget(state.WEB_SEARCH), False)),
+        (state.THINKING, offered.flag(state.widget(state.THINKING), True)),
+    ):
         raw = state.widget(name)
         if state.has_widget(name) and (raw != value or type(raw) is not type(value)):
             state.set_widget(name, value)
@@ -392,8 +412,9 @@ def drop_forged(visit: context.Visit, catalogue: Catalogue) -> None:
 
 def choose_model_on_key_change(catalogue: Catalogue, has_key: bool) -> None:
     """Start on the demo without a key; switch to the default GLM model as soon as a key appears."""
-    if not state.has_widget(state.MODEL) or (has_key and not state.had_key()
-                                             and state.widget(state.MODEL) == catalogue.offline_id):
+    if not state.has_widget(state.MODEL) or (
+        has_key and not state.had_key() and state.widget(state.MODEL) == catalogue.offline_id
+    ):
         state.set_widget(state.MODEL, catalogue.default_id if has_key else catalogue.offline_id)
     state.set_had_key(has_key)
 
@@ -417,4 +438,3 @@ def chat_view_changed(current: Settings) -> bool:
     """Whether the chat page on screen would look different with these settings."""
     shown = state.chat_view()
     return shown is not None and shown != chat_view_of(current, plan(current))
-

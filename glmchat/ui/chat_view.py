@@ -1,4 +1,5 @@
 """The chat area: message bubbles, the streamed reply, status marks, usage lines and Retry."""
+
 from __future__ import annotations
 
 import base64
@@ -6,19 +7,18 @@ import base64
 import streamlit as st
 
 from glmchat.chat import attachments
-from glmchat.hosting import offered
-from glmchat.ui import callbacks, later, prestart
 from glmchat.chat import conversation as conv
 from glmchat.chat import sources as web
-from glmchat.ui import state
-from glmchat.ui import streamlit_internals as internals
 from glmchat.chat.conversation import DONE, INCOMPLETE, STOPPED, STREAMING
 from glmchat.chat.errors import ChatError, Kind
 from glmchat.chat.i18n import STRINGS, t
-from glmchat.ui.context import Visit
 from glmchat.chat.render import safe_inline, safe_markdown
 from glmchat.chat.settings import Settings
 from glmchat.chat.turn import QUIET_EVERY, Grew, Quiet, Turn, limit_error
+from glmchat.hosting import offered
+from glmchat.ui import callbacks, later, prestart, state
+from glmchat.ui import streamlit_internals as internals
+from glmchat.ui.context import Visit
 
 FILE_TYPES = sorted({"png", "jpg", "jpeg", "webp", "gif"} | attachments.TEXT_EXTS | attachments.EXTRACT_EXTS)
 
@@ -28,6 +28,7 @@ def refusal_text(name: str, key: str, detail: dict, lang: str) -> str:
         if key == "attach.too_big" and isinstance(v, int):  # byte counts
             return attachments.human_size(v)
         return f"{v:,}" if isinstance(v, int) else str(v)
+
     values = {k: fmt(v) for k, v in detail.items()}
     return f"{safe_inline(name, max_len=100)}: " + t(key, lang, **values)
 
@@ -86,8 +87,16 @@ def usage_line(msg: dict, lang: str) -> str | None:
     if not usage:
         return t("usage.none", lang, model=model) if msg["status"] == DONE else None
     count = {k: int(_number(usage.get(k)) or 0) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
-    parts = [t("usage.line", lang, model=model, prompt=count["prompt_tokens"], completion=count["completion_tokens"],
-               total=count["total_tokens"])]
+    parts = [
+        t(
+            "usage.line",
+            lang,
+            model=model,
+            prompt=count["prompt_tokens"],
+            completion=count["completion_tokens"],
+            total=count["total_tokens"],
+        )
+    ]
     if (ttft := _number(meta.get("ttft"))) is not None:
         parts.append(t("usage.ttft", lang, s=f"{ttft:.2f}"))
     if tps := _number(meta.get("tps")):
@@ -110,8 +119,11 @@ def status_mark(msg: dict, lang: str) -> str | None:
 def draw_thinking(msg: dict, lang: str, live: bool) -> None:
     if msg.get("reasoning"):
         # Open while the model thinks; folded away once the answer starts.
-        with st.expander(t("chat.thinking_live" if live and not msg["content"] else "chat.thinking", lang),
-                         expanded=live and not msg["content"], icon=":material/psychology:"):
+        with st.expander(
+            t("chat.thinking_live" if live and not msg["content"] else "chat.thinking", lang),
+            expanded=live and not msg["content"],
+            icon=":material/psychology:",
+        ):
             st.markdown(safe_markdown(msg["reasoning"]))
 
 
@@ -122,11 +134,17 @@ def draw_footer(msg: dict, lang: str, is_last: bool) -> None:
         st.error(error_text(msg["error"], lang), icon=":material/error:")
         if is_last:
             with st.container(horizontal=True):
-                st.button(t("chat.retry", lang), key=f"retry-{msg['id']}", on_click=callbacks.retry,
-                          icon=":material/refresh:")
+                st.button(
+                    t("chat.retry", lang), key=f"retry-{msg['id']}", on_click=callbacks.retry, icon=":material/refresh:"
+                )
                 if msg["error"].get("kind") == Kind.PROMPT_TOO_LONG.value:
-                    st.button(t("chat.summarise_retry", lang), key=f"sumretry-{msg['id']}",
-                              on_click=state.ask_summary, args=(True,), icon=":material/compress:")
+                    st.button(
+                        t("chat.summarise_retry", lang),
+                        key=f"sumretry-{msg['id']}",
+                        on_click=state.ask_summary,
+                        args=(True,),
+                        icon=":material/compress:",
+                    )
     if line := usage_line(msg, lang):
         st.caption(line)
 
@@ -147,8 +165,9 @@ def draw_attachments(msg: dict) -> None:
             else:
                 # Not st.badge: it escapes "[" again, which would undo safe_inline's escapes.
                 name = safe_inline(f["name"], max_len=40)
-                st.markdown(f":gray-badge[:material/description: {name} · {attachments.human_size(f['size'])}]",
-                            width="content")
+                st.markdown(
+                    f":gray-badge[:material/description: {name} · {attachments.human_size(f['size'])}]", width="content"
+                )
 
 
 def answer_markdown(msg: dict) -> str:
@@ -171,11 +190,16 @@ def draw_copy(msg: dict, lang: str) -> None:
 
 
 def draw_edit_form(msg: dict, lang: str) -> None:
-    st.text_area(t("chat.edit", lang), value=msg["content"], key=state.edit_key(msg["id"]),
-                 max_chars=state.INPUT_CHARS)
+    st.text_area(t("chat.edit", lang), value=msg["content"], key=state.edit_key(msg["id"]), max_chars=state.INPUT_CHARS)
     with st.container(horizontal=True):
-        st.button(t("chat.edit_send", lang), key=f"edit-send-{msg['id']}", type="primary",
-                  on_click=callbacks.submit_edit, args=(msg["id"],), icon=":material/send:")
+        st.button(
+            t("chat.edit_send", lang),
+            key=f"edit-send-{msg['id']}",
+            type="primary",
+            on_click=callbacks.submit_edit,
+            args=(msg["id"],),
+            icon=":material/send:",
+        )
         st.button(t("history.cancel", lang), key=f"edit-cancel-{msg['id']}", on_click=state.cancel_edit)
 
 
@@ -190,8 +214,9 @@ def draw_alternatives(msg: dict, lang: str) -> None:
                 st.markdown(safe_markdown(alt.get("content", "")))
 
 
-def draw_message(msg: dict, lang: str, is_last: bool, actions: bool = True, dropped: bool = False,
-                 recent: bool = True) -> None:
+def draw_message(
+    msg: dict, lang: str, is_last: bool, actions: bool = True, dropped: bool = False, recent: bool = True
+) -> None:
     """One bubble. Older messages (not `recent`) get one lazy menu instead of a row of actions."""
     with st.chat_message(msg["role"]):
         if dropped:
@@ -222,13 +247,25 @@ def draw_message(msg: dict, lang: str, is_last: bool, actions: bool = True, drop
 
 
 def draw_edit_button(msg: dict, lang: str) -> None:
-    st.button("", key=f"edit-{msg['id']}", icon=":material/edit:", help=t("chat.edit", lang),
-              on_click=state.start_edit, args=(msg["id"],), type="tertiary")
+    st.button(
+        "",
+        key=f"edit-{msg['id']}",
+        icon=":material/edit:",
+        help=t("chat.edit", lang),
+        on_click=state.start_edit,
+        args=(msg["id"],),
+        type="tertiary",
+    )
 
 
 def draw_feedback(msg: dict) -> None:
-    st.feedback("thumbs", key=state.feedback_key(msg["id"]), default=offered.feedback(msg.get("feedback")),
-                on_change=callbacks.set_feedback, args=(msg["id"],))
+    st.feedback(
+        "thumbs",
+        key=state.feedback_key(msg["id"]),
+        default=offered.feedback(msg.get("feedback")),
+        on_change=callbacks.set_feedback,
+        args=(msg["id"],),
+    )
 
 
 def draw_menu(msg: dict, lang: str) -> None:
@@ -236,8 +273,14 @@ def draw_menu(msg: dict, lang: str) -> None:
 
     Drawing them for every message made each rerun send the text twice and ~7 elements per message.
     """
-    menu = st.popover("", icon=":material/more_horiz:", help=t("chat.actions", lang), key=f"menu-{msg['id']}",
-                      on_change="rerun", type="tertiary")
+    menu = st.popover(
+        "",
+        icon=":material/more_horiz:",
+        help=t("chat.actions", lang),
+        key=f"menu-{msg['id']}",
+        on_change="rerun",
+        type="tertiary",
+    )
     if not menu.open:
         return
     with menu:
@@ -256,8 +299,14 @@ def draw_actions(msg: dict, lang: str, is_last: bool) -> None:
         if msg["content"]:
             draw_copy(msg, lang)
         if is_last:
-            st.button("", key=f"regen-{msg['id']}", icon=":material/autorenew:",
-                      help=t("chat.regenerate", lang), on_click=callbacks.regenerate, type="tertiary")
+            st.button(
+                "",
+                key=f"regen-{msg['id']}",
+                icon=":material/autorenew:",
+                help=t("chat.regenerate", lang),
+                on_click=callbacks.regenerate,
+                type="tertiary",
+            )
         if msg["content"]:
             draw_feedback(msg)
 
@@ -265,11 +314,18 @@ def draw_actions(msg: dict, lang: str, is_last: bool) -> None:
 def exchanges(messages: list[dict]) -> list[tuple[int, int]]:
     """(start, end) of each exchange: a user message and the answers after it (the first may have none)."""
     starts = [0] + [i for i, m in enumerate(messages) if i and m["role"] == "user"]
-    return list(zip(starts, starts[1:] + [len(messages)])) if messages else []
+    return list(zip(starts, starts[1:] + [len(messages)], strict=False)) if messages else []
 
 
-def draw_history(messages: list[dict], lang: str, boxes: list, follow=None, busy: bool = False,
-                 dropped: frozenset[str] = frozenset(), groups: range | None = None) -> None:
+def draw_history(
+    messages: list[dict],
+    lang: str,
+    boxes: list,
+    follow=None,
+    busy: bool = False,
+    dropped: frozenset[str] = frozenset(),
+    groups: range | None = None,
+) -> None:
     """Draw the messages, each exchange into its box (all, or those in `groups`).
 
     A reply still being written elsewhere is followed with `follow`.
@@ -302,14 +358,19 @@ def _follow_saved_reply(message_id: str, lang: str, follow) -> None:
 def summarise(visit: Visit, settings: Settings, messages: list[dict], earlier: dict | None) -> str | None:
     """Ask the model for a summary of messages (and of an earlier summary); None when it fails."""
     from glmchat.chat.client import ChatRequest
+
     endpoint = settings.endpoint()
     if endpoint is None:
         return None
     previous = [{"role": "user", "content": earlier["text"]}] if earlier else []
-    request = ChatRequest(model=settings.model.id, messages=conv.summary_request(previous + messages, settings.lang),
-                          temperature=0.3, top_p=settings.top_p,
-                          max_tokens=min(2048, settings.model.max_output),
-                          thinking=False if settings.thinking is not None else None)
+    request = ChatRequest(
+        model=settings.model.id,
+        messages=conv.summary_request(previous + messages, settings.lang),
+        temperature=0.3,
+        top_p=settings.top_p,
+        max_tokens=min(2048, settings.model.max_output),
+        thinking=False if settings.thinking is not None else None,
+    )
     # A summary is a request like any other: it spends the host's key, and is logged.
     turn = Turn(settings.model, reserve=lambda: visit.reserve(settings))
     if turn.reserve() is not None:
@@ -360,8 +421,7 @@ def _prepare_files(visit: Visit, settings: Settings, endpoint, history_for_api: 
     return None
 
 
-def stream_reply(visit: Visit, settings: Settings, history_for_api: list[dict], save=None,
-                 alternatives=None) -> None:
+def stream_reply(visit: Visit, settings: Settings, history_for_api: list[dict], save=None, alternatives=None) -> None:
     """Send the planned messages to GLM and stream the answer into a new bubble, saving it as it grows."""
     lang = settings.lang
     msg = conv.assistant_message(settings.model.id, settings.params())
@@ -415,8 +475,10 @@ def stream_reply(visit: Visit, settings: Settings, history_for_api: list[dict], 
                     else:
                         body_slot.markdown(answer_markdown(msg))
                 else:  # the client retries a busy or unreachable upstream
-                    foot_slot.info(t("chat.retrying", lang, s=f"{event.wait:.0f}", n=event.attempt + 1),
-                                   icon=":material/hourglass_top:")
+                    foot_slot.info(
+                        t("chat.retrying", lang, s=f"{event.wait:.0f}", n=event.attempt + 1),
+                        icon=":material/hourglass_top:",
+                    )
             later.run()  # no token came (an error): the rest of the page goes now
         except internals.StopException:
             # Streamlit ends the script this way for the Stop button and for a page that went away alike.

@@ -6,6 +6,7 @@ the API key in use and the owner of the visitor's chats used to be recomputed wh
 run (`begin`) and pages read it (`current`); a callback or a fragment's own rerun, which run outside
 app.py's body, build their own.
 """
+
 from __future__ import annotations
 
 import functools
@@ -16,16 +17,17 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from glmchat.chat import attachments
+from glmchat.chat import settings as settings_
+from glmchat.chat.catalogue import Catalogue, load
 from glmchat.hosting import access as access_
-from glmchat.chat import attachments, settings as settings_
 from glmchat.hosting import config, inputs, requestlog
 from glmchat.hosting import limits as limits_
 from glmchat.hosting import owner as owners
-from glmchat.ui import state
-from glmchat.ui import streamlit_internals as internals
-from glmchat.chat.catalogue import Catalogue, load
 from glmchat.hosting.config import KeySource
 from glmchat.store import MAX_IMPORT_MB, ResilientStore
+from glmchat.ui import state
+from glmchat.ui import streamlit_internals as internals
 from glmchat.ui.streamlit_internals import UploadBudget
 
 _run = threading.local()  # the Visit app.py built for the run going on in this (script) thread
@@ -65,14 +67,15 @@ def login_email() -> str | None:
 @dataclass(frozen=True)
 class Visit:
     """This visitor and the host's rules for this run; the key is never kept in session state."""
+
     secrets: dict
     rules: access_.Access
-    local: bool                 # the machine's own user (access.is_local)
-    email: str | None           # signed in, with a verified address
-    key: KeySource | None       # the API key in use: the host's, the visitor's own, or none (the demo)
-    client: str                 # the network address, for throttling (access.client_address)
+    local: bool  # the machine's own user (access.is_local)
+    email: str | None  # signed in, with a verified address
+    key: KeySource | None  # the API key in use: the host's, the visitor's own, or none (the demo)
+    client: str  # the network address, for throttling (access.client_address)
     store: ResilientStore
-    session_tag: str            # names this browser session (per-visitor history without a login)
+    session_tag: str  # names this browser session (per-visitor history without a login)
 
     def check(self) -> None:
         """Raise ValueError naming the first wrong limit setting."""
@@ -109,12 +112,19 @@ class Visit:
     @functools.cached_property
     def owner(self) -> str | None:
         """The owner of this visitor's chats (glmchat/hosting/owner.py), or None when nothing may be saved."""
-        if self.email is None and (self.rules.mode == access_.SHARED
-                                   or (self.rules.mode == access_.PERSONAL and self.local)):
+        if self.email is None and (
+            self.rules.mode == access_.SHARED or (self.rules.mode == access_.PERSONAL and self.local)
+        ):
             return owners.LOCAL  # no database read for the machine's own user
-        return owners.owner_id(mode=self.rules.mode, secret=self.owner_secret, login_email=self.email,
-                               key=self.key, local=self.local, host_key_history=self.rules.host_key_history,
-                               session=self.session_tag)
+        return owners.owner_id(
+            mode=self.rules.mode,
+            secret=self.owner_secret,
+            login_email=self.email,
+            key=self.key,
+            local=self.local,
+            host_key_history=self.rules.host_key_history,
+            session=self.session_tag,
+        )
 
     def client_tag(self) -> str:
         """The visitor's address as a keyed tag: no raw address goes into the database."""
@@ -144,13 +154,19 @@ class Visit:
 
     def settings(self, catalogue: Catalogue | None = None) -> settings_.Settings:
         """The model and parameters the widgets hold now, checked against what they offer."""
-        return settings_.checked(state.widgets(), catalogue or load(), lang=state.lang(), key=self.key,
-                                 base_url=self.base_url,
-                                 custom_allowed=settings_.custom_models_allowed(self.rules.mode, self.local, self.key))
+        return settings_.checked(
+            state.widgets(),
+            catalogue or load(),
+            lang=state.lang(),
+            key=self.key,
+            base_url=self.base_url,
+            custom_allowed=settings_.custom_models_allowed(self.rules.mode, self.local, self.key),
+        )
 
     def reserve(self, current: settings_.Settings):
         """Count a request against the host's limits before it is sent; only the host's key is limited."""
         from glmchat.hosting.quota import Ticket
+
         if current.model.offline or current.key is None or current.key.origin == "visitor":
             return None, None
         configured = self.limits
@@ -180,10 +196,16 @@ def build() -> Visit:
     values = secrets()
     found = rules(values)
     local = access_.is_local(st.context.ip_address, st.context.headers)
-    return Visit(secrets=values, rules=found, local=local, email=login_email(), key=_key(values, found, local),
-                 client=access_.client_address(st.context.ip_address, st.context.headers, found.behind_proxy),
-                 store=state.store(lambda: config.lookup(config.DATABASE_URL_NAME, values)),
-                 session_tag=state.session_tag())
+    return Visit(
+        secrets=values,
+        rules=found,
+        local=local,
+        email=login_email(),
+        key=_key(values, found, local),
+        client=access_.client_address(st.context.ip_address, st.context.headers, found.behind_proxy),
+        store=state.store(lambda: config.lookup(config.DATABASE_URL_NAME, values)),
+        session_tag=state.session_tag(),
+    )
 
 
 def begin() -> Visit:

@@ -5,6 +5,7 @@ With this app's modules loaded (Streamlit, SQLAlchemy, the SDK) that walked abou
 the GIL for about 50 ms, so every session's every run stalled every other session. Frozen objects are
 skipped by the collector; they are still freed when nothing refers to them.
 """
+
 from __future__ import annotations
 
 import gc

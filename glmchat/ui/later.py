@@ -6,10 +6,11 @@ sent again at the same place keeps its old children on screen until they are rep
 carries a reply sends the containers, then the reply, then what goes in them: the page looks the same,
 and the first token does not wait for the history.
 """
+
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from glmchat.ui import streamlit_internals as internals
 

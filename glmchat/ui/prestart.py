@@ -4,6 +4,7 @@ The callback and the rerun that follows run on the same script thread, one after
 Turn waits here, in a thread-local slot, for that rerun's `take`. It never outlives the run: app.py
 calls `discard` when the page is done, so a request nobody took is closed and its lease freed.
 """
+
 from __future__ import annotations
 
 import threading

@@ -1,41 +1,51 @@
 """The shared sidebar: language, API key, model and parameters, new chat, usage totals."""
+
 from __future__ import annotations
 
 import streamlit as st
 
-from glmchat.chat import presets
-from glmchat.hosting import config, offered
-from glmchat.ui import callbacks, context, state
-from glmchat.hosting.access import GATE, PERSONAL, SHARED
-from glmchat.ui.context import Visit
-from glmchat.chat.settings import Settings, custom_models_allowed
 from glmchat.chat import conversation as conv
+from glmchat.chat import presets
 from glmchat.chat.catalogue import Catalogue
 from glmchat.chat.conversation import Totals
 from glmchat.chat.i18n import t
 from glmchat.chat.render import safe_inline
+from glmchat.chat.settings import Settings, custom_models_allowed
+from glmchat.hosting import config, offered
+from glmchat.hosting.access import GATE, PERSONAL, SHARED
 from glmchat.store import MAX_TITLE
+from glmchat.ui import callbacks, context, state
+from glmchat.ui.context import Visit
 
 
 def draw(where, catalogue: Catalogue, visit: Visit):
     """Draw the sidebar controls into the container `where`; returns the status slot (for draw_status)."""
     rules = visit.rules
     with where:
-        st.selectbox(t("side.language", state.lang()), list(state.LANGS), key=state.LANG,
-                     format_func=lambda v: {"zh": "中文", "en": "English"}.get(v) or t("side.lang_auto", state.lang()))
+        st.selectbox(
+            t("side.language", state.lang()),
+            list(state.LANGS),
+            key=state.LANG,
+            format_func=lambda v: {"zh": "中文", "en": "English"}.get(v) or t("side.lang_auto", state.lang()),
+        )
         lang = state.lang()
 
         if "auth" in visit.secrets:  # Streamlit's built-in OIDC login is configured
             draw_login(visit, lang)
         configured = visit.key is not None and visit.key.origin != "visitor"
         if not configured or (rules.mode == GATE and rules.own_key):
-            st.text_input(t("side.key_field", lang), type="password", key=state.VISITOR_KEY,
-                          help=t("side.key_help", lang), autocomplete="off", max_chars=offered.VISITOR_KEY_CHARS)
+            st.text_input(
+                t("side.key_field", lang),
+                type="password",
+                key=state.VISITOR_KEY,
+                help=t("side.key_help", lang),
+                autocomplete="off",
+                max_chars=offered.VISITOR_KEY_CHARS,
+            )
             if rules.mode == PERSONAL and config.find_key(visit.secrets) and not visit.local:
                 st.caption(t("side.elsewhere", lang))  # why the host's key does not work here
 
-        st.button(t("side.new_chat", lang), on_click=callbacks.new_chat, icon=":material/add:",
-                  width="stretch")
+        st.button(t("side.new_chat", lang), on_click=callbacks.new_chat, icon=":material/add:", width="stretch")
         draw_conversations(visit, lang)
         if rules.mode == SHARED:
             st.caption(t("history.shared", lang))  # the host named everything shared: say so to everyone
@@ -55,20 +65,30 @@ def settings_panel(catalogue: Catalogue):
     state.keep_params()
     lang = state.lang()
     callbacks.drop_forged(visit, catalogue)  # a rerun of this panel alone does not pass through before_page
-    st.selectbox(t("side.model", lang), catalogue.ids(), key=state.MODEL,
-                 format_func=lambda i: catalogue.get(i).label(lang))
+    st.selectbox(
+        t("side.model", lang), catalogue.ids(), key=state.MODEL, format_func=lambda i: catalogue.get(i).label(lang)
+    )
     if custom_models_allowed(visit.rules.mode, visit.local, visit.key):
-        st.text_input(t("side.custom_model", lang), key=state.CUSTOM_MODEL, help=t("side.custom_help", lang),
-                      max_chars=offered.CUSTOM_MODEL_CHARS)
+        st.text_input(
+            t("side.custom_model", lang),
+            key=state.CUSTOM_MODEL,
+            help=t("side.custom_help", lang),
+            max_chars=offered.CUSTOM_MODEL_CHARS,
+        )
     current = visit.settings(catalogue)
     callbacks.reset_params_if_model_changed(current.model)
     if current.model.supports("web_search"):
         st.toggle(t("side.web_search", lang), key=state.WEB_SEARCH, help=t("side.web_search_help", lang))
     choices = callbacks.preset_choices(visit)
     names = {p.id: p.name for p in choices}
-    st.selectbox(t("side.preset", lang), [""] + list(names), key=state.PRESET, on_change=callbacks.apply_preset,
-                 format_func=lambda i: names.get(i, "")[:60] if i else t("side.no_preset", lang),  # plain text
-                 help=t("side.preset_help", lang))
+    st.selectbox(
+        t("side.preset", lang),
+        [""] + list(names),
+        key=state.PRESET,
+        on_change=callbacks.apply_preset,
+        format_func=lambda i: names.get(i, "")[:60] if i else t("side.no_preset", lang),  # plain text
+        help=t("side.preset_help", lang),
+    )
 
     # Built only while open: collapsed, its seven widgets cost every rerun of the panel (state.keep_params).
     params = st.expander(t("side.params", lang), key=state.PARAMS_OPEN, on_change="rerun")
@@ -91,15 +111,21 @@ def draw_params(where, current: Settings, owner_id: str | None, lang: str) -> No
             st.toggle(t("side.thinking", lang), key=state.THINKING, help=t("side.thinking_help", lang))
         st.slider(t("side.temperature", lang), 0.0, 1.0, step=0.01, key=state.TEMPERATURE)
         st.slider(t("side.top_p", lang), 0.01, 1.0, step=0.01, key=state.TOP_P)
-        st.number_input(t("side.max_tokens", lang), min_value=1, max_value=current.model.max_output,
-                        step=256, key=state.MAX_TOKENS)
-        st.text_area(t("side.system", lang), key=state.SYSTEM, help=t("side.system_help", lang),
-                     max_chars=offered.SYSTEM_CHARS)
+        st.number_input(
+            t("side.max_tokens", lang), min_value=1, max_value=current.model.max_output, step=256, key=state.MAX_TOKENS
+        )
+        st.text_area(
+            t("side.system", lang), key=state.SYSTEM, help=t("side.system_help", lang), max_chars=offered.SYSTEM_CHARS
+        )
         if owner_id is not None:
             with st.container(horizontal=True, vertical_alignment="bottom"):
                 st.text_input(t("side.preset_name", lang), key=state.PRESET_NAME, max_chars=presets.MAX_NAME)
-                st.button(t("side.preset_save", lang), key="save-preset", on_click=callbacks.save_preset,
-                          icon=":material/bookmark_add:")
+                st.button(
+                    t("side.preset_save", lang),
+                    key="save-preset",
+                    on_click=callbacks.save_preset,
+                    icon=":material/bookmark_add:",
+                )
 
 
 def draw_context_meter(current: Settings, lang: str) -> None:
@@ -122,8 +148,14 @@ def _k(n: int) -> str:
 
 
 def usage_text(totals: Totals, lang: str) -> str:
-    return t("side.usage_line", lang, n=totals.requests, prompt=f"{totals.prompt_tokens:,}",
-             completion=f"{totals.completion_tokens:,}", cost=f"{totals.cost:.4f}")
+    return t(
+        "side.usage_line",
+        lang,
+        n=totals.requests,
+        prompt=f"{totals.prompt_tokens:,}",
+        completion=f"{totals.completion_tokens:,}",
+        cost=f"{totals.cost:.4f}",
+    )
 
 
 def draw_status(slot, current: Settings, totals: Totals) -> None:
@@ -162,20 +194,32 @@ def draw_conversations(visit: Visit, lang: str) -> None:
     st.caption(t("history.recent", lang))
     for item in items:
         is_open = item["id"] == current
-        st.button(safe_inline(item["title"] or t("history.untitled", lang), max_len=40),
-                  key=f"conv-{item['id']}", on_click=callbacks.open_conversation, args=(item["id"],),
-                  type="primary" if is_open else "tertiary", width="stretch")
+        st.button(
+            safe_inline(item["title"] or t("history.untitled", lang), max_len=40),
+            key=f"conv-{item['id']}",
+            on_click=callbacks.open_conversation,
+            args=(item["id"],),
+            type="primary" if is_open else "tertiary",
+            width="stretch",
+        )
     open_item = next((i for i in items if i["id"] == current), None)
     if open_item is not None:
-        with st.popover(t("history.rename", lang) + " / " + t("history.delete", lang), icon=":material/edit:",
-                        width="stretch"):
-            title = st.text_input(t("history.title", lang), value=open_item["title"], max_chars=MAX_TITLE,
-                                  key=state.title_key(current))
+        with st.popover(
+            t("history.rename", lang) + " / " + t("history.delete", lang), icon=":material/edit:", width="stretch"
+        ):
+            title = st.text_input(
+                t("history.title", lang), value=open_item["title"], max_chars=MAX_TITLE, key=state.title_key(current)
+            )
             if st.button(t("history.save", lang), key=f"rename-{current}"):
                 callbacks.rename_conversation(visit, current, title.strip() or open_item["title"])
                 st.rerun()
-            st.button(t("history.delete", lang), key=f"delete-{current}", icon=":material/delete:",
-                      on_click=state.ask_delete, args=(current,))
+            st.button(
+                t("history.delete", lang),
+                key=f"delete-{current}",
+                icon=":material/delete:",
+                on_click=state.ask_delete,
+                args=(current,),
+            )
     if (target := state.delete_requested()) is not None:
         _confirm_delete(target, lang)
 

@@ -4,6 +4,7 @@ What the app does with these values lives elsewhere: callbacks and the conversat
 glmchat/ui/callbacks.py, this run's visitor and rules in glmchat/ui/context.py, the settings in
 glmchat/chat/settings.py.
 """
+
 from __future__ import annotations
 
 import secrets as _secrets
@@ -11,45 +12,45 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from glmchat.hosting import offered
 from glmchat.chat.conversation import Totals
 from glmchat.chat.i18n import lang_from_locale
 from glmchat.chat.settings import Widgets
+from glmchat.hosting import offered
 from glmchat.store import ResilientStore, Store, default_url
 
 MESSAGES = "messages"
 TOTALS = "totals"
-PENDING = "reply_pending"     # a user message waits for its reply (set by the submit/retry callbacks)
-STORE = "store"               # this session's ResilientStore: its queued writes are this visitor's own
+PENDING = "reply_pending"  # a user message waits for its reply (set by the submit/retry callbacks)
+STORE = "store"  # this session's ResilientStore: its queued writes are this visitor's own
 CONVERSATION = "conversation_id"
 LOADED = "loaded_conversation"  # the conversation whose messages MESSAGES holds
 NOT_FOUND = "conversation_not_found"
-DELETE = "delete_requested"   # the conversation a delete confirmation is open for
-EDITING = "editing"           # the user message being edited
+DELETE = "delete_requested"  # the conversation a delete confirmation is open for
+EDITING = "editing"  # the user message being edited
 ALTERNATIVES = "alternatives"  # earlier answers carried into a regenerated reply
-SUMMARY = "summary"           # {"text", "upto": message id}: replaces older messages in requests
+SUMMARY = "summary"  # {"text", "upto": message id}: replaces older messages in requests
 SUMMARY_ASKED = "summary_asked"  # None, "summarise" or "summarise_and_retry"
-SUBMITTED = "submitted"       # the submit callback ran for this run's chat input value
+SUBMITTED = "submitted"  # the submit callback ran for this run's chat input value
 INPUT_REFUSED = "input_refused"  # an inputs.Refusal: the last message broke an input limit, nothing was sent
-REFUSED = "refused_files"     # attachments refused at the last submit: [(name, i18n key, detail)]
-WINDOW = "window"             # how many of the newest messages are drawn
-DRAWN = "drawn"               # (id of the first message drawn, how many) by the chat page's last run
-RUN = "run_number"            # counts the app script's runs (a fragment's own rerun does not run it)
-PANEL_RUN = "panel_run"       # the run the sidebar's settings panel last ran in
-CHAT_VIEW = "chat_view"       # what the chat page drew of the settings: (demo notice, messages left out)
+REFUSED = "refused_files"  # attachments refused at the last submit: [(name, i18n key, detail)]
+WINDOW = "window"  # how many of the newest messages are drawn
+DRAWN = "drawn"  # (id of the first message drawn, how many) by the chat page's last run
+RUN = "run_number"  # counts the app script's runs (a fragment's own rerun does not run it)
+PANEL_RUN = "panel_run"  # the run the sidebar's settings panel last ran in
+CHAT_VIEW = "chat_view"  # what the chat page drew of the settings: (demo notice, messages left out)
 EARLIER = "earlier_in_storage"  # messages of the open conversation not loaded into the session
-GATE_PASSED = "gate_passed"   # this session gave the right access password (gate mode)
-GATE_ERROR = "gate_error"     # the last password attempt's outcome: ("wrong" | "wait", seconds)
-HAD_KEY = "had_key"           # whether a key was available on the previous run
-SESSION_TAG = "session_tag"   # a random name for this browser session (per-visitor history without a login)
-PARAMS_FOR = "params_for"     # the model whose defaults the parameter widgets hold
+GATE_PASSED = "gate_passed"  # this session gave the right access password (gate mode)
+GATE_ERROR = "gate_error"  # the last password attempt's outcome: ("wrong" | "wait", seconds)
+HAD_KEY = "had_key"  # whether a key was available on the previous run
+SESSION_TAG = "session_tag"  # a random name for this browser session (per-visitor history without a login)
+PARAMS_FOR = "params_for"  # the model whose defaults the parameter widgets hold
 # Drawn at first. The browser re-renders every widget on the page (each message has a menu) when a run
 # starts, before it can show a reply's first token: with 30 messages that token showed 73-85 ms after it
 # arrived, with 12 within 10 ms, as in an empty chat (docs/benchmarks.md).
 WINDOW_FIRST = 12
-WINDOW_STEP = 30              # added by each "show earlier"
-INPUT_CHARS = 100_000         # what the chat input and edit box let one type; the input limit is checked after
-LOAD_LIMIT = 200              # newest messages loaded when a conversation opens; older ones on demand
+WINDOW_STEP = 30  # added by each "show earlier"
+INPUT_CHARS = 100_000  # what the chat input and edit box let one type; the input limit is checked after
+LOAD_LIMIT = 200  # newest messages loaded when a conversation opens; older ones on demand
 # Widget keys.
 PASSWORD = "w_password"
 LANG = "w_lang"
@@ -76,6 +77,7 @@ LANGS = ("auto", "zh", "en")
 
 # -- key formats: keys that carry an id ---------------------------------------------------------------------
 
+
 def edit_key(message_id: str) -> str:
     """The edit box of one user message."""
     return f"w_edit_{message_id}"
@@ -92,6 +94,7 @@ def title_key(cid: str) -> str:
 
 
 # -- runs ---------------------------------------------------------------------------------------------------
+
 
 def init() -> None:
     st.session_state.setdefault(MESSAGES, [])
@@ -150,6 +153,7 @@ def _shared_store(url: str) -> Store:
 
 
 # -- the conversation on screen -----------------------------------------------------------------------------
+
 
 def messages() -> list[dict]:
     return st.session_state[MESSAGES]
@@ -299,6 +303,7 @@ def take_alternatives() -> list[dict] | None:
 
 # -- a submitted message ------------------------------------------------------------------------------------
 
+
 def prompt() -> object:
     """The chat input's value: text, or a value with .text and .files."""
     return st.session_state.get(PROMPT)
@@ -336,6 +341,7 @@ def take_refused() -> list[tuple]:
 
 # -- the gate -----------------------------------------------------------------------------------------------
 
+
 def gate_passed() -> bool:
     return bool(st.session_state.get(GATE_PASSED))
 
@@ -360,6 +366,7 @@ def take_gate_error() -> tuple[str, float] | None:
 
 # -- the settings widgets -----------------------------------------------------------------------------------
 
+
 def lang() -> str:
     choice = st.session_state.get(LANG, "auto")
     return choice if choice in ("zh", "en") else lang_from_locale(st.context.locale)
@@ -368,9 +375,16 @@ def lang() -> str:
 def widgets() -> Widgets:
     """The settings widgets' raw values (glmchat.chat.settings checks them)."""
     get = st.session_state.get
-    return Widgets(model=get(MODEL), custom_model=get(CUSTOM_MODEL), temperature=get(TEMPERATURE), top_p=get(TOP_P),
-                   max_tokens=get(MAX_TOKENS), system=get(SYSTEM), thinking=get(THINKING),
-                   web_search=get(WEB_SEARCH))
+    return Widgets(
+        model=get(MODEL),
+        custom_model=get(CUSTOM_MODEL),
+        temperature=get(TEMPERATURE),
+        top_p=get(TOP_P),
+        max_tokens=get(MAX_TOKENS),
+        system=get(SYSTEM),
+        thinking=get(THINKING),
+        web_search=get(WEB_SEARCH),
+    )
 
 
 def widget(name: str, default: object = None) -> object:

@@ -24,6 +24,7 @@ Streamlit's public API cannot express these:
 there with its name, and exercises the instance attributes (a context's active script hash, the manager's
 `file_storage`, the runtime's `_session_mgr`, the secrets' `_secrets`). Run it first after an upgrade.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -59,8 +60,10 @@ USES = (
 
 # -- the running script ------------------------------------------------------------------------------------
 
+
 def _ctx():
     from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
     return get_script_run_ctx()
 
 
@@ -91,6 +94,7 @@ def page_closed(session: str | None, wait: float = 1.0) -> bool:
 def bound_to_this_script(draw: Callable[[], None]) -> Callable[[], None]:
     """`draw`, to run later under the page script that is running now (its widgets keep their ids)."""
     from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState
+
     ctx = _ctx()
     return partial(_run_as, ctx, ThreadState.get().active_script_hash, draw) if ctx else draw
 
@@ -107,11 +111,13 @@ def run_in_thread_of_this_run(draw: Callable[[], None], timeout: float = 10.0) -
     only to the script thread. The copied context variables carry the run's place on the page.
     """
     from streamlit.runtime.scriptrunner_utils.script_run_context import add_script_run_ctx
+
     ctx = _ctx()
     if ctx is None:
         return
-    helper = threading.Thread(target=contextvars.copy_context().run, args=(draw,), name="glmchat-after-stop",
-                              daemon=True)
+    helper = threading.Thread(
+        target=contextvars.copy_context().run, args=(draw,), name="glmchat-after-stop", daemon=True
+    )
     add_script_run_ctx(helper, ctx)
     helper.start()
     helper.join(timeout=timeout)
@@ -129,15 +135,16 @@ _ATTRIBUTE = "_glmchat_guards"  # where the guards' state lives: on the runtime,
 
 @dataclass(frozen=True)
 class UploadBudget:
-    files: int        # files one session may hold at once
-    bytes: int        # their total size
-    file_bytes: int   # one file's size
+    files: int  # files one session may hold at once
+    bytes: int  # their total size
+    file_bytes: int  # one file's size
 
 
 @dataclass
 class Guards:
     """What the wrappers consult. One per server process, kept on the runtime: Streamlit reloads changed
     modules under a running server, and a fresh module-level table would no longer be the wrappers' one."""
+
     lock: threading.Lock = field(default_factory=threading.Lock)
     budgets: dict[str, UploadBudget] = field(default_factory=dict)  # session id -> what it may hold
     clients: dict[str, str] = field(default_factory=dict)  # session id -> fingerprint of the client that opened it
@@ -145,6 +152,7 @@ class Guards:
 
 def _runtime():
     from streamlit.runtime import Runtime
+
     return Runtime.instance() if Runtime.exists() else None  # None in AppTest: no server, nothing to guard
 
 
@@ -195,6 +203,7 @@ def _prune(runtime, guards: Guards) -> None:
 
 def _guard_uploads(runtime, guards: Guards) -> None:
     from starlette.exceptions import HTTPException
+
     manager = runtime.uploaded_file_mgr
     add_file = manager.add_file
 
@@ -205,10 +214,16 @@ def _guard_uploads(runtime, guards: Guards) -> None:
             budget = guards.budgets.get(session_id)
             if budget is None:
                 raise HTTPException(status_code=403, detail="Uploads are not accepted for this session")
-            held = {fid: len(rec.data) for fid, rec in manager.file_storage.get(session_id, {}).items()
-                    if fid != file.file_id}
-            if (len(file.data) > budget.file_bytes or len(held) + 1 > budget.files
-                    or sum(held.values()) + len(file.data) > budget.bytes):
+            held = {
+                fid: len(rec.data)
+                for fid, rec in manager.file_storage.get(session_id, {}).items()
+                if fid != file.file_id
+            }
+            if (
+                len(file.data) > budget.file_bytes
+                or len(held) + 1 > budget.files
+                or sum(held.values()) + len(file.data) > budget.bytes
+            ):
                 raise HTTPException(status_code=413, detail="Upload budget exceeded")
             add_file(session_id, file)
 
@@ -218,8 +233,9 @@ def _guard_uploads(runtime, guards: Guards) -> None:
 def _fingerprint(client) -> str:
     context = getattr(client, "client_context", None)
     headers = {str(k).lower(): str(v) for k, v in (context.headers if context else ())}
-    who = "\n".join((str(getattr(context, "remote_ip", "")), headers.get("x-real-ip", ""),
-                     headers.get("user-agent", "")))
+    who = "\n".join(
+        (str(getattr(context, "remote_ip", "")), headers.get("x-real-ip", ""), headers.get("user-agent", ""))
+    )
     return hashlib.sha256(who.encode()).hexdigest()
 
 
@@ -231,8 +247,12 @@ def _guard_resume(runtime, guards: Guards) -> None:
         with guards.lock:
             if existing_session_id is not None and guards.clients.get(existing_session_id) != mine:
                 existing_session_id = None  # another client (or an id we never saw): a new session
-        sid = connect_session(client=client, user_info=user_info, existing_session_id=existing_session_id,
-                              session_id_override=session_id_override)
+        sid = connect_session(
+            client=client,
+            user_info=user_info,
+            existing_session_id=existing_session_id,
+            session_id_override=session_id_override,
+        )
         with guards.lock:
             guards.clients.setdefault(sid, mine)
             _prune(runtime, guards)

@@ -6,7 +6,6 @@ Lines are analysed with tabs expanded to 4-column stops, which is how CommonMark
 from __future__ import annotations
 
 import re
-from typing import List, Optional, Tuple
 
 from glmchat.chat.render.text import lead
 
@@ -38,7 +37,7 @@ def cells(row: str) -> int:
     return len(_CELL_SPLIT_RE.split(r))
 
 
-def fence(body: str) -> "Optional[re.Match[str]]":
+def fence(body: str) -> re.Match[str] | None:
     fm = _FENCE_OPEN_RE.match(body)
     if fm and fm.group(1)[0] == "`" and "`" in fm.group(2):
         return None  # "```foo`" is inline code, not a fence
@@ -52,11 +51,7 @@ def starts_block(rest: str, indented_code: bool) -> bool:
         return indented_code
     body = rest[sp:]
     return bool(
-        body.startswith(">")
-        or LIST_RE.match(body)
-        or fence(body)
-        or HEADING_RE.match(body)
-        or HR_RE.match(body)
+        body.startswith(">") or LIST_RE.match(body) or fence(body) or HEADING_RE.match(body) or HR_RE.match(body)
     )
 
 
@@ -69,12 +64,12 @@ class Container:
         self.has_content = False
 
 
-def list_item(sp: int, body: str, interrupt: bool) -> Optional[Tuple[Container, bool]]:
+def list_item(sp: int, body: str, interrupt: bool) -> tuple[Container, bool] | None:
     """The list item that ``body`` (indented ``sp``) opens, and whether it has content on this line."""
     lm = LIST_RE.match(body)
     if not lm or HR_RE.match(body):
         return None
-    after = body[lm.end():]
+    after = body[lm.end() :]
     content = after.strip()
     if interrupt:
         # interrupting a paragraph: only "-", "+", "*", "1." with text
@@ -86,7 +81,7 @@ def list_item(sp: int, body: str, interrupt: bool) -> Optional[Tuple[Container, 
     return Container(False, sp + len(lm.group(1)) + pad), bool(content)
 
 
-def match_containers(a: str, stack: List[Container]) -> Tuple[int, int]:
+def match_containers(a: str, stack: list[Container]) -> tuple[int, int]:
     """How many open containers line ``a`` continues, and where its rest starts."""
     pos, matched = 0, 0
     for c in stack:
@@ -113,6 +108,6 @@ def match_containers(a: str, stack: List[Container]) -> Tuple[int, int]:
     return matched, pos
 
 
-def prefix(stack: List[Container]) -> str:
+def prefix(stack: list[Container]) -> str:
     """Line prefix that continues every container in ``stack``."""
     return "".join("> " if c.quote else " " * c.width for c in stack)

@@ -21,8 +21,6 @@ containers, then the leaf block it starts (one method per kind).
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
-
 from glmchat.chat.render.block_syntax import (
     BLOCK_CHARS,
     DELIM_ROW_RE,
@@ -44,17 +42,17 @@ from glmchat.chat.render.latex import display_block
 from glmchat.chat.render.links import definition, neutral_definition
 from glmchat.chat.render.text import lead
 
-Segment = Tuple[str, str]  # ("code" or "text", lines)
+Segment = tuple[str, str]  # ("code" or "text", lines)
 
 
-def split_blocks(text: str, defs: Dict[str, str]) -> List[Segment]:
+def split_blocks(text: str, defs: dict[str, str]) -> list[Segment]:
     """Split into ('code', s) and ('text', s) segments; collect link defs into ``defs``."""
     return _segments(_BlockParser(text, defs).parse())
 
 
-def _segments(out: List[Segment]) -> List[Segment]:
+def _segments(out: list[Segment]) -> list[Segment]:
     """Join consecutive lines of the same kind."""
-    segs: List[Segment] = []
+    segs: list[Segment] = []
     cur_kind, cur_lines = None, []  # type: Optional[str], List[str]
     for kind, text_line in out:
         if kind != cur_kind and cur_lines:
@@ -68,12 +66,12 @@ def _segments(out: List[Segment]) -> List[Segment]:
 
 
 class _BlockParser:
-    def __init__(self, text: str, defs: Dict[str, str]) -> None:
+    def __init__(self, text: str, defs: dict[str, str]) -> None:
         self.lines = text.split("\n")
         self.defs = defs
-        self.out: List[Segment] = []  # one ("code"/"text", line) per output line
-        self.stack: List[Container] = []
-        self.leaf: Optional[str] = None  # None, 'para', 'table', 'fence' or 'icode'
+        self.out: list[Segment] = []  # one ("code"/"text", line) per output line
+        self.stack: list[Container] = []
+        self.leaf: str | None = None  # None, 'para', 'table', 'fence' or 'icode'
         self.defs_only = False  # the open paragraph so far holds only definitions
         self.para_last = ""  # last paragraph line: a table header if a delimiter row follows
         self.fence_ch, self.fence_len = "", 0
@@ -81,7 +79,7 @@ class _BlockParser:
         self.no_display_before = 0  # lines already scanned in vain for display math
         self.li = 0  # the next line
 
-    def parse(self) -> List[Segment]:
+    def parse(self) -> list[Segment]:
         lines, out, n = self.lines, self.out, len(self.lines)
         while self.li < n:
             line = lines[self.li]
@@ -125,7 +123,7 @@ class _BlockParser:
         # 5. the leaf block
         self._leaf_block(line, a, rest, cut)
 
-    def _display(self, body: str, at_stack: List[Container]) -> Optional[Tuple[int, List[str]]]:
+    def _display(self, body: str, at_stack: list[Container]) -> tuple[int, list[str]] | None:
         """Display math opening with ``body`` on the current line: (last line, content lines)."""
         # each line is scanned at most once by a failed attempt: linear time
         if self.li - 1 < self.no_display_before or not (body.startswith("$$") or body.startswith("\\[")):
@@ -190,7 +188,7 @@ class _BlockParser:
 
     # -- step 4 ----------------------------------------------------------------
 
-    def _open_containers(self, rest: str, interrupt: bool, cut: bool) -> Tuple[str, bool]:
+    def _open_containers(self, rest: str, interrupt: bool, cut: bool) -> tuple[str, bool]:
         """Open the block quotes and list items the line starts; returns (rest of the line, cut)."""
         while True:
             sp = lead(rest)
@@ -201,7 +199,7 @@ class _BlockParser:
                 raise TooDeep()
             if body.startswith(">"):
                 self._push(Container(True))
-                rest = rest[sp + 1 + (1 if body.startswith("> ") else 0):]
+                rest = rest[sp + 1 + (1 if body.startswith("> ") else 0) :]
                 cut = False
                 continue
             opened = list_item(sp, body, interrupt)
@@ -213,7 +211,7 @@ class _BlockParser:
             if not has_content:
                 rest = ""
                 break
-            rest = rest[item.width:]
+            rest = rest[item.width :]
         return rest, cut
 
     def _push(self, container: Container) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bisect
 import re
-from typing import Dict, List, Tuple
 
 from glmchat.chat.render.latex import CITATION_RE, math_ok, strip_katex_links
 from glmchat.chat.render.text import ASCII_PUNCT
@@ -21,14 +20,14 @@ _INLINE_SPECIAL_RE = re.compile(r"[\\`$]")
 _RAW_PIPE_RE = re.compile(r"(?<!\\)\|")
 _NUMBER_RE = re.compile(r"[+\-]?[\d.,\s]+%?")  # plus "has a digit", checked apart
 
-Piece = Tuple[bool, str]  # (is_atom, text)
+Piece = tuple[bool, str]  # (is_atom, text)
 
 
 class _Runs:
     """Maximal runs of one character, for linear 'next run of length N'."""
 
     def __init__(self, s: str, ch: str) -> None:
-        self.by_len: Dict[int, List[int]] = {}
+        self.by_len: dict[int, list[int]] = {}
         for m in re.finditer(re.escape(ch) + "+", s):
             self.by_len.setdefault(m.end() - m.start(), []).append(m.start())
 
@@ -40,7 +39,7 @@ class _Runs:
         return lst[k] if k < len(lst) else -1
 
 
-def inline_atoms(seg: str) -> List[Piece]:
+def inline_atoms(seg: str) -> list[Piece]:
     """Split a text segment into (is_atom, text) pieces.
 
     Atoms (code spans, math) are emitted verbatim; everything else is prose.
@@ -58,11 +57,11 @@ class _AtomScanner:
         self.ticks = _Runs(seg, "`")
         self.dollars = _Runs(seg, "$")
         self.newlines = [m.start() for m in re.finditer("\n", seg)]
-        self.cache: Dict[str, int] = {}
-        self.pieces: List[Piece] = []
+        self.cache: dict[str, int] = {}
+        self.pieces: list[Piece] = []
         self.prose_start = 0
 
-    def scan(self) -> List[Piece]:
+    def scan(self) -> list[Piece]:
         seg, i = self.seg, 0
         while True:
             m = _INLINE_SPECIAL_RE.search(seg, i)
@@ -77,7 +76,7 @@ class _AtomScanner:
             else:
                 i = self._dollars(i)
         if self.prose_start < self.n:
-            self.pieces.append((False, self.seg[self.prose_start:]))
+            self.pieces.append((False, self.seg[self.prose_start :]))
         return self.pieces
 
     # -- helpers ---------------------------------------------------------------
@@ -101,7 +100,7 @@ class _AtomScanner:
     def _add_atom(self, start: int, end: int, text: str) -> None:
         pieces = self.pieces
         if start > self.prose_start:
-            pieces.append((False, self.seg[self.prose_start:start]))
+            pieces.append((False, self.seg[self.prose_start : start]))
         elif pieces and pieces[-1][0] and pieces[-1][1].endswith("$") and text.startswith("$"):
             pieces.append((False, " "))  # "$a$" + "$b$" must not fuse into "$$"
         pieces.append((True, text))
@@ -126,8 +125,8 @@ class _AtomScanner:
         end = self._find("\\)", i + 2)
         if not 0 <= end < self._line_end(i):
             return -1
-        content = seg[i + 2:end].strip()
-        follow = seg[end + 2:end + 3]
+        content = seg[i + 2 : end].strip()
+        follow = seg[end + 2 : end + 3]
         if not (content and "$" not in content and math_ok(content) and not self._pipe_bad(content)):
             return -1
         content = strip_katex_links(content).strip()
@@ -143,7 +142,7 @@ class _AtomScanner:
         end = self._find("\\]", i + 2)
         if not 0 <= end < self._line_end(i):
             return -1
-        content = seg[i + 2:end].strip()
+        content = seg[i + 2 : end].strip()
         if not (
             content
             and not CITATION_RE.fullmatch(content)
@@ -164,7 +163,7 @@ class _AtomScanner:
         length = run - i
         close = self.ticks.next_run(length, run)
         if close >= 0 and close < self._line_end(i) and not self._pipe_bad(seg[run:close]):
-            self._add_atom(i, close + length, seg[i:close + length])
+            self._add_atom(i, close + length, seg[i : close + length])
             return close + length
         return run  # unmatched: prose (escaped later)
 
@@ -205,6 +204,6 @@ class _AtomScanner:
                 and not content[0].isspace()
                 and not content[-1].isspace()
                 and not (_NUMBER_RE.fullmatch(content) and any(ch.isdigit() for ch in content))
-                and not seg[close + 1:close + 2].isdigit()
+                and not seg[close + 1 : close + 2].isdigit()
             )
         return ok

@@ -7,7 +7,6 @@ Streamlit's math detection does not fire and CommonMark reads it as prose.
 from __future__ import annotations
 
 import re
-from typing import List, Optional, Tuple
 
 from glmchat.chat.render.block_syntax import Container, match_containers
 
@@ -16,9 +15,7 @@ CITATION_RE = re.compile(r"[\d\s,-]+")
 # happens when Streamlit's math detection does not fire): links, autolinks,
 # definitions, code-span backticks, fences, the logo shortcode, and the word
 # joiner our neutral definitions use as labels.
-_MATH_UNSAFE_RE = re.compile(
-    r"\]\(|\]:|`|~~~|<[A-Za-z][A-Za-z0-9+.\-]{1,31}:|(?i:xmpp:)|:streamlit:|\u2060"
-)
+_MATH_UNSAFE_RE = re.compile(r"\]\(|\]:|`|~~~|<[A-Za-z][A-Za-z0-9+.\-]{1,31}:|(?i:xmpp:)|:streamlit:|\u2060")
 _KATEX_LINK_RES = (
     re.compile(r"\\href\s*\{[^{}]*\}"),  # keep the {text} argument
     re.compile(r"\\url\s*\{[^{}]*\}"),
@@ -45,7 +42,7 @@ def math_ok(content: str) -> bool:
 _DISPLAY_SCAN = 100  # lines a display-math block may span
 
 
-def _one_line(content: str) -> Optional[List[str]]:
+def _one_line(content: str) -> list[str] | None:
     """``\\[ content \\]`` on one line."""
     content = content.strip()
     if not content or CITATION_RE.fullmatch(content):
@@ -53,8 +50,9 @@ def _one_line(content: str) -> Optional[List[str]]:
     return [content]
 
 
-def _closing(lines: List[str], i: int, closer: str, parts: List[str],
-             stack: List[Container]) -> Tuple[int, Optional[List[str]]]:
+def _closing(
+    lines: list[str], i: int, closer: str, parts: list[str], stack: list[Container]
+) -> tuple[int, list[str] | None]:
     """The lines after an opening on line i, up to ``closer`` on its own line."""
     k = i
     for k in range(i + 1, min(len(lines), i + 1 + _DISPLAY_SCAN)):
@@ -74,7 +72,7 @@ def _closing(lines: List[str], i: int, closer: str, parts: List[str],
     return k, None
 
 
-def _display_math(lines: List[str], i: int, body: str, stack: List[Container]) -> Tuple[int, Optional[List[str]]]:
+def _display_math(lines: list[str], i: int, body: str, stack: list[Container]) -> tuple[int, list[str] | None]:
     """Display math opening with ``body`` on line i.
 
     Returns (last line looked at, content lines or None if there is no
@@ -92,7 +90,7 @@ def _display_math(lines: List[str], i: int, body: str, stack: List[Container]) -
     return _closing(lines, i, closer, parts, stack)
 
 
-def display_block(lines: List[str], i: int, body: str, stack: List[Container]) -> Tuple[int, Optional[List[str]]]:
+def display_block(lines: list[str], i: int, body: str, stack: list[Container]) -> tuple[int, list[str] | None]:
     """Like _display_math, but None also when the content is unsafe as prose.
 
     The content may come back empty (it held only \\href/\\url junk).

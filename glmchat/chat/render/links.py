@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import html
 import re
-from typing import List, Optional, Tuple
 
 from glmchat.chat.render.text import WORD_JOINER, label_key
 
 _ALLOWED_LINK_RE = re.compile(r"(?i)(?:https?://|mailto:)")
 _ALLOWED_IMAGE_RE = re.compile(r"(?i)https?://")
-_ESC_OR_ENTITY_RE = re.compile(
-    r"\\([!-/:-@\[-`{-~])|&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});"
-)
+_ESC_OR_ENTITY_RE = re.compile(r"\\([!-/:-@\[-`{-~])|&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 # Any whitespace/control char makes the URL suspicious (browsers silently drop
 # tabs/newlines, so "java\tscript:" would still be javascript:).
 _URL_BAD_CHARS_RE = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029\u00a0]")
@@ -25,7 +22,7 @@ _URL_BAD_CHARS_RE = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029\u00a0]")
 def decode_destination(raw: str) -> str:
     """What CommonMark turns a link destination into (escapes + entities)."""
 
-    def repl(m: "re.Match[str]") -> str:
+    def repl(m: re.Match[str]) -> str:
         if m.group(1) is not None:
             return m.group(1)
         return html.unescape("&" + m.group(2) + ";")
@@ -70,7 +67,7 @@ def neutral_definition(n: int) -> str:
     return NEUTRAL_DEFINITION if n == 0 else "[" + WORD_JOINER + str(n) + "]: <>"
 
 
-def _valid_def(dm: "re.Match[str]") -> bool:
+def _valid_def(dm: re.Match[str]) -> bool:
     # Only what CommonMark surely takes for a definition (balanced parens in a
     # bare destination); anything else stays (escaped) paragraph text.
     label, dest = dm.group("label"), dm.group("dest")
@@ -90,7 +87,7 @@ def _valid_def(dm: "re.Match[str]") -> bool:
     return depth == 0
 
 
-def definition(body: str) -> Optional[Tuple[str, str]]:
+def definition(body: str) -> tuple[str, str] | None:
     """(label key, decoded URL) when the line ``body`` is a link reference definition, else None."""
     dm = _DEF_RE.match(body)
     if not dm or not _valid_def(dm):
@@ -123,7 +120,7 @@ _EMAIL_AUTOLINK_RE = re.compile(
 )
 
 
-def inline_destination(s: str, pos: int, end: int) -> Optional[Tuple[str, int]]:
+def inline_destination(s: str, pos: int, end: int) -> tuple[str, int] | None:
     """(decoded URL, where it stops) for an inline link's "(dest "title")" at s[pos:end], else None."""
     dm = _INLINE_DEST_RE.match(s, pos, end)
     if not dm:
@@ -132,7 +129,7 @@ def inline_destination(s: str, pos: int, end: int) -> Optional[Tuple[str, int]]:
     return decode_destination(raw), dm.end()
 
 
-def allowed_autolink(s: str, i: int, end: int) -> "Optional[re.Match[str]]":
+def allowed_autolink(s: str, i: int, end: int) -> re.Match[str] | None:
     """The autolink "<…>" at s[i:end] if it may stay live (http/https/mailto or an e-mail address)."""
     am = _AUTOLINK_RE.match(s, i, end)
     email = False
@@ -143,7 +140,7 @@ def allowed_autolink(s: str, i: int, end: int) -> "Optional[re.Match[str]]":
     return None
 
 
-def link_markup(inner: str, url: str, image: bool, in_link: bool) -> Tuple[str, bool]:
+def link_markup(inner: str, url: str, image: bool, in_link: bool) -> tuple[str, bool]:
     """What a link (or image) with rendered text ``inner`` and decoded ``url`` becomes.
 
     Returns (markup, live): a live link we built, or the text alone. An image
@@ -173,7 +170,7 @@ def break_literal_autolinks(prose: str) -> str:
     """
     if "www" not in prose.lower() and "http" not in prose.lower():
         return prose
-    out: List[str] = []
+    out: list[str] = []
     last = 0
     run_end, run_bad = -1, False
     for m in _LITERAL_START_RE.finditer(prose):
@@ -183,7 +180,7 @@ def break_literal_autolinks(prose: str) -> str:
             run_end = stop.start() if stop else len(prose)
             run_bad = bool(stop) and stop.group() in "<\x02"
         if run_bad:
-            out.append(prose[last:m.end()])
+            out.append(prose[last : m.end()])
             out.append("\\")
             last = m.end()
     out.append(prose[last:])

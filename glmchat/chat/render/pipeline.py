@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import textwrap
-from typing import Dict
 
 from glmchat.chat.render.block_syntax import TooDeep
 from glmchat.chat.render.blocks import split_blocks
@@ -37,7 +36,7 @@ def _streamlit_clean(text: str) -> str:
 
 
 def _pipeline(text: str) -> str:
-    defs: Dict[str, str] = {}
+    defs: dict[str, str] = {}
     out = []
     for kind, seg in split_blocks(text, defs):
         out.append(seg if kind == "code" else render_text(seg, defs))
@@ -84,7 +83,7 @@ def safe_inline(text: str, max_len: int = 200) -> str:
         # make a heading, quote, list, rule or fence.
         m = _LEADING_ORDERED_RE.match(out)
         if m:
-            out = m.group(1) + "\\" + out[m.end(1):]
+            out = m.group(1) + "\\" + out[m.end(1) :]
         elif out[:1] in ("#", ">", "-", "+", "*", "~", "=", "_"):
             out = "\\" + out
         return out

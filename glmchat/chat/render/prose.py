@@ -8,7 +8,7 @@ atom; directives and emoji shortcodes are neutralised.
 from __future__ import annotations
 
 import re
-from typing import Callable, Dict, List, Optional, Tuple
+from collections.abc import Callable
 
 from glmchat.chat.render.inline import inline_atoms
 from glmchat.chat.render.links import allowed_autolink, break_literal_autolinks, inline_destination, link_markup
@@ -26,11 +26,11 @@ _BANG_BEFORE_ATOM_RE = re.compile(r"(\\*)!(?=\x02)")
 _PLACEHOLDER_RE = re.compile("\x02(\\d+)\x03")
 
 
-def render_text(seg: str, defs: Dict[str, str], escape_pipes: bool = False) -> str:
+def render_text(seg: str, defs: dict[str, str], escape_pipes: bool = False) -> str:
     """One text segment: atoms set aside, the prose rewritten, the atoms put back."""
     pieces = inline_atoms(seg)
-    atoms: List[str] = []
-    buf: List[str] = []
+    atoms: list[str] = []
+    buf: list[str] = []
     for is_atom, text in pieces:
         if is_atom:
             buf.append("\x02%d\x03" % len(atoms))
@@ -54,13 +54,13 @@ def render_text(seg: str, defs: Dict[str, str], escape_pipes: bool = False) -> s
     return rendered
 
 
-_Handler = Callable[["_Prose", int, int, bool, List[str]], int]
+_Handler = Callable[["_Prose", int, int, bool, list[str]], int]
 
 
 class _Prose:
     """Rewrites one prose string (code/math replaced by \\x02N\\x03)."""
 
-    def __init__(self, s: str, defs: Dict[str, str], escape_pipes: bool, atoms: List[str]) -> None:
+    def __init__(self, s: str, defs: dict[str, str], escape_pipes: bool, atoms: list[str]) -> None:
         self.s = s
         self.atoms = atoms  # shared with render_text; links we build go here too
         self.defs = defs
@@ -68,11 +68,11 @@ class _Prose:
         self.match = self._match_brackets(s)
 
     @staticmethod
-    def _match_brackets(s: str) -> Dict[int, int]:
+    def _match_brackets(s: str) -> dict[int, int]:
         # Linear bracket matching (escapes and placeholders skipped); the
         # stack resets at blank lines, which links cannot cross.
-        match: Dict[int, int] = {}
-        stack: List[int] = []
+        match: dict[int, int] = {}
+        stack: list[int] = []
         for m in re.finditer(r"\\.|\x02[^\x03]*\x03|\n[ \t>]*\n|[\[\]]", s, re.S):
             t = m.group()
             if t == "[":
@@ -101,19 +101,19 @@ class _Prose:
 
     # -- one handler per special character: each appends its output and returns where to go on
 
-    def _placeholder(self, i: int, end: int, in_link: bool, out: List[str]) -> int:
+    def _placeholder(self, i: int, end: int, in_link: bool, out: list[str]) -> int:
         k = self.s.index("\x03", i) + 1
         out.append(self.s[i:k])
         return k
 
-    def _backslash(self, i: int, end: int, in_link: bool, out: List[str]) -> int:
+    def _backslash(self, i: int, end: int, in_link: bool, out: list[str]) -> int:
         s = self.s
         nxt = s[i + 1] if i + 1 < len(s) else ""
         if nxt == ":":
             out.append(self._colon(i + 1, "\\:"))
             return i + 2
         if nxt and nxt in ASCII_PUNCT:
-            out.append(s[i:i + 2])  # an existing escape stays as is
+            out.append(s[i : i + 2])  # an existing escape stays as is
             return i + 2
         if nxt == "\x02":
             out.append("\\\\")  # a literal backslash must not escape the atom
@@ -121,17 +121,17 @@ class _Prose:
         out.append("\\")
         return i + 1
 
-    def _bang(self, i: int, end: int, in_link: bool, out: List[str]) -> int:
+    def _bang(self, i: int, end: int, in_link: bool, out: list[str]) -> int:
         if self.s.startswith("[", i + 1) and i + 1 < end:
             return self._bracket(i, end, in_link, out)
         out.append("!")  # "!" not starting an image
         return i + 1
 
-    def _escaped(self, i: int, end: int, in_link: bool, out: List[str]) -> int:
+    def _escaped(self, i: int, end: int, in_link: bool, out: list[str]) -> int:
         out.append("\\" + self.s[i])  # "]", "$", "`" and (in labels) "|"
         return i + 1
 
-    def _angle(self, i: int, end: int, in_link: bool, out: List[str]) -> int:
+    def _angle(self, i: int, end: int, in_link: bool, out: list[str]) -> int:
         am = None if in_link else allowed_autolink(self.s, i, end)
         if am:
             out.append(self._atom(am.group(0)))
@@ -139,11 +139,11 @@ class _Prose:
         out.append("\\<")
         return i + 1
 
-    def _ampersand(self, i: int, end: int, in_link: bool, out: List[str]) -> int:
+    def _ampersand(self, i: int, end: int, in_link: bool, out: list[str]) -> int:
         out.append("\\&" if _ENTITY_RE.match(self.s, i, end) else "&")
         return i + 1
 
-    def _colon_char(self, i: int, end: int, in_link: bool, out: List[str]) -> int:
+    def _colon_char(self, i: int, end: int, in_link: bool, out: list[str]) -> int:
         out.append(self._colon(i, ":"))
         return i + 1
 
@@ -175,12 +175,12 @@ class _Prose:
             return False
         return bool(_TASK_PREFIX_RE.fullmatch(s, ls, ob))
 
-    def _bracket(self, i: int, end: int, in_link: bool, out: List[str]) -> int:
+    def _bracket(self, i: int, end: int, in_link: bool, out: list[str]) -> int:
         s = self.s
         image = s[i] == "!"
         ob = i + 1 if image else i
         if not image and not in_link and self._is_task(ob):
-            out.append(s[ob:ob + 3])  # GFM task list checkbox
+            out.append(s[ob : ob + 3])  # GFM task list checkbox
             return ob + 3
         cb = self.match.get(ob, -1)
         url, stop = (None, -1) if cb < 0 or cb >= end else self._target(ob, cb, end)
@@ -193,14 +193,14 @@ class _Prose:
         out.append(self._atom(markup) if live else markup)
         return stop
 
-    def _target(self, ob: int, cb: int, end: int) -> Tuple[Optional[str], int]:
+    def _target(self, ob: int, cb: int, end: int) -> tuple[str | None, int]:
         """The URL of the link whose text is s[ob+1:cb], and where the link stops."""
         found = inline_destination(self.s, cb + 1, end)
         if found:
             return found
         return self._reference(ob, cb, end)
 
-    def _reference(self, ob: int, cb: int, end: int) -> Tuple[Optional[str], int]:
+    def _reference(self, ob: int, cb: int, end: int) -> tuple[str | None, int]:
         # a reference: [text][label], [label][] or [label]
         s = self.s
         lo, hi, stop = ob + 1, cb, cb + 1
@@ -219,7 +219,7 @@ class _Prose:
                 return self.defs[key], stop
         return None, stop
 
-    _HANDLERS: Dict[str, _Handler] = {
+    _HANDLERS: dict[str, _Handler] = {
         "\x02": _placeholder,
         "\\": _backslash,
         "[": _bracket,
