@@ -18,6 +18,7 @@ import zhipuai
 from PIL import Image
 
 from glmchat.chat import attachments as att
+from glmchat.chat import conversation as conv
 from glmchat.chat.attachments import Attachment, ExtractError
 from glmchat.chat.catalogue import load
 from glmsim import files as sf
@@ -450,11 +451,11 @@ def test_check_vision_rules():
     assert att.check_vision(CAT.get("glm-4-flash"), []) is None
 
 
-def test_image_content_shape():
+def test_images_go_after_the_text_as_a_content_array():
     images, _ = att.prepare(
         [("a.jpg", gradient_jpeg(3000, 1000)), ("b.png", image_bytes("PNG", (50, 50), mode="RGBA", color=(0, 0, 0, 0)))]
     )
-    content = att.image_content("What is this?", images, CAT.get("glm-4v-plus-0111"))
+    content = conv.api_content(conv.user_message("What is this?", images))
     assert content[0] == {"type": "text", "text": "What is this?"}
     assert [c["type"] for c in content[1:]] == ["image_url", "image_url"]
     for item, mime in zip(content[1:], ("image/jpeg", "image/png"), strict=False):
@@ -466,9 +467,7 @@ def test_image_content_shape():
         im = Image.open(io.BytesIO(raw))
         im.load()
         assert max(im.size) <= att.API_IMAGE_MAX_SIDE
-    assert [c["type"] for c in att.image_content("  ", images, CAT.get("glm-4.5v"))] == ["image_url"] * 2
-    with pytest.raises(ValueError, match="attach.model_no_vision"):
-        att.image_content("x", images, CAT.get("glm-4-flash"))
+    assert [c["type"] for c in conv.api_content(conv.user_message("  ", images))] == ["image_url"] * 2
 
 
 def test_image_content_through_the_sdk_reaches_the_api_as_bare_base64():
@@ -492,7 +491,7 @@ def test_image_content_through_the_sdk_reaches_the_api_as_bare_base64():
         api_key="k", base_url=BASE, http_client=httpx.Client(transport=httpx.MockTransport(handler))
     )
     images, _ = att.prepare([("a.png", image_bytes("PNG"))])
-    content = att.image_content("What?", images, CAT.get("glm-4.5v"))
+    content = conv.api_content(conv.user_message("What?", images))
     reply = client.chat.completions.create(model="glm-4.5v", messages=[{"role": "user", "content": content}])
     assert reply.choices[0].message.content == "a cat"
     sent = captured["body"]["messages"][0]["content"]

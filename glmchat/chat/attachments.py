@@ -61,16 +61,6 @@ REFUSAL_KEYS = (
     "attach.text_too_long",  # detail {chars, limit}
     "attach.unsupported",  # anything else; detail {kind?}
 )
-VISION_KEYS = ("attach.model_no_vision", "attach.model_url_only", "attach.too_many_images")
-EXTRACT_KEYS = (
-    "attach.extract_auth",
-    "attach.extract_unsupported",
-    "attach.extract_network",
-    "attach.extract_empty",
-    "attach.text_too_long",
-    "attach.extract_failed",
-)
-
 IMAGE_EXTS = frozenset(
     {"png", "jpg", "jpeg", "jpe", "jfif", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif", "avif", "ico", "svg"}
 )
@@ -565,25 +555,6 @@ def check_vision(model: Any, images: list[Attachment]) -> str | None:
     if len(images) > limit:
         return "attach.too_many_images"
     return None
-
-
-def image_content(text: str, images: list[Attachment], model: Any) -> list[dict]:
-    """The user message's content array: the text (when not blank), then one image_url item per image.
-
-    Raises ValueError(key) if check_vision() refuses; call check_vision() first to show a message instead.
-    The SDK rewrites the data: URLs to bare base64 IN PLACE, so build a fresh list for every request.
-    """
-    key = check_vision(model, images)
-    if key:
-        raise ValueError(key)
-    content: list[dict] = []
-    if text and text.strip():
-        content.append({"type": "text", "text": text})
-    for image in images:
-        if image.kind != "image" or len(image.data) > API_IMAGE_MAX_BYTES:
-            raise ValueError("attach.not_image")
-        content.append({"type": "image_url", "image_url": {"url": image.data_url()}})
-    return content
 
 
 # ---------------------------------------------------------------------------------------------------------

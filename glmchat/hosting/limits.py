@@ -16,9 +16,7 @@ from glmchat.store.spend import CST, UNAVAILABLE, WINDOW, Refusal, Usage, day_st
 
 __all__ = [
     "CST",
-    "KINDS",
     "PREFIX",
-    "SCOPES",
     "UNAVAILABLE",
     "UNPRICED",
     "WINDOW",
@@ -30,8 +28,6 @@ __all__ = [
 ]
 
 PREFIX = "GLMCHAT_LIMIT_"
-KINDS = ("rpm", "tokens_day", "cny_day", "streams", "unavailable", "unpriced")
-SCOPES = ("app", "visitor")
 
 _WHOLE = re.compile(r"[0-9]+")
 _DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
