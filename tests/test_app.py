@@ -5,27 +5,19 @@ from __future__ import annotations
 import json
 import logging
 import time
+from functools import partial
 
+import apptest
 import pytest
-from conftest import CANARY_KEY, ROOT
+from apptest import send
+from conftest import CANARY_KEY
 from streamlit.testing.v1 import AppTest
 
 from glmchat.chat.i18n import t
 from glmchat.chat.render import safe_markdown
 from glmchat.ui import callbacks, state
 
-
-def new_app(lang: str = "en") -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
-    at.session_state[state.LANG] = lang
-    at.session_state[state.PARAMS_OPEN] = True  # the parameters expander draws its widgets only when open
-    return at.run()
-
-
-def send(at: AppTest, text: str, **kw) -> AppTest:
-    at.chat_input[0].set_value(text).run(**kw)
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+new_app = partial(apptest.new_app, params_open=True)
 
 
 def bubbles(at: AppTest):
@@ -174,7 +166,7 @@ ERROR_CASES = [
 @pytest.mark.parametrize("trigger,kind", ERROR_CASES)
 def test_each_error_shows_its_message_and_keeps_the_users_message(app_env, trigger, kind, monkeypatch):
     monkeypatch.setattr("glmchat.chat.client.BACKOFF", (0.01, 0.01))
-    at = send(new_app("zh"), f"请回答 {trigger}")
+    at = send(new_app(lang="zh"), f"请回答 {trigger}")
     assert bubbles(at)[0] == ("user", safe_markdown(f"请回答 {trigger}"))
     errors = assistant(at).error
     assert len(errors) == 1 and errors[0].value.startswith(t(f"error.{kind}", "zh"))
@@ -274,7 +266,7 @@ def test_real_model_without_key_says_so_without_a_request(no_key_env):
 
 
 def test_language_follows_choice(app_env):
-    at = new_app("zh")
+    at = new_app(lang="zh")
     assert at.chat_input[0].placeholder == t("chat.placeholder", "zh")
     at.sidebar.selectbox(key=state.LANG).set_value("en").run()
     assert at.chat_input[0].placeholder == t("chat.placeholder", "en")

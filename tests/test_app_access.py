@@ -8,6 +8,7 @@ import sqlite3
 from datetime import UTC, datetime
 
 import pytest
+from apptest import enter, new_app, send, shown
 from conftest import CANARY_KEY, ROOT, pg_url
 from streamlit.testing.v1 import AppTest
 
@@ -20,33 +21,6 @@ PASSWORD = "open sesame 芝麻开门"
 HASH = passwords.hash_password(PASSWORD)
 
 
-def new_app(query: dict | None = None, page: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
-    at.session_state[state.LANG] = "en"
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    if page:
-        at.switch_page(page)
-    return at.run()
-
-
-def enter(at: AppTest, password: str) -> AppTest:
-    at.text_input(key=state.PASSWORD).input(password)
-    at.button[0].click().run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def send(at: AppTest, text: str) -> AppTest:
-    at.chat_input[0].set_value(text).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def shown(at: AppTest) -> str:
-    return repr(at.main) + repr(at.sidebar)
-
-
 @pytest.fixture
 def gated(app_env, monkeypatch):
     monkeypatch.setenv("GLMCHAT_ACCESS_MODE", "gate")
@@ -57,7 +31,7 @@ def gated(app_env, monkeypatch):
 def test_the_gate_shows_nothing_else_and_no_page_or_query_parameter_gets_past_it(gated, db_url):
     for at in (
         new_app(),
-        new_app({"c": "0" * 32, "api_key": "x", "model": "glm-4-plus", "gate_passed": "1"}),
+        new_app(query={"c": "0" * 32, "api_key": "x", "model": "glm-4-plus", "gate_passed": "1"}),
         new_app(page="app_pages/history.py"),
         new_app(page="app_pages/usage.py"),
     ):

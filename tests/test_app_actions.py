@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
+from functools import partial
+
+import apptest
+from apptest import send
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
 from glmchat.store import Store
 from glmchat.ui import state
 
-
-def new_app() -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
-    at.session_state[state.LANG] = "en"
-    at.session_state[state.PARAMS_OPEN] = True  # the parameters expander draws its widgets only when open
-    return at.run()
-
-
-def send(at: AppTest, text: str) -> AppTest:
-    at.chat_input[0].set_value(text).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+new_app = partial(apptest.new_app, params_open=True)
 
 
 def msgs(at):

@@ -8,7 +8,7 @@ import re
 import struct
 import zlib
 
-from conftest import ROOT
+from apptest import new_app
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -16,15 +16,6 @@ from glmchat.chat import attachments
 from glmchat.chat.i18n import t
 from glmchat.store import Store
 from glmchat.ui import state
-
-
-def new_app(model: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
-    at.session_state[state.LANG] = "en"
-    at.run()
-    if model:
-        at.sidebar.selectbox(key=state.MODEL).set_value(model).run()
-    return at
 
 
 def png(w=64, h=48, color=(200, 30, 30)) -> bytes:
@@ -53,7 +44,7 @@ def submit(at: AppTest, text: str, *files) -> AppTest:
 
 
 def test_image_goes_to_a_vision_model_as_a_content_array(app_env, db_url):
-    at = submit(new_app("glm-4.5v"), "what colour is this? sim:tokens=3", ("red.png", png()))
+    at = submit(new_app(model="glm-4.5v"), "what colour is this? sim:tokens=3", ("red.png", png()))
     content = app_env.requests[-1]["messages"][-1]["content"]
     assert content[0] == {"type": "text", "text": "what colour is this? sim:tokens=3"}
     sent = base64.b64decode(content[1]["image_url"]["url"])  # the SDK strips the data: prefix
@@ -66,7 +57,7 @@ def test_image_goes_to_a_vision_model_as_a_content_array(app_env, db_url):
 
 
 def test_image_with_a_text_model_says_so_without_an_upstream_call(app_env):
-    at = new_app("glm-4-flash")
+    at = new_app(model="glm-4-flash")
     before = app_env.attempts
     submit(at, "describe sim:tokens=2", ("cat.png", png()))
     assert app_env.attempts == before
@@ -86,7 +77,7 @@ def test_text_document_is_sent_as_context_in_front_of_the_message(app_env):
 
 
 def test_hostile_files_are_refused_with_messages_and_never_sent(app_env):
-    at = new_app("glm-4.5v")
+    at = new_app(model="glm-4.5v")
     before = app_env.attempts
     zip_bomb = io.BytesIO()
     import zipfile
@@ -169,7 +160,7 @@ def test_too_many_files_are_refused_before_any_is_decoded(app_env, monkeypatch):
     decoded = []
     real = attachments._prepare_image
     monkeypatch.setattr(attachments, "_prepare_image", lambda name, data: decoded.append(name) or real(name, data))
-    at = new_app("glm-4.5v")
+    at = new_app(model="glm-4.5v")
     submit(at, "ten pictures", *[(f"p{i}.png", png()) for i in range(10)])
     assert decoded == [] and app_env.attempts == 0
     assert any(t("input.too_many_files", "en", limit=5, actual=10) in w.value for w in at.warning)

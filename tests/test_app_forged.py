@@ -8,8 +8,7 @@ index it), so forged models and presets are sent through Streamlit's own protoco
 from __future__ import annotations
 
 import pytest
-from conftest import ROOT
-from streamlit.testing.v1 import AppTest
+from apptest import new_app, send
 
 from glmchat.chat.catalogue import load
 from glmchat.chat.i18n import t
@@ -18,18 +17,6 @@ from glmchat.ui import state
 
 PASSWORD = "let me in"
 HASH = passwords.hash_password(PASSWORD)
-
-
-def new_app() -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
-    at.session_state[state.LANG] = "en"
-    return at.run()
-
-
-def send(at: AppTest, text: str) -> AppTest:
-    at.chat_input[0].set_value(text).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 @pytest.fixture

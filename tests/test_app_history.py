@@ -7,6 +7,7 @@ import json
 import sqlite3
 
 import pytest
+from apptest import enter, new_app, send
 from conftest import ROOT, free_port, pg_url
 from streamlit.testing.v1 import AppTest
 
@@ -15,27 +16,6 @@ from glmchat.hosting import passwords
 from glmchat.hosting.inputs import InputLimits
 from glmchat.store import Store
 from glmchat.ui import state
-
-
-def new_app(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
-    at.session_state[state.LANG] = "en"
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    return at.run()
-
-
-def enter(at: AppTest, password: str) -> AppTest:
-    """Pass the access-password gate."""
-    at.text_input(key=state.PASSWORD).input(password)
-    at.button[0].click().run()
-    return at
-
-
-def send(at: AppTest, text: str) -> AppTest:
-    at.chat_input[0].set_value(text).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def db(url: str) -> Store:
@@ -55,7 +35,7 @@ def test_messages_are_saved_and_reopen_from_the_url(app_env, db_url):
     assert saved[1]["status"] == "done" and saved[1]["meta"]["usage"]["completion_tokens"] == 5
     assert db(db_url).conversation("local", cid)["title"] == "量子计算是什么？ sim:tokens=5"
     # A reload is a new session with ?c=<id>.
-    again = new_app({"c": cid})
+    again = new_app(query={"c": cid})
     assert contents(again) == [m["content"] for m in saved]
     assert len(again.chat_message) == 2
 
@@ -269,7 +249,7 @@ def seed(db_url: str, n: int) -> str:
 
 def test_a_long_conversation_draws_only_its_newest_messages_and_loads_older_on_demand(app_env, db_url, monkeypatch):
     cid = seed(db_url, 1200)
-    at = new_app({"c": cid})
+    at = new_app(query={"c": cid})
     assert len(at.chat_message) == state.WINDOW_FIRST
     assert len(at.session_state[state.MESSAGES]) == state.LOAD_LIMIT  # the rest stays in storage
     assert at.chat_message[-1].markdown[0].value == "answer 1199"
@@ -354,7 +334,7 @@ def test_a_stored_conversation_with_odd_fields_still_opens(app_env, db_url):
     cid = store.create_conversation("local", "odd", "glm-4.5-flash", {})
     for m in odd:
         store.save_message("local", cid, m)
-    at = new_app({"c": cid})
+    at = new_app(query={"c": cid})
     assert not at.exception, [e.value for e in at.exception]
     assert [m.markdown[0].value for m in at.chat_message if m.markdown][1] == "no meta at all"
     assert any(t("error.unknown", "en") in e.value for e in at.error)
