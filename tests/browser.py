@@ -1,7 +1,7 @@
 """Helpers and fixtures for the browser tests: the GLM simulator and Streamlit servers as subprocesses,
 Chromium launch settings, and recorders for a page's requests, WebSocket frames and response bodies.
 
-Imported by tests/test_browser.py, which re-exports the fixtures so pytest sees them.
+Imported by tests/e2e/test_browser.py, which re-exports the fixtures so pytest sees them.
 """
 
 from __future__ import annotations
@@ -362,7 +362,7 @@ def foreign(urls: list[str]) -> list[str]:
     return [u for u in urls if urlsplit(u).scheme not in ("data", "blob") and urlsplit(u).hostname != "127.0.0.1"]
 
 
-# -- helpers for the saved-history browser tests (tests/test_browser_history.py) ------------------------
+# -- helpers for the saved-history browser tests (tests/e2e/test_browser_history.py) ------------------------
 
 
 @contextmanager
@@ -408,7 +408,7 @@ def caption(bubble, text: str):
     return bubble.get_by_test_id("stCaptionContainer").filter(has_text=text)
 
 
-# -- helpers for the feature browser tests (tests/test_browser_features.py) --------------------------------
+# -- helpers for the feature browser tests (tests/e2e/test_browser_features.py) --------------------------------
 
 
 def sidebar(page: Page):

@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL server for tests that stop and restart the database (tests/test_fault_soak.py).
+"""A throwaway PostgreSQL server for tests that stop and restart the database (tests/e2e/test_fault_soak.py).
 
 It lives in a temp dir on its own loopback port, so the machine's shared server on 5432 is never touched.
 Debian's binaries (/usr/lib/postgresql/<version>/bin) do the work; initdb and postgres refuse to run as

@@ -1,4 +1,4 @@
-"""Fixtures for tests/test_replicas*.py: a fresh PostgreSQL database per test module, and app replicas behind
+"""Fixtures for tests/e2e/test_replicas*.py: a fresh PostgreSQL database per test module, and app replicas behind
 nginx started by scripts/replicas.sh (which the fixtures stop again, with the database dropped afterwards);
 `replica_set` starts them with extra environment (e.g. spending limits).
 

@@ -1,5 +1,5 @@
 """Counting the work a function does, so that "grows linearly" is checked with counts a busy machine cannot
-change (tests/test_render.py, tests/test_security_browser.py).
+change (tests/chat/test_render.py, tests/e2e/test_security_browser.py).
 
 `work(fn, *args)` runs fn once and counts, in glmchat's own code (every module under glmchat/):
 

@@ -1,4 +1,4 @@
-"""Hostile text for tests/test_security_browser.py, as data: payloads grouped by kind, and a hostile export.
+"""Hostile text for tests/e2e/test_security_browser.py, as data: payloads grouped by kind, and a hostile export.
 
 Every payload that could run script sets ``window.__xss`` (the test page traps that name and alert/confirm/
 prompt/print) and every resource it could load lives on ``evil.example``, so "nothing ran" and "nothing

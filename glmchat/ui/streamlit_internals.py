@@ -20,7 +20,7 @@ Streamlit's public API cannot express these:
   wrapped so that an id is resumed only by a client with the same address and user agent as the one that
   opened it; anyone else gets a new session.
 
-`tests/test_streamlit_internals.py` names each symbol used here (USES), so an upgrade that moves one fails
+`tests/ui/test_streamlit_internals.py` names each symbol used here (USES), so an upgrade that moves one fails
 there with its name, and exercises the instance attributes (a context's active script hash, the manager's
 `file_storage`, the runtime's `_session_mgr`, the secrets' `_secrets`). Run it first after an upgrade.
 """

@@ -10,16 +10,14 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import zhipuai
+from conftest import ROOT
 
 from glmsim.simulator import KNOWN_MODELS, Simulator, estimate_tokens, split_pieces
-
-ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.timeout(30)
 

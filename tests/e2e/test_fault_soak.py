@@ -8,7 +8,7 @@ is back near where it started.
 
 The measured figures go to test-artifacts/fault-soak.md (git-ignored) on every run, so a test run leaves the
 checkout clean. Updating the tracked docs/fault-soak.md is a deliberate step: run the soak with
-GLMCHAT_WRITE_DOCS=1, e.g. `GLMCHAT_WRITE_DOCS=1 bash scripts/test.sh tests/test_fault_soak.py -q -s`, and the
+GLMCHAT_WRITE_DOCS=1, e.g. `GLMCHAT_WRITE_DOCS=1 bash scripts/test.sh tests/e2e/test_fault_soak.py -q -s`, and the
 report is copied there too.
 """
 
@@ -514,8 +514,8 @@ def _write_report(
     REPORT.write_text(
         f"""# Fault soak: 20 sessions, random faults, a database restart
 
-Written by `tests/test_fault_soak.py` to `test-artifacts/fault-soak.md` on every run, and copied here only on
-request (`GLMCHAT_WRITE_DOCS=1 bash scripts/test.sh tests/test_fault_soak.py -q -s`);
+Written by `tests/e2e/test_fault_soak.py` to `test-artifacts/fault-soak.md` on every run, and copied here only on
+request (`GLMCHAT_WRITE_DOCS=1 bash scripts/test.sh tests/e2e/test_fault_soak.py -q -s`);
 this copy is from {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit}.
 **Machine:** 2 noisy vCPUs shared by Chromium (20 pages), the Streamlit server, the simulator, PostgreSQL
 and other unrelated jobs; Python {platform.python_version()}, Streamlit {streamlit.__version__}. Durations

@@ -290,7 +290,7 @@ def test_login_is_offered_when_oidc_is_configured(app_env):
 
 
 def test_a_stored_conversation_with_odd_fields_still_opens(app_env, db_url):
-    """An import refuses these fields (tests/test_import.py); rows already stored, by an older version,
+    """An import refuses these fields (tests/store/test_import.py); rows already stored, by an older version,
     may hold them, and the page must cope."""
     odd = [
         {

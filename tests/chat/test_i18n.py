@@ -1,9 +1,8 @@
 import re
-from pathlib import Path
+
+from conftest import ROOT
 
 from glmchat.chat.i18n import LANGS, STRINGS, lang_from_locale, t
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_string_exists_in_both_languages_with_the_same_placeholders():

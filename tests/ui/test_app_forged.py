@@ -2,7 +2,7 @@
 
 AppTest writes session state directly, as a forged `rerun_script` message can: the widgets never offered
 these values. AppTest itself cannot hold a selectbox value outside the options (its element tree fails to
-index it), so forged models and presets are sent through Streamlit's own protocol in tests/test_attacks.py.
+index it), so forged models and presets are sent through Streamlit's own protocol in tests/e2e/test_attacks.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Storage tests. Every storage test runs on SQLite (a tmp file) and on PostgreSQL (a fresh schema per
 test, dropped afterwards). PostgreSQL must be reachable: these tests fail, never skip, without it.
 
-Regenerate the v1 fixture with:  .venv/bin/python tests/test_storage.py
+Regenerate the v1 fixture with:  .venv/bin/python tests/store/test_storage.py
 """
 
 from __future__ import annotations
@@ -23,10 +23,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-
-ROOT = Path(__file__).resolve().parents[1]
-
-from conftest import PG_URL, pg_url  # noqa: E402 - GLMCHAT_TEST_PG_URL as a SQLAlchemy URL
+from conftest import PG_URL, ROOT, pg_url  # noqa: E402 - GLMCHAT_TEST_PG_URL as a SQLAlchemy URL
 
 from glmchat.chat import conversation as conv  # noqa: E402
 from glmchat.hosting.inputs import InputLimits  # noqa: E402
@@ -44,7 +41,7 @@ from glmchat.store import (  # noqa: E402
 )
 from glmchat.store.migrations import apply_migrations  # noqa: E402
 
-FIXTURE = Path(__file__).resolve().parent / "fixtures" / "glmchat_v1.db"
+FIXTURE = ROOT / "tests" / "fixtures" / "glmchat_v1.db"
 A, B = "local", "key:ab12cd34"
 LIMITS = InputLimits()  # the chat's default input limits, which bound an import too
 

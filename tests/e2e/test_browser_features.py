@@ -1,6 +1,6 @@
 """Browser end-to-end tests of chat features: image upload, web search sources, regenerate and edit,
-the context meter, and copy. The same features are covered under AppTest in tests/test_app_attachments.py
-and tests/test_app_actions.py; here they run in Debian's Chromium against a real `streamlit run` process
+the context meter, and copy. The same features are covered under AppTest in tests/ui/test_app_attachments.py
+and tests/ui/test_app_actions.py; here they run in Debian's Chromium against a real `streamlit run` process
 and the GLM simulator process.
 
 One app server for the module, on its own SQLite file; each test gets a fresh browser context, hence a

@@ -1,7 +1,7 @@
 """The protocol client (tests/stclient.py) against the real app: a session, a message, widget values, uploads.
 
 It speaks Streamlit's WebSocket protocol directly; these tests show it sees what a browser would, so
-the attack suite (tests/test_attacks.py) can rely on it.
+the attack suite (tests/e2e/test_attacks.py) can rely on it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The Streamlit internals GLM Chat relies on (glmchat/ui/streamlit_internals.py), and its two guards.
 
-When upgrading Streamlit, run `bash scripts/test.sh tests/test_streamlit_internals.py` first: a moved or
+When upgrading Streamlit, run `bash scripts/test.sh tests/ui/test_streamlit_internals.py` first: a moved or
 renamed symbol fails here with its dotted name, before any behaviour test fails for a less clear reason.
 """
 

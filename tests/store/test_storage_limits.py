@@ -5,13 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-
-ROOT = Path(__file__).resolve().parents[1]
-
 from test_storage import Backend, Switch, backend, pg_admin, store  # noqa: E402,F401 - fixtures
 
 from glmchat.hosting.limits import Limits, Refusal  # noqa: E402
