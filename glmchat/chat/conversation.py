@@ -8,20 +8,22 @@ from dataclasses import dataclass
 
 from glmchat.chat import attachments
 from glmchat.chat.errors import ChatError
+from glmchat.chat.records import Attachment as AttachmentRecord
+from glmchat.chat.records import Error, Message, Summary
 from glmchat.chat.tokens import message_tokens
 
 # Assistant message statuses.
 STREAMING, DONE, STOPPED, INCOMPLETE, ERROR = "streaming", "done", "stopped", "incomplete", "error"
 
 
-def user_message(text: str, files: list[attachments.Attachment] = ()) -> dict:
-    message = {"id": uuid.uuid4().hex, "role": "user", "content": text}
+def user_message(text: str, files: list[attachments.Attachment] = ()) -> Message:
+    message: Message = {"id": uuid.uuid4().hex, "role": "user", "content": text}
     if files:
         message["attachments"] = [attachment_record(a) for a in files]
     return message
 
 
-def attachment_record(a: attachments.Attachment) -> dict:
+def attachment_record(a: attachments.Attachment) -> AttachmentRecord:
     """An attachment as JSON-safe data kept with its message (images and document bytes as base64)."""
     return {
         "name": a.name,
@@ -36,7 +38,7 @@ def attachment_record(a: attachments.Attachment) -> dict:
     }
 
 
-def attachment_from_record(r: dict) -> attachments.Attachment:
+def attachment_from_record(r: AttachmentRecord) -> attachments.Attachment:
     return attachments.Attachment(
         name=r["name"],
         kind=r["kind"],
@@ -50,11 +52,11 @@ def attachment_from_record(r: dict) -> attachments.Attachment:
     )
 
 
-def files_of(message: dict) -> list[attachments.Attachment]:
+def files_of(message: Message) -> list[attachments.Attachment]:
     return [attachment_from_record(r) for r in message.get("attachments") or ()]
 
 
-def api_content(message: dict) -> str | list[dict]:
+def api_content(message: Message) -> str | list[dict]:
     """What the API gets for one message: documents in front of the text, images as a content array.
 
     Built anew for every request: the SDK rewrites image data URLs inside the lists it is given.
@@ -70,7 +72,7 @@ def api_content(message: dict) -> str | list[dict]:
     return parts + [{"type": "image_url", "image_url": {"url": f.data_url()}} for f in images]
 
 
-def assistant_message(model: str, params: dict) -> dict:
+def assistant_message(model: str, params: dict) -> Message:
     return {
         "id": uuid.uuid4().hex,
         "role": "assistant",
@@ -91,11 +93,11 @@ def assistant_message(model: str, params: dict) -> dict:
     }
 
 
-def error_record(err: ChatError) -> dict:
+def error_record(err: ChatError) -> Error:
     return {"kind": err.kind.value, "status": err.status, "code": err.code}
 
 
-def api_messages(messages: list[dict], system_prompt: str | None) -> list[dict]:
+def api_messages(messages: list[Message], system_prompt: str | None) -> list[dict]:
     """The request's messages: the system prompt first, then the turns, never the reasoning."""
     out: list[dict] = []
     if system_prompt and system_prompt.strip():
@@ -116,7 +118,7 @@ class Plan:
     tokens: int
 
 
-def context_use(messages: list[dict], system_prompt: str | None) -> int:
+def context_use(messages: list[Message], system_prompt: str | None) -> int:
     """Tokens the next request will use: the API's count for the last turn plus estimates for the rest."""
     for i in range(len(messages) - 1, -1, -1):
         meta = messages[i].get("meta") if isinstance(messages[i].get("meta"), dict) else {}
@@ -132,7 +134,9 @@ def context_use(messages: list[dict], system_prompt: str | None) -> int:
     return sum(message_tokens(m) for m in system + messages)
 
 
-def plan_request(messages: list[dict], system_prompt: str | None, budget: int, summary: dict | None = None) -> Plan:
+def plan_request(
+    messages: list[Message], system_prompt: str | None, budget: int, summary: Summary | None = None
+) -> Plan:
     """The request within budget tokens: a summary replaces what it covers, then the oldest turns go.
 
     The system prompt always stays, and so does the last message.

@@ -29,6 +29,7 @@ from glmchat.chat import sources as web
 from glmchat.chat.catalogue import Model
 from glmchat.chat.conversation import DONE, ERROR, INCOMPLETE, STOPPED, STREAMING, Totals
 from glmchat.chat.errors import ChatError, for_finish_reason
+from glmchat.chat.records import Error, Message
 from glmchat.chat.saving import ReplySaver
 from glmchat.hosting import requestlog
 from glmchat.hosting.quota import Ticket
@@ -86,7 +87,7 @@ def prompt_text(content: object) -> str:
     return str(content or "")
 
 
-def limit_error(refusal: Refusal, own_key: bool) -> dict:
+def limit_error(refusal: Refusal, own_key: bool) -> Error:
     """A reached spending limit as the message's error: which one, when it frees up, whether an own key would do."""
     return {
         "kind": "limit",
@@ -108,7 +109,7 @@ class Turn:
         self.model = model
         self.ticket: Ticket | None = None
         self.reply: ReplyStream | None = None
-        self.message: dict | None = None
+        self.message: Message | None = None
         self._reserve = reserve
         self._record = _Record(model.id, log_prompt)
         self._saver = ReplySaver(_nowhere)
@@ -146,11 +147,13 @@ class Turn:
         if self.ticket:
             self.ticket.finish(None, 0.0)
 
-    def adopt(self, message: dict, *, save: Callable[[dict], None] | None = None, totals: Totals | None = None) -> None:
+    def adopt(
+        self, message: Message, *, save: Callable[[Message], None] | None = None, totals: Totals | None = None
+    ) -> None:
         """The assistant message this reply fills, where it is saved, and the session totals it adds to."""
         self.message, self._saver, self._totals = message, ReplySaver(save or _nowhere), totals
 
-    def refuse(self, error: dict) -> None:
+    def refuse(self, error: Error) -> None:
         """Nothing is sent: the message says why, and the request ends as "refused"."""
         self.message["error"] = error
         self.message["status"] = ERROR

@@ -14,6 +14,7 @@ import streamlit as st
 
 from glmchat.chat.conversation import Totals
 from glmchat.chat.i18n import lang_from_locale
+from glmchat.chat.records import Message, Summary
 from glmchat.chat.settings import Widgets
 from glmchat.hosting import offered
 from glmchat.store import ResilientStore, Store, default_url
@@ -155,11 +156,11 @@ def _shared_store(url: str) -> Store:
 # -- the conversation on screen -----------------------------------------------------------------------------
 
 
-def messages() -> list[dict]:
+def messages() -> list[Message]:
     return st.session_state[MESSAGES]
 
 
-def set_messages(value: list[dict]) -> None:
+def set_messages(value: list[Message]) -> None:
     st.session_state[MESSAGES] = value
 
 
@@ -211,11 +212,11 @@ def reply_waiting() -> bool:
     return bool(st.session_state.get(PENDING)) and bool(messages_) and messages_[-1]["role"] == "user"
 
 
-def summary() -> dict | None:
+def summary() -> Summary | None:
     return st.session_state.get(SUMMARY)
 
 
-def set_summary(value: dict | None) -> None:
+def set_summary(value: Summary | None) -> None:
     st.session_state[SUMMARY] = value
 
 
@@ -293,11 +294,11 @@ def feedback(message_id: str) -> int | None:
     return offered.feedback(st.session_state.get(feedback_key(message_id)))
 
 
-def set_alternatives(value: list[dict]) -> None:
+def set_alternatives(value: list[Message]) -> None:
     st.session_state[ALTERNATIVES] = value
 
 
-def take_alternatives() -> list[dict] | None:
+def take_alternatives() -> list[Message] | None:
     return st.session_state.pop(ALTERNATIVES, None)
 
 
