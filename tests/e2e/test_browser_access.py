@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser import (
+from browser import (  # noqa: F401 - fixtures, found by pytest by name
     CANARY_KEY,
     Recorder,
     bubbles,
@@ -15,6 +15,7 @@ from browser import (
     open_app,
     send,  # noqa: F401
     sim,  # noqa: F401 - fixtures and helpers shared by the browser tests
+    sim_proc,
     streamlit_app,
 )
 from playwright.sync_api import Browser, Page, expect

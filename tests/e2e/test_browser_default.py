@@ -11,7 +11,7 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
-from browser import (
+from browser import (  # noqa: F401 - fixtures, found by pytest by name
     CANARY_KEY,
     VISITOR_DOMAIN,
     Recorder,
@@ -23,6 +23,7 @@ from browser import (
     send,
     sidebar,
     sim,  # noqa: F401 - fixtures and helpers shared by the browser tests
+    sim_proc,
     streamlit_app,
 )  # noqa: F401
 from playwright.sync_api import Browser, Page, expect

@@ -10,7 +10,13 @@ from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
-from browser import bubbles, idle, send, sim_proc
+from browser import (
+    bubbles,
+    idle,
+    send,
+    sim,  # noqa: F401 - the simulator process, not conftest's in-process one
+    sim_proc,
+)
 from playwright.sync_api import Browser, Locator, Page, expect
 from replicas import pg_database, replica_set
 from test_replicas import Client
