@@ -26,7 +26,7 @@ Wiring (the simulator's ``_dispatch``)::
     answer = self.files.handle(method, path, headers, body)   # self.files = FileStore(valid_keys=...)
     if answer is not None:
         status, headers, body = answer
-        return _Plan.body(status, body, headers["content-type"])
+        return Plan.body(status, body, headers["content-type"])  # glmsim.wire.Plan
 """
 
 from __future__ import annotations

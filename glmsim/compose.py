@@ -1,0 +1,103 @@
+"""What an accepted chat request gets back: its reply, before it is framed as a stream or a body.
+
+``compose`` picks the answer (a canned demo reply, or the text a trigger asks for), the reasoning (thinking
+models, ``sim:think``, the GLM-Z1 ``<think>`` style) and the web search results with their citations; then
+cuts the reply where a trigger, ``max_tokens`` or a ``stop`` word says, and sets its finish_reason, ending
+and usage. ``glmsim.wire`` turns the ``Reply`` into bytes.
+"""
+
+from __future__ import annotations
+
+from glmchat.chat.tokens import CJK_RE
+from glmsim import replies
+from glmsim.triggers import copies, say, strip_triggers
+from glmsim.validation import OFFLINE_DEMO_MODEL, web_search_options
+from glmsim.wire import Reply, split_pieces
+
+_THINKING_PREFIXES = ("glm-4.5", "glm-4.6", "glm-4.7", "glm-4.1v-thinking")
+_ENDINGS = ("cut", "stall", "streamerror", "malformed")
+
+
+def compose(req: dict, text: str, triggers: dict[str, str], prompt_tokens: int) -> Reply:
+    """The reply to a validated request whose last user message is ``text``."""
+    model = req["model"]
+    chinese = bool(CJK_RE.search(text))
+    thinking = req.get("thinking")
+    # Test/debug replies only reason when asked to, so their content stays predictable.
+    synthetic = bool({"echo", "html", "slow", "say"} & triggers.keys())
+    search = web_search_options(req)
+    results: list[dict] = []
+    if search is not None:
+        hostile = "sources-hostile" in triggers
+        results = replies.hostile_results() if hostile else replies.search_results(text, search, chinese)
+        citations = replies.citations(results, chinese, hostile)
+    else:
+        citations = ""
+    if "tokens" in triggers and triggers["tokens"].isdigit():
+        count = int(triggers["tokens"])
+        content = [f"tok{i} " for i in range(count - 1)] + ([f"tok{count - 1}"] if count else [])
+        reasoning: list[str] = []
+    else:
+        if "echo" in triggers:
+            answer = replies.echo(req)
+        elif "html" in triggers:
+            answer = replies.HTML_REPLY
+        elif "say" in triggers:
+            answer = say(triggers["say"]) or ""
+        elif "slow" in triggers:
+            answer = replies.slow_reply()
+        else:
+            answer = replies.canned_reply(text, chinese, citations)
+        stop = req.get("stop")
+        stop_word = stop if isinstance(stop, str) else (stop[0] if stop else None)
+        if stop_word and stop_word in answer:
+            answer = answer[: answer.index(stop_word)]
+        thinks = model.startswith(_THINKING_PREFIXES) or model == OFFLINE_DEMO_MODEL
+        wants_reasoning = "think" in triggers or (
+            not synthetic
+            and thinks
+            and (thinking is None or thinking.get("type") == "enabled")
+            and (model == OFFLINE_DEMO_MODEL or len(strip_triggers(text).strip()) >= 6)
+        )
+        z1 = "z1" in triggers or (model.startswith("glm-z1") and "think" not in triggers and not synthetic)
+        reasoning_text = replies.reasoning_text(text, chinese)
+        if z1:
+            content, reasoning = split_pieces(f"<think>\n{reasoning_text}\n</think>\n\n{answer}"), []
+        else:
+            repeat = copies(triggers)
+            content = [answer] * repeat if repeat else split_pieces(answer)
+            reasoning = split_pieces(reasoning_text) if wants_reasoning else []
+
+    finish: str | None = "stop"
+    ending = ""
+    for name in ("sensitive", "length", "network_error"):
+        if name in triggers:
+            content, finish = content[: max(1, len(content) // 2)], name
+    max_tokens = req.get("max_tokens")
+    if max_tokens is not None and len(reasoning) + len(content) > max_tokens:
+        reasoning = reasoning[:max_tokens]
+        content = content[: max_tokens - len(reasoning)]
+        finish = "length"
+    for name in _ENDINGS:
+        if name in triggers:
+            ending = name
+    if ending and req.get("stream"):
+        content = content[:5]
+    if "nodone" in triggers and req.get("stream"):
+        finish = None
+    completion = len(reasoning) + len(content)
+    usage = (
+        None
+        if "nousage" in triggers
+        else {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion,
+            "total_tokens": prompt_tokens + completion,
+            "prompt_tokens_details": {"cached_tokens": 0},
+        }
+    )
+    reply = Reply(reasoning, content, finish, usage, ending)
+    if search is not None and search.get("search_result") is not False:
+        reply.web_search = results
+        reply.sources_first = search.get("result_sequence") == "before" or "sources-before" in triggers
+    return reply
