@@ -82,35 +82,39 @@ for row in rows:
         )
         if row.get("snippet"):
             st.caption(safe_inline(row["snippet"], max_len=160))
-        cols = st.columns(4)
-        if cols[0].button(t("history.open", lang), key=f"open-{cid}", icon=":material/chat:"):
-            open_in_chat(cid)
-            st.switch_page("app_pages/chat.py")
-        cols[1].download_button(
-            "JSON",
-            data=export_json(cid),
-            file_name=f"glmchat-{cid[:8]}.json",
-            mime="application/json",
-            key=f"json-{cid}",
-            on_click="ignore",
-            icon=":material/download:",
-        )
-        cols[2].download_button(
-            "Markdown",
-            data=export_markdown(cid),
-            file_name=f"glmchat-{cid[:8]}.md",
-            mime="text/markdown",
-            key=f"md-{cid}",
-            on_click="ignore",
-            icon=":material/download:",
-        )
-        cols[3].button(
-            t("history.delete", lang),
-            key=f"del-{cid}",
-            icon=":material/delete:",
-            on_click=state.ask_delete,
-            args=(cid,),
-        )
+        # One row that wraps, not four columns: on a phone columns stack into four full-width buttons.
+        with st.container(horizontal=True, gap="small"):
+            if st.button(t("history.open", lang), key=f"open-{cid}", icon=":material/chat:", type="tertiary"):
+                open_in_chat(cid)
+                st.switch_page("app_pages/chat.py")
+            st.download_button(
+                "JSON",
+                data=export_json(cid),
+                file_name=f"glmchat-{cid[:8]}.json",
+                mime="application/json",
+                key=f"json-{cid}",
+                on_click="ignore",
+                icon=":material/download:",
+                type="tertiary",
+            )
+            st.download_button(
+                "Markdown",
+                data=export_markdown(cid),
+                file_name=f"glmchat-{cid[:8]}.md",
+                mime="text/markdown",
+                key=f"md-{cid}",
+                on_click="ignore",
+                icon=":material/download:",
+                type="tertiary",
+            )
+            st.button(
+                t("history.delete", lang),
+                key=f"del-{cid}",
+                icon=":material/delete:",
+                on_click=state.ask_delete,
+                args=(cid,),
+                type="tertiary",
+            )
 
 st.divider()
 st.download_button(
@@ -127,8 +131,12 @@ upload = st.file_uploader(
 )
 
 
-def import_file(upload) -> None:
-    """Check and import an uploaded export; every refusal is shown, nothing is written unless all of it is."""
+def import_file(upload, mode: str) -> None:
+    """Check and import an uploaded export; every refusal is shown, nothing is written unless all of it is.
+
+    `mode` "check" first asks whether the owner holds some of it already (then the page asks what to do);
+    "new" leaves those out; "all" imports copies of them too.
+    """
     # The uploader's limit is enforced by the browser only: a forged client can send up to the server's
     # maxUploadSize. The size is known without reading the file.
     if upload.size > IMPORT_LIMIT_MB * attachments.MB:
@@ -136,7 +144,13 @@ def import_file(upload) -> None:
         return
     limits = visit.input_limits  # the chat's limits, with the host's settings
     try:
-        count = store.import_export(owner_id, parse_export(upload.getvalue()), limits)
+        data = parse_export(upload.getvalue())
+        if mode == "check":
+            total, held = store.held(owner_id, data, limits)
+            if held:
+                state.set_import_held((total, held))
+                return
+        count = store.import_export(owner_id, data, limits, skip_held=mode == "new")
     except ImportRefused as exc:
         values = {k: attachments.human_size(v) if k == "size" else f"{v:,}" for k, v in exc.values.items()}
         st.error(t(exc.key, lang, **values))
@@ -145,8 +159,28 @@ def import_file(upload) -> None:
     except StorageError:
         st.error(t("history.db_down", lang))
     else:
-        st.success(t("history.imported", lang, n=count))
+        state.set_import_held(None)
+        state.set_imported(count)
+        st.rerun()  # the sidebar's list, drawn before this page, shows the new conversations at once
 
 
-if upload is not None and st.button(t("history.import_go", lang), key="import-go", icon=":material/upload:"):
-    import_file(upload)
+if (count := state.take_imported()) is not None:
+    st.success(t("history.imported", lang, n=count))
+if upload is None:
+    state.set_import_held(None)
+elif st.button(t("history.import_go", lang), key="import-go", icon=":material/upload:"):
+    state.set_import_held(None)
+    import_file(upload, "check")
+if upload is not None and (held := state.import_held()) is not None:
+    total, n_held = held
+    st.warning(t("history.import_held", lang, n=n_held, total=total), icon=":material/content_copy:")
+    with st.container(horizontal=True):
+        if n_held < total and st.button(
+            t("history.import_new", lang, n=total - n_held), key="import-new", type="primary"
+        ):
+            import_file(upload, "new")
+        if st.button(t("history.import_copies", lang), key="import-all"):
+            import_file(upload, "all")
+        if st.button(t("history.cancel", lang), key="import-cancel"):
+            state.set_import_held(None)
+            st.rerun()

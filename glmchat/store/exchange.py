@@ -241,8 +241,29 @@ class Exchange(Engine):
             out["conversations"].append(item)
         return out
 
-    def import_export(self, owner: str, data: object, limits: ImportLimits) -> int:
+    def held(self, owner: str, data: object, limits: ImportLimits) -> tuple[int, int]:
+        """(conversations in the export, how many of them the owner holds already): an earlier import of
+        the same file, or an export of these very chats. A conversation is known by its first message's id."""
+        plan = validate_export(data, limits)
+        return len(plan), sum(self._held(owner_key(owner), plan))
+
+    def _held(self, owner: str, plan: list[dict]) -> list[bool]:
+        firsts = [c["messages"][0]["id"] for c in plan if c["messages"]]
+        found: set[str] = set()
+        with self._tx() as conn:
+            for i in range(0, len(firsts), 500):  # bounded IN lists
+                q = (
+                    sa.select(messages_t.c.id)
+                    .join(conversations, conversations.c.id == messages_t.c.conversation_id)
+                    .where(conversations.c.owner == owner, messages_t.c.id.in_(firsts[i : i + 500]))
+                )
+                found |= set(conn.execute(q).scalars())
+        return [bool(c["messages"]) and c["messages"][0]["id"] in found for c in plan]
+
+    def import_export(self, owner: str, data: object, limits: ImportLimits, *, skip_held: bool = False) -> int:
         """Check everything, then write it all in one transaction under new conversation ids.
+
+        `skip_held`: leave out the conversations the owner holds already (see `held`).
 
         `limits` are the chat's (glmchat.hosting.inputs.InputLimits with the host's settings): an import may not
         bring the owner above limits.conversations conversations in all, nor a conversation above
@@ -250,6 +271,8 @@ class Exchange(Engine):
         """
         owner = owner_key(owner)
         plan = validate_export(data, limits)
+        if skip_held:
+            plan = [c for c, held in zip(plan, self._held(owner, plan), strict=True) if not held]
         now = self._now()
         conv_rows, message_rows = [], []
         for conv in plan:

@@ -376,13 +376,13 @@ class ResilientStore:
 
     # ---------------------------------------------------------------- export / import: no silent fallback
 
-    def _strict(self, name: str, *args: Any) -> Any:
+    def _strict(self, name: str, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
             store = self._ready(force=True)
             if store is None:
                 raise StorageError("database unavailable")
             try:
-                result = getattr(store, name)(*args)
+                result = getattr(store, name)(*args, **kwargs)
             except StorageError:
                 self._failed()
                 raise
@@ -392,5 +392,8 @@ class ResilientStore:
     def export(self, owner: str, cid: str | None = None) -> dict:
         return self._strict("export", owner, cid)
 
-    def import_export(self, owner: str, data: object, limits: ImportLimits) -> int:
-        return self._strict("import_export", owner, data, limits)
+    def held(self, owner: str, data: object, limits: ImportLimits) -> tuple[int, int]:
+        return self._strict("held", owner, data, limits)
+
+    def import_export(self, owner: str, data: object, limits: ImportLimits, *, skip_held: bool = False) -> int:
+        return self._strict("import_export", owner, data, limits, skip_held=skip_held)

@@ -544,6 +544,25 @@ def test_an_export_the_app_wrote_round_trips_exactly(store):
     assert [c["messages"] for c in exported(store, B)] == [c["messages"] for c in again]
 
 
+def test_a_second_import_of_the_same_file_finds_what_is_held_and_can_skip_it(store, backend):
+    data = app_export()
+    assert store.held(A, data, LIMITS) == (2, 0)
+    assert store.import_export(A, data, LIMITS) == 2
+    assert store.held(A, data, LIMITS) == (2, 2)  # the same file again
+    assert store.held(B, data, LIMITS) == (2, 0)  # another owner holds nothing of it
+    mine = json.loads(json.dumps(store.export(A), default=str))
+    assert store.held(A, mine, LIMITS) == (2, 2)  # the owner's own export
+    count = counter(backend)
+    before = count()
+    assert store.import_export(A, data, LIMITS, skip_held=True) == 0 and count() == before
+    one_new = app_export()
+    one_new["conversations"][1]["messages"][0]["id"] = "f" * 32
+    assert store.held(A, one_new, LIMITS) == (2, 1)
+    assert store.import_export(A, one_new, LIMITS, skip_held=True) == 1
+    assert store.import_export(A, data, LIMITS) == 2  # copies, when asked for
+    assert len(store.list_conversations(A)) == 5
+
+
 def test_hostile_files_are_refused_whole_and_write_nothing(store, backend):
     store.import_export(A, app_export(), LIMITS)
     count = counter(backend)
@@ -721,9 +740,12 @@ def history_page(lang: str = "en") -> AppTest:
     return at
 
 
-def upload(at: AppTest, raw: bytes) -> AppTest:
+def upload(at: AppTest, raw: bytes, copies: bool = False) -> AppTest:
+    """Import `raw` through the page; with `copies`, answer "import all" if it asks about held chats."""
     at.file_uploader(key=state.IMPORT_FILE).set_value(("export.json", raw, "application/json")).run()
     at.button(key="import-go").click().run()
+    if copies and [b for b in at.button if b.key == "import-all"]:
+        at.button(key="import-all").click().run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -791,7 +813,7 @@ def test_the_history_page_applies_the_hosts_chat_limits(app_env, db_url, monkeyp
     at = upload(history_page(), as_file(app_export()))
     assert [s.value for s in at.success] == [t("history.imported", "en", n=2)]
     for lang in ("en", "zh"):
-        at = upload(history_page(lang), as_file(app_export()))
+        at = upload(history_page(lang), as_file(app_export()), copies=True)  # the same chats again, as copies
         assert [e.value for e in at.error] == [t("history.import_conversations", lang, existing="2", n="2", limit="3")]
     long = mutated(lambda d: first(d)["messages"].append(conv.user_message("13th")))
     at = upload(history_page("zh"), as_file(long))
@@ -815,7 +837,7 @@ def test_every_file_the_page_accepts_opens_in_the_chat(app_env, db_url):
     cases += [(r, raw, True) for r, raw in RAW_ACCEPTED.items()]
     for reason, raw, accept in cases:
         before = ids(db)
-        upload(at, raw)
+        upload(at, raw, copies=True)  # the cases share their message ids: each later one is asked about
         after = ids(db)
         if not accept:
             assert not at.success and len(at.error) == 1 and after == before, reason
@@ -834,3 +856,23 @@ def test_every_file_the_page_accepts_opens_in_the_chat(app_env, db_url):
     assert not at.exception and len(listed) == min(opened, 200)
     at.switch_page("app_pages/usage.py").run()
     assert not at.exception, [e.value for e in at.exception]
+
+
+def test_the_history_page_asks_before_importing_what_is_held_and_the_sidebar_shows_it_at_once(app_env, db_url):
+    db = Store(db_url)
+    raw = as_file(app_export())
+    at = upload(history_page(), raw)
+    assert t("history.imported", "en", n=2) in [s.value for s in at.success]
+    assert len(ids(db)) == 2
+    titles = {c["title"] for c in db.list_conversations("local")}
+    sidebar_titles = {b.label for b in at.sidebar.button if (b.key or "").startswith("conv-")}
+    assert titles <= sidebar_titles, (titles, sidebar_titles)  # no reload needed
+
+    upload(at, raw)  # the same file again: asked, nothing written yet
+    assert t("history.import_held", "en", n=2, total=2) in [w.value for w in at.warning]
+    assert len(ids(db)) == 2 and not [b for b in at.button if b.key == "import-new"]  # nothing new in it
+    at.button(key="import-cancel").click().run()
+    assert not at.warning and len(ids(db)) == 2
+    upload(at, raw)
+    at.button(key="import-all").click().run()  # copies, when asked for
+    assert t("history.imported", "en", n=2) in [s.value for s in at.success] and len(ids(db)) == 4
