@@ -24,7 +24,9 @@ if not log.handlers:  # once per process: the script reruns, the logger stays
     log.addHandler(handler)
     log.setLevel(logging.INFO)
 
-st.set_page_config(page_title="GLM Chat", page_icon=ICON, layout="centered")
+# An About item shows the header's menu, which holds the light/dark/system theme choice.
+ABOUT = "**GLM Chat** · 与智谱 GLM 模型对话 · Chat with ZhipuAI's GLM models"
+st.set_page_config(page_title="GLM Chat", page_icon=ICON, layout="centered", menu_items={"About": ABOUT})
 streamlit_internals.install()
 session = streamlit_internals.session_id()
 streamlit_internals.remember_client(session)
@@ -59,10 +61,25 @@ try:
     )
     later.reset()
     status_slot = None
+    # The chat's model line, filled by the sidebar's panel (on its own reruns too): on a phone, whose
+    # sidebar is a closed drawer, it is where the model and its switches show.
+    line = None
+    if page.url_path == chat.url_path:
+        with st.container(horizontal=True, vertical_alignment="center", horizontal_alignment="distribute"):
+            line = st.empty()
+            line.caption(sidebar.model_line(visit.settings(catalogue), lang))  # now: the panel may come later
+            # New chat here too: a phone shows no sidebar until its drawer is opened.
+            st.button(
+                t("side.new_chat", lang),
+                on_click=callbacks.new_chat,
+                icon=":material/add:",
+                key="new-chat-top",
+                type="tertiary",
+            )
 
     def draw_sidebar() -> None:
         global status_slot
-        status_slot = sidebar.draw(side, catalogue, visit)
+        status_slot = sidebar.draw(side, catalogue, visit, line)
 
     if state.first_run() or (page.url_path == chat.url_path and state.reply_waiting()):
         later.add(draw_sidebar)  # a new visitor sees the chat input first; a reply's first token waits for nothing

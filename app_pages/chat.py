@@ -13,13 +13,41 @@ settings = visit.settings()
 lang = settings.lang
 messages = state.messages()
 
+asked = state.take_summary_request()
+# Every reply (a new message, regenerate, retry, an edit, a summary) gets the same Stop, with Esc, and the
+# input waits for it: "disable" greys it out after a submit; for a reply started by another button it is
+# drawn disabled, and the page reruns when the reply is done to give it back. The input lives in the
+# bottom container, so drawing it first changes no place on the page and makes it ready sooner.
+replying = bool(asked) or state.reply_waiting()
+waits = replying and state.prompt() is None
+stop_slot = st.bottom.empty()
+if replying:
+    chat_view.draw_stop(stop_slot, lang)
+if (too_much := state.take_input_refused()) is not None:
+    # Beside the input that holds the text again, where the user is looking, not at the top of the chat.
+    st.bottom.warning(t(too_much.key, lang, limit=too_much.limit, actual=too_much.actual), icon=":material/block:")
+typed = st.chat_input(
+    t("chat.placeholder", lang),
+    key=state.PROMPT,
+    on_submit=callbacks.submit_prompt,
+    submit_mode="disable",
+    disabled=waits,
+    max_chars=state.INPUT_CHARS,
+    accept_file="multiple",
+    file_type=chat_view.FILE_TYPES,
+    max_upload_size=attachments.MAX_IMAGE_BYTES_IN // attachments.MB,
+)
+if state.missed_submit(typed):
+    callbacks.submit_prompt(start=False)
+    st.rerun()  # draw the page again with the message in place and its reply pending
+
 # Two fixed places: notices on top, then the history, one container per exchange (see glmchat.ui.later).
 top, hist = st.container(), st.container()
 with top:
     for name, key, detail in state.take_refused():
         st.warning(chat_view.refusal_text(name, key, detail, lang), icon=":material/block:")
-    if (too_much := state.take_input_refused()) is not None:
-        st.warning(t(too_much.key, lang, limit=too_much.limit, actual=too_much.actual), icon=":material/block:")
+    if state.take_summary_failed():
+        st.error(t("chat.summary_failed", lang), icon=":material/error:")
     if state.take_not_found():
         st.warning(t("history.not_found", lang), icon=":material/search_off:")
     if settings.model.offline:
@@ -27,7 +55,6 @@ with top:
     if not visit.store.healthy:
         st.warning(t("history.db_down", lang), icon=":material/cloud_off:")
 
-    asked = state.take_summary_request()
     if asked:
         # Summarise what the request leaves out (or, after a 1261, everything before the last question).
         if asked == "summarise_and_retry":
@@ -39,7 +66,7 @@ with top:
             if asked == "summarise_and_retry":
                 state.set_pending()
         else:
-            st.error(t("chat.summary_failed", lang), icon=":material/error:")
+            state.set_summary_failed()  # shown by the rerun that gives the input back
 
 live = state.reply_waiting()  # this run carries a reply
 pending = state.take_pending()
@@ -81,19 +108,6 @@ if live and state.drawn_as(shown[:-1]):
 else:
     history()
 
-typed = st.chat_input(
-    t("chat.placeholder", lang),
-    key=state.PROMPT,
-    on_submit=callbacks.submit_prompt,
-    submit_mode="stop",
-    max_chars=state.INPUT_CHARS,
-    accept_file="multiple",
-    file_type=chat_view.FILE_TYPES,
-    max_upload_size=attachments.MAX_IMAGE_BYTES_IN // attachments.MB,
-)
-if state.missed_submit(typed):
-    callbacks.submit_prompt(start=False)
-    st.rerun()  # draw the page again with the message in place and its reply pending
 if live:
     with boxes[-1]:
         chat_view.stream_reply(
@@ -104,6 +118,10 @@ if live:
             alternatives=state.take_alternatives(),
         )
     plan = callbacks.plan(settings)  # the reply just added counts too
+if replying:
+    stop_slot.empty()
+if waits:
+    st.rerun()  # the input drawn disabled for this reply comes back
 state.set_drawn(messages[first:])
 state.set_chat_view(callbacks.chat_view_of(settings, plan))
 if plan.dropped:

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -59,8 +60,33 @@ c.metric(t("usage.completion", lang), f"{int(df['completion_tokens'].sum()):,}")
 d.metric(t("usage.cost_total", lang), f"¥{df['cost'].fillna(0).sum():.4f}")
 
 st.subheader(t("usage.by_day", lang))
-by_day = df.pivot_table(index="day", columns="model", values="total_tokens", aggfunc="sum", fill_value=0)
-st.bar_chart(by_day, y_label=t("usage.tokens", lang))
+by_day = df.groupby(["day", "model"], as_index=False)["total_tokens"].sum()
+# Altair without .interactive(): the wheel scrolls the page instead of zooming the axes (st.bar_chart zooms).
+st.altair_chart(
+    alt.Chart(by_day)
+    .mark_bar()
+    .encode(
+        x=alt.X("day:N", title=None),
+        y=alt.Y("total_tokens:Q", title=t("usage.tokens", lang), stack=True),
+        color=alt.Color("model:N", title=t("usage.model", lang)),
+        tooltip=[
+            alt.Tooltip("day:N", title=t("usage.day", lang)),
+            alt.Tooltip("model:N", title=t("usage.model", lang)),
+            alt.Tooltip("total_tokens:Q", title=t("usage.total", lang), format=","),
+        ],
+    ),
+    width="stretch",
+)
+# Column names people read, in their language, instead of the frame's own (prompt_tokens, ...).
+columns = {
+    "model": st.column_config.TextColumn(t("usage.model", lang)),
+    "title": st.column_config.TextColumn(t("usage.conversation", lang)),
+    "requests": st.column_config.NumberColumn(t("usage.requests", lang), format="localized"),
+    "prompt_tokens": st.column_config.NumberColumn(t("usage.prompt", lang), format="localized"),
+    "completion_tokens": st.column_config.NumberColumn(t("usage.completion", lang), format="localized"),
+    "total_tokens": st.column_config.NumberColumn(t("usage.total", lang), format="localized"),
+    "cost": st.column_config.NumberColumn(t("usage.cost_total", lang), format="¥%.4f"),
+}
 
 st.subheader(t("usage.by_model", lang))
 by_model = df.groupby("model", as_index=False).agg(
@@ -70,7 +96,7 @@ by_model = df.groupby("model", as_index=False).agg(
     total_tokens=("total_tokens", "sum"),
     cost=("cost", "sum"),
 )
-st.dataframe(by_model, hide_index=True, width="stretch")
+st.dataframe(by_model, hide_index=True, width="stretch", column_config=columns)
 
 st.subheader(t("usage.by_conversation", lang))
 by_conv = df.groupby(["conversation_id", "title"], as_index=False).agg(
@@ -80,4 +106,5 @@ st.dataframe(
     by_conv.drop(columns="conversation_id").sort_values("total_tokens", ascending=False),
     hide_index=True,
     width="stretch",
+    column_config=columns,
 )

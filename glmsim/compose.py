@@ -48,6 +48,8 @@ def compose(req: dict, text: str, triggers: dict[str, str], prompt_tokens: int) 
             answer = replies.slow_reply()
         else:
             answer = replies.canned_reply(text, chinese, citations)
+            if seen := replies.describe_images(req, chinese):
+                answer = f"{seen}\n\n{answer}"
         stop = req.get("stop")
         stop_word = stop if isinstance(stop, str) else (stop[0] if stop else None)
         if stop_word and stop_word in answer:

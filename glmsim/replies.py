@@ -201,6 +201,42 @@ def canned_reply(text: str, chinese: bool, cited: str = "") -> str:
 # Reasoning and sim:echo
 
 
+def describe_images(req: dict, chinese: bool) -> str:
+    """What the last user message's images are (format and size), so the demo answers about them."""
+    last = next((m for m in reversed(req.get("messages") or []) if m.get("role") == "user"), {})
+    parts = last.get("content")
+    if not isinstance(parts, list):
+        return ""
+    found = [
+        _image_facts(str((p.get("image_url") or {}).get("url") or ""))
+        for p in parts
+        if isinstance(p, dict) and p.get("type") == "image_url"
+    ]
+    if not found:
+        return ""
+    if chinese:
+        return f"你发送了 {len(found)} 张图片：" + "；".join(found) + "。"
+    return f"You sent {len(found)} image{'s' if len(found) > 1 else ''}: " + "; ".join(found) + "."
+
+
+def _image_facts(url: str) -> str:
+    """ "PNG 64×64" for image data (a data URL or bare base64, as the SDK sends it); "an image URL" otherwise."""
+    import base64
+    import binascii
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    if url.startswith(("http://", "https://")):
+        return "URL"
+    try:
+        data = base64.b64decode(url.split(",", 1)[-1], validate=True)
+        with Image.open(io.BytesIO(data)) as img:
+            return f"{img.format} {img.width}×{img.height}"
+    except (binascii.Error, ValueError, UnidentifiedImageError, OSError):
+        return "?"
+
+
 def reasoning_text(text: str, chinese: bool) -> str:
     """What a thinking model "thinks" before answering ``text``."""
     digest = int.from_bytes(hashlib.sha256(b"reasoning" + text.encode()).digest()[:4], "big")

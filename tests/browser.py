@@ -325,6 +325,15 @@ def send(page: Page, text: str) -> None:
     box.press("Enter")
 
 
+# A message's Markdown, not a button's label (Streamlit draws labels in Markdown containers too).
+MARKDOWN = '[data-testid="stMarkdownContainer"]:not(.stMarkdownEllipsis)'
+
+
+def stop_button(page: Page):
+    """The Stop button above the chat input while a reply is written (Esc presses it)."""
+    return page.locator(".st-key-stop-reply button")
+
+
 def bubbles(page: Page, role: str | None = None):
     msgs = page.get_by_test_id("stChatMessage")
     if role == "user":
@@ -401,7 +410,7 @@ def conversation_param(page: Page) -> str | None:
 
 def reply_body(bubble):
     """The simulator's tokN reply text inside an assistant bubble."""
-    return bubble.get_by_test_id("stMarkdownContainer").filter(has_text=re.compile(r"^tok0"))
+    return bubble.locator(MARKDOWN).filter(has_text=re.compile(r"^tok0"))
 
 
 def caption(bubble, text: str):
@@ -434,8 +443,10 @@ def choose(page: Page, label: str, option: str) -> None:
     box = sidebar(page).get_by_role("combobox", name=label)
     box.click()
     box.fill(option)  # Streamlit's selectbox filters as you type: the long model list need not scroll
-    page.get_by_role("option", name=option, exact=True).click()
-    expect(box).to_have_value(option)
+    # A model's option is its name, then its marks and price (sidebar.model_label): match the name.
+    named = re.compile("^" + re.escape(option) + r"(\s|$)")
+    page.get_by_role("option", name=named).first.click()
+    expect(box).to_have_value(named)
     idle(page)
 
 

@@ -293,12 +293,16 @@ class ReplyStream:
             pass
         return out
 
-    def close(self) -> None:
-        """Stop reading and close the upstream connection (idempotent)."""
+    def cancel(self) -> None:
+        """Stop reading and close the upstream connection, without waiting for the reader (any thread)."""
         self._cancel.set()
         with self._lock:
             response = self._response
         _abort(response)
+
+    def close(self) -> None:
+        """Stop reading and close the upstream connection (idempotent)."""
+        self.cancel()
         if self._thread.is_alive():
             self._thread.join(timeout=2.0)
 

@@ -35,6 +35,8 @@ class Kind(str, Enum):
 
 # Worth retrying automatically (with backoff): the same request may well succeed soon.
 RETRYABLE = frozenset({Kind.BUSY, Kind.SERVER, Kind.CONNECTION})
+# Not worth a Retry button either: the same request fails the same way until the key or account changes.
+HOPELESS = frozenset({Kind.AUTH, Kind.NO_BALANCE, Kind.ACCOUNT, Kind.PERMISSION})
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,14 @@ STRINGS: dict[str, dict[str, str]] = {
     "chat.thinking_live": {"zh": "思考中…", "en": "Thinking…"},
     "chat.waiting": {"zh": "等待回复… {s} 秒", "en": "Waiting for the reply… {s} s"},
     "chat.retrying": {"zh": "服务繁忙，{s} 秒后重试（第 {n} 次）…", "en": "Busy, retrying in {s} s (attempt {n})…"},
+    "chat.stop": {"zh": "停止生成", "en": "Stop"},
     "chat.stopped": {"zh": "⏹ 已停止生成", "en": "⏹ Stopped"},
     "chat.incomplete": {"zh": "⚠ 回复不完整", "en": "⚠ Reply incomplete"},
     "chat.truncated": {"zh": "⚠ 已达到最大输出长度，回复被截断", "en": "⚠ Reply cut at the maximum output length"},
     "chat.copy": {"zh": "复制 Markdown", "en": "Copy Markdown"},
-    "chat.actions": {"zh": "复制、编辑、反馈", "en": "Copy, edit, feedback"},
+    "chat.copy_short": {"zh": "复制", "en": "Copy"},
+    "chat.edit_short": {"zh": "编辑", "en": "Edit"},
+    "chat.regenerate_short": {"zh": "重新生成", "en": "Regenerate"},
     "chat.edit": {"zh": "编辑消息", "en": "Edit message"},
     "chat.edit_send": {"zh": "保存并重新发送", "en": "Save and resend"},
     "chat.regenerate": {
@@ -68,7 +71,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "填写后将使用此模型 ID，例如 glm-4.7",
         "en": "When set, this model id is used, e.g. glm-4.7",
     },
-    "side.params": {"zh": "参数", "en": "Parameters"},
     "side.temperature": {"zh": "温度 temperature", "en": "Temperature"},
     "side.top_p": {"zh": "top_p", "en": "top_p"},
     "side.max_tokens": {"zh": "最大输出 tokens", "en": "Max output tokens"},
@@ -97,11 +99,16 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "只保存在本次会话中，不会被存储或记录。",
         "en": "Kept only in this session; never stored or logged.",
     },
+    "side.settings": {"zh": "设置：语言、Key、预设、参数", "en": "Settings: language, key, presets, parameters"},
+    "side.search": {"zh": "搜索", "en": "Search"},
+    "side.free": {"zh": "免费", "en": "free"},
+    "side.needs_key": {"zh": " · 需要 API Key", "en": " · needs an API key"},
     "side.key_set": {"zh": "已使用服务器配置的 API Key。", "en": "Using the API key configured on the server."},
     "side.usage": {"zh": "本次会话用量", "en": "This session's usage"},
     "side.usage_line": {
         "zh": "请求 {n} 次 · 输入 {prompt} · 输出 {completion} tokens · ¥{cost}",
         "en": "{n} requests · {prompt} in · {completion} out tokens · ¥{cost}",
+        "en_one": "1 request · {prompt} in · {completion} out tokens · ¥{cost}",
     },
     "demo.notice": {
         "zh": "离线演示：回复来自本地模拟器，不是真实的 GLM。在侧边栏填入智谱 API Key，或设置环境变量 ZHIPUAI_API_KEY，即可与真实模型对话。",
@@ -115,14 +122,18 @@ STRINGS: dict[str, dict[str, str]] = {
     "history.model_filter": {"zh": "模型", "en": "Model"},
     "history.all_models": {"zh": "全部模型", "en": "All models"},
     "history.dates": {"zh": "日期范围", "en": "Dates"},
-    "history.count": {"zh": "共 {n} 个对话", "en": "{n} conversations"},
-    "history.messages": {"zh": "{n} 条消息", "en": "{n} messages"},
+    "history.count": {"zh": "共 {n} 个对话", "en": "{n} conversations", "en_one": "1 conversation"},
+    "history.messages": {"zh": "{n} 条消息", "en": "{n} messages", "en_one": "1 message"},
     "history.open": {"zh": "打开", "en": "Open"},
     "history.export_all": {"zh": "导出全部（JSON）", "en": "Export all (JSON)"},
     "history.import": {"zh": "导入 JSON 导出文件", "en": "Import a JSON export"},
     "history.import_go": {"zh": "导入", "en": "Import"},
     "history.import_bad": {"zh": "无法导入：{reason}", "en": "Cannot import: {reason}"},
-    "history.imported": {"zh": "已导入 {n} 个对话。", "en": "Imported {n} conversations."},
+    "history.imported": {
+        "zh": "已导入 {n} 个对话。",
+        "en": "Imported {n} conversations.",
+        "en_one": "Imported 1 conversation.",
+    },
     "history.import_too_big": {
         "zh": "无法导入：文件太大（{size}），导入文件最大 {limit} MB。",
         "en": "Cannot import: the file is too big ({size}); an import file may be at most {limit} MB.",
@@ -159,6 +170,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "usage.by_model": {"zh": "按模型", "en": "By model"},
     "usage.by_conversation": {"zh": "按对话", "en": "By conversation"},
     "usage.tokens": {"zh": "tokens", "en": "tokens"},
+    "usage.total": {"zh": "合计 tokens", "en": "Total tokens"},
+    "usage.model": {"zh": "模型", "en": "Model"},
+    "usage.day": {"zh": "日期", "en": "Day"},
+    "usage.conversation": {"zh": "对话", "en": "Conversation"},
     "history.not_found": {"zh": "找不到这个对话。", "en": "Conversation not found."},
     "history.db_down": {
         "zh": "对话历史暂时无法保存（数据库不可用）。聊天仍可继续，恢复后会自动补存。",
@@ -178,6 +193,21 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "history.off": {"zh": "此访问不保存历史记录。", "en": "History is not saved for this visit."},
     "history.recent": {"zh": "对话", "en": "Conversations"},
+    "history.import_held": {
+        "zh": "文件中的 {total} 个对话里，有 {n} 个已经在你的历史中（之前导入过，或就是从这里导出的）。",
+        "en": "{n} of the {total} conversations in the file are already in your history (imported before, or exported from here).",
+        "en_one": "1 of the {total} conversations in the file is already in your history (imported before, or exported from here).",
+    },
+    "history.import_new": {
+        "zh": "只导入其余 {n} 个",
+        "en": "Import only the other {n}",
+        "en_one": "Import only the other one",
+    },
+    "history.import_copies": {"zh": "全部导入（生成副本）", "en": "Import all, as copies"},
+    "history.actions": {"zh": "重命名或删除", "en": "Rename or delete"},
+    "side.today": {"zh": "今天", "en": "Today"},
+    "side.yesterday": {"zh": "昨天", "en": "Yesterday"},
+    "side.earlier": {"zh": "更早", "en": "Earlier"},
     "history.rename": {"zh": "重命名", "en": "Rename"},
     "history.delete": {"zh": "删除", "en": "Delete"},
     "history.delete_confirm": {
@@ -380,8 +410,9 @@ STRINGS: dict[str, dict[str, str]] = {
 
 
 def t(key: str, lang: str, **kwargs: object) -> str:
-    """The text for key in lang ("zh" or "en"), formatted with kwargs."""
-    text = STRINGS[key]["zh" if lang == "zh" else "en"]
+    """The text for key in lang ("zh" or "en"), formatted with kwargs; English has a singular for n == 1."""
+    entry = STRINGS[key]
+    text = entry["zh"] if lang == "zh" else entry.get("en_one", entry["en"]) if kwargs.get("n") == 1 else entry["en"]
     return text.format(**kwargs) if kwargs else text
 
 

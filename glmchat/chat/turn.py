@@ -172,7 +172,7 @@ class Turn:
         self._saver.save(msg)  # after the request is on its way: saving must not delay the first token
         drawn = ("", "")
         last_draw = last_touch = time.monotonic()
-        while not reply.done:
+        while not reply.done and msg["status"] == STREAMING:  # stop() may come from another thread
             for ev in reply.poll(flush):
                 if (retrying := self._apply(ev)) is not None:
                     last_touch = time.monotonic()
@@ -189,13 +189,16 @@ class Turn:
             self._saver.maybe_save(msg)
             if self.ticket:
                 self.ticket.beat()
-        self._finish(self._totals)
+        if msg["status"] == STREAMING:
+            self._finish(self._totals)
 
     def _apply(self, ev) -> Retrying | None:
         """Fold one stream event into the message; a Retrying event is handed back for display."""
         from glmchat.chat.client import Delta, Failed, Finished, Retrying, Sources
 
         msg = self.message
+        if msg["status"] == STOPPED:
+            return None  # the page already shows it stopped: what arrives after that is not kept
         if isinstance(ev, Delta):
             msg["reasoning"] += ev.reasoning
             msg["content"] += ev.content
@@ -243,10 +246,16 @@ class Turn:
     # -- how the page's run ended -------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """The Stop button (or a rerun) ended the run: what arrived is kept, marked as stopped."""
+        """The Stop button (or a rerun) ended the run: what arrived is kept, marked as stopped.
+
+        Safe from another thread (the Stop button's callback runs in the next run, which Streamlit starts
+        before this one has ended): the text stays as it is from here on, and the reading stops.
+        """
         if self.message is not None and self.message["status"] == STREAMING:
             self.message["status"] = STOPPED
             self.message["meta"]["attempts"] = self.reply.attempts if self.reply else 0
+            if self.reply is not None:
+                self.reply.cancel()
 
     def detach(self) -> None:
         """The page went away (a reload, a closed tab): the reply goes on being read and saved without it,

@@ -160,6 +160,18 @@ def rename_conversation(visit: context.Visit, cid: str, title: str) -> None:
     visit.store.rename(visit.owner, cid, title)
 
 
+ROW_ACTIONS = ("rename", "delete")
+
+
+def row_action(cid: str) -> None:
+    """A conversation's ⋯ menu: open the rename dialog or the delete confirmation (nothing else is offered)."""
+    choice = state.row_choice(cid)
+    if choice == "rename":
+        state.ask_rename(cid)
+    elif choice == "delete":
+        state.ask_delete(cid)
+
+
 # -- a new message and its reply ----------------------------------------------------------------------------
 
 
@@ -192,6 +204,7 @@ def submit_prompt(start: bool = True) -> None:
     )
     if too_much is not None:
         state.set_input_refused(too_much)
+        state.put_back_prompt(text)
         return
     files, refused = attachments.prepare([(f.name, f.getvalue()) for f in uploads])
     state.set_refused([(r.name, r.reason_key, r.detail) for r in refused])
@@ -276,6 +289,17 @@ def submit_edit(message_id: str) -> None:
     _truncate_after(visit, i)
     save(visit, message)
     state.set_pending()
+
+
+def stop_reply() -> None:
+    """The Stop button (or Esc): mark the reply stopped now, before this run draws it.
+
+    Streamlit starts this run while the one streaming the reply is still ending (runner.fastReruns), so
+    waiting for that run would draw the reply as still streaming.
+    """
+    turn = state.take_live_turn()
+    if turn is not None:
+        turn.stop()
 
 
 def regenerate() -> None:

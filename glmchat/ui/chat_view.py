@@ -10,7 +10,7 @@ from glmchat.chat import attachments
 from glmchat.chat import conversation as conv
 from glmchat.chat import sources as web
 from glmchat.chat.conversation import DONE, INCOMPLETE, STOPPED, STREAMING
-from glmchat.chat.errors import ChatError, Kind
+from glmchat.chat.errors import HOPELESS, ChatError, Kind
 from glmchat.chat.i18n import STRINGS, t
 from glmchat.chat.render import safe_inline, safe_markdown
 from glmchat.chat.settings import Settings
@@ -132,7 +132,7 @@ def draw_footer(msg: dict, lang: str, is_last: bool) -> None:
         st.caption(mark)
     if msg.get("error"):
         st.error(error_text(msg["error"], lang), icon=":material/error:")
-        if is_last:
+        if is_last and msg["error"].get("kind") not in {k.value for k in HOPELESS}:
             with st.container(horizontal=True):
                 st.button(
                     t("chat.retry", lang), key=f"retry-{msg['id']}", on_click=callbacks.retry, icon=":material/refresh:"
@@ -184,9 +184,22 @@ def draw_sources(msg: dict, lang: str) -> None:
 
 
 def draw_copy(msg: dict, lang: str) -> None:
-    """The message's Markdown in a code box, whose copy icon copies it in one click."""
-    with st.popover("", icon=":material/content_copy:", help=t("chat.copy", lang)):
-        st.code(msg["content"], language="markdown", wrap_lines=True, height=300)
+    """Copy: the message's Markdown in a code box whose icon copies it (and shows ✓), built only while open.
+
+    Built for every message on every rerun, the boxes sent each text twice.
+    """
+    box = st.popover(
+        t("chat.copy_short", lang),
+        icon=":material/content_copy:",
+        help=t("chat.copy", lang),
+        key=f"copy-{msg['id']}",
+        on_change="rerun",
+        type="tertiary",
+    )
+    if box.open:
+        with box:
+            lines = msg["content"].count("\n") + 1
+            st.code(msg["content"], language="markdown", wrap_lines=True, height="content" if lines <= 12 else 300)
 
 
 def draw_edit_form(msg: dict, lang: str) -> None:
@@ -214,10 +227,8 @@ def draw_alternatives(msg: dict, lang: str) -> None:
                 st.markdown(safe_markdown(alt.get("content", "")))
 
 
-def draw_message(
-    msg: dict, lang: str, is_last: bool, actions: bool = True, dropped: bool = False, recent: bool = True
-) -> None:
-    """One bubble. Older messages (not `recent`) get one lazy menu instead of a row of actions."""
+def draw_message(msg: dict, lang: str, is_last: bool, actions: bool = True, dropped: bool = False) -> None:
+    """One bubble, with the same toolbar under every message."""
     with st.chat_message(msg["role"]):
         if dropped:
             st.caption(t("chat.not_sent", lang))
@@ -227,12 +238,10 @@ def draw_message(
                 return
             draw_attachments(msg)
             st.markdown(safe_markdown(msg["content"]))
-            if actions and recent:
+            if actions:
                 with st.container(horizontal=True, gap="small"):
                     draw_copy(msg, lang)
                     draw_edit_button(msg, lang)
-            elif actions:
-                draw_menu(msg, lang)
             return
         draw_thinking(msg, lang, live=False)
         if msg["content"]:
@@ -240,15 +249,14 @@ def draw_message(
         draw_sources(msg, lang)
         draw_alternatives(msg, lang)
         draw_footer(msg, lang, is_last)
-        if actions and recent:
+        if actions:
             draw_actions(msg, lang, is_last)
-        elif actions and msg["status"] != STREAMING and msg["content"]:
-            draw_menu(msg, lang)
 
 
 def draw_edit_button(msg: dict, lang: str) -> None:
+    # Labelled, not icon-only: Streamlit hides icons from screen readers, so the label is the button's name.
     st.button(
-        "",
+        t("chat.edit_short", lang),
         key=f"edit-{msg['id']}",
         icon=":material/edit:",
         help=t("chat.edit", lang),
@@ -268,29 +276,6 @@ def draw_feedback(msg: dict) -> None:
     )
 
 
-def draw_menu(msg: dict, lang: str) -> None:
-    """Copy, edit and feedback for an older message, built only while its menu is open.
-
-    Drawing them for every message made each rerun send the text twice and ~7 elements per message.
-    """
-    menu = st.popover(
-        "",
-        icon=":material/more_horiz:",
-        help=t("chat.actions", lang),
-        key=f"menu-{msg['id']}",
-        on_change="rerun",
-        type="tertiary",
-    )
-    if not menu.open:
-        return
-    with menu:
-        st.code(msg["content"], language="markdown", wrap_lines=True, height=300)
-        if msg["role"] == "user":
-            draw_edit_button(msg, lang)
-        else:
-            draw_feedback(msg)
-
-
 def draw_actions(msg: dict, lang: str, is_last: bool) -> None:
     """Copy, regenerate (last answer only) and thumbs feedback under a finished answer."""
     if msg["status"] == STREAMING:
@@ -298,9 +283,9 @@ def draw_actions(msg: dict, lang: str, is_last: bool) -> None:
     with st.container(horizontal=True, gap="small"):
         if msg["content"]:
             draw_copy(msg, lang)
-        if is_last:
+        if is_last and not msg.get("error"):  # a failed reply has its Retry (or nothing a retry could fix)
             st.button(
-                "",
+                t("chat.regenerate_short", lang),
                 key=f"regen-{msg['id']}",
                 icon=":material/autorenew:",
                 help=t("chat.regenerate", lang),
@@ -330,8 +315,6 @@ def draw_history(
 
     A reply still being written elsewhere is followed with `follow`.
     """
-    # The last exchange (from the last user message on) keeps its actions in view; older ones get a menu.
-    recent_from = next((i for i in range(len(messages) - 1, -1, -1) if messages[i]["role"] == "user"), 0)
     spans = exchanges(messages)
     for g in groups if groups is not None else range(len(spans)):
         with boxes[g]:
@@ -341,7 +324,7 @@ def draw_history(
                 if last and follow is not None and msg["role"] == "assistant" and msg["status"] == STREAMING:
                     _follow_saved_reply(msg["id"], lang, follow)
                 else:
-                    draw_message(msg, lang, is_last=last, dropped=msg["id"] in dropped, recent=i >= recent_from)
+                    draw_message(msg, lang, is_last=last, dropped=msg["id"] in dropped)
 
 
 @st.fragment(run_every=1.0)
@@ -388,6 +371,21 @@ def summarise(visit: Visit, settings: Settings, messages: list[dict], earlier: d
     finally:
         turn.close()
     return summary["content"].strip() if summary["status"] == DONE and summary["content"].strip() else None
+
+
+def draw_stop(slot, lang: str) -> None:
+    """The Stop button above the input while a reply is written; Esc presses it.
+
+    Its callback marks the reply stopped at once (callbacks.stop_reply), and the rerun it starts draws
+    the reply finished, with its mark and actions.
+    """
+    slot.button(
+        t("chat.stop", lang),
+        key="stop-reply",
+        icon=":material/stop_circle:",
+        shortcut="Esc",
+        on_click=callbacks.stop_reply,
+    )
 
 
 def draw_summary(summary: dict | None, lang: str) -> None:
@@ -454,6 +452,7 @@ def stream_reply(visit: Visit, settings: Settings, history_for_api: list[dict], 
             return
         if not turn.sent:
             turn.send(endpoint, settings.chat_request(history_for_api))
+        state.set_live_turn(turn)  # for the Stop button's callback
         session = internals.session_id()
         try:
             drawn = {"reasoning": "", "content": ""}
@@ -486,24 +485,31 @@ def stream_reply(visit: Visit, settings: Settings, history_for_api: list[dict], 
                 turn.detach()  # a reload or a closed tab, not the Stop button: the reply goes on without the page
             else:
                 turn.stop()
+                # Its mark and actions at once, not at some later click.
+                later.add(lambda: _draw_final(msg, lang, think_slot, body_slot, foot_slot), first=True)
             raise  # app.py then draws what the page left waiting (later.run_after_stop)
         except BaseException:
             turn.stop()  # a rerun (another widget) or anything else: keep what arrived, marked as stopped
             raise
         finally:
             turn.close()
-        # Final form, drawn in place: thinking folded, status, error, usage.
-        if msg["reasoning"]:
-            with think_slot.container():
-                draw_thinking(msg, lang, live=False)
-        else:
-            think_slot.empty()  # an empty container would leave the old children in place
-        if msg["content"]:
-            body_slot.markdown(answer_markdown(msg))
-        else:
-            body_slot.empty()
-        with foot_slot.container():
-            draw_sources(msg, lang)
-            draw_alternatives(msg, lang)
-            draw_footer(msg, lang, is_last=True)
-            draw_actions(msg, lang, is_last=True)
+            state.drop_live_turn(turn)
+        _draw_final(msg, lang, think_slot, body_slot, foot_slot)
+
+
+def _draw_final(msg: dict, lang: str, think_slot, body_slot, foot_slot) -> None:
+    """A reply's final form, drawn in place: thinking folded, status, error, usage, actions."""
+    if msg["reasoning"]:
+        with think_slot.container():
+            draw_thinking(msg, lang, live=False)
+    else:
+        think_slot.empty()  # an empty container would leave the old children in place
+    if msg["content"]:
+        body_slot.markdown(answer_markdown(msg))
+    else:
+        body_slot.empty()
+    with foot_slot.container():
+        draw_sources(msg, lang)
+        draw_alternatives(msg, lang)
+        draw_footer(msg, lang, is_last=True)
+        draw_actions(msg, lang, is_last=True)

@@ -1,12 +1,16 @@
-"""The shared sidebar: language, API key, model and parameters, new chat, usage totals."""
+"""The shared sidebar: the model, its switches and usage, conversations, and the settings behind one control."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import streamlit as st
 
 from glmchat.chat import conversation as conv
 from glmchat.chat import presets
-from glmchat.chat.catalogue import Catalogue
+from glmchat.chat.catalogue import Catalogue, Model
 from glmchat.chat.conversation import Totals
 from glmchat.chat.i18n import t
 from glmchat.chat.render import safe_inline
@@ -17,90 +21,156 @@ from glmchat.store import MAX_TITLE
 from glmchat.ui import callbacks, context, state
 from glmchat.ui.context import Visit
 
+FOLLOW_SCRIPT = "<script>" + (Path(__file__).parent / "assets" / "follow.js").read_text(encoding="utf-8") + "</script>"
 
-def draw(where, catalogue: Catalogue, visit: Visit):
-    """Draw the sidebar controls into the container `where`; returns the status slot (for draw_status)."""
-    rules = visit.rules
+
+def key_field_offered(visit: Visit) -> bool:
+    """Whether the visitor may type an API key: no key configured, or the gate lets visitors bring their own."""
+    configured = visit.key is not None and visit.key.origin != "visitor"
+    return not configured or (visit.rules.mode == GATE and visit.rules.own_key)
+
+
+def draw(where, catalogue: Catalogue, visit: Visit, line=None):
+    """Draw the sidebar into the container `where`; returns the status slot (for draw_status).
+
+    In the order of use: the model, its switches and the session's usage (a fragment: changing them
+    reruns only it), then New chat and the conversations; the settings people rarely change (language,
+    key, presets, parameters) sit behind one control in the panel. With no key in effect the key field
+    comes first, because it is how one starts.
+    """
+    lang = state.lang()
     with where:
-        st.selectbox(
-            t("side.language", state.lang()),
-            list(state.LANGS),
-            key=state.LANG,
-            format_func=lambda v: {"zh": "中文", "en": "English"}.get(v) or t("side.lang_auto", state.lang()),
-        )
-        lang = state.lang()
-
         if "auth" in visit.secrets:  # Streamlit's built-in OIDC login is configured
             draw_login(visit, lang)
-        configured = visit.key is not None and visit.key.origin != "visitor"
-        if not configured or (rules.mode == GATE and rules.own_key):
-            st.text_input(
-                t("side.key_field", lang),
-                type="password",
-                key=state.VISITOR_KEY,
-                help=t("side.key_help", lang),
-                autocomplete="off",
-                max_chars=offered.VISITOR_KEY_CHARS,
+        if key_field_offered(visit) and visit.key is None:
+            draw_key_field(visit, lang)
+        slot = settings_panel(catalogue, line)
+        with st.container(horizontal=True, gap="small"):
+            st.button(
+                t("side.new_chat", lang),
+                on_click=callbacks.new_chat,
+                icon=":material/add:",
+                width="stretch",
+                key="new-chat",
+                shortcut="Ctrl+Shift+O",  # ChatGPT's; Streamlit shows it as ⌘⇧O on a Mac
             )
-            if rules.mode == PERSONAL and config.find_key(visit.secrets) and not visit.local:
-                st.caption(t("side.elsewhere", lang))  # why the host's key does not work here
-
-        st.button(t("side.new_chat", lang), on_click=callbacks.new_chat, icon=":material/add:", width="stretch")
+            if st.button(t("side.search", lang), key="search-chats", icon=":material/search:", shortcut="Ctrl+K"):
+                st.switch_page("app_pages/history.py")
         draw_conversations(visit, lang)
-        if rules.mode == SHARED:
+        if visit.rules.mode == SHARED:
             st.caption(t("history.shared", lang))  # the host named everything shared: say so to everyone
-        return settings_panel(catalogue)
+        # Static script, no message text in or out: the view follows what is sent; "↓" to the newest.
+        # Once per page: its listeners stay when the element goes, and it would add 4 KB to every rerun.
+        if state.once(state.SCRIPT_SENT):
+            st.html(FOLLOW_SCRIPT, unsafe_allow_javascript=True)
+        return slot
+
+
+def draw_key_field(visit: Visit, lang: str) -> None:
+    st.text_input(
+        t("side.key_field", lang),
+        type="password",
+        key=state.VISITOR_KEY,
+        help=t("side.key_help", lang),
+        autocomplete="off",
+        max_chars=offered.VISITOR_KEY_CHARS,
+        on_change=state.want_full_run,  # whose key it is decides the history beside the panel
+    )
+    if visit.rules.mode == PERSONAL and config.find_key(visit.secrets) and not visit.local:
+        st.caption(t("side.elsewhere", lang))  # why the host's key does not work here
+
+
+def model_label(model: Model, lang: str, has_key: bool) -> str:
+    """The model's name with what it can do (images, thinking, search) and its price, or "free"."""
+    marks = "".join(m for cap, m in (("vision", "🖼"), ("thinking", "💭"), ("web_search", "🔎")) if model.supports(cap))
+    if model.price_in == 0 and model.price_out == 0:
+        price = t("side.free", lang)
+    elif model.price_in is None or model.price_out is None:
+        price = ""
+    else:
+        price = f"¥{model.price_in:g}/{model.price_out:g}"
+    label = " ".join(part for part in (model.label(lang), marks, price) if part)
+    # Without a key only the demo answers: say so in the list, not after a message fails.
+    return label + ("" if model.offline or has_key else t("side.needs_key", lang))
+
+
+def model_line(current: Settings, lang: str) -> str:
+    """The chat's compact line: the model and the switches that are on (a phone shows no sidebar)."""
+    parts = [f":material/smart_toy: {safe_inline(current.model.label(lang), max_len=60)}"]
+    if current.web_search:
+        parts.append(":material/travel_explore: " + t("side.web_search", lang))
+    if current.thinking and current.model.supports("thinking"):
+        parts.append(":material/psychology: " + t("side.thinking", lang))
+    return " · ".join(parts)
 
 
 @st.fragment
-def settings_panel(catalogue: Catalogue):
-    """Model, parameters and status. A change here reruns only this panel, not the chat beside it.
+def settings_panel(catalogue: Catalogue, line=None):
+    """Model, switches, usage and the settings behind one control. A change here reruns only this panel.
 
-    Only when the chat would look different (the demo notice, messages left out of the request) does
-    it rerun the whole page. Returns the status slot. The visitor is looked up here, never passed in: a
-    fragment keeps its arguments for its reruns.
+    Only when the page would look different (the demo notice, messages left out of the request, the
+    language, whose key) does it rerun the whole page. Returns the status slot. The visitor is looked up
+    here, never passed in: a fragment keeps its arguments for its reruns.
     """
     full_run = state.panel_run_is_full()
     visit = context.current()  # app.py's, or this panel's own rerun's
-    state.keep_params()
+    key_here = key_field_offered(visit) and visit.key is not None  # typed already: it moves to the settings
+    state.keep_params(visitor_key=key_here)
     lang = state.lang()
     callbacks.drop_forged(visit, catalogue)  # a rerun of this panel alone does not pass through before_page
+
     st.selectbox(
-        t("side.model", lang), catalogue.ids(), key=state.MODEL, format_func=lambda i: catalogue.get(i).label(lang)
+        t("side.model", lang),
+        catalogue.ids(),
+        key=state.MODEL,
+        format_func=lambda i: model_label(catalogue.get(i), lang, visit.key is not None),
     )
-    if custom_models_allowed(visit.rules.mode, visit.local, visit.key):
-        st.text_input(
-            t("side.custom_model", lang),
-            key=state.CUSTOM_MODEL,
-            help=t("side.custom_help", lang),
-            max_chars=offered.CUSTOM_MODEL_CHARS,
-        )
     current = visit.settings(catalogue)
     callbacks.reset_params_if_model_changed(current.model)
     if current.model.supports("web_search"):
         st.toggle(t("side.web_search", lang), key=state.WEB_SEARCH, help=t("side.web_search_help", lang))
-    choices = callbacks.preset_choices(visit)
-    names = {p.id: p.name for p in choices}
-    st.selectbox(
-        t("side.preset", lang),
-        [""] + list(names),
-        key=state.PRESET,
-        on_change=callbacks.apply_preset,
-        format_func=lambda i: names.get(i, "")[:60] if i else t("side.no_preset", lang),  # plain text
-        help=t("side.preset_help", lang),
-    )
-
-    # Built only while open: collapsed, its seven widgets cost every rerun of the panel (state.keep_params).
-    params = st.expander(t("side.params", lang), key=state.PARAMS_OPEN, on_change="rerun")
-    if params.open:
-        draw_params(params, current, visit.owner, lang)
-    if visit.key is not None and visit.key.origin != "visitor":
-        st.caption(t("side.key_set", lang))
-    current = visit.settings(catalogue)
-    if not full_run and callbacks.chat_view_changed(current):
-        st.rerun()
     slot = st.empty()
+
+    # Built only while open: collapsed, its widgets cost every rerun of the panel (state.keep_params).
+    more = st.expander(t("side.settings", lang), key=state.PARAMS_OPEN, on_change="rerun", icon=":material/tune:")
+    if more.open:
+        with more:
+            st.selectbox(
+                t("side.language", lang),
+                list(state.LANGS),
+                key=state.LANG,
+                format_func=lambda v: {"zh": "中文", "en": "English"}.get(v) or t("side.lang_auto", lang),
+                on_change=state.want_full_run,
+            )
+            if key_here:
+                draw_key_field(visit, lang)
+            if visit.key is not None and visit.key.origin != "visitor":
+                st.caption(t("side.key_set", lang))
+            if custom_models_allowed(visit.rules.mode, visit.local, visit.key):
+                st.text_input(
+                    t("side.custom_model", lang),
+                    key=state.CUSTOM_MODEL,
+                    help=t("side.custom_help", lang),
+                    max_chars=offered.CUSTOM_MODEL_CHARS,
+                    on_change=state.want_full_run,  # the model the page names changes
+                )
+            choices = callbacks.preset_choices(visit)
+            names = {p.id: p.name for p in choices}
+            st.selectbox(
+                t("side.preset", lang),
+                [""] + list(names),
+                key=state.PRESET,
+                on_change=callbacks.apply_preset,
+                format_func=lambda i: names.get(i, "")[:60] if i else t("side.no_preset", lang),  # plain text
+                help=t("side.preset_help", lang),
+            )
+        draw_params(more, current, visit.owner, lang)
+    current = visit.settings(catalogue)
+    if not full_run and (state.take_full_run() or callbacks.chat_view_changed(current)):
+        st.rerun()
     draw_status(slot, current, state.totals())
+    if line is not None:  # the chat page's slot, outside this panel: a rerun of the panel updates it too
+        line.caption(model_line(current, lang))
     return slot
 
 
@@ -182,53 +252,82 @@ def draw_login(visit: Visit, lang: str) -> None:
         st.button(t("side.login", lang), on_click=st.login, icon=":material/login:", key="login", type="primary")
 
 
+def day_group(when: datetime, now: datetime) -> str:
+    """ "today", "yesterday" or "earlier": where a conversation last updated at `when` is listed."""
+    days = (now.date() - when.astimezone(now.tzinfo).date()).days
+    return "today" if days <= 0 else "yesterday" if days == 1 else "earlier"
+
+
+def browser_zone() -> tzinfo:
+    """The browser's time zone (st.context.timezone, sent by the page: checked), else UTC."""
+    name = st.context.timezone
+    if isinstance(name, str) and 0 < len(name) <= 64:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return UTC
+
+
 def draw_conversations(visit: Visit, lang: str) -> None:
-    """Recent conversations, newest first; the open one can be renamed or deleted."""
+    """Recent conversations, newest first, under Today / Yesterday / Earlier; each row has a ⋯ menu."""
     if visit.owner is None:
         st.caption(t("history.off", lang))
         return
     current = state.conversation_id()
     items = visit.store.list_conversations(visit.owner, limit=LIST_LENGTH)
-    if not items:
-        return
-    st.caption(t("history.recent", lang))
+    now = datetime.now(browser_zone())
+    group = None
     for item in items:
-        is_open = item["id"] == current
-        st.button(
-            safe_inline(item["title"] or t("history.untitled", lang), max_len=40),
-            key=f"conv-{item['id']}",
-            on_click=callbacks.open_conversation,
-            args=(item["id"],),
-            type="primary" if is_open else "tertiary",
-            width="stretch",
-        )
-    open_item = next((i for i in items if i["id"] == current), None)
-    if open_item is not None:
-        with st.popover(
-            t("history.rename", lang) + " / " + t("history.delete", lang), icon=":material/edit:", width="stretch"
-        ):
-            title = st.text_input(
-                t("history.title", lang), value=open_item["title"], max_chars=MAX_TITLE, key=state.title_key(current)
-            )
-            if st.button(t("history.save", lang), key=f"rename-{current}"):
-                callbacks.rename_conversation(visit, current, title.strip() or open_item["title"])
-                st.rerun()
+        if (g := day_group(item["updated_at"], now)) != group:
+            group = g
+            st.caption(t(f"side.{g}", lang))
+        cid = item["id"]
+        # Title on the left, the menu on the right: a stretched button would centre the title.
+        with st.container(horizontal=True, horizontal_alignment="distribute", vertical_alignment="center", gap=None):
             st.button(
-                t("history.delete", lang),
-                key=f"delete-{current}",
-                icon=":material/delete:",
-                on_click=state.ask_delete,
-                args=(current,),
+                safe_inline(item["title"] or t("history.untitled", lang), max_len=32),
+                key=f"conv-{cid}",
+                on_click=callbacks.open_conversation,
+                args=(cid,),
+                type="primary" if cid == current else "tertiary",
+                help=safe_inline(item["title"], max_len=MAX_TITLE) if len(item["title"] or "") > 32 else None,
             )
-    if (target := state.delete_requested()) is not None:
+            st.menu_button(
+                "⋯",  # a text label: an icon-only button is announced as "more_horiz icon"
+                list(callbacks.ROW_ACTIONS),
+                key=state.row_menu_key(cid),
+                type="tertiary",
+                format_func=lambda a: t(f"history.{a}", lang),
+                on_click=callbacks.row_action,
+                args=(cid,),
+                help=t("history.actions", lang),
+            )
+    titles = {i["id"]: i["title"] for i in items}
+    if (target := state.rename_requested()) is not None and target in titles:
+        _rename(visit, target, titles[target], lang)
+    elif (target := state.delete_requested()) is not None:
         _confirm_delete(target, lang)
+
+
+@st.dialog(" ", on_dismiss=lambda: state.cancel_rename())
+def _rename(visit: Visit, cid: str, title: str, lang: str) -> None:
+    # A form: Enter in the field saves, as people expect.
+    with st.form(f"rename-{cid}", border=False):
+        new = st.text_input(t("history.title", lang), value=title, max_chars=MAX_TITLE, key=state.title_key(cid))
+        saved = st.form_submit_button(t("history.save", lang), type="primary")
+    if saved:
+        callbacks.rename_conversation(visit, cid, new.strip() or title)
+        state.cancel_rename()
+        st.rerun()
 
 
 @st.dialog(" ")
 def _confirm_delete(cid: str, lang: str) -> None:
     st.write(t("history.delete_confirm", lang))
     left, right = st.columns(2)
-    if left.button(t("history.delete", lang), key="confirm-delete", type="primary", icon=":material/delete:"):
+    # Red, not the theme's blue: the one destructive choice should not look like the recommended one.
+    if left.button(":red[" + t("history.delete", lang) + "]", key="confirm-delete", icon=":material/delete:"):
         callbacks.delete_conversation(context.current(), cid)
         st.rerun()
     if right.button(t("history.cancel", lang), key="cancel-delete"):

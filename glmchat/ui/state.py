@@ -26,17 +26,24 @@ STORE = "store"  # this session's ResilientStore: its queued writes are this vis
 CONVERSATION = "conversation_id"
 LOADED = "loaded_conversation"  # the conversation whose messages MESSAGES holds
 NOT_FOUND = "conversation_not_found"
+IMPORT_HELD = "import_held"  # (conversations in the file, how many the owner holds already): asking
+IMPORTED = "imported"  # how many conversations the last import wrote: said on the run after it
 DELETE = "delete_requested"  # the conversation a delete confirmation is open for
+RENAME = "rename_requested"  # the conversation the rename dialog is open for
 EDITING = "editing"  # the user message being edited
 ALTERNATIVES = "alternatives"  # earlier answers carried into a regenerated reply
 SUMMARY = "summary"  # {"text", "upto": message id}: replaces older messages in requests
 SUMMARY_ASKED = "summary_asked"  # None, "summarise" or "summarise_and_retry"
+SUMMARY_FAILED = "summary_failed"  # the last summary failed: said once, on the run after it
 SUBMITTED = "submitted"  # the submit callback ran for this run's chat input value
 INPUT_REFUSED = "input_refused"  # an inputs.Refusal: the last message broke an input limit, nothing was sent
 REFUSED = "refused_files"  # attachments refused at the last submit: [(name, i18n key, detail)]
 WINDOW = "window"  # how many of the newest messages are drawn
 DRAWN = "drawn"  # (id of the first message drawn, how many) by the chat page's last run
 RUN = "run_number"  # counts the app script's runs (a fragment's own rerun does not run it)
+LIVE_TURN = "live_turn"  # the Turn whose reply this session's page is streaming, for the Stop button
+SCRIPT_SENT = "script_sent"  # the page's static script went to this session's page (sidebar.FOLLOW_SCRIPT)
+FULL_RUN = "full_run_wanted"  # a settings change the panel cannot show by itself
 PANEL_RUN = "panel_run"  # the run the sidebar's settings panel last ran in
 CHAT_VIEW = "chat_view"  # what the chat page drew of the settings: (demo notice, messages left out)
 EARLIER = "earlier_in_storage"  # messages of the open conversation not loaded into the session
@@ -92,6 +99,15 @@ def feedback_key(message_id: str) -> str:
 def title_key(cid: str) -> str:
     """The rename field of one conversation."""
     return f"w_title_{cid}"
+
+
+def row_menu_key(cid: str) -> str:
+    """The ⋯ menu (rename, delete) of one conversation in the sidebar."""
+    return f"w_row_{cid}"
+
+
+def row_choice(cid: str) -> object:
+    return st.session_state.get(row_menu_key(cid))
 
 
 # -- runs ---------------------------------------------------------------------------------------------------
@@ -228,6 +244,14 @@ def take_summary_request() -> str | None:
     return st.session_state.pop(SUMMARY_ASKED, None)
 
 
+def set_summary_failed() -> None:
+    st.session_state[SUMMARY_FAILED] = True
+
+
+def take_summary_failed() -> bool:
+    return bool(st.session_state.pop(SUMMARY_FAILED, False))
+
+
 def window(live: bool = False) -> tuple[int, int]:
     """(index of the first message drawn, number of earlier messages not drawn: in session or storage).
 
@@ -271,6 +295,34 @@ def delete_requested() -> str | None:
 
 def cancel_delete() -> None:
     st.session_state.pop(DELETE, None)
+
+
+def set_import_held(value: tuple[int, int] | None) -> None:
+    st.session_state[IMPORT_HELD] = value
+
+
+def import_held() -> tuple[int, int] | None:
+    return st.session_state.get(IMPORT_HELD)
+
+
+def set_imported(count: int) -> None:
+    st.session_state[IMPORTED] = count
+
+
+def take_imported() -> int | None:
+    return st.session_state.pop(IMPORTED, None)
+
+
+def ask_rename(cid: str) -> None:
+    st.session_state[RENAME] = cid
+
+
+def rename_requested() -> str | None:
+    return st.session_state.get(RENAME)
+
+
+def cancel_rename() -> None:
+    st.session_state.pop(RENAME, None)
 
 
 def editing() -> str | None:
@@ -325,6 +377,11 @@ def missed_submit(value: object) -> bool:
 
 def set_input_refused(refusal) -> None:
     st.session_state[INPUT_REFUSED] = refusal
+
+
+def put_back_prompt(text: str) -> None:
+    """Refused text goes back into the chat input, to be shortened there, not typed again."""
+    st.session_state[PROMPT] = text
 
 
 def take_input_refused():
@@ -423,11 +480,46 @@ def set_params_for(model_id: str) -> None:
     st.session_state[PARAMS_FOR] = model_id
 
 
-def keep_params() -> None:
-    """Keep the parameter widgets' values while their expander is closed and they are not drawn.
+def keep_params(visitor_key: bool = False) -> None:
+    """Keep the settings widgets' values while their expander is closed and they are not drawn.
 
     Streamlit forgets the value of a widget a run does not draw, unless the script has set it itself.
+    `visitor_key`: the key field is in the settings too (a key is in effect), not drawn before the panel.
     """
-    for name in (THINKING, TEMPERATURE, TOP_P, MAX_TOKENS, SYSTEM, PRESET_NAME):
+    # WEB_SEARCH too: a model without search does not draw its toggle, and the next model that has it
+    # should find it as the visitor left it.
+    names = (LANG, CUSTOM_MODEL, PRESET, THINKING, WEB_SEARCH, TEMPERATURE, TOP_P, MAX_TOKENS, SYSTEM, PRESET_NAME)
+    for name in names + ((VISITOR_KEY,) if visitor_key else ()):
         if name in st.session_state:
             st.session_state[name] = st.session_state[name]
+
+
+def set_live_turn(turn: object | None) -> None:
+    st.session_state[LIVE_TURN] = turn
+
+
+def take_live_turn() -> object | None:
+    return st.session_state.pop(LIVE_TURN, None)
+
+
+def drop_live_turn(turn: object) -> None:
+    """Forget `turn` when its run ends, unless a later run registered another."""
+    if st.session_state.get(LIVE_TURN) is turn:
+        st.session_state.pop(LIVE_TURN, None)
+
+
+def once(name: str) -> bool:
+    """True the first time it is asked for `name` in this session."""
+    if st.session_state.get(name):
+        return False
+    st.session_state[name] = True
+    return True
+
+
+def want_full_run() -> None:
+    """A settings change the whole page shows (language, whose key, the model's name): rerun all of it."""
+    st.session_state[FULL_RUN] = True
+
+
+def take_full_run() -> bool:
+    return bool(st.session_state.pop(FULL_RUN, False))

@@ -7,10 +7,19 @@ from glmchat.chat.i18n import LANGS, STRINGS, lang_from_locale, t
 
 def test_every_string_exists_in_both_languages_with_the_same_placeholders():
     for key, texts in STRINGS.items():
-        assert set(texts) == set(LANGS), key
+        assert set(texts) - {"en_one"} == set(LANGS), key
         assert all(texts[lang].strip() for lang in LANGS), key
         fields = {lang: set(re.findall(r"{(\w+)}", texts[lang])) for lang in LANGS}
         assert fields["zh"] == fields["en"], key
+        if "en_one" in texts:  # the singular: the same fields but n, which it spells out
+            assert set(re.findall(r"{(\w+)}", texts["en_one"])) == fields["en"] - {"n"}, key
+
+
+def test_english_counts_of_one_are_singular():
+    assert t("history.count", "en", n=1) == "1 conversation" and t("history.count", "en", n=2) == "2 conversations"
+    assert t("history.messages", "en", n=1) == "1 message"
+    assert t("side.usage_line", "en", n=1, prompt=3, completion=4, cost="0").startswith("1 request ·")
+    assert t("history.count", "zh", n=1) == "共 1 个对话"
 
 
 def test_every_key_used_in_code_exists():

@@ -31,6 +31,7 @@ from stclient import Element, StClient, chat_value, widget
 from glmchat.chat.catalogue import load
 from glmchat.chat.i18n import t
 from glmchat.hosting import passwords
+from glmchat.ui.sidebar import model_label
 
 EN = "en"
 PASSWORD = "correct horse 电池 staple"
@@ -267,7 +268,7 @@ def test_forged_parameter_values_stay_within_the_widgets_bounds(gate_app, upstre
     )
     client.rerun(
         widget(ids["w_max_tokens"], int_value=drawn_max),
-        client.value("w_model", smaller.label(EN)),
+        client.value("w_model", model_label(smaller, EN, has_key=True)),  # the option as the page shows it
         client.value(client.find(kind="chat_input"), "bounds of another model sim:tokens=2"),
     )
 

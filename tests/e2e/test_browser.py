@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from browser import (
     ARTIFACTS,
+    MARKDOWN,
     SESSION_RECORD,
     STREAM_OBSERVER_JS,
     Recorder,
@@ -19,17 +20,20 @@ from browser import (
     cold_app_server,
     foreign,
     has_line,
+    idle,
     offline_server,
     open_app,
     send,
     sim,  # noqa: F401 - fixtures and helpers shared by the browser tests
     sim_proc,
+    stop_button,
 )
 from conftest import CANARY_KEY
 from playwright.sync_api import Page, expect
 
 from glmchat.chat.catalogue import load
 from glmchat.chat.i18n import t
+from glmchat.ui.sidebar import model_label
 
 __all__ = [
     "app_server",
@@ -51,9 +55,9 @@ def test_round_trip_streams_the_reply(page: Page, app_server, sim):
 
     user, bot = bubbles(page).nth(0), bubbles(page).nth(1)
     expect(user.get_by_test_id("stChatMessageAvatarUser")).to_be_visible()
-    expect(user.get_by_test_id("stMarkdownContainer")).to_contain_text("Hello browser")
+    expect(user.locator(MARKDOWN)).to_contain_text("Hello browser")
     expect(bot.get_by_test_id("stChatMessageAvatarAssistant")).to_be_visible()
-    body = bot.get_by_test_id("stMarkdownContainer").filter(has_text=re.compile(r"^tok0"))
+    body = bot.locator(MARKDOWN).filter(has_text=re.compile(r"^tok0"))
     expected = " ".join(f"tok{i}" for i in range(30))
     expect(body).to_have_text(expected)
 
@@ -76,12 +80,12 @@ def test_stop_keeps_partial_reply_and_closes_upstream(page: Page, app_server, si
     # sim:slow alone streams prose; with tokens=60 it streams tok0..tok59 at 0.2 s each.
     send(page, "long one sim:slow sim:tokens=60")
     bot = bubbles(page).nth(1)
-    body = bot.get_by_test_id("stMarkdownContainer").filter(has_text=re.compile(r"^tok0"))
+    body = bot.locator(MARKDOWN).filter(has_text=re.compile(r"^tok0"))
     expect(body).to_contain_text("tok3")
     expect(box).to_be_disabled()  # no second message while a reply streams
 
-    page.get_by_test_id("stChatInputStopButton").click()
-    expect(page.get_by_test_id("stChatInputStopButton")).to_have_count(0)
+    stop_button(page).click()
+    expect(stop_button(page)).to_have_count(0)
     first = body.inner_text()
     time.sleep(1.0)
     second = body.inner_text()
@@ -96,10 +100,10 @@ def test_stop_keeps_partial_reply_and_closes_upstream(page: Page, app_server, si
     send(page, "next sim:tokens=3")
     msgs = bubbles(page)
     expect(msgs).to_have_count(4)
-    expect(msgs.nth(3).get_by_test_id("stMarkdownContainer").first).to_have_text("tok0 tok1 tok2")
+    expect(msgs.nth(3).locator(MARKDOWN).first).to_have_text("tok0 tok1 tok2")
     stopped = msgs.nth(1)
     expect(stopped.get_by_test_id("stCaptionContainer").filter(has_text=t("chat.stopped", "en"))).to_be_visible()
-    kept = stopped.get_by_test_id("stMarkdownContainer").filter(has_text=re.compile(r"^tok0")).inner_text()
+    kept = stopped.locator(MARKDOWN).filter(has_text=re.compile(r"^tok0")).inner_text()
     assert kept.startswith(second) and "tok59" not in kept, (second, kept)
     assert sim.stats()["attempts"] == 2
 
@@ -110,7 +114,7 @@ def test_stop_keeps_partial_reply_and_closes_upstream(page: Page, app_server, si
     page.keyboard.press("Enter")
     page.keyboard.press("Enter")
     expect(msgs).to_have_count(6)
-    expect(msgs.nth(5).get_by_test_id("stMarkdownContainer").first).to_have_text("tok0 tok1 tok2 tok3")
+    expect(msgs.nth(5).locator(MARKDOWN).first).to_have_text("tok0 tok1 tok2 tok3")
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
     page.wait_for_timeout(500)  # room for a duplicate to show up, if there were one
     expect(bubbles(page, "user").filter(has_text="double enter")).to_have_count(1)
@@ -166,11 +170,18 @@ def test_error_shows_message_and_retry(page: Page, app_server, sim):
     alert = bot.get_by_test_id("stAlert")
     expect(alert).to_be_visible()
     expect(alert).to_contain_text("The API key is invalid or expired")
-    retry = bot.get_by_role("button", name=t("chat.retry", "en"))
-    expect(retry).to_be_visible()
+    idle(page)
+    # A bad key fails the same way again: no Retry (nor ↻) is offered for it.
+    expect(bot.get_by_role("button", name=t("chat.retry", "en"))).to_have_count(0)
+    expect(bot.get_by_role("button", name=t("chat.regenerate_short", "en"))).to_have_count(0)
     assert "Traceback" not in page.content()
     assert "Traceback" not in page.locator("body").inner_text()
     assert sim.stats()["attempts"] == 1  # an auth error is not retried behind the user's back
+
+    send(page, "sim:500")  # a server error may pass: Retry is offered
+    bot = bubbles(page).nth(3)
+    expect(bot.get_by_test_id("stAlert")).to_be_visible(timeout=30_000)
+    expect(bot.get_by_role("button", name=t("chat.retry", "en"))).to_be_visible()
 
 
 def test_canary_key_never_reaches_browser_or_log(page: Page, app_server, sim):
@@ -182,7 +193,7 @@ def test_canary_key_never_reaches_browser_or_log(page: Page, app_server, sim):
     expect(bubbles(page).nth(1)).to_contain_text("tok4")
     send(page, "sim:401")
     expect(bubbles(page).nth(3).get_by_test_id("stAlert")).to_be_visible()
-    page.get_by_test_id("stSidebar").get_by_text(t("side.params", "en")).click()
+    page.get_by_test_id("stSidebar").get_by_text(t("side.settings", "en")).click()
     expect(page.get_by_test_id("stSidebar")).to_contain_text(t("side.key_set", "en"))
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
 
@@ -213,7 +224,7 @@ def test_offline_demo_without_key(page: Page, offline_server):
     open_app(page, offline_server.url, Recorder())
     sidebar = page.get_by_test_id("stSidebar")
     model = sidebar.get_by_role("combobox", name=t("side.model", "en"))
-    expect(model).to_have_value(load().offline.label("en"))
+    expect(model).to_have_value(model_label(load().offline, "en", has_key=False))
     expect(sidebar.get_by_role("textbox", name=t("side.key_field", "en"))).to_be_visible()  # no key configured
     notice = page.get_by_test_id("stAlert").filter(has_text="Offline demo")
     expect(notice).to_be_visible()
@@ -224,7 +235,7 @@ def test_offline_demo_without_key(page: Page, offline_server):
     usage = bot.get_by_test_id("stCaptionContainer").filter(has_text="tokens")
     expect(usage).to_be_visible(timeout=30_000)
     expect(usage).to_contain_text("glm-offline-demo")
-    assert bot.get_by_test_id("stMarkdownContainer").last.inner_text().strip()
+    assert bot.locator(MARKDOWN).last.inner_text().strip()
     page.screenshot(path=str(ARTIFACTS / "demo.png"), full_page=True)
 
 
@@ -239,12 +250,12 @@ def test_first_session_on_fresh_server_keeps_the_configured_model(page: Page, co
     default = load().default
     open_app(page, cold_app_server.url)
     model_box = page.get_by_test_id("stSidebar").get_by_role("combobox", name=t("side.model", "en"))
-    expect(model_box).to_have_value(default.label("en"))
+    expect(model_box).to_have_value(model_label(default, "en", has_key=True))
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
     send(page, "first visitor sim:tokens=3")
     bot = bubbles(page).nth(1)
     expect(bot.get_by_test_id("stCaptionContainer").filter(has_text="tokens")).to_be_visible()
-    expect(model_box).to_have_value(default.label("en"))
+    expect(model_box).to_have_value(model_label(default, "en", has_key=True))
     expect(bot.get_by_test_id("stCaptionContainer").filter(has_text="tokens")).to_contain_text(default.id)
     expect(page.get_by_test_id("stAlert").filter(has_text="Offline demo")).to_have_count(0)
     assert sim.stats()["attempts"] == 1, "the reply did not come from the configured API"

@@ -16,6 +16,7 @@ from browser import (  # noqa: F401 - fixtures, found by pytest by name
     send,  # noqa: F401
     sim,  # noqa: F401 - fixtures and helpers shared by the browser tests
     sim_proc,
+    stop_button,
     streamlit_app,
 )
 from playwright.sync_api import Browser, Page, expect
@@ -136,8 +137,8 @@ def test_limits_hold_under_a_refresh_a_second_tab_and_a_restart(
         send(b, "meanwhile sim:tokens=2")
         expect(last_reply(b)).to_contain_text(t("limit.streams", EN))
         # Stopping the first reply ends its stream at once (its lease would last a minute).
-        a.get_by_test_id("stChatInputStopButton").click()
-        expect(a.get_by_test_id("stChatInputStopButton")).to_have_count(0)
+        stop_button(a).click()
+        expect(stop_button(a)).to_have_count(0)
         idle(a)
         # Two requests a minute: the stopped one was the first; this is the second; the third is refused.
         send(a, "second sim:tokens=2")

@@ -18,6 +18,7 @@ from browser import (  # noqa: F401 - fixtures and helpers shared by the browser
     ARTIFACTS,
     CHROMIUM,
     CHROMIUM_ARGS,
+    MARKDOWN,
     Recorder,
     attach,
     bubbles,
@@ -94,7 +95,7 @@ def test_image_upload_shows_a_thumbnail_and_sends_one_request(page: Page, app, s
 
     user = bubbles(page, "user")
     expect(user).to_have_count(1)
-    expect(user.first.get_by_test_id("stMarkdownContainer")).to_have_text("what colour is this? sim:tokens=5")
+    expect(user.first.locator(MARKDOWN)).to_have_text("what colour is this? sim:tokens=5")
     thumb = user.first.get_by_test_id("stImage").locator("img")
     expect(thumb).to_have_count(1)
     expect(user.first.get_by_test_id("stImageCaption")).to_have_text("red.png")
@@ -224,7 +225,7 @@ def test_regenerate_then_edit_and_resend(page: Page, app, sim):
     expect(reply_body(bot.first).first).to_have_text(tokens(3))  # the answer; the old one is in the expander
     expect(caption(bot.first, "tokens")).to_be_visible()
     earlier.locator("summary").click()
-    expect(earlier.get_by_test_id("stMarkdownContainer").filter(has_text="tok0")).to_have_text(tokens(3))
+    expect(earlier.locator(MARKDOWN).filter(has_text="tok0")).to_have_text(tokens(3))
     assert sim.stats()["attempts"] == 2
 
     page.locator('[class*="st-key-edit-"]').first.get_by_role("button").click()
@@ -238,7 +239,7 @@ def test_regenerate_then_edit_and_resend(page: Page, app, sim):
     idle(page)
     user = bubbles(page, "user")
     expect(user).to_have_count(1)
-    expect(user.first.get_by_test_id("stMarkdownContainer")).to_have_text("edited sim:tokens=4")
+    expect(user.first.locator(MARKDOWN)).to_have_text("edited sim:tokens=4")
     expect(bot).to_have_count(1)
     expect(reply_body(bot.first)).to_have_text(tokens(4))
     msgs = bubbles(page)
@@ -260,7 +261,7 @@ def test_context_meter_grows_and_old_turns_are_left_out(page: Page, app, sim):
     choose(page, t("side.model", EN), SMALL_WINDOW)
     meter = context_meter(page)
     expect(meter).to_contain_text("/ 8.2K tokens")  # the model change has been run
-    sidebar(page).get_by_test_id("stExpander").filter(has_text=t("side.params", EN)).locator("summary").click()
+    sidebar(page).get_by_test_id("stExpander").filter(has_text=t("side.settings", EN)).locator("summary").click()
     max_tokens = sidebar(page).get_by_role("spinbutton", name=t("side.max_tokens", EN))
     max_tokens.fill("4096")
     max_tokens.press("Enter")

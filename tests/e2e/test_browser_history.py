@@ -18,6 +18,7 @@ from browser import (  # noqa: F401 - fixtures and helpers shared by the browser
     ARTIFACTS,
     CHROMIUM,
     CHROMIUM_ARGS,
+    MARKDOWN,
     Recorder,
     bubbles,
     caption,
@@ -28,6 +29,7 @@ from browser import (  # noqa: F401 - fixtures and helpers shared by the browser
     send,
     sim,
     sim_proc,
+    stop_button,
     streamlit_app,
     tokens,
 )
@@ -94,7 +96,7 @@ def test_reload_mid_stream_shows_the_saved_reply_growing(page: Page, personal_ap
     assert conversation_param(page) == cid, page.url
     user = bubbles(page, "user")
     expect(user).to_have_count(1)
-    expect(user.first.get_by_test_id("stMarkdownContainer")).to_contain_text("reload me")
+    expect(user.first.locator(MARKDOWN)).to_contain_text("reload me")
     bot = bubbles(page, "assistant")
     expect(bot).to_have_count(1)
     body = reply_body(bot.first)
@@ -127,8 +129,8 @@ def test_stopped_reply_survives_a_reload(page: Page, personal_app, sqlite_url):
     send(page, "stop me sim:slow sim:tokens=60")
     body = reply_body(new_reply(page))
     expect(body).to_contain_text("tok3")
-    page.get_by_test_id("stChatInputStopButton").click()
-    expect(page.get_by_test_id("stChatInputStopButton")).to_have_count(0)
+    stop_button(page).click()
+    expect(stop_button(page)).to_have_count(0)
     page.wait_for_timeout(1500)  # a reload within 1 s of Stop counts as a reload (streamlit_internals.page_closed)
     shown = body.inner_text()
     assert "tok59" not in shown

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from browser import (  # noqa: F401 - fixtures and helpers shared by the browser tests
+    MARKDOWN,
     Recorder,
     attach,
     bubbles,
@@ -212,9 +213,7 @@ def test_conversations_of_both_replicas_share_one_database(browser: Browser, bro
         served = [h for u, h in on_b.seen if u.endswith(f"/?c={cid_a}")]
         assert served == [second], f"?c= was not served by replica B ({second}): {served}"
         expect(bubbles(page)).to_have_count(2)
-        expect(bubbles(page, "user").first.get_by_test_id("stMarkdownContainer")).to_have_text(
-            f"from A {tag} sim:tokens=5"
-        )
+        expect(bubbles(page, "user").first.locator(MARKDOWN)).to_have_text(f"from A {tag} sim:tokens=5")
         expect(reply_body(bubbles(page, "assistant").first)).to_have_text(tokens(5))
         assert conversation_param(page) == cid_a
     finally:
@@ -271,9 +270,7 @@ def test_restarted_replica_loses_sessions_not_conversations(browser: Browser, br
         pinned = Client(browser, browser_context_args, "pinned", replicas.proxy_url, replica=first)
         reopened = pinned.page(f"{replicas.proxy_url}/?c={cid}")
         assert [h for u, h in pinned.seen if u.endswith(f"/?c={cid}")] == [first]
-        expect(bubbles(reopened, "user").first.get_by_test_id("stMarkdownContainer")).to_have_text(
-            "survive a restart sim:tokens=5"
-        )
+        expect(bubbles(reopened, "user").first.locator(MARKDOWN)).to_have_text("survive a restart sim:tokens=5")
         expect(reply_body(bubbles(reopened, "assistant").first)).to_have_text(tokens(5))
         assert chat(reopened, "after the restart", n_prior=4) == cid  # the conversation goes on there
     finally:

@@ -16,6 +16,7 @@ from browser import (
     send,
     sim,  # noqa: F401 - the simulator process, not conftest's in-process one
     sim_proc,
+    stop_button,
 )
 from playwright.sync_api import Browser, Locator, Page, expect
 from replicas import pg_database, replica_set
@@ -85,8 +86,8 @@ def test_limits_hold_across_two_replicas(browser: Browser, browser_context_args,
         assert sim.stats()["attempts"] == 1, "B's refused request reached the API"
 
         # 2. Stopped on A, the stream ends at once (its lease would last a minute): B may stream now.
-        a.get_by_test_id("stChatInputStopButton").click()
-        expect(a.get_by_test_id("stChatInputStopButton")).to_have_count(0)
+        stop_button(a).click()
+        expect(stop_button(a)).to_have_count(0)
         idle(a)
         expect(reply_to(b, "second sim:tokens=2")).to_contain_text("tok0 tok1")
         idle(b)

@@ -11,6 +11,7 @@ from browser import keyed_env, sim_proc, start_streamlit, tokens  # noqa: F401 -
 from stclient import StClient, chat_value
 
 from glmchat.chat.i18n import t
+from glmchat.chat.render import safe_markdown
 
 __all__ = ["sim_proc"]
 
@@ -39,12 +40,13 @@ def test_a_message_streams_its_reply_through_the_deltas(client, sim_proc):
     client.rerun(client.value(box, "hello sim:tokens=5"))
     assert arrivals[0] == "new_session" and "script_finished" in arrivals, arrivals
     assert tokens(5) in client.texts(), client.texts()
-    assert "hello sim:tokens=5" in client.texts()
+    assert safe_markdown("hello sim:tokens=5") in client.texts()  # the question, as the page draws it
     stats = sim_proc.stats()
     assert (stats["attempts"], stats["requests"]) == (1, 1), stats
 
 
 def test_a_widget_value_round_trip_switches_the_language(client):
+    client.rerun(client.value("w_params_open", True))  # the language is in the sidebar's settings
     lang = client.find("w_lang")
     assert lang.kind == "selectbox" and "中文" in lang.options, lang
     assert client.find(kind="chat_input").text == t("chat.placeholder", "en")
@@ -62,6 +64,7 @@ def test_messages_sent_by_reference_are_resolved(client):
     # the next run sends only a ref_hash in its place.
     client.rerun(client.value(client.find(kind="chat_input"), "long sim:tokens=3000"))
     assert tokens(3000) in client.texts()
+    client.rerun(client.value("w_params_open", True))  # the language is in the sidebar's settings
     client.rerun(client.value("w_lang", "English"))
     assert client.cache_hits > 0, "the server sent no message by reference"
     assert tokens(3000) in client.texts()

@@ -39,7 +39,7 @@ def test_send_message_streams_reply_with_usage(app_env):
     assert f"{usage['prompt_tokens']} in · 20 out · {usage['total_tokens']} tokens" in caption
     assert "first token" in caption and "¥0.0000" in caption  # glm-4.5-flash is free
     # The sidebar totals are drawn after the reply, not one turn behind.
-    assert any("1 requests" in c.value and "20 out" in c.value for c in at.sidebar.caption)
+    assert any("1 request ·" in c.value and "20 out" in c.value for c in at.sidebar.caption)
 
 
 def test_history_is_sent_and_rerun_does_not_resend(app_env):
@@ -171,7 +171,11 @@ def test_each_error_shows_its_message_and_keeps_the_users_message(app_env, trigg
     errors = assistant(at).error
     assert len(errors) == 1 and errors[0].value.startswith(t(f"error.{kind}", "zh"))
     assert "Traceback" not in errors[0].value and "Error code" not in errors[0].value
-    assert at.button(key=f"retry-{at.session_state[state.MESSAGES][-1]['id']}")
+    reply_id = at.session_state[state.MESSAGES][-1]["id"]
+    keys = {b.key for b in at.button}
+    # Retry where a second try can help; none for a bad key or account, and never a second ↻ beside it.
+    assert (f"retry-{reply_id}" in keys) == (kind not in {"auth", "no_balance", "account"}), keys
+    assert f"regen-{reply_id}" not in keys
     msgs = at.session_state[state.MESSAGES]
     assert msgs[0]["content"] == f"请回答 {trigger}" and msgs[-1]["error"]["kind"] == kind
 
@@ -198,7 +202,7 @@ def test_retry_resends_the_same_conversation(app_env, monkeypatch):
 
 def test_new_chat_clears_the_conversation(app_env):
     at = send(new_app(), "hi sim:tokens=2")
-    at.sidebar.button[0].click().run()
+    at.sidebar.button(key="new-chat").click().run()
     assert not at.chat_message and at.session_state[state.MESSAGES] == []
 
 

@@ -81,7 +81,7 @@ def test_a_broken_access_setting_refuses_to_serve(app_env, monkeypatch):
 
 def test_gate_with_own_key_allowed_uses_the_visitors_key_first(gated, monkeypatch):
     monkeypatch.setenv("GLMCHAT_ALLOW_OWN_KEY", "true")
-    at = enter(new_app(), PASSWORD)
+    at = enter(new_app(params_open=True), PASSWORD)  # with the host's key in effect, the field is in the settings
     send(at, "on the host sim:tokens=1")
     at.sidebar.text_input(key=state.VISITOR_KEY).input("visitor-own-key").run()
     send(at, "on mine sim:tokens=1")
@@ -164,7 +164,7 @@ def test_conversations_per_owner_are_capped(app_env, db_url, monkeypatch):
     monkeypatch.setenv("GLMCHAT_MAX_CONVERSATIONS", "1")
     at = send(new_app(), "first chat sim:tokens=1")
     send(at, "same chat goes on sim:tokens=1")  # adding to an existing conversation is fine
-    at.sidebar.button[0].click().run()  # New chat
+    at.sidebar.button(key="new-chat").click().run()  # New chat
     send(at, "second chat sim:tokens=1")
     assert any(t("input.too_many_conversations", "en", limit=1) in w.value for w in at.warning)
     assert len(Store(db_url).list_conversations("local")) == 1 and app_env.attempts == 2

@@ -39,10 +39,7 @@ def test_edit_an_earlier_message_replaces_what_followed(app_env, db_url):
     at = send(new_app(), "question one sim:tokens=2")
     send(at, "question two sim:tokens=2")
     first = msgs(at)[0]
-    # An older message keeps its actions in a menu that is built only while it is open.
-    assert f"edit-{first['id']}" not in [b.key for b in at.button]
-    at.session_state[f"menu-{first['id']}"] = True
-    at.run()
+    # Every message has the same toolbar: an older question is edited like the newest.
     at.button(key=f"edit-{first['id']}").click().run()
     at.text_area(key=f"w_edit_{first['id']}").input("question one, edited sim:tokens=4").run()
     at.button(key=f"edit-send-{first['id']}").click().run()
@@ -57,6 +54,10 @@ def test_edit_an_earlier_message_replaces_what_followed(app_env, db_url):
 def test_copy_shows_the_exact_markdown_source(app_env):
     at = send(new_app(), "code please sim:tokens=2")
     reply = msgs(at)[-1]
+    assert not at.code  # built only when a Copy opens
+    for m in msgs(at):
+        at.session_state[f"copy-{m['id']}"] = True
+    at.run()
     codes = [c.value for c in at.code]
     assert reply["content"] in codes and "code please sim:tokens=2" in codes
 
@@ -174,19 +175,18 @@ def test_prompt_too_long_offers_summarise_and_retry(app_env):
     assert at.session_state[state.SUMMARY]["upto"] == msgs(at)[1]["id"]
 
 
-def test_older_messages_build_their_actions_only_when_their_menu_opens(app_env, db_url):
+def test_every_message_has_the_same_toolbar_and_copy_builds_only_when_open(app_env, db_url):
     at = send(new_app(), "old question sim:tokens=2")
     send(at, "new question sim:tokens=3")
     old_q, old_a, new_q, new_a = msgs(at)
-    # The last exchange has its actions in view: copy boxes, edit, regenerate, feedback.
-    codes = [c.value for c in at.code]
-    assert codes == [new_q["content"], new_a["content"]]
-    assert {f"edit-{new_q['id']}", f"regen-{new_a['id']}"} <= {b.key for b in at.button}
-    assert [f.key for f in at.feedback] == [f"fb-{new_a['id']}"]
-    # The older answer: a closed menu, nothing built inside it.
-    at.session_state[f"menu-{old_a['id']}"] = True
+    keys = {b.key for b in at.button}
+    assert {f"edit-{old_q['id']}", f"edit-{new_q['id']}", f"regen-{new_a['id']}"} <= keys
+    assert f"regen-{old_a['id']}" not in keys  # only the last answer is regenerated
+    assert [f.key for f in at.feedback] == [f"fb-{old_a['id']}", f"fb-{new_a['id']}"]
+    assert not at.code  # no message's text is sent twice while its Copy is closed
+    at.session_state[f"copy-{old_a['id']}"] = True
     at.run()
-    assert old_a["content"] in [c.value for c in at.code]
+    assert [c.value for c in at.code] == [old_a["content"]]
     at.feedback(key=f"fb-{old_a['id']}").set_value(0).run()
     assert msgs(at)[1]["feedback"] == 0
     assert Store(db_url).messages("local", at.session_state[state.CONVERSATION])[1]["feedback"] == 0

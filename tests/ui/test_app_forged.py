@@ -66,7 +66,7 @@ def test_a_custom_model_without_a_price_is_refused_where_limits_count_yuan(app_e
     # shared mode offers the custom model field on the host's key; a ¥ limit could not count its cost.
     monkeypatch.setenv("GLMCHAT_ACCESS_MODE", "shared")
     monkeypatch.setenv("GLMCHAT_LIMIT_CNY_DAY", "1")
-    at = new_app()
+    at = new_app(params_open=True)  # the field is in the settings
     at.sidebar.text_input(key=state.CUSTOM_MODEL).input("glm-4.7").run()
     send(at, "unpriced sim:tokens=1")
     assert app_env.attempts == 0

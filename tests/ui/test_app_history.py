@@ -74,17 +74,18 @@ def test_stop_keeps_the_partial_in_storage(app_env, db_url):
 def test_sidebar_lists_switches_renames_and_deletes(app_env, db_url):
     at = send(new_app(), "first chat sim:tokens=2")
     first = at.session_state[state.CONVERSATION]
-    at.sidebar.button[0].click().run()  # New chat
+    at.sidebar.button(key="new-chat").click().run()  # New chat
     send(at, "second chat sim:tokens=2")
     second = at.session_state[state.CONVERSATION]
     labels = [b.label for b in at.sidebar.button if b.key and b.key.startswith("conv-")]
     assert labels[:2] == ["second chat sim\\:tokens=2", "first chat sim\\:tokens=2"]  # newest first
     at.sidebar.button(key=f"conv-{first}").click().run()
     assert contents(at)[0] == "first chat sim:tokens=2"
-    at.sidebar.text_input(key=f"w_title_{first}").input("Renamed <b>x</b>").run()
-    at.sidebar.button(key=f"rename-{first}").click().run()
+    at.menu_button(key=state.row_menu_key(first)).click("rename").run()  # its row's ⋯ menu
+    at.text_input(key=state.title_key(first)).input("Renamed <b>x</b>")
+    next(b for b in at.button if b.label == t("history.save", "en")).click().run()
     assert db(db_url).conversation("local", first)["title"] == "Renamed <b>x</b>"
-    at.sidebar.button(key=f"delete-{first}").click().run()
+    at.menu_button(key=state.row_menu_key(first)).click("delete").run()
     assert db(db_url).conversation("local", first) is not None  # not before confirming
     at.button(key="confirm-delete").click().run()
     assert db(db_url).conversation("local", first) is None
@@ -160,7 +161,7 @@ def test_gate_host_key_without_login_saves_nothing_unless_allowed(app_env, db_ur
 def test_history_page_finds_a_chinese_word_and_opens_the_chat(app_env, db_url):
     at = send(new_app(), "请解释量子纠缠 sim:tokens=2")
     cid = at.session_state[state.CONVERSATION]
-    at.sidebar.button[0].click().run()
+    at.sidebar.button(key="new-chat").click().run()
     send(at, "unrelated english chat sim:tokens=2")
     at.switch_page("app_pages/history.py").run()
     at.text_input(key=state.SEARCH).input("量子").run()
@@ -350,4 +351,4 @@ def test_a_page_that_stops_early_on_a_sessions_first_run_still_gets_its_sidebar(
     at.switch_page("app_pages/history.py").run()
     assert not at.exception
     assert any(t("history.db_down", "en") in w.value for w in at.warning)  # the page stopped there
-    assert at.sidebar.selectbox(key=state.MODEL).value and at.sidebar.selectbox(key=state.LANG)
+    assert at.sidebar.selectbox(key=state.MODEL).value and at.sidebar.button(key="new-chat")

@@ -1,0 +1,100 @@
+// What Streamlit has no API for, in one static script that reads no message text and writes none:
+// - the chat view follows what you send (Streamlit's main area then keeps following a streaming reply
+//   while the view is at the bottom, and stops when the reader scrolls up); a "↓" jumps to the newest
+//   message whenever it is out of view;
+// - focus goes where the user types next: the chat input after New chat, the edit box after Edit, the
+//   History page's search after the search shortcut;
+// - on a phone, the sidebar's drawer closes after a conversation or New chat is chosen in it.
+(() => {
+  if (window.__glmchatFollow) return;  // once per page: Streamlit may mount this element again
+  window.__glmchatFollow = true;
+
+  const zh = (navigator.language || "").toLowerCase().startsWith("zh");
+  const label = zh ? "跳到最新消息" : "Jump to the newest message";
+  const main = () => document.querySelector('[data-testid="stAppScrollToBottomContainer"]')
+    || document.querySelector('[data-testid="stMain"]');
+  const userCount = () => document.querySelectorAll('[data-testid="stChatMessageAvatarUser"]').length;
+  const toBottom = () => { const el = main(); if (el) el.scrollTo({ top: el.scrollHeight }); };
+
+  const jump = document.createElement("button");
+  jump.type = "button";
+  jump.textContent = "↓";
+  jump.title = label;
+  jump.setAttribute("aria-label", label);
+  jump.setAttribute("data-testid", "glmchatJumpToNewest");
+  Object.assign(jump.style, {
+    position: "fixed", zIndex: "1000", display: "none", width: "2.5rem", height: "2.5rem",
+    borderRadius: "50%", cursor: "pointer", fontSize: "1.25rem", lineHeight: "1",
+    border: "1px solid rgba(128, 128, 128, 0.4)", boxShadow: "0 1px 4px rgba(0, 0, 0, 0.2)",
+  });
+  jump.addEventListener("click", toBottom);
+  document.body.appendChild(jump);
+
+  let sent = false;  // the user just sent something: show it when it arrives
+  let users = userCount();
+  const place = () => {
+    const el = main();
+    if (!el) return;
+    const hidden = el.scrollHeight - el.scrollTop - el.clientHeight > 120 && userCount() > 0;
+    if (hidden) {
+      const app = getComputedStyle(document.querySelector('[data-testid="stApp"]') || document.body);
+      const area = el.getBoundingClientRect();
+      const bottom = document.querySelector('[data-testid="stBottom"]');
+      const limit = bottom ? bottom.getBoundingClientRect().top : area.bottom;
+      jump.style.background = app.backgroundColor;
+      jump.style.color = app.color;
+      jump.style.left = `${area.left + area.width / 2 - 20}px`;
+      jump.style.top = `${limit - 56}px`;
+    }
+    jump.style.display = hidden ? "block" : "none";
+  };
+  let queued = false;
+  const changed = () => {
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(() => {
+      queued = false;
+      const now = userCount();
+      if (sent && now > users) { sent = false; toBottom(); }
+      users = now;
+      place();
+      focusWhenShown();
+    });
+  };
+  document.addEventListener("keydown", (e) => {
+    const box = e.target && e.target.closest && e.target.closest('[data-testid="stChatInput"]');
+    if (box && e.key === "Enter" && !e.shiftKey && !e.isComposing) { sent = true; toBottom(); }
+  }, true);
+  // Focus: after a click on one of these, the first element matching its target gets it once it shows.
+  const FOCUS = [
+    ['.st-key-new-chat button, .st-key-new-chat-top button', '[data-testid="stChatInputTextArea"]'],
+    ['[class*="st-key-edit-"]:not([class*="st-key-edit-send-"]):not([class*="st-key-edit-cancel-"]) button',
+     '[class*="st-key-w_edit_"] textarea'],
+    ['.st-key-search-chats button', '.st-key-w_search input'],
+  ];
+  let focusTarget = null;
+  const focusWhenShown = () => {
+    if (!focusTarget) return;
+    const el = document.querySelector(focusTarget);
+    if (el && !el.disabled) { el.focus(); focusTarget = null; }
+  };
+  const narrow = () => window.innerWidth <= 768;  // Streamlit's "md" breakpoint: the sidebar is a drawer
+  document.addEventListener("click", (e) => {
+    const t = e.target && e.target.closest ? e.target : null;
+    if (!t) return;
+    if (t.closest('[data-testid="stChatInputSubmitButton"]')) { sent = true; toBottom(); }
+    for (const [trigger, target] of FOCUS) if (t.closest(trigger)) focusTarget = target;
+    const chosen = t.closest('[data-testid="stSidebar"] [class*="st-key-conv-"] button, .st-key-new-chat button');
+    if (chosen && narrow()) {
+      const close = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
+      if (close) setTimeout(() => close.click(), 0);
+    }
+  }, true);
+  document.addEventListener("keydown", (e) => {
+    if ((e.ctrlKey || e.metaKey) && (e.key === "k" || e.key === "K")) focusTarget = FOCUS[2][1];
+    if ((e.ctrlKey || e.metaKey) && e.shiftKey && (e.key === "o" || e.key === "O")) focusTarget = FOCUS[0][1];
+  }, true);
+  document.addEventListener("scroll", changed, true);
+  window.addEventListener("resize", changed);
+  new MutationObserver(changed).observe(document.body, { childList: true, subtree: true });
+})();

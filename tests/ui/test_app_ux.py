@@ -1,0 +1,109 @@
+"""AppTest: what the chat page does around a reply (issue 15): the input waits for any reply and comes back,
+refused text goes back into the input, a failed summary is said after the input is given back, switches
+survive a model without them, Retry only where it can help."""
+
+from __future__ import annotations
+
+from apptest import new_app, send
+
+from glmchat.chat.i18n import t
+from glmchat.store import Store
+from glmchat.ui import state
+
+
+def msgs(at):
+    return at.session_state[state.MESSAGES]
+
+
+def test_a_refused_message_goes_back_into_the_input(app_env, monkeypatch):
+    monkeypatch.setenv("GLMCHAT_MAX_MESSAGE_CHARS", "10")
+    text = "eleven char"
+    at = send(new_app(), text)
+    assert msgs(at) == [] and app_env.attempts == 0
+    assert at.chat_input[0].value == text  # pushed back into the box (Streamlit's set_value)
+    warnings = at.get("bottom")[0].warning if at.get("bottom") else at.warning
+    assert any(t("input.too_long", "en", actual=11, limit=10) in w.value for w in warnings)
+
+
+def test_the_input_waits_for_a_regenerated_reply_and_comes_back(app_env):
+    at = send(new_app(), "first sim:tokens=2")
+    at.button(key=f"regen-{msgs(at)[-1]['id']}").click().run()
+    assert not at.exception
+    # The run that streamed drew the input disabled (the browser test sees it), then reran to give it back.
+    assert not at.chat_input[0].proto.disabled and app_env.attempts == 2
+    assert msgs(at)[-1]["alternatives"] and msgs(at)[-1]["status"] == "done"
+
+
+def test_a_failed_summary_is_said_on_the_run_that_gives_the_input_back(app_env, monkeypatch):
+    monkeypatch.setattr("glmchat.ui.chat_view.summarise", lambda *a, **k: None)
+    monkeypatch.setattr("glmchat.ui.callbacks.plan", _plan_dropping_first)
+    at = send(new_app(), "one sim:tokens=2")
+    send(at, "two sim:tokens=2")
+    at.button(key="summarise").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [t("chat.summary_failed", "en")]
+    assert not at.chat_input[0].proto.disabled
+    at.run()
+    assert not at.error  # said once
+
+
+def _plan_dropping_first(current):
+    """The real plan, but with the first message left out, so that the page offers a summary."""
+    from glmchat.chat import conversation as conv
+
+    messages = state.messages()
+    plan = conv.plan_request(messages, current.system_prompt, current.budget(), state.summary())
+    return conv.Plan(messages=plan.messages, dropped=[messages[0]["id"]] if messages else [], tokens=plan.tokens)
+
+
+def test_web_search_survives_a_model_without_it(app_env):
+    at = new_app(model="glm-4.6")
+    at.sidebar.toggle(key=state.WEB_SEARCH).set_value(True).run()
+    at.sidebar.selectbox(key=state.MODEL).set_value("glm-4v-plus-0111").run()  # no web search: no toggle
+    assert not [w for w in at.sidebar.toggle if w.key == state.WEB_SEARCH]
+    at.sidebar.selectbox(key=state.MODEL).set_value("glm-4.6").run()
+    assert at.sidebar.toggle(key=state.WEB_SEARCH).value is True
+
+
+def test_models_that_need_a_key_say_so_in_the_demo(no_key_env):
+    at = new_app()
+    box = at.sidebar.selectbox(key=state.MODEL)
+    labels = {o for o in box.options}
+    needs = t("side.needs_key", "en")
+    assert any(label.endswith(needs) for label in labels)
+    assert [label for label in labels if not label.endswith(needs)] == ["Offline demo (local simulator) 🖼💭🔎 free"]
+
+
+def test_the_chat_shows_the_model_and_its_switches(app_env):
+    at = new_app(model="glm-4.6")
+    line = at.main.caption[0].value
+    assert "GLM-4.6" in line and t("side.web_search", "en") not in line
+    at.sidebar.toggle(key=state.WEB_SEARCH).set_value(True).run()
+    assert t("side.web_search", "en") in at.main.caption[0].value
+    at.switch_page("app_pages/usage.py").run()
+    assert not any("GLM-4.6" in c.value for c in at.main.caption)  # the chat's line, on the chat only
+
+
+def test_a_conversation_is_renamed_and_deleted_from_its_row_menu(app_env, db_url):
+    at = send(new_app(), "first chat sim:tokens=1")
+    cid = at.session_state[state.CONVERSATION]
+    assert t("side.today", "en") in [c.value for c in at.sidebar.caption]
+    at.menu_button(key=state.row_menu_key(cid)).click("rename").run()
+    at.text_input(key=state.title_key(cid)).input("Renamed chat")
+    next(b for b in at.button if b.label == t("history.save", "en")).click().run()  # the form's submit (Enter)
+    assert not at.exception
+    assert Store(db_url).conversation("local", cid)["title"] == "Renamed chat"
+    assert at.button(key=f"conv-{cid}").label == "Renamed chat"
+    assert not [w for w in at.text_input if w.key == state.title_key(cid)]  # the dialog closed
+
+    at.menu_button(key=state.row_menu_key(cid)).click("delete").run()
+    at.button(key="confirm-delete").click().run()
+    assert Store(db_url).conversation("local", cid) is None and at.session_state[state.CONVERSATION] is None
+
+
+def test_a_forged_row_menu_choice_does_nothing(app_env, db_url):
+    at = send(new_app(), "keep me sim:tokens=1")
+    cid = at.session_state[state.CONVERSATION]
+    at.menu_button(key=state.row_menu_key(cid)).set_value("drop-table").run()
+    assert not at.exception and Store(db_url).conversation("local", cid) is not None
+    assert state.RENAME not in at.session_state and state.DELETE not in at.session_state
