@@ -86,6 +86,11 @@ def main() -> None:
                         usage = page.get_by_test_id("stChatMessage").nth(1).get_by_test_id("stCaptionContainer")
                         usage.filter(has_text="tokens").first.wait_for(timeout=60_000)
                         time.sleep(1.0)
+                        # From the top: the model line and New chat above the chat (and the ↓ to the newest).
+                        page.mouse.move(size["width"] * 0.7, size["height"] / 2)
+                        for _ in range(10):
+                            page.mouse.wheel(0, -2000)
+                        time.sleep(0.5)
                         out = ROOT / "docs" / f"ui-{locale[:2]}-{scheme}-{device}.png"
                         page.screenshot(path=str(out))
                         print(out.relative_to(ROOT))
