@@ -68,14 +68,7 @@ try:
         with st.container(horizontal=True, vertical_alignment="center", horizontal_alignment="distribute"):
             line = st.empty()
             line.caption(sidebar.model_line(visit.settings(catalogue), lang))  # now: the panel may come later
-            # New chat here too: a phone shows no sidebar until its drawer is opened.
-            st.button(
-                t("side.new_chat", lang),
-                on_click=callbacks.new_chat,
-                icon=":material/add:",
-                key="new-chat-top",
-                type="tertiary",
-            )
+            sidebar.new_chat_button(lang, "new-chat-top", type="tertiary")
 
     def draw_sidebar() -> None:
         global status_slot

@@ -384,6 +384,13 @@ def streamlit_app(name: str, env_overrides: dict[str, str]):
         gen.close()
 
 
+def keyed_app(name: str, sim: SimServer, tmp_path_factory):
+    """Body of a module fixture: the keyed app on a SQLite file of its own, so its chats stay out of data/."""
+    url = f"sqlite:///{tmp_path_factory.mktemp(name) / 'glmchat.db'}"
+    with streamlit_app(name, history_env(sim, url)) as server:
+        yield server
+
+
 def history_env(
     sim: SimServer, database_url: str, *, key: str | None = CANARY_KEY, mode: str = "personal"
 ) -> dict[str, str]:

@@ -166,6 +166,11 @@ def pytest_collectreport(report):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    # The storage replay thread may still retry a database some test left unreachable; pytest closes its
+    # streams before the process's atexit stop runs, and a warning logged then prints "Logging error".
+    from glmchat.store import resilient
+
+    resilient.REPLAYER.stop()
     # A skipped test is not a passed one: fail the run so a missing browser or service is noticed. A run whose
     # only tests were in skipped modules collected none (exit status 5): it fails as a failed run too.
     if _skipped and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):

@@ -46,14 +46,7 @@ def draw(where, catalogue: Catalogue, visit: Visit, line=None):
             draw_key_field(visit, lang)
         slot = settings_panel(catalogue, line)
         with st.container(horizontal=True, gap="small"):
-            st.button(
-                t("side.new_chat", lang),
-                on_click=callbacks.new_chat,
-                icon=":material/add:",
-                width="stretch",
-                key="new-chat",
-                shortcut="Ctrl+Shift+O",  # ChatGPT's; Streamlit shows it as ⌘⇧O on a Mac
-            )
+            new_chat_button(lang, "new-chat", width="stretch", shortcut="Ctrl+Shift+O")  # ChatGPT's shortcut
             if st.button(t("side.search", lang), key="search-chats", icon=":material/search:", shortcut="Ctrl+K"):
                 st.switch_page("app_pages/history.py")
         draw_conversations(visit, lang)
@@ -64,6 +57,11 @@ def draw(where, catalogue: Catalogue, visit: Visit, line=None):
         if state.once(state.SCRIPT_SENT):
             st.html(FOLLOW_SCRIPT, unsafe_allow_javascript=True)
         return slot
+
+
+def new_chat_button(lang: str, key: str, **style) -> None:
+    """New chat: in the sidebar, and above the chat for a phone, whose sidebar is a closed drawer."""
+    st.button(t("side.new_chat", lang), on_click=callbacks.new_chat, icon=":material/add:", key=key, **style)
 
 
 def draw_key_field(visit: Visit, lang: str) -> None:

@@ -30,6 +30,7 @@ from browser import (  # noqa: F401 - fixtures and helpers shared by the browser
     history_env,
     hrefs,
     idle,
+    keyed_app,
     meter_tokens,
     open_app,
     reply_body,
@@ -56,10 +57,7 @@ expect.set_options(timeout=15_000)
 
 @pytest.fixture(scope="module")
 def app(sim_proc, tmp_path_factory):
-    """The keyed app on a SQLite file of its own, so these chats stay out of data/glmchat.db."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('features') / 'glmchat.db'}"
-    with streamlit_app("features", history_env(sim_proc, url)) as server:
-        yield server
+    yield from keyed_app("features", sim_proc, tmp_path_factory)
 
 
 def png(w: int = 64, h: int = 48, color=(200, 30, 30)) -> bytes:

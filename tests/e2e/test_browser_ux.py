@@ -19,6 +19,7 @@ from browser import (  # noqa: F401 - fixtures and helpers shared by the browser
     caption,
     history_env,
     idle,
+    keyed_app,
     offline_server,
     open_app,
     reply_body,
@@ -45,9 +46,7 @@ expect.set_options(timeout=15_000)
 
 @pytest.fixture(scope="module")
 def app(sim_proc, tmp_path_factory):
-    url = f"sqlite:///{tmp_path_factory.mktemp('ux') / 'glmchat.db'}"
-    with streamlit_app("ux", history_env(sim_proc, url)) as server:
-        yield server
+    yield from keyed_app("ux", sim_proc, tmp_path_factory)
 
 
 @pytest.fixture(params=["desktop", "phone"])
