@@ -18,9 +18,15 @@ from dataclasses import dataclass
 from bench import browser as B
 from bench import procs
 from bench.seed import Seeder
+from glmchat.chat.catalogue import load
+from glmchat.ui.sidebar import model_label
 
 # How each app's model select is switched for the rerun measurement: (its label, the option shown).
-MODEL_SWITCH = {"glm": ("Model", "GLM-4-Flash (free)"), "naive": ("Model", "glm-4-flash")}
+# GLM Chat's option is the model's name with its marks and price, as its sidebar writes it.
+MODEL_SWITCH = {
+    "glm": ("Model", model_label(load().get("glm-4-flash"), "en", has_key=True)),
+    "naive": ("Model", "glm-4-flash"),
+}
 EXPECTED = {n: " ".join(f"tok{i}" for i in range(n)) for n in (40, 2000)}
 
 

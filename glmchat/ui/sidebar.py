@@ -81,13 +81,15 @@ def draw_key_field(visit: Visit, lang: str) -> None:
 def model_label(model: Model, lang: str, has_key: bool) -> str:
     """The model's name with what it can do (images, thinking, search) and its price, or "free"."""
     marks = "".join(m for cap, m in (("vision", "🖼"), ("thinking", "💭"), ("web_search", "🔎")) if model.supports(cap))
+    name = model.label(lang)
     if model.price_in == 0 and model.price_out == 0:
-        price = t("side.free", lang)
+        free = t("side.free", lang)
+        price = "" if free in name else free  # "GLM-4-Flash (free)" says it already
     elif model.price_in is None or model.price_out is None:
         price = ""
     else:
         price = f"¥{model.price_in:g}/{model.price_out:g}"
-    label = " ".join(part for part in (model.label(lang), marks, price) if part)
+    label = " ".join(part for part in (name, marks, price) if part)
     # Without a key only the demo answers: say so in the list, not after a message fails.
     return label + ("" if model.offline or has_key else t("side.needs_key", lang))
 

@@ -19,7 +19,9 @@ def test_day_groups_follow_the_browsers_calendar_day():
 def test_model_labels_say_what_a_model_does_and_costs():
     cat = load()
     assert model_label(cat.get("glm-4.6"), "en", has_key=True) == "GLM-4.6 💭🔎 ¥2/8"
-    assert model_label(cat.get("glm-4.5-flash"), "en", has_key=True).endswith(t("side.free", "en"))
+    assert model_label(cat.get("glm-4.5-flash"), "en", has_key=True) == "GLM-4.5-Flash (free) 💭🔎"  # said once
+    assert model_label(cat.get("glm-4.5-flash"), "zh", has_key=True) == "GLM-4.5-Flash（免费） 💭🔎"
+    assert model_label(cat.offline, "en", has_key=True).endswith(" " + t("side.free", "en"))
     assert model_label(cat.get("glm-4.5v"), "zh", has_key=False).endswith(t("side.needs_key", "zh"))
     demo = model_label(cat.offline, "en", has_key=False)
     assert "🖼" in demo and t("side.needs_key", "en") not in demo
