@@ -32,6 +32,8 @@
 
   let sent = false;  // the user just sent something: show it when it arrives
   let users = userCount();
+  // Styles are written only when they change: every write is a DOM mutation the page's observers see.
+  const set = (name, value) => { if (jump.style[name] !== value) jump.style[name] = value; };
   const place = () => {
     const el = main();
     if (!el) return;
@@ -41,12 +43,12 @@
       const area = el.getBoundingClientRect();
       const bottom = document.querySelector('[data-testid="stBottom"]');
       const limit = bottom ? bottom.getBoundingClientRect().top : area.bottom;
-      jump.style.background = app.backgroundColor;
-      jump.style.color = app.color;
-      jump.style.left = `${area.left + area.width / 2 - 20}px`;
-      jump.style.top = `${limit - 56}px`;
+      set("background", app.backgroundColor);
+      set("color", app.color);
+      set("left", `${area.left + area.width / 2 - 20}px`);
+      set("top", `${limit - 56}px`);
     }
-    jump.style.display = hidden ? "block" : "none";
+    set("display", hidden ? "block" : "none");
   };
   let queued = false;
   const changed = () => {
