@@ -65,7 +65,10 @@ try:
     # sidebar is a closed drawer, it is where the model and its switches show.
     line = None
     if page.url_path == chat.url_path:
-        with st.container(horizontal=True, vertical_alignment="center", horizontal_alignment="distribute"):
+        # Kept in view while the chat scrolls (assets/follow.js makes it sticky), as chat apps' headers are.
+        with st.container(
+            horizontal=True, vertical_alignment="center", horizontal_alignment="distribute", key="chat-header"
+        ):
             line = st.empty()
             line.caption(sidebar.model_line(visit.settings(catalogue), lang))  # now: the panel may come later
             sidebar.new_chat_button(lang, "new-chat-top", type="tertiary")

@@ -14,24 +14,29 @@ lang = settings.lang
 messages = state.messages()
 
 asked = state.take_summary_request()
-# Every reply (a new message, regenerate, retry, an edit, a summary) gets the same Stop, with Esc, and the
-# input waits for it: "disable" greys it out after a submit; for a reply started by another button it is
-# drawn disabled, and the page reruns when the reply is done to give it back. The input lives in the
-# bottom container, so drawing it first changes no place on the page and makes it ready sooner.
-replying = bool(asked) or state.reply_waiting()
-waits = replying and state.prompt() is None
+# A reply an earlier run of this page was streaming when a widget (or Enter) started this run: this run
+# draws the rest of it (Turn.reattach). The input stays usable while any reply streams; only sending waits.
+resuming = not asked and not state.reply_waiting() and callbacks.reply_in_progress()
+# Every reply (a new message, regenerate, retry, an edit, a summary) gets the same Stop, with Esc. A
+# summary is not resumable, so the input is drawn disabled for it and given back by a rerun at the end.
+# The input lives in the bottom container, so drawing it first changes no place on the page and makes
+# it ready sooner.
+replying = bool(asked) or state.reply_waiting() or resuming
 stop_slot = st.bottom.empty()
 if replying:
     chat_view.draw_stop(stop_slot, lang)
+notice_slot = st.bottom.empty()
 if (too_much := state.take_input_refused()) is not None:
     # Beside the input that holds the text again, where the user is looking, not at the top of the chat.
-    st.bottom.warning(t(too_much.key, lang, limit=too_much.limit, actual=too_much.actual), icon=":material/block:")
+    notice_slot.warning(t(too_much.key, lang, limit=too_much.limit, actual=too_much.actual), icon=":material/block:")
+elif held := state.take_held_back():
+    key = "chat.held_back_files" if held == "files" else "chat.held_back"
+    notice_slot.info(t(key, lang), icon=":material/schedule:")
 typed = st.chat_input(
     t("chat.placeholder", lang),
     key=state.PROMPT,
     on_submit=callbacks.submit_prompt,
-    submit_mode="disable",
-    disabled=waits,
+    disabled=bool(asked),
     max_chars=state.INPUT_CHARS,
     accept_file="multiple",
     file_type=chat_view.FILE_TYPES,
@@ -90,14 +95,16 @@ with top:
         # Its place is taken: on the run that carries the first reply, what was on screen stays until
         # the run ends, and the hint would stay beside the question until the reply had finished.
         st.empty()
-groups = chat_view.exchanges(shown)
-boxes = [hist.container() for _ in groups]
+# A resumed reply is drawn by this run as it grows, after the exchanges before it.
+settled = shown[:-1] if resuming else shown
+groups = chat_view.exchanges(settled)
+boxes = [hist.container() for _ in groups] or ([hist.container()] if resuming else [])
 history = partial(
     chat_view.draw_history,
-    shown,
+    settled,
     lang,
     boxes,
-    busy=pending,
+    busy=pending or resuming,
     dropped=frozenset(plan.dropped),
     follow=None if pending else callbacks.follower(visit),
 )
@@ -118,10 +125,15 @@ if live:
             alternatives=state.take_alternatives(),
         )
     plan = callbacks.plan(settings)  # the reply just added counts too
+elif resuming:
+    with boxes[-1]:
+        chat_view.resume_or_draw(state.live_turn(), messages, lang, follow=callbacks.follower(visit))
 if replying:
     stop_slot.empty()
-if waits:
-    st.rerun()  # the input drawn disabled for this reply comes back
+    notice_slot.empty()  # "sending waits" no longer holds
+if asked:
+    st.rerun()  # the input drawn disabled for the summary comes back
+state.copy_sent()  # its Markdown went with this run
 state.set_drawn(messages[first:])
 state.set_chat_view(callbacks.chat_view_of(settings, plan))
 if plan.dropped:

@@ -18,6 +18,14 @@ STRINGS: dict[str, dict[str, str]] = {
     "chat.retrying": {"zh": "服务繁忙，{s} 秒后重试（第 {n} 次）…", "en": "Busy, retrying in {s} s (attempt {n})…"},
     "chat.stop": {"zh": "停止生成", "en": "Stop"},
     "chat.stopped": {"zh": "⏹ 已停止生成", "en": "⏹ Stopped"},
+    "chat.held_back": {
+        "zh": "回复还在生成，你的消息仍在输入框里：回复结束后再发送，或先点“停止生成”。",
+        "en": "The reply is still being written. Your message is kept in the box: send it when the reply ends, or press Stop first.",
+    },
+    "chat.held_back_files": {
+        "zh": "回复还在生成，你的文字仍在输入框里；发送时请重新添加附件。",
+        "en": "The reply is still being written. Your text is kept in the box; attach the files again when you send it.",
+    },
     "chat.incomplete": {"zh": "⚠ 回复不完整", "en": "⚠ Reply incomplete"},
     "chat.truncated": {"zh": "⚠ 已达到最大输出长度，回复被截断", "en": "⚠ Reply cut at the maximum output length"},
     "chat.copy": {"zh": "复制 Markdown", "en": "Copy Markdown"},

@@ -4,7 +4,8 @@ A Turn reserves the request against the host's limits (and renews that lease whi
 it (from the chat input's callback, or from the page), reads the stream into its assistant message,
 saves the message as it grows, finishes it (status, usage, cost, the session's totals), and writes the
 request's one log line. The view only draws what `events()` yields, and tells the Turn how the page's
-run ended: `stop()` for the Stop button or a rerun, `detach()` for a page that went away, then `close()`.
+run ended: `stop()` for the Stop button, `detach()` for a page that went away or a newer run of it (which
+may `reattach()` and draw the rest), then `close()`.
 
     turn = Turn(model, reserve=..., log_prompt=None)
     if (refusal := turn.reserve()) is None:
@@ -115,8 +116,12 @@ class Turn:
         self._saver = ReplySaver(_nowhere)
         self._totals: Totals | None = None
         self._outcome = _Outcome()
-        self._detached = False
-        self._ended = False
+        # Who reads the reply: a page run ("page"), the detached thread ("thread"), nobody between a
+        # thread's hand-back and the next page's events() ("free"), or nobody ever again ("ended").
+        self._reader = "page"
+        self._want_back = False
+        self._handover = threading.Condition()
+        self._owner: int | None = None  # the thread of the run that reattached (each Streamlit run has its own)
 
     # -- before the reply ---------------------------------------------------------------------------------
 
@@ -258,31 +263,67 @@ class Turn:
                 self.reply.cancel()
 
     def detach(self) -> None:
-        """The page went away (a reload, a closed tab): the reply goes on being read and saved without it,
-        so a reload finds it growing, then done."""
-        self._detached = True
+        """The page's run ended without a Stop (a reload, a closed tab, a newer run of the page): the reply
+        goes on being read and saved without it, until it ends or a newer run reattaches. Instead of close():
+        once a newer run has reattached, close() is that run's to call."""
+        with self._handover:
+            self._reader = "thread"  # a newer run that asked already (_want_back) gets it at once
+        threading.Thread(target=self._read_detached, name="glm-reply-detached", daemon=True).start()
 
-        def run() -> None:
-            try:
-                while not self.reply.done:
-                    for ev in self.reply.poll(QUIET_EVERY):
-                        self._apply(ev)
-                    self._saver.maybe_save(self.message)
-                    if self.ticket:
-                        self.ticket.beat()
-                self._finish(totals=None)  # the session that would have counted it is gone
-            except Exception as exc:  # noqa: BLE001 - a detached reader must end with the reply saved
-                log.warning("detached reply failed: %s", type(exc).__name__)
-                self.message["status"] = INCOMPLETE
-            finally:
-                self._close()
+    def _read_detached(self) -> None:
+        msg = self.message
+        try:
+            while not self.reply.done and msg["status"] == STREAMING:
+                with self._handover:
+                    if self._want_back:
+                        self._reader = "free"
+                        self._handover.notify_all()
+                        return  # a newer run of the page reads the rest
+                for ev in self.reply.poll(FLUSH_EVERY):  # short: a page asking for it back waits on this
+                    self._apply(ev)
+                self._saver.maybe_save(msg)
+                if self.ticket:
+                    self.ticket.beat()
+            if msg["status"] == STREAMING:  # not stopped meanwhile
+                self._finish(self._totals)
+        except Exception as exc:  # noqa: BLE001 - a detached reader must end with the reply saved
+            log.warning("detached reply failed: %s", type(exc).__name__)
+            msg["status"] = INCOMPLETE
+        self._close()
 
-        threading.Thread(target=run, name="glm-reply-detached", daemon=True).start()
+    def reattach(self, timeout: float = 3.0) -> bool:
+        """A newer run of the page takes the reading back, to draw the rest as it comes.
+
+        True once it may call events() again; False when the reply ended meanwhile (or the run that was
+        reading it did not let go within `timeout`), and the saved message is what there is to draw.
+        """
+        with self._handover:
+            self._want_back = True
+            free = self._handover.wait_for(lambda: self._reader in ("free", "ended"), timeout)
+            self._want_back = False
+            if free and self._reader == "free":
+                self._reader, self._owner = "page", threading.get_ident()
+                return True
+            return False
+
+    @property
+    def streaming(self) -> bool:
+        """Whether the reply is still being written (by a page or the detached reader)."""
+        return self.message is not None and self.message["status"] == STREAMING and self._reader != "ended"
+
+    @property
+    def ended(self) -> bool:
+        return self._reader == "ended"
+
+    def wait_ended(self, timeout: float) -> bool:
+        """Wait until the Turn has saved its message and written its log line."""
+        with self._handover:
+            return self._handover.wait_for(lambda: self._reader == "ended", timeout)
 
     def close(self) -> None:
         """However the run ended: the request closed, the message saved, the lease and log line written, once.
-        A detached Turn closes itself when its reply ends."""
-        if not self._detached:
+        A detached Turn closes itself when its reply ends (or leaves that to the run that reattaches)."""
+        if self._reader == "page" and self._owner in (None, threading.get_ident()):
             self._close()
 
     def _close(self) -> None:
@@ -293,9 +334,17 @@ class Turn:
 
     def _end(self, refused: bool = False) -> None:
         """Close the spend row and write the request's one log line."""
-        if self._ended:
-            return
-        self._ended = True
+        with self._handover:
+            if self._reader == "ended":
+                return
+            self._reader = "ended"
+        try:
+            self._write_end(refused)
+        finally:
+            with self._handover:
+                self._handover.notify_all()
+
+    def _write_end(self, refused: bool) -> None:
         msg, reply, record = self.message, self.reply, self._record
         meta, error = msg["meta"], msg.get("error") or {}
         usage = meta.get("usage") or {}

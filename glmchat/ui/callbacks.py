@@ -189,6 +189,9 @@ def submit_prompt(start: bool = True) -> None:
     text = value if isinstance(value, str) else getattr(value, "text", "") or ""
     text = text if isinstance(text, str) else ""
     uploads = [] if isinstance(value, str) or value is None else list(getattr(value, "files", None) or [])
+    if reply_in_progress():
+        state.hold_back(text, had_files=bool(uploads))
+        return
     current = visit.settings()
     owner_id, store = visit.owner, visit.store
     new_conversation = owner_id is not None and state.conversation_id() is None
@@ -225,6 +228,20 @@ def submit_prompt(start: bool = True) -> None:
         _start_early(visit, current, message)
 
 
+def reply_in_progress() -> bool:
+    """Whether a reply to the open conversation is still being written (by this page or without it)."""
+    turn, messages_ = state.live_turn(), state.messages()
+    return bool(turn is not None and turn.streaming and messages_ and messages_[-1]["id"] == turn.message["id"])
+
+
+def end_reply_in_progress() -> None:
+    """Stop the open conversation's reply and wait until it is saved, before messages after a point go."""
+    if reply_in_progress():
+        turn = state.take_live_turn()
+        turn.stop()
+        turn.wait_ended(timeout=5.0)
+
+
 def new_turn(visit: context.Visit, current: Settings, question: dict):
     """A Turn for this run's settings: the host's limits, the log setting and the question it answers."""
     from glmchat.chat.turn import Turn, prompt_text
@@ -254,6 +271,7 @@ def plan(current: Settings) -> conv.Plan:
 
 def retry() -> None:
     """Retry button: drop the failed reply (here and in storage) and ask again."""
+    end_reply_in_progress()
     drop_failed_reply(context.current())
     state.set_pending()
 
@@ -276,6 +294,7 @@ def submit_edit(message_id: str) -> None:
         state.cancel_edit()
         return
     visit = context.current()
+    end_reply_in_progress()  # the reply being written follows the message that changes
     # The same limits as a new message: the edit box is a widget too, and can be bypassed.
     too_much = inputs.check(
         visit.input_limits, text=text, attachments=0, conversation_messages=i, new_conversation=False, conversations=0
@@ -304,6 +323,7 @@ def stop_reply() -> None:
 
 def regenerate() -> None:
     """Ask again for the last answer; the old one stays reachable under the new one."""
+    end_reply_in_progress()  # a bypassed widget could ask while the answer is still being written
     messages_ = state.messages()
     if not messages_ or messages_[-1]["role"] != "assistant" or len(messages_) < 2:
         return

@@ -184,22 +184,21 @@ def draw_sources(msg: dict, lang: str) -> None:
 
 
 def draw_copy(msg: dict, lang: str) -> None:
-    """Copy: the message's Markdown in a code box whose icon copies it (and shows ✓), built only while open.
-
-    Built for every message on every rerun, the boxes sent each text twice.
-    """
-    box = st.popover(
+    """Copy in one click: the click's run sends the message's Markdown source once, in a code box that the
+    page's script (assets/follow.js) copies to the clipboard and hides, then shows ✓. Without the script
+    the box stays in view, with its own copy icon. No message's text is sent twice on other runs."""
+    st.button(
         t("chat.copy_short", lang),
         icon=":material/content_copy:",
         help=t("chat.copy", lang),
         key=f"copy-{msg['id']}",
-        on_change="rerun",
+        on_click=state.ask_copy,
+        args=(msg["id"],),
         type="tertiary",
     )
-    if box.open:
-        with box:
-            lines = msg["content"].count("\n") + 1
-            st.code(msg["content"], language="markdown", wrap_lines=True, height="content" if lines <= 12 else 300)
+    if state.copying() == msg["id"]:
+        with st.container(key=f"copysrc-{msg['id']}"):
+            st.code(msg["content"], language=None, wrap_lines=True)
 
 
 def draw_edit_form(msg: dict, lang: str) -> None:
@@ -452,49 +451,80 @@ def stream_reply(visit: Visit, settings: Settings, history_for_api: list[dict], 
             return
         if not turn.sent:
             turn.send(endpoint, settings.chat_request(history_for_api))
-        state.set_live_turn(turn)  # for the Stop button's callback
-        session = internals.session_id()
-        try:
-            drawn = {"reasoning": "", "content": ""}
-            for event in turn.events():
-                if isinstance(event, Grew):
-                    if msg["reasoning"] and (msg["reasoning"] != drawn["reasoning"] or not drawn["content"]):
-                        with think_slot.container():
-                            draw_thinking(msg, lang, live=True)
-                    if msg["content"] != drawn["content"]:
-                        body_slot.markdown(answer_markdown(msg))
-                    if event.first:
-                        foot_slot.empty()
-                        later.run()  # the rest of the page, now that the first token is on its way
-                    drawn = {"reasoning": msg["reasoning"], "content": msg["content"]}
-                elif isinstance(event, Quiet):
-                    if event.waiting:
-                        foot_slot.caption(t("chat.waiting", lang, s=f"{event.seconds:.0f}"))
-                        later.run()  # a slow model: draw the rest while waiting
-                    else:
-                        body_slot.markdown(answer_markdown(msg))
-                else:  # the client retries a busy or unreachable upstream
-                    foot_slot.info(
-                        t("chat.retrying", lang, s=f"{event.wait:.0f}", n=event.attempt + 1),
-                        icon=":material/hourglass_top:",
-                    )
-            later.run()  # no token came (an error): the rest of the page goes now
-        except internals.StopException:
-            # Streamlit ends the script this way for the Stop button and for a page that went away alike.
-            if internals.page_closed(session):
-                turn.detach()  # a reload or a closed tab, not the Stop button: the reply goes on without the page
-            else:
-                turn.stop()
-                # Its mark and actions at once, not at some later click.
-                later.add(lambda: _draw_final(msg, lang, think_slot, body_slot, foot_slot), first=True)
-            raise  # app.py then draws what the page left waiting (later.run_after_stop)
-        except BaseException:
-            turn.stop()  # a rerun (another widget) or anything else: keep what arrived, marked as stopped
-            raise
-        finally:
+        _read(turn, lang, (think_slot, body_slot, foot_slot))
+
+
+def resume_or_draw(turn: Turn, messages: list[dict], lang: str, follow) -> None:
+    """Draw the rest of the reply an earlier run of this page was streaming (see Turn.reattach).
+
+    The conversation may have been reloaded meanwhile: its last message becomes the Turn's own again.
+    When the reply ended before this run could take it, it is drawn as it was saved.
+    """
+    messages[-1] = turn.message
+    if not turn.reattach():
+        later.run()
+        draw_history([turn.message], lang, [st.container()], follow=follow)
+        return
+    with st.chat_message("assistant"):
+        slots = st.empty(), st.empty(), st.empty()
+        later.run()  # no first token to wait for: the rest of the page goes now
+        _read(turn, lang, slots, resumed=True)
+
+
+def _read(turn: Turn, lang: str, slots: tuple, resumed: bool = False) -> None:
+    """Draw the reply as it grows, then in its final form; decide what a stopped run means for it."""
+    msg = turn.message
+    think_slot, body_slot, foot_slot = slots
+    state.set_live_turn(turn)  # for the Stop button's callback, and for a newer run to reattach
+    session = internals.session_id()
+    detached = False
+    try:
+        drawn = {"reasoning": "", "content": ""}
+        for event in turn.events():
+            if isinstance(event, Grew):
+                if msg["reasoning"] and (msg["reasoning"] != drawn["reasoning"] or not drawn["content"]):
+                    with think_slot.container():
+                        draw_thinking(msg, lang, live=True)
+                if msg["content"] != drawn["content"]:
+                    body_slot.markdown(answer_markdown(msg))
+                if event.first and not resumed:
+                    foot_slot.empty()
+                    later.run()  # the rest of the page, now that the first token is on its way
+                drawn = {"reasoning": msg["reasoning"], "content": msg["content"]}
+            elif isinstance(event, Quiet):
+                if event.waiting:
+                    foot_slot.caption(t("chat.waiting", lang, s=f"{event.seconds:.0f}"))
+                    later.run()  # a slow model: draw the rest while waiting
+                else:
+                    body_slot.markdown(answer_markdown(msg))
+            else:  # the client retries a busy or unreachable upstream
+                foot_slot.info(
+                    t("chat.retrying", lang, s=f"{event.wait:.0f}", n=event.attempt + 1),
+                    icon=":material/hourglass_top:",
+                )
+        later.run()  # no token came (an error): the rest of the page goes now
+    except internals.StopException:
+        # Streamlit ends the script this way for the Stop button, a newer run of the page (any widget,
+        # runner.fastReruns) and a page that went away alike.
+        if msg["status"] == STREAMING and (internals.superseded(session) or internals.page_closed(session)):
+            # Not a Stop: the reply goes on without this run. A newer run reattaches and draws the rest
+            # (text typed meanwhile is kept; only sending waits), and a Stop button's callback stops it.
+            turn.detach()
+            detached = True
+        else:
+            turn.stop()
+            # Its mark and actions at once, not at some later click.
+            later.add(lambda: _draw_final(msg, lang, *slots), first=True)
+        raise  # app.py then draws what the page left waiting (later.run_after_stop)
+    except BaseException:
+        turn.stop()  # anything else: keep what arrived, marked as stopped
+        raise
+    finally:
+        if not detached:  # a detached Turn may already be a newer run's again: that run closes it
             turn.close()
+        if turn.ended:
             state.drop_live_turn(turn)
-        _draw_final(msg, lang, think_slot, body_slot, foot_slot)
+    _draw_final(msg, lang, *slots)
 
 
 def _draw_final(msg: dict, lang: str, think_slot, body_slot, foot_slot) -> None:

@@ -31,12 +31,14 @@ IMPORTED = "imported"  # how many conversations the last import wrote: said on t
 DELETE = "delete_requested"  # the conversation a delete confirmation is open for
 RENAME = "rename_requested"  # the conversation the rename dialog is open for
 EDITING = "editing"  # the user message being edited
+COPYING = "copying"  # the message whose Copy was clicked: this run sends its Markdown for the page to copy
 ALTERNATIVES = "alternatives"  # earlier answers carried into a regenerated reply
 SUMMARY = "summary"  # {"text", "upto": message id}: replaces older messages in requests
 SUMMARY_ASKED = "summary_asked"  # None, "summarise" or "summarise_and_retry"
 SUMMARY_FAILED = "summary_failed"  # the last summary failed: said once, on the run after it
 SUBMITTED = "submitted"  # the submit callback ran for this run's chat input value
 INPUT_REFUSED = "input_refused"  # an inputs.Refusal: the last message broke an input limit, nothing was sent
+HELD_BACK = "held_back"  # a message sent while a reply streams went back into the input: True, or "files"
 REFUSED = "refused_files"  # attachments refused at the last submit: [(name, i18n key, detail)]
 WINDOW = "window"  # how many of the newest messages are drawn
 DRAWN = "drawn"  # (id of the first message drawn, how many) by the chat page's last run
@@ -329,6 +331,18 @@ def editing() -> str | None:
     return st.session_state.get(EDITING)
 
 
+def ask_copy(message_id: str) -> None:
+    st.session_state[COPYING] = message_id
+
+
+def copying() -> str | None:
+    return st.session_state.get(COPYING)
+
+
+def copy_sent() -> None:
+    st.session_state.pop(COPYING, None)
+
+
 def start_edit(message_id: str) -> None:
     st.session_state[EDITING] = message_id
 
@@ -382,6 +396,16 @@ def set_input_refused(refusal) -> None:
 def put_back_prompt(text: str) -> None:
     """Refused text goes back into the chat input, to be shortened there, not typed again."""
     st.session_state[PROMPT] = text
+
+
+def hold_back(text: str, had_files: bool) -> None:
+    """A message sent while a reply is written goes back into the input: only sending waits."""
+    put_back_prompt(text)
+    st.session_state[HELD_BACK] = "files" if had_files else True
+
+
+def take_held_back() -> object:
+    return st.session_state.pop(HELD_BACK, None)
 
 
 def take_input_refused():
@@ -496,6 +520,10 @@ def keep_params(visitor_key: bool = False) -> None:
 
 def set_live_turn(turn: object | None) -> None:
     st.session_state[LIVE_TURN] = turn
+
+
+def live_turn() -> object | None:
+    return st.session_state.get(LIVE_TURN)
 
 
 def take_live_turn() -> object | None:

@@ -2,8 +2,10 @@
 
 Streamlit's public API cannot express these:
 
-- Stops. A Stop click and a closed page both end the script with StopException; a reply must still be
-  saved and marked, and a closed page (a reload) must not stop the reply at all (`page_closed`).
+- Stops. A Stop click, a closed page and (runner.fastReruns) any newer run of the page all end the script
+  with StopException; a reply must still be saved and marked, and neither a closed page (a reload,
+  `page_closed`) nor a newer run (`superseded`: the app session's script runner is another one now) may
+  stop the reply at all.
 - Drawing later (glmchat/ui/later.py). A widget's id includes the page script that draws it, so a draw
   queued by one script and run while another runs must run under the first one's hash
   (`bound_to_this_script`); after a Stop only a helper thread carrying the run's context can still
@@ -22,7 +24,8 @@ Streamlit's public API cannot express these:
 
 `tests/ui/test_streamlit_internals.py` names each symbol used here (USES), so an upgrade that moves one fails
 there with its name, and exercises the instance attributes (a context's active script hash, the manager's
-`file_storage`, the runtime's `_session_mgr`, the secrets' `_secrets`). Run it first after an upgrade.
+`file_storage`, the runtime's `_session_mgr`, a session info's `session`, an app session's `_scriptrunner`,
+a runner's `_requests`, the secrets' `_secrets`). Run it first after an upgrade.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ USES = (
     "streamlit.runtime.Runtime.get_client",
     "streamlit.runtime.Runtime.uploaded_file_mgr",
     "streamlit.runtime.websocket_session_manager.WebsocketSessionManager.get_session_info",
+    "streamlit.runtime.scriptrunner_utils.script_run_context.ScriptRunContext.script_requests",
     "streamlit.runtime.memory_uploaded_file_manager.MemoryUploadedFileManager.add_file",
     "streamlit.runtime.secrets.Secrets",
     "starlette.exceptions.HTTPException",
@@ -89,6 +93,27 @@ def page_closed(session: str | None, wait: float = 1.0) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+def superseded(session: str | None, wait: float = 0.1) -> bool:
+    """Whether a newer run of this session replaced the one in this thread (a rerun with runner.fastReruns),
+    rather than the run being stopped (the status widget's Stop) with nothing after it.
+
+    Streamlit stops the old runner and then installs the new one, so a stop seen in between is given `wait`.
+    """
+    runtime, ctx = _runtime(), _ctx()
+    manager = getattr(runtime, "_session_mgr", None)  # AppTest's runtime is a mock without one
+    if not session or manager is None or ctx is None:
+        return False
+    deadline = time.monotonic() + wait
+    while True:
+        info = manager.get_session_info(session)
+        runner = info.session._scriptrunner if info is not None else None
+        if runner is not None and runner._requests is not ctx.script_requests:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
 
 
 def bound_to_this_script(draw: Callable[[], None]) -> Callable[[], None]:

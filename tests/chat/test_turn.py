@@ -131,6 +131,67 @@ def test_a_detached_reply_goes_on_and_is_saved_and_logged_when_it_ends(sim, requ
     assert ticket.finished and [line["status"] for line in lines(requests_logged)] == ["ok"]
 
 
+def test_a_newer_run_reattaches_and_reads_the_rest_and_the_totals_count_it_once(sim, requests_logged):
+    ticket, totals = Ticket(), Totals()
+    turn, message = started(sim, "rerun sim:tokens=60 sim:rate=60", ticket, totals=totals)
+    for event in turn.events():
+        if isinstance(event, Grew):
+            break  # a widget started a newer run of the page
+    turn.detach()  # the old run lets go (it does not close a detached Turn); the detached reader goes on
+    assert turn.streaming
+    assert turn.reattach(timeout=5)  # the newer run takes it back
+    events = list(turn.events())
+    turn.close()
+    assert any(isinstance(e, Grew) for e in events) and message["status"] == DONE
+    assert message["content"] == " ".join(f"tok{i}" for i in range(60))
+    assert totals.requests == 1 and totals.completion_tokens == 60 and len(ticket.finished) == 1
+    assert [line["status"] for line in lines(requests_logged)] == ["ok"]
+
+
+def test_the_old_run_closing_late_does_not_cut_the_reply_a_newer_run_took(sim):
+    turn, message = started(sim, "late close sim:tokens=30 sim:rate=100")
+    next(e for e in turn.events() if isinstance(e, Grew))
+    old = threading.Thread(target=turn.detach)  # the old run's thread lets go...
+    old.start()
+    old.join()
+    assert turn.reattach(timeout=5)  # ...a newer run (this thread) takes the reply...
+    late = threading.Thread(target=turn.close)  # ...and the old run's `finally` comes after
+    late.start()
+    late.join()
+    list(turn.events())
+    turn.close()
+    assert message["status"] == DONE and message["content"].endswith("tok29")
+
+
+def test_reattach_waits_for_the_run_still_reading_and_says_no_once_the_reply_ended(sim):
+    turn, message = started(sim, "race sim:tokens=40 sim:rate=100")
+    events = turn.events()
+    next(e for e in events if isinstance(e, Grew))
+    # The newer run asks before the old run has seen its stop: it waits until that run detaches.
+    threading.Timer(0.3, lambda: (events.close(), turn.detach())).start()
+    began = time.monotonic()
+    assert turn.reattach(timeout=5) and time.monotonic() - began >= 0.25
+    list(turn.events())
+    turn.close()
+    assert message["status"] == DONE and turn.ended
+    assert turn.reattach(timeout=0.1) is False  # nothing left to take: draw what was saved
+
+
+def test_stop_reaches_a_detached_reply_and_wait_ended_sees_it_saved(sim, requests_logged):
+    saved = []
+    turn, message = started(sim, "stop me sim:tokens=300 sim:rate=40", saved=saved)
+    for event in turn.events():
+        if isinstance(event, Grew):
+            break
+    turn.detach()
+    turn.stop()  # the Stop button's callback, in the newer run
+    assert turn.wait_ended(timeout=10)
+    assert message["status"] == STOPPED and saved[-1]["status"] == STOPPED and not turn.streaming
+    assert [line["status"] for line in lines(requests_logged)] == ["stopped"]
+    assert turn.reattach(timeout=0.1) is False
+    assert settled(lambda: sim.open_streams == 0)
+
+
 def test_a_refused_request_sends_nothing_and_is_logged_as_refused(sim, requests_logged):
     refusal = Refusal("rpm", "visitor", 30.0, 2, 2)
     turn = Turn(MODEL, reserve=lambda: (None, refusal))

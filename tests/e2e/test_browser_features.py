@@ -320,24 +320,18 @@ def test_context_meter_counts_the_reply_just_streamed(page: Page, app, sim):
 # -- 5. copy -------------------------------------------------------------------------------------------------
 
 
-def copied_from_popover(page: Page, bubble) -> str:
-    """Open the bubble's copy popover, check its code block, click its copy icon; the clipboard's text."""
-    bubble.get_by_test_id("stPopover").get_by_role("button").click()
-    body = page.get_by_test_id("stPopoverBody")
-    expect(body).to_be_visible()
-    code = body.get_by_test_id("stCode")
-    expect(code).to_have_count(1)
-    shown = code.locator("code").inner_text()
-    code.hover()  # the copy icon shows on hover
-    code.get_by_role("button", name="Copy to clipboard").click()
-    copied = page.evaluate("navigator.clipboard.readText()")
-    assert copied == shown, (shown, copied)
-    page.keyboard.press("Escape")
-    expect(body).to_have_count(0)
-    return shown
+def copied(page: Page, bubble) -> str:
+    """Click the bubble's Copy once: a ✓ shows, the source box stays hidden; the clipboard's text."""
+    page.evaluate("navigator.clipboard.writeText('')")
+    bubble.locator('[class*="st-key-copy-"]').get_by_role("button").click()
+    expect(page.get_by_test_id("glmchatCopied")).to_have_text("✓ Copied")
+    expect(bubble.locator('[class*="st-key-copysrc-"]')).to_be_hidden()
+    text = page.evaluate("navigator.clipboard.readText()")
+    expect(page.get_by_test_id("glmchatCopied")).to_have_count(0, timeout=3_000)
+    return text
 
 
-def test_copy_popover_shows_the_exact_markdown(page: Page, app, sim):
+def test_copy_takes_one_click_and_copies_the_exact_markdown(page: Page, app, sim):
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     open_app(page, app.url)
     question = "**bold** and `code` sim:tokens=3"
@@ -347,8 +341,9 @@ def test_copy_popover_shows_the_exact_markdown(page: Page, app, sim):
     expect(caption(bot, "tokens")).to_be_visible()
     idle(page)
 
-    assert copied_from_popover(page, bot) == tokens(3)
-    # The user's message: the popover holds its Markdown source, not the rendered text.
+    assert copied(page, bot) == tokens(3)
+    # The user's message: its Markdown source, not the rendered text.
     user = bubbles(page, "user").first
     expect(user.locator("strong")).to_have_text("bold")
-    assert copied_from_popover(page, user) == question
+    idle(page)
+    assert copied(page, user) == question

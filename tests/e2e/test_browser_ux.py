@@ -1,8 +1,8 @@
 """Browser: what a user of the best chat apps expects around the chat (issue 15).
 
-One Stop for every kind of reply (Esc presses it) with the input waiting meanwhile, the stopped mark at
-once, refused text kept in the input, dark mode from the browser's preference, the demo taking images.
-At the desktop size and at a phone's 390×844.
+One Stop for every kind of reply (Esc presses it) with the input usable meanwhile and only sending
+waiting, the stopped mark at once, refused text kept in the input, dark mode from the browser's
+preference, the demo taking images. At the desktop size and at a phone's 390×844.
 """
 
 from __future__ import annotations
@@ -66,9 +66,10 @@ def test_esc_stops_a_reply_and_its_mark_and_actions_show_at_once(viewport: Page,
     bot = bubbles(page, "assistant").first
     expect(reply_body(bot).first).to_contain_text("tok3")
     expect(stop_button(page)).to_be_visible()
-    expect(page.get_by_test_id("stChatInputTextArea")).to_be_disabled()  # sending waits for the reply
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.press_sequentially("a draft")  # typing goes on while the reply streams
 
-    page.keyboard.press("Escape")
+    page.keyboard.press("Escape")  # from inside the input, too
     # The mark and the reply's actions within a second, with no other click.
     expect(stopped_mark(bot)).to_be_visible(timeout=1_000)
     expect(bot.locator('[class*="st-key-regen-"]')).to_have_count(1, timeout=1_000)
@@ -76,10 +77,33 @@ def test_esc_stops_a_reply_and_its_mark_and_actions_show_at_once(viewport: Page,
     assert "tok59" not in reply_body(bot).first.inner_text()
     stats = sim.wait_for(lambda s: s["open_streams"] == 0, timeout=2.0)
     assert stats["open_streams"] == 0, stats
-    expect(page.get_by_test_id("stChatInputTextArea")).to_be_enabled()
+    expect(box).to_have_value("a draft")
 
 
-def test_a_regenerated_reply_has_stop_and_the_input_waits(viewport: Page, app, sim):
+def test_text_typed_while_a_reply_streams_is_kept_and_only_sending_waits(viewport: Page, app, sim):
+    page = viewport
+    open_app(page, app.url)
+    send(page, "long one sim:tokens=25 sim:rate=8")
+    bot = bubbles(page, "assistant").first
+    expect(reply_body(bot).first).to_contain_text("tok2")
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.press_sequentially("the next question")
+    box.press("Enter")  # too early: it stays in the box, and the reply goes on
+    notice = page.get_by_test_id("stBottom").get_by_test_id("stAlert")
+    expect(notice).to_contain_text(t("chat.held_back", EN)[:24])
+    expect(box).to_have_value("the next question")
+    expect(reply_body(bot).first).to_contain_text("tok24", timeout=20_000)  # not cut by the rerun
+    expect(caption(bot, "25 out")).to_be_visible()
+    assert not stopped_mark(bot).count()
+    expect(notice).to_have_count(0)  # gone with the reply
+    assert sim.stats()["attempts"] == 1
+    box.press("Enter")  # now it goes
+    expect(bubbles(page, "user")).to_have_count(2)
+    expect(box).to_have_value("")
+    assert sim.wait_for(lambda s: s["attempts"] == 2, timeout=5.0)["attempts"] == 2
+
+
+def test_a_regenerated_reply_has_stop_and_the_input_stays_usable(viewport: Page, app, sim):
     page = viewport
     open_app(page, app.url)
     send(page, "first sim:tokens=3")
@@ -93,21 +117,19 @@ def test_a_regenerated_reply_has_stop_and_the_input_waits(viewport: Page, app, s
     box.fill("second sim:slow sim:tokens=60")
     page.get_by_role("button", name=t("chat.edit_send", EN)).click()  # an edit-and-resend is a reply too
     expect(stop_button(page)).to_be_visible()
-    expect(page.get_by_test_id("stChatInputTextArea")).to_be_disabled()
+    expect(page.get_by_test_id("stChatInputTextArea")).to_be_enabled()
     stop_button(page).click()
     expect(stopped_mark(bot)).to_be_visible(timeout=2_000)
     idle(page)
-    expect(page.get_by_test_id("stChatInputTextArea")).to_be_enabled()
 
     page.locator('[class*="st-key-regen-"]').get_by_role("button").click()
     expect(stop_button(page)).to_be_visible()
-    expect(page.get_by_test_id("stChatInputTextArea")).to_be_disabled()
+    expect(page.get_by_test_id("stChatInputTextArea")).to_be_enabled()
     expect(reply_body(bubbles(page, "assistant").first).first).to_contain_text("tok2")
     stop_button(page).click()
     expect(stopped_mark(bubbles(page, "assistant").first)).to_be_visible(timeout=2_000)
     idle(page)
     expect(stop_button(page)).to_have_count(0)
-    expect(page.get_by_test_id("stChatInputTextArea")).to_be_enabled()  # given back after the reply
     assert sim.wait_for(lambda s: s["open_streams"] == 0, timeout=2.0)["open_streams"] == 0
 
 
@@ -203,6 +225,10 @@ def test_the_view_follows_what_is_sent_and_jumps_to_the_newest(viewport: Page, a
     jump.click()
     expect(jump).to_be_hidden()
     expect(bubbles(page, "assistant").last).to_be_in_viewport()
+    # The header (model line, New chat) stays in view at the bottom of a long chat.
+    assert scroll_top(page) > 0
+    expect(page.locator(".st-key-new-chat-top button")).to_be_in_viewport()
+    expect(page.locator("main").get_by_text("GLM-4.5-Flash").first).to_be_in_viewport()
 
     scroll_up(page)
     expect(jump).to_be_visible()

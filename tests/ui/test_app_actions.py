@@ -51,15 +51,16 @@ def test_edit_an_earlier_message_replaces_what_followed(app_env, db_url):
     assert [m["content"] for m in saved] == [m["content"] for m in msgs(at)]
 
 
-def test_copy_shows_the_exact_markdown_source(app_env):
-    at = send(new_app(), "code please sim:tokens=2")
-    reply = msgs(at)[-1]
-    assert not at.code  # built only when a Copy opens
-    for m in msgs(at):
-        at.session_state[f"copy-{m['id']}"] = True
+def test_copy_sends_the_exact_markdown_source_once(app_env):
+    at = send(new_app(), "**code** please sim:tokens=2")
+    question, reply = msgs(at)
+    assert not at.code  # sent only by the run a Copy click starts
+    at.button(key=f"copy-{question['id']}").click().run()
+    assert [c.value for c in at.code] == ["**code** please sim:tokens=2"]
+    at.button(key=f"copy-{reply['id']}").click().run()
+    assert [c.value for c in at.code] == [reply["content"]]
     at.run()
-    codes = [c.value for c in at.code]
-    assert reply["content"] in codes and "code please sim:tokens=2" in codes
+    assert not at.code  # once
 
 
 def test_feedback_is_saved_with_the_message(app_env, db_url):
@@ -175,7 +176,7 @@ def test_prompt_too_long_offers_summarise_and_retry(app_env):
     assert at.session_state[state.SUMMARY]["upto"] == msgs(at)[1]["id"]
 
 
-def test_every_message_has_the_same_toolbar_and_copy_builds_only_when_open(app_env, db_url):
+def test_every_message_has_the_same_toolbar_and_copy_sends_only_when_clicked(app_env, db_url):
     at = send(new_app(), "old question sim:tokens=2")
     send(at, "new question sim:tokens=3")
     old_q, old_a, new_q, new_a = msgs(at)
@@ -183,9 +184,8 @@ def test_every_message_has_the_same_toolbar_and_copy_builds_only_when_open(app_e
     assert {f"edit-{old_q['id']}", f"edit-{new_q['id']}", f"regen-{new_a['id']}"} <= keys
     assert f"regen-{old_a['id']}" not in keys  # only the last answer is regenerated
     assert [f.key for f in at.feedback] == [f"fb-{old_a['id']}", f"fb-{new_a['id']}"]
-    assert not at.code  # no message's text is sent twice while its Copy is closed
-    at.session_state[f"copy-{old_a['id']}"] = True
-    at.run()
+    assert not at.code  # no message's text is sent twice unless its Copy is clicked
+    at.button(key=f"copy-{old_a['id']}").click().run()
     assert [c.value for c in at.code] == [old_a["content"]]
     at.feedback(key=f"fb-{old_a['id']}").set_value(0).run()
     assert msgs(at)[1]["feedback"] == 0

@@ -1,14 +1,22 @@
-"""AppTest: what the chat page does around a reply (issue 15): the input waits for any reply and comes back,
-refused text goes back into the input, a failed summary is said after the input is given back, switches
+"""AppTest: what the chat page does around a reply (issue 15): the input stays usable during a reply and
+a message sent too early goes back into it, a newer run draws the rest of the reply, refused text goes
+back into the input, a failed summary is said after the input is given back, switches
 survive a model without them, Retry only where it can help."""
 
 from __future__ import annotations
 
 from apptest import new_app, send
+from conftest import CANARY_KEY
 
+from glmchat.chat import conversation as conv
+from glmchat.chat.catalogue import load
+from glmchat.chat.client import ChatRequest, Endpoint
 from glmchat.chat.i18n import t
+from glmchat.chat.turn import Grew, Turn
 from glmchat.store import Store
 from glmchat.ui import state
+
+MODEL = "glm-4.5-flash"
 
 
 def msgs(at):
@@ -25,13 +33,41 @@ def test_a_refused_message_goes_back_into_the_input(app_env, monkeypatch):
     assert any(t("input.too_long", "en", actual=11, limit=10) in w.value for w in warnings)
 
 
-def test_the_input_waits_for_a_regenerated_reply_and_comes_back(app_env):
+def test_the_input_stays_usable_during_a_regenerated_reply(app_env):
     at = send(new_app(), "first sim:tokens=2")
     at.button(key=f"regen-{msgs(at)[-1]['id']}").click().run()
     assert not at.exception
-    # The run that streamed drew the input disabled (the browser test sees it), then reran to give it back.
     assert not at.chat_input[0].proto.disabled and app_env.attempts == 2
     assert msgs(at)[-1]["alternatives"] and msgs(at)[-1]["status"] == "done"
+
+
+def test_a_message_sent_while_a_reply_streams_waits_in_the_input_and_the_reply_is_drawn_to_its_end(app_env):
+    """The run streaming a reply ended without a Stop (Enter in the input started a newer run): the reply
+    goes on detached, the message goes back into the input, and the newer run draws the reply's rest."""
+    at = send(new_app(), "first sim:tokens=2")
+
+    def start(at):  # what the page's run did before it was replaced: send, adopt, read a little, detach
+        question = conv.user_message("long one sim:tokens=40 sim:rate=40", [])
+        reply = conv.assistant_message(MODEL, {})
+        msgs(at).extend([question, reply])
+        turn = Turn(load().get(MODEL))
+        request = ChatRequest(model=MODEL, messages=[{"role": "user", "content": question["content"]}])
+        turn.send(Endpoint(CANARY_KEY, app_env.base_url), request)
+        turn.adopt(reply, totals=at.session_state[state.TOTALS])
+        next(e for e in turn.events() if isinstance(e, Grew))
+        turn.detach()
+        at.session_state[state.LIVE_TURN] = turn
+        return turn, reply
+
+    turn, reply = start(at)
+    at.chat_input[0].set_value("the next one").run()
+    assert not at.exception
+    assert at.chat_input[0].value == "the next one"  # back in the box
+    assert not at.info  # the notice beside the input went with the reply (the browser test sees it meanwhile)
+    # This run reattached and drew the reply to its end: nothing was stopped, nothing else was sent.
+    assert reply["status"] == "done" and reply["content"].endswith("tok39") and turn.ended
+    assert msgs(at)[-1] is reply and [m["role"] for m in msgs(at)[-2:]] == ["user", "assistant"]
+    assert app_env.attempts == 2
 
 
 def test_a_failed_summary_is_said_on_the_run_that_gives_the_input_back(app_env, monkeypatch):

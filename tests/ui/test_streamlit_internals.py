@@ -138,3 +138,44 @@ def test_a_closed_page_is_told_from_the_stop_button_by_the_session_leaving(monke
     monkeypatch.setattr(internals, "_runtime", lambda: stayed)
     assert internals.page_closed("s", wait=0.05) is False
     assert internals.page_closed(None) is False
+
+
+def test_a_newer_run_is_told_from_a_plain_stop_by_the_session_runner(monkeypatch):
+    """What `superseded` reads: the session's runner now, and the requests object this run's context shares
+    with the runner that started it (Streamlit sets both in their constructors)."""
+    import inspect
+
+    from streamlit.runtime.app_session import AppSession
+    from streamlit.runtime.scriptrunner.script_runner import ScriptRunner
+    from streamlit.runtime.session_manager import SessionInfo
+    from streamlit.testing.v1 import AppTest
+
+    assert "self._scriptrunner" in inspect.getsource(AppSession.__init__)
+    assert "script_requests=self._requests" in inspect.getsource(ScriptRunner)
+    assert "session" in SessionInfo.__dataclass_fields__
+
+    def script():
+        from types import SimpleNamespace
+
+        import streamlit as st
+        from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+        from glmchat.ui import streamlit_internals as internals
+
+        this = SimpleNamespace(_requests=get_script_run_ctx().script_requests)
+        newer = SimpleNamespace(_requests=object())
+        answers = []
+        for runner in (this, newer, None):
+            session = SimpleNamespace(session=SimpleNamespace(_scriptrunner=runner))
+            manager = SimpleNamespace(get_session_info=lambda sid, s=session: s)
+            internals._runtime = lambda m=manager: SimpleNamespace(_session_mgr=m)
+            answers.append(internals.superseded("s", wait=0.05))
+        st.write(repr(answers))
+
+    monkeypatch.setattr(internals, "_runtime", internals._runtime)  # the script replaces it; put it back after
+    at = AppTest.from_function(script)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    # Its own runner: a plain stop. Another runner: a newer run. None (between stop and start): a plain stop
+    # once the wait is over, since no newer run came.
+    assert at.markdown[0].value == "[False, True, False]"
