@@ -63,19 +63,22 @@ try:
     status_slot = None
     # The chat's model line, filled by the sidebar's panel (on its own reruns too): on a phone, whose
     # sidebar is a closed drawer, it is where the model and its switches show.
-    line = None
+    line = title = None
     if page.url_path == chat.url_path:
-        # Kept in view while the chat scrolls (assets/follow.js makes it sticky), as chat apps' headers are.
+        # The chat's header: the conversation's title (filled with the sidebar's list), the model line and
+        # New chat. Kept in view while the chat scrolls (assets/follow.js makes it sticky).
         with st.container(
             horizontal=True, vertical_alignment="center", horizontal_alignment="distribute", key="chat-header"
         ):
-            line = st.empty()
-            line.caption(sidebar.model_line(visit.settings(catalogue), lang))  # now: the panel may come later
+            with st.container(gap=None, width="content"):
+                title = st.empty()
+                line = st.empty()
+                line.caption(sidebar.model_line(visit.settings(catalogue), lang))  # now: the panel may come later
             sidebar.new_chat_button(lang, "new-chat-top", type="tertiary")
 
     def draw_sidebar() -> None:
         global status_slot
-        status_slot = sidebar.draw(side, catalogue, visit, line)
+        status_slot = sidebar.draw(side, catalogue, visit, line, title)
 
     if state.first_run() or (page.url_path == chat.url_path and state.reply_waiting()):
         later.add(draw_sidebar)  # a new visitor sees the chat input first; a reply's first token waits for nothing

@@ -30,7 +30,7 @@ def key_field_offered(visit: Visit) -> bool:
     return not configured or (visit.rules.mode == GATE and visit.rules.own_key)
 
 
-def draw(where, catalogue: Catalogue, visit: Visit, line=None):
+def draw(where, catalogue: Catalogue, visit: Visit, line=None, title=None):
     """Draw the sidebar into the container `where`; returns the status slot (for draw_status).
 
     In the order of use: the model, its switches and the session's usage (a fragment: changing them
@@ -49,7 +49,7 @@ def draw(where, catalogue: Catalogue, visit: Visit, line=None):
             new_chat_button(lang, "new-chat", width="stretch", shortcut="Ctrl+Shift+O")  # ChatGPT's shortcut
             if st.button(t("side.search", lang), key="search-chats", icon=":material/search:", shortcut="Ctrl+K"):
                 st.switch_page("app_pages/history.py")
-        draw_conversations(visit, lang)
+        draw_conversations(visit, lang, title)
         if visit.rules.mode == SHARED:
             st.caption(t("history.shared", lang))  # the host named everything shared: say so to everyone
         # Static script, no message text in or out: the view follows what is sent; "↓" to the newest.
@@ -269,8 +269,11 @@ def browser_zone() -> tzinfo:
     return UTC
 
 
-def draw_conversations(visit: Visit, lang: str) -> None:
-    """Recent conversations, newest first, under Today / Yesterday / Earlier; each row has a ⋯ menu."""
+def draw_conversations(visit: Visit, lang: str, title=None) -> None:
+    """Recent conversations, newest first, under Today / Yesterday / Earlier; each row has a ⋯ menu.
+
+    The open conversation's title also goes into the chat's header (`title`, a slot), when there is one.
+    """
     if visit.owner is None:
         st.caption(t("history.off", lang))
         return
@@ -304,6 +307,8 @@ def draw_conversations(visit: Visit, lang: str) -> None:
                 help=t("history.actions", lang),
             )
     titles = {i["id"]: i["title"] for i in items}
+    if title is not None and titles.get(current):
+        title.markdown(f"**{safe_inline(titles[current], max_len=40)}**")
     if (target := state.rename_requested()) is not None and target in titles:
         _rename(visit, target, titles[target], lang)
     elif (target := state.delete_requested()) is not None:

@@ -276,4 +276,7 @@ def test_on_a_phone_the_drawer_closes_after_a_choice_and_the_chat_has_a_header(p
     conv.click()
     expect(bubbles(page)).to_have_count(2)
     expect(conv).not_to_be_in_viewport()  # the drawer closed
+    header = page.locator(".st-key-chat-header")
+    expect(header.locator("strong")).to_contain_text("phone chat")  # the header names the conversation
+    expect(header).to_be_in_viewport()
     page.screenshot(path=str(ARTIFACTS / "phone-chat.png"))
