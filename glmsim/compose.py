@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from glmchat.chat.tokens import CJK_RE
 from glmsim import replies
-from glmsim.triggers import copies, say, strip_triggers
+from glmsim.triggers import copies, number, say, strip_triggers
 from glmsim.validation import OFFLINE_DEMO_MODEL, web_search_options
 from glmsim.wire import Reply, split_pieces
 
@@ -88,6 +88,7 @@ def compose(req: dict, text: str, triggers: dict[str, str], prompt_tokens: int) 
     if "nodone" in triggers and req.get("stream"):
         finish = None
     completion = len(reasoning) + len(content)
+    cached = min(int(number(triggers.get("cached", "")) or 0), prompt_tokens)
     usage = (
         None
         if "nousage" in triggers
@@ -95,7 +96,8 @@ def compose(req: dict, text: str, triggers: dict[str, str], prompt_tokens: int) 
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion,
             "total_tokens": prompt_tokens + completion,
-            "prompt_tokens_details": {"cached_tokens": 0},
+            # sim:cached=N: a cache hit of N prompt tokens (glm-api.md §13), part of prompt_tokens
+            "prompt_tokens_details": {"cached_tokens": cached},
         }
     )
     reply = Reply(reasoning, content, finish, usage, ending)

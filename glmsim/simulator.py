@@ -40,6 +40,7 @@ trigger                  behaviour
 ``sim:length``           about half the reply, then finish_reason "length" (+usage)
 ``sim:network_error``    about half the reply, then finish_reason "network_error" (+usage)
 ``sim:nousage``          a normal reply whose final chunk (or body) carries no usage
+``sim:cached=N``         a cache hit: usage.prompt_tokens_details.cached_tokens = N (at most prompt_tokens)
 ``sim:html``             hostile Markdown/HTML (script, onerror, javascript:/data: links, remote image,
                          raw anchor, a fenced ``<b>kept</b>``, a lone ``$5``) for testing sanitising
 ``sim:think``            reasoning_content deltas even for models that do not think

@@ -13,6 +13,17 @@ from glmchat.chat.tokens import estimate_tokens
 _K = 1024
 # (context window, max output) in tokens; from glm-api.md §9, aligned with glmchat/models.toml.
 MODEL_LIMITS: dict[str, tuple[int, int]] = {
+    # glm-api.md §12 (the current catalogue)
+    "glm-5.2": (1024 * _K, 128 * _K),
+    "glm-5.1": (200 * _K, 128 * _K),
+    "glm-5": (200 * _K, 128 * _K),
+    "glm-5-turbo": (200 * _K, 128 * _K),
+    "glm-5v-turbo": (200 * _K, 128 * _K),
+    "glm-4.7-flashx": (200 * _K, 128 * _K),
+    "glm-4.7-flash": (200 * _K, 128 * _K),
+    "glm-4.6v": (128 * _K, 32 * _K),
+    "glm-4.6v-flashx": (128 * _K, 32 * _K),
+    "glm-4.6v-flash": (128 * _K, 32 * _K),
     "glm-4.7": (200 * _K, 128 * _K),
     "glm-4.6": (200 * _K, 128 * _K),
     "glm-4.5": (128 * _K, 96 * _K),

@@ -11,6 +11,17 @@ CATALOGUE_FILE = Path(__file__).with_name("models.toml")
 
 
 @dataclass(frozen=True)
+class Tier:
+    """Prices from an input length (and, for some models, an output length) on; ¥ per million tokens."""
+
+    input_from: int
+    output_from: int
+    price_in: float
+    price_out: float
+    price_cached: float
+
+
+@dataclass(frozen=True)
 class Model:
     id: str
     name: str
@@ -24,6 +35,10 @@ class Model:
     top_p: float = 0.9
     offline: bool = False
     max_images: int = 0
+    # ¥ per million cached input tokens; None when the platform lists none (they are charged as input then).
+    price_cached: float | None = None
+    tiers: tuple[Tier, ...] = ()  # higher tiers, in order; the fields above are the entry tier
+    deprecated: bool = False  # not offered for new chats; saved conversations still name it
 
     def label(self, lang: str) -> str:
         return self.name_zh if lang == "zh" else self.name
@@ -31,11 +46,22 @@ class Model:
     def supports(self, capability: str) -> bool:
         return capability in self.capabilities
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
-        """Cost in ¥ of one request, or None when the price is unknown."""
+    def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float | None:
+        """Cost in ¥ of one request, or None when the price is unknown.
+
+        `cached_tokens` are part of `prompt_tokens` (glm-api.md §13) and charged at the cached price; the
+        tier is chosen by the request's own input and output lengths.
+        """
         if self.price_in is None or self.price_out is None:
             return None
-        return (prompt_tokens * self.price_in + completion_tokens * self.price_out) / 1_000_000
+        price_in, price_out = self.price_in, self.price_out
+        price_cached = self.price_cached if self.price_cached is not None else self.price_in
+        for tier in self.tiers:
+            if prompt_tokens >= tier.input_from and completion_tokens >= tier.output_from:
+                price_in, price_out, price_cached = tier.price_in, tier.price_out, tier.price_cached
+        cached = min(max(cached_tokens, 0), prompt_tokens)
+        fresh = prompt_tokens - cached
+        return (fresh * price_in + cached * price_cached + completion_tokens * price_out) / 1_000_000
 
 
 @dataclass(frozen=True)
@@ -55,6 +81,10 @@ class Catalogue:
 
     def ids(self) -> list[str]:
         return [m.id for m in self.models]
+
+    def offered(self) -> list[str]:
+        """The ids a new chat may choose: every model but the deprecated ones."""
+        return [m.id for m in self.models if not m.deprecated]
 
     @property
     def default(self) -> Model:
@@ -79,6 +109,20 @@ def _model(raw: dict) -> Model:
         top_p=float(raw["top_p"]),
         offline=bool(raw.get("offline", False)),
         max_images=int(raw.get("max_images", 0)),
+        price_cached=float(raw["price_cached"]) if "price_cached" in raw else None,
+        tiers=tuple(_tier(t) for t in raw.get("tier", ())),
+        deprecated=bool(raw.get("deprecated", False)),
+    )
+
+
+def _tier(raw: dict) -> Tier:
+    price_in = float(raw["price_in"])
+    return Tier(
+        input_from=int(raw.get("input_from", 0)),
+        output_from=int(raw.get("output_from", 0)),
+        price_in=price_in,
+        price_out=float(raw["price_out"]),
+        price_cached=float(raw.get("price_cached", price_in)),
     )
 
 

@@ -200,6 +200,25 @@ class Totals:
             self.cost += cost
 
 
+def detail_tokens(usage: object, details: str, name: str) -> int:
+    """A count inside usage's `prompt_tokens_details` or `completion_tokens_details`; 0 when absent.
+
+    glm-api.md §13: cached_tokens arrives there on the last chunk (a nested dict once dumped); an imported
+    or older record may have anything there.
+    """
+    inner = usage.get(details) if isinstance(usage, dict) else None
+    value = inner.get(name) if isinstance(inner, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def cached_tokens(usage: object) -> int:
+    return detail_tokens(usage, "prompt_tokens_details", "cached_tokens")
+
+
+def reasoning_tokens(usage: object) -> int:
+    return detail_tokens(usage, "completion_tokens_details", "reasoning_tokens")
+
+
 def tokens_per_second(
     completion_tokens: int | None, first_token_at: float | None, finished_at: float | None
 ) -> float | None:

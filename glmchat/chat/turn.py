@@ -230,7 +230,9 @@ class Turn:
             meta["usage"] = finished.usage
             if finished.usage:
                 meta["cost"] = self.model.cost(
-                    int(finished.usage.get("prompt_tokens") or 0), int(finished.usage.get("completion_tokens") or 0)
+                    int(finished.usage.get("prompt_tokens") or 0),
+                    int(finished.usage.get("completion_tokens") or 0),
+                    conv.cached_tokens(finished.usage),  # charged at the cached price (glm-api.md §13)
                 )
                 meta["tps"] = conv.tokens_per_second(
                     finished.usage.get("completion_tokens"), reply.first_token_at, reply.finished_at

@@ -97,12 +97,18 @@ def usage_line(msg: dict, lang: str) -> str | None:
             total=count["total_tokens"],
         )
     ]
+    if cached := conv.cached_tokens(usage):
+        parts.append(t("usage.cached", lang, n=f"{cached:,}"))
+    if thinking := conv.reasoning_tokens(usage):
+        parts.append(t("usage.reasoning", lang, n=f"{thinking:,}"))
     if (ttft := _number(meta.get("ttft"))) is not None:
         parts.append(t("usage.ttft", lang, s=f"{ttft:.2f}"))
     if tps := _number(meta.get("tps")):
         parts.append(t("usage.tps", lang, v=f"{tps:.1f}"))
     if (cost := _number(meta.get("cost"))) is not None:
         parts.append(t("usage.cost", lang, v=f"{cost:.4f}"))
+    else:
+        parts.append(t("usage.cost_unknown", lang))  # a model id the catalogue has no price for
     return " · ".join(parts)
 
 

@@ -119,9 +119,14 @@ def settings_panel(catalogue: Catalogue, line=None):
     lang = state.lang()
     callbacks.drop_forged(visit, catalogue)  # a rerun of this panel alone does not pass through before_page
 
+    # A deprecated model is offered only to a conversation that used it (reopened, it keeps its model).
+    chosen = state.widget(state.MODEL)
+    options = catalogue.offered()
+    if chosen in catalogue.ids() and chosen not in options:
+        options.append(chosen)
     st.selectbox(
         t("side.model", lang),
-        catalogue.ids(),
+        options,
         key=state.MODEL,
         format_func=lambda i: model_label(catalogue.get(i), lang, visit.key is not None),
     )

@@ -3,8 +3,23 @@ import pytest
 from glmchat.chat import catalogue
 from glmsim.simulator import KNOWN_MODELS
 
-REQUIRED = [
+# glm-api.md §12: the platform's current chat, reasoning and vision models.
+CURRENT = [
+    "glm-5.2",
+    "glm-5.1",
+    "glm-5",
+    "glm-5-turbo",
+    "glm-5v-turbo",
+    "glm-4.7",
+    "glm-4.7-flashx",
+    "glm-4.7-flash",
     "glm-4.6",
+    "glm-4.6v",
+    "glm-4.6v-flashx",
+    "glm-4.6v-flash",
+]
+
+REQUIRED = CURRENT + [
     "glm-4.5",
     "glm-4.5-air",
     "glm-4.5-flash",
@@ -48,8 +63,55 @@ def test_cost_uses_price_per_million():
 
 
 def test_custom_id_gets_a_stand_in_with_unknown_price():
-    m = catalogue.load().get("glm-4.7")
-    assert m.id == "glm-4.7" and m.cost(10, 10) is None
+    m = catalogue.load().get("glm-9-custom")
+    assert m.id == "glm-9-custom" and m.cost(10, 10) is None
+
+
+def test_the_current_models_are_offered_first_and_the_deprecated_ones_only_kept():
+    cat = catalogue.load()
+    offered = cat.offered()
+    assert offered[: len(CURRENT) + 1] == ["glm-offline-demo", *CURRENT]
+    assert "glm-4v-plus-0111" in cat.ids() and "glm-4v-plus-0111" not in offered
+    assert cat.get("glm-4v-plus-0111").deprecated  # a saved conversation still finds its model
+
+
+@pytest.mark.parametrize(
+    ("model", "prompt", "completion", "cached", "expected"),
+    [
+        # GLM-4.7: 2/8/0.4 under 32K input and 200 output; 3/14/0.6 from 200 output; 4/16/0.8 from 32K input
+        ("glm-4.7", 1_000, 100, 0, 1_000 * 2 + 100 * 8),
+        ("glm-4.7", 1_000, 300, 0, 1_000 * 3 + 300 * 14),
+        ("glm-4.7", 40_000, 100, 0, 40_000 * 4 + 100 * 16),
+        ("glm-4.7", 40_000, 300, 10_000, 30_000 * 4 + 10_000 * 0.8 + 300 * 16),
+        ("glm-4.7", 1_000, 100, 600, 400 * 2 + 600 * 0.4 + 100 * 8),
+        # GLM-5.1: 6/24/1.3; from 32K 8/28/2
+        ("glm-5.1", 10_000, 500, 2_000, 8_000 * 6 + 2_000 * 1.3 + 500 * 24),
+        ("glm-5.1", 32_000, 500, 0, 32_000 * 8 + 500 * 28),
+        # No cached price listed: cached tokens cost what input costs
+        ("glm-5.2", 10_000, 500, 4_000, 10_000 * 8 + 500 * 28),
+        ("glm-4-plus", 18, 202, 0, (18 + 202) * 5),
+        # More cached than prompt (a malformed reply) is capped at the prompt
+        ("glm-5", 100, 0, 500, 100 * 1.0),
+        ("glm-4.7-flash", 50_000, 5_000, 1_000, 0),
+    ],
+)
+def test_cost_follows_the_tier_and_charges_cached_tokens_at_the_cached_price(
+    model, prompt, completion, cached, expected
+):
+    m = catalogue.load().get(model)
+    assert m.cost(prompt, completion, cached) == pytest.approx(expected / 1e6)
+
+
+def test_every_tier_is_sane():
+    for m in catalogue.load().models:
+        previous = (0, 0)
+        for tier in m.tiers:
+            assert (tier.input_from, tier.output_from) > previous, m.id  # in order, each above the last
+            previous = (tier.input_from, tier.output_from)
+            assert tier.price_in >= m.price_in and tier.price_out >= m.price_out, m.id
+            assert 0 <= tier.price_cached <= tier.price_in, m.id
+        if m.price_cached is not None:
+            assert 0 <= m.price_cached <= m.price_in, m.id
 
 
 def test_labels_in_both_languages():

@@ -91,6 +91,40 @@ def test_a_reply_is_read_saved_finished_counted_and_logged_once(sim, requests_lo
     assert sim.open_streams == 0
 
 
+def test_cached_tokens_the_api_reports_are_charged_at_the_cached_price(sim):
+    model = load().get("glm-4.7")  # 2 ¥ input, 0.4 ¥ cached, 8 ¥ output per million, under 32K and 200 out
+    totals, ticket = Totals(), Ticket()
+    turn = Turn(model, reserve=lambda: (ticket, None))
+    assert turn.reserve() is None
+    message = conv.assistant_message(model.id, {})
+    text = "a question asked before " * 4 + "sim:tokens=5 sim:cached=12"
+    turn.send(endpoint(sim), ChatRequest(model=model.id, messages=[{"role": "user", "content": text}]))
+    turn.adopt(message, totals=totals)
+    list(turn.events())
+    turn.close()
+    usage = message["meta"]["usage"]
+    assert usage["prompt_tokens_details"]["cached_tokens"] == 12 and conv.cached_tokens(usage) == 12
+    prompt = usage["prompt_tokens"]
+    expected = ((prompt - 12) * 2.0 + 12 * 0.4 + 5 * 8.0) / 1e6
+    assert message["meta"]["cost"] == pytest.approx(expected)
+    assert message["meta"]["cost"] < model.cost(prompt, 5)  # cheaper than without the cache hit
+    # The session's totals and the host's spend row get the same figure.
+    assert totals.cost == pytest.approx(expected) and ticket.finished[0][1] == pytest.approx(expected)
+
+
+def test_a_reply_without_cached_tokens_costs_what_it_did(sim):
+    model = load().get("glm-4.7")
+    turn = Turn(model)
+    message = conv.assistant_message(model.id, {})
+    turn.send(endpoint(sim), ChatRequest(model=model.id, messages=[{"role": "user", "content": "hi sim:tokens=3"}]))
+    turn.adopt(message)
+    list(turn.events())
+    turn.close()
+    usage = message["meta"]["usage"]
+    assert conv.cached_tokens(usage) == 0
+    assert message["meta"]["cost"] == pytest.approx((usage["prompt_tokens"] * 2.0 + 3 * 8.0) / 1e6)
+
+
 def test_new_text_is_batched_and_a_silent_upstream_gives_quiet_events(sim):
     turn, message = started(sim, "slow sim:tokens=3 sim:ttft=0.6")
     events = list(turn.events(flush=0.05, quiet=0.2))

@@ -219,14 +219,15 @@ def sent(upstream) -> list[dict]:
 
 def test_a_forged_model_never_reaches_the_api(gate_app, upstream, session):
     catalogue = load()
-    assert "glm-4.7" not in catalogue.ids()  # outside the catalogue: no price, so the ¥ limit cannot count it
+    forged = "glm-4-air-250414"  # the simulator knows it; the catalogue does not
+    assert forged not in catalogue.ids()  # outside the catalogue: no price, so the ¥ limit cannot count it
     client = session(gate_app)
     pass_gate(client)
-    assert "glm-4.7" not in client.find("w_model").options
+    assert forged not in client.find("w_model").options
 
     # One rerun carries both: the model selectbox set to an id it never offered, and a message.
     client.rerun(
-        client.value("w_model", "glm-4.7"), client.value(client.find(kind="chat_input"), "forged model sim:tokens=3")
+        client.value("w_model", forged), client.value(client.find(kind="chat_input"), "forged model sim:tokens=3")
     )
     models = [body.get("model") for body in sent(upstream)]
     assert models, f"no request reached the API; the page says: {client.texts()}"

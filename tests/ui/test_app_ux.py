@@ -95,7 +95,7 @@ def _plan_dropping_first(current):
 def test_web_search_survives_a_model_without_it(app_env):
     at = new_app(model="glm-4.6")
     at.sidebar.toggle(key=state.WEB_SEARCH).set_value(True).run()
-    at.sidebar.selectbox(key=state.MODEL).set_value("glm-4v-plus-0111").run()  # no web search: no toggle
+    at.sidebar.selectbox(key=state.MODEL).set_value("glm-4.6v").run()  # no web search: no toggle
     assert not [w for w in at.sidebar.toggle if w.key == state.WEB_SEARCH]
     at.sidebar.selectbox(key=state.MODEL).set_value("glm-4.6").run()
     assert at.sidebar.toggle(key=state.WEB_SEARCH).value is True

@@ -1,0 +1,57 @@
+"""Browser: the current catalogue as a user sees it (issue 16): today's models in the picker, cached tokens
+in the usage line with their lower cost, and a custom model id whose cost is unknown."""
+
+from __future__ import annotations
+
+import pytest
+from browser import (  # noqa: F401 - fixtures and helpers shared by the browser tests
+    bubbles,
+    caption,
+    choose,
+    idle,
+    keyed_app,
+    open_app,
+    reply_body,
+    send,
+    sidebar,
+    sim,
+    sim_proc,
+)
+from playwright.sync_api import Page, expect
+
+from glmchat.chat.catalogue import load
+from glmchat.chat.i18n import t
+
+__all__ = ["sim_proc"]
+
+expect.set_options(timeout=15_000)
+
+
+@pytest.fixture(scope="module")
+def app(sim_proc, tmp_path_factory):
+    yield from keyed_app("models", sim_proc, tmp_path_factory)
+
+
+def test_a_current_model_shows_cached_tokens_and_charges_them_less(page: Page, app, sim):
+    open_app(page, app.url)
+    choose(page, t("side.model", "en"), "GLM-4.7")
+    send(page, "a long question asked before, and asked again " * 40 + "sim:tokens=4 sim:cached=300")
+    bot = bubbles(page, "assistant").first
+    expect(reply_body(bot).first).to_have_text("tok0 tok1 tok2 tok3")
+    line = caption(bot, "cached")
+    expect(line).to_contain_text("300 cached")
+    text = line.inner_text()
+    prompt = int(text.split(" in ·")[0].split("·")[-1].strip().replace(",", ""))
+    shown = float(text.split("¥")[-1].split()[0])
+    model = load().get("glm-4.7")
+    assert shown == pytest.approx(model.cost(prompt, 4, 300), abs=0.00005)  # shown to 4 places
+    assert model.cost(prompt, 4) - shown > 0.0004  # 300 tokens at 0.4 instead of 2 ¥ per million
+    assert sim.stats()["attempts"] == 1
+    idle(page)
+    # The sidebar's picker lists today's models, the GLM-5 family first.
+    box = sidebar(page).get_by_role("combobox", name=t("side.model", "en"))
+    box.click()
+    names = page.get_by_role("option").all_inner_texts()
+    page.keyboard.press("Escape")
+    assert [n.split()[0] for n in names[1:4]] == ["GLM-5.2", "GLM-5.1", "GLM-5"], names
+    assert not any("GLM-4V-Plus" in n for n in names)
