@@ -8,14 +8,23 @@ and usage. ``glmsim.wire`` turns the ``Reply`` into bytes.
 
 from __future__ import annotations
 
+import re
+
 from glmchat.chat.tokens import CJK_RE
 from glmsim import replies
 from glmsim.triggers import copies, number, say, strip_triggers
 from glmsim.validation import OFFLINE_DEMO_MODEL, web_search_options
 from glmsim.wire import Reply, split_pieces
 
-_THINKING_PREFIXES = ("glm-4.5", "glm-4.6", "glm-4.7", "glm-4.1v-thinking")
+_THINKING_PREFIXES = ("glm-5", "glm-4.5", "glm-4.6", "glm-4.7", "glm-4.1v-thinking")
 _ENDINGS = ("cut", "stall", "streamerror", "malformed")
+# The shape of glm-api.md §14's parsed call: id, type, index, function{name, arguments as a JSON string}.
+TOOL_CALL = {
+    "id": "call_sim_0001",
+    "type": "function",
+    "index": 0,
+    "function": {"name": "get_weather", "arguments": '{"city": "北京"}'},
+}
 
 
 def compose(req: dict, text: str, triggers: dict[str, str], prompt_tokens: int) -> Reply:
@@ -72,9 +81,17 @@ def compose(req: dict, text: str, triggers: dict[str, str], prompt_tokens: int) 
 
     finish: str | None = "stop"
     ending = ""
+    tool_calls = None
     for name in ("sensitive", "length", "network_error"):
         if name in triggers:
             content, finish = content[: max(1, len(content) // 2)], name
+    if "context_exceeded" in triggers:
+        content, finish = content[: max(1, len(content) // 2)], "model_context_window_exceeded"
+    if re.fullmatch(r"[a-z_]{1,40}", triggers.get("finish", "")):  # sim:finish=NAME: any value, known or not
+        content, finish = content[: max(1, len(content) // 2)], triggers["finish"]
+    if "tool_calls" in triggers:  # a function call no request offered: content "", the call, "tool_calls"
+        content, finish = [], "tool_calls"
+        tool_calls = [dict(TOOL_CALL)]
     max_tokens = req.get("max_tokens")
     if max_tokens is not None and len(reasoning) + len(content) > max_tokens:
         reasoning = reasoning[:max_tokens]
@@ -100,7 +117,7 @@ def compose(req: dict, text: str, triggers: dict[str, str], prompt_tokens: int) 
             "prompt_tokens_details": {"cached_tokens": cached},
         }
     )
-    reply = Reply(reasoning, content, finish, usage, ending)
+    reply = Reply(reasoning, content, finish, usage, ending, tool_calls=tool_calls)
     if search is not None and search.get("search_result") is not False:
         reply.web_search = results
         reply.sources_first = search.get("result_sequence") == "before" or "sources-before" in triggers

@@ -39,6 +39,9 @@ trigger                  behaviour
 ``sim:sensitive``        about half the reply, then finish_reason "sensitive" (+usage)
 ``sim:length``           about half the reply, then finish_reason "length" (+usage)
 ``sim:network_error``    about half the reply, then finish_reason "network_error" (+usage)
+``sim:context_exceeded`` about half the reply, then finish_reason "model_context_window_exceeded" (+usage)
+``sim:finish=NAME``      about half the reply, then finish_reason NAME ([a-z_]{1,40}: known to the API or not)
+``sim:tool_calls``       no content: one function call (glm-api.md §14's shape), finish_reason "tool_calls"
 ``sim:nousage``          a normal reply whose final chunk (or body) carries no usage
 ``sim:cached=N``         a cache hit: usage.prompt_tokens_details.cached_tokens = N (at most prompt_tokens)
 ``sim:html``             hostile Markdown/HTML (script, onerror, javascript:/data: links, remote image,

@@ -83,6 +83,7 @@ class Reply:
     ending: str = ""  # "", "cut", "stall", "streamerror", "malformed"
     web_search: list[dict] | None = None  # results to send, if web search is on
     sources_first: bool = False  # on the first chunk (result_sequence "before"), else on the final one
+    tool_calls: list[dict] | None = None  # a function call the model asks for (glm-api.md §14)
 
 
 def sse(payload: dict) -> bytes:
@@ -118,6 +119,8 @@ def stream_plan(reply: Reply, model: str, rid: str, created: int, ttft: float, d
     elif reply.ending == "malformed":
         parts.append((delay, b"data: {not json\n\n"))
     elif reply.finish_reason:
+        if reply.tool_calls:  # without tool_stream the whole call comes in one delta (glm-api.md §14)
+            parts.append((delay, sse(chunk({"role": "assistant", "tool_calls": reply.tool_calls}))))
         final = chunk({"role": "assistant", "content": ""}, reply.finish_reason)
         if reply.usage:
             final["usage"] = reply.usage
@@ -130,6 +133,8 @@ def stream_plan(reply: Reply, model: str, rid: str, created: int, ttft: float, d
 def completion_plan(req: dict, reply: Reply, model: str, rid: str, created: int, wait: float) -> Plan:
     """The non-stream response: one JSON body after ``wait`` seconds (half of it for a cut or stalled reply)."""
     message: dict = {"content": "".join(reply.content), "role": "assistant"}
+    if reply.tool_calls:
+        message["tool_calls"] = reply.tool_calls
     if reply.reasoning:
         message["reasoning_content"] = "".join(reply.reasoning)
     request_id = req.get("request_id") if isinstance(req.get("request_id"), str) else rid

@@ -30,6 +30,9 @@ class Kind(str, Enum):
     MALFORMED = "malformed"  # a chunk that is not JSON, or a body that is not the API's
     MODEL_ERROR = "model_error"  # finish_reason "network_error": inference failed upstream
     NO_KEY = "no_key"  # a real model was chosen with no API key: nothing is sent
+    TOOL_CALL = "tool_call"  # finish_reason "tool_calls": the model asked for a function no request offered
+    CONTEXT_FULL = "context_full"  # finish_reason "model_context_window_exceeded": the window filled up
+    ODD_FINISH = "odd_finish"  # a finish_reason this version does not know (its value is the error's code)
     UNKNOWN = "unknown"
 
 
@@ -150,13 +153,18 @@ def classify(exc: BaseException) -> ChatError:
 
 
 def for_finish_reason(reason: str | None) -> ChatError | None:
-    """The error implied by how a stream finished; None for a normal end."""
-    if reason in ("stop", "length", "tool_calls"):
+    """The error implied by how a stream finished (glm-api.md §15); None for a normal end ("length" is
+    marked as truncated, with Continue, not as an error)."""
+    if reason in ("stop", "length"):
         return None
     if reason == "sensitive":
         return ChatError(Kind.POLICY)
     if reason == "network_error":
         return ChatError(Kind.MODEL_ERROR)
     if reason == "model_context_window_exceeded":
-        return ChatError(Kind.PROMPT_TOO_LONG)
-    return ChatError(Kind.CUT)  # no finish_reason at all: the stream was truncated
+        return ChatError(Kind.CONTEXT_FULL)
+    if reason == "tool_calls":
+        return ChatError(Kind.TOOL_CALL)  # this app offers no functions: say so, not a blank bubble
+    if reason is None or not isinstance(reason, str):
+        return ChatError(Kind.CUT)  # no finish_reason at all: the stream was truncated
+    return ChatError(Kind.ODD_FINISH, code=reason[:40])

@@ -18,6 +18,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "chat.retrying": {"zh": "服务繁忙，{s} 秒后重试（第 {n} 次）…", "en": "Busy, retrying in {s} s (attempt {n})…"},
     "chat.stop": {"zh": "停止生成", "en": "Stop"},
     "chat.stopped": {"zh": "⏹ 已停止生成", "en": "⏹ Stopped"},
+    "chat.continue": {"zh": "继续", "en": "Continue"},
+    "chat.continue_prompt": {"zh": "请从中断处继续。", "en": "Please continue from where you stopped."},
     "chat.held_back": {
         "zh": "回复还在生成，你的消息仍在输入框里：回复结束后再发送，或先点“停止生成”。",
         "en": "The reply is still being written. Your message is kept in the box: send it when the reply ends, or press Stop first.",
@@ -341,6 +343,20 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "This model needs a ZhipuAI API key: enter one in the sidebar, or use the offline demo model.",
     },
     "error.unknown": {"zh": "发生了未知错误，请重试。", "en": "Something went wrong. Try again."},
+    "error.tool_call": {
+        "zh": "模型请求调用一个工具（函数），但本应用没有提供任何工具，所以没有回答。请换个问法或重试。",
+        "en": "The model asked to call a tool (a function), but this app offers none, so there is no answer. "
+        "Rephrase or retry.",
+    },
+    "error.context_full": {
+        "zh": "对话超出了模型的上下文窗口，回复被截断，已保留收到的部分。可以总结较早的消息后重试。",
+        "en": "The conversation filled the model's context window and the reply was cut; what arrived is kept. "
+        "Summarise earlier messages and retry.",
+    },
+    "error.odd_finish": {
+        "zh": "回复以本应用不认识的方式结束，已保留收到的部分。",
+        "en": "The reply ended in a way this app does not know; what arrived is kept.",
+    },
     "error.code": {"zh": "错误码 {code}", "en": "error code {code}"},
     "gate.intro": {
         "zh": "此应用由主人提供，使用前需要验证。",

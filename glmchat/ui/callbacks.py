@@ -10,6 +10,7 @@ import streamlit as st
 from glmchat.chat import attachments, presets
 from glmchat.chat import conversation as conv
 from glmchat.chat.catalogue import Catalogue, load
+from glmchat.chat.i18n import t
 from glmchat.chat.saving import is_interrupted, title_for
 from glmchat.chat.settings import Settings
 from glmchat.hosting import gate, inputs, offered
@@ -331,6 +332,18 @@ def regenerate() -> None:
     earlier = old.get("alternatives") or []
     state.set_alternatives(earlier + [{k: v for k, v in old.items() if k != "alternatives"}])
     _truncate_after(context.current(), len(messages_) - 2)
+    state.set_pending()
+
+
+def continue_reply(lang: str) -> None:
+    """Continue: a truncated answer ("length") gets a short message asking for the rest, sent like any other."""
+    messages_ = state.messages()
+    if not messages_ or messages_[-1]["role"] != "assistant" or reply_in_progress():
+        return
+    visit = context.current()
+    message = conv.user_message(t("chat.continue_prompt", lang), [])
+    messages_.append(message)
+    save(visit, message)
     state.set_pending()
 
 

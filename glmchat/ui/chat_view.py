@@ -136,6 +136,15 @@ def draw_thinking(msg: dict, lang: str, live: bool) -> None:
 def draw_footer(msg: dict, lang: str, is_last: bool) -> None:
     if mark := status_mark(msg, lang):
         st.caption(mark)
+    if is_last and msg["status"] == INCOMPLETE and msg.get("finish_reason") == "length" and not msg.get("error"):
+        # The model's output limit cut it: ask for the rest, as a message of its own.
+        st.button(
+            t("chat.continue", lang),
+            key=f"continue-{msg['id']}",
+            on_click=callbacks.continue_reply,
+            args=(lang,),
+            icon=":material/play_arrow:",
+        )
     if msg.get("error"):
         st.error(error_text(msg["error"], lang), icon=":material/error:")
         if is_last and msg["error"].get("kind") not in {k.value for k in HOPELESS}:
@@ -143,7 +152,7 @@ def draw_footer(msg: dict, lang: str, is_last: bool) -> None:
                 st.button(
                     t("chat.retry", lang), key=f"retry-{msg['id']}", on_click=callbacks.retry, icon=":material/refresh:"
                 )
-                if msg["error"].get("kind") == Kind.PROMPT_TOO_LONG.value:
+                if msg["error"].get("kind") in (Kind.PROMPT_TOO_LONG.value, Kind.CONTEXT_FULL.value):
                     st.button(
                         t("chat.summarise_retry", lang),
                         key=f"sumretry-{msg['id']}",

@@ -55,3 +55,31 @@ def test_a_current_model_shows_cached_tokens_and_charges_them_less(page: Page, a
     page.keyboard.press("Escape")
     assert [n.split()[0] for n in names[1:4]] == ["GLM-5.2", "GLM-5.1", "GLM-5"], names
     assert not any("GLM-4V-Plus" in n for n in names)
+
+
+def test_each_finish_reason_is_said_with_the_partial_text_kept(page: Page, app, sim):
+    open_app(page, app.url)
+    send(page, "write a lot sim:tokens=20 sim:length")
+    bot = bubbles(page, "assistant").last
+    expect(reply_body(bot).first).to_contain_text("tok9")
+    expect(caption(bot, t("chat.truncated", "en")[:12])).to_be_visible()
+    idle(page)
+    bot.get_by_role("button", name=t("chat.continue", "en")).click()  # asks for the rest
+    expect(bubbles(page, "user").last).to_contain_text(t("chat.continue_prompt", "en"))
+    expect(caption(bubbles(page, "assistant").last, "tokens")).to_be_visible()
+    idle(page)
+
+    cases = [
+        ("sim:tokens=20 sim:context_exceeded", "error.context_full", True),
+        ("sim:tool_calls", "error.tool_call", False),
+        ("sim:tokens=20 sim:finish=brand_new_reason", "error.odd_finish", True),
+    ]
+    for trigger, key, partial in cases:
+        send(page, f"case {trigger}")
+        bot = bubbles(page, "assistant").last
+        alert = bot.get_by_test_id("stAlert")
+        expect(alert).to_contain_text(t(key, "en")[:30])
+        if partial:
+            expect(reply_body(bot).first).to_contain_text("tok0")
+        idle(page)
+    expect(bubbles(page, "assistant").last.get_by_test_id("stAlert")).to_contain_text("brand_new_reason")

@@ -358,6 +358,19 @@ def test_abnormal_finish_reasons(client, reason):
     assert ask(client, f"sim:{reason}").choices[0].finish_reason == reason
 
 
+def test_the_other_finish_reasons_and_a_tool_call_in_the_contracts_shape(client):
+    chunks = list(ask(client, "sim:context_exceeded", stream=True))
+    assert chunks[-1].choices[0].finish_reason == "model_context_window_exceeded" and content_chunks(chunks)
+    assert ask(client, "sim:finish=whatever_new").choices[0].finish_reason == "whatever_new"
+    chunks = list(ask(client, "sim:tool_calls", stream=True))
+    calls = [tc for c in chunks for tc in (c.choices[0].delta.tool_calls or [])]
+    assert chunks[-1].choices[0].finish_reason == "tool_calls" and not content_chunks(chunks)
+    assert len(calls) == 1 and calls[0].type == "function" and calls[0].function.name == "get_weather"
+    assert json.loads(calls[0].function.arguments) == {"city": "北京"}  # a JSON string (glm-api.md §14)
+    body = ask(client, "sim:tool_calls")
+    assert body.choices[0].finish_reason == "tool_calls" and body.choices[0].message.tool_calls[0].id
+
+
 def test_nousage(client):
     chunks = list(ask(client, "sim:nousage", stream=True))
     assert chunks[-1].choices[0].finish_reason == "stop" and chunks[-1].usage is None

@@ -160,6 +160,9 @@ ERROR_CASES = [
     ("sim:nodone", "cut"),
     ("sim:network_error", "model_error"),
     ("sim:sensitive", "policy"),
+    ("sim:context_exceeded", "context_full"),
+    ("sim:tool_calls", "tool_call"),
+    ("sim:finish=abort_reason", "odd_finish"),
 ]
 
 
@@ -178,6 +181,41 @@ def test_each_error_shows_its_message_and_keeps_the_users_message(app_env, trigg
     assert f"regen-{reply_id}" not in keys
     msgs = at.session_state[state.MESSAGES]
     assert msgs[0]["content"] == f"请回答 {trigger}" and msgs[-1]["error"]["kind"] == kind
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_every_finish_reason_keeps_the_partial_text_and_offers_what_helps(app_env, lang):
+    at = send(new_app(lang=lang), "long enough reply sim:tokens=20 sim:context_exceeded")
+    reply = at.session_state[state.MESSAGES][-1]
+    assert reply["status"] == "incomplete" and reply["content"].startswith("tok0")  # the partial text is kept
+    assert assistant(at).error[0].value.startswith(t("error.context_full", lang))
+    assert f"sumretry-{reply['id']}" in {b.key for b in at.button}  # summarise and retry, as after a 1261
+
+    send(at, "odd sim:tokens=20 sim:finish=brand_new_reason")
+    reply = at.session_state[state.MESSAGES][-1]
+    assert reply["content"].startswith("tok0")
+    assert (reply["error"]["kind"], reply["error"]["code"]) == ("odd_finish", "brand_new_reason")
+    shown = assistant(at).error[0].value
+    assert shown.startswith(t("error.odd_finish", lang)) and "brand" in shown  # named, as it came
+
+    send(at, "call something sim:tool_calls")
+    reply = at.session_state[state.MESSAGES][-1]
+    assert reply["status"] == "error" and reply["content"] == ""
+    assert assistant(at).error[0].value.startswith(t("error.tool_call", lang))  # said, not a blank bubble
+
+
+def test_a_truncated_answer_offers_continue_which_asks_for_the_rest(app_env):
+    at = send(new_app(), "write a lot sim:tokens=20 sim:length")
+    reply = at.session_state[state.MESSAGES][-1]
+    assert reply["status"] == "incomplete" and reply["finish_reason"] == "length"
+    assert any(t("chat.truncated", "en") in c.value for c in assistant(at).caption)
+    at.button(key=f"continue-{reply['id']}").click().run()
+    assert not at.exception
+    msgs = at.session_state[state.MESSAGES]
+    assert [m["role"] for m in msgs] == ["user", "assistant", "user", "assistant"]
+    assert msgs[2]["content"] == t("chat.continue_prompt", "en") and msgs[3]["status"] == "done"
+    sent = app_env.requests[-1]["messages"]
+    assert sent[-2]["content"] == reply["content"] and sent[-1]["content"] == t("chat.continue_prompt", "en")
 
 
 def test_sensitive_finish_withdraws_the_displayed_text(app_env):
