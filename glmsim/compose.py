@@ -68,16 +68,20 @@ def compose(req: dict, text: str, triggers: dict[str, str], prompt_tokens: int) 
             not synthetic
             and thinks
             and (thinking is None or thinking.get("type") == "enabled")
+            and req.get("reasoning_effort") != "none"
             and (model == OFFLINE_DEMO_MODEL or len(strip_triggers(text).strip()) >= 6)
         )
         z1 = "z1" in triggers or (model.startswith("glm-z1") and "think" not in triggers and not synthetic)
         reasoning_text = replies.reasoning_text(text, chinese)
         if z1:
-            content, reasoning = split_pieces(f"<think>\n{reasoning_text}\n</think>\n\n{answer}"), []
+            content, reasoning = split_pieces(f"<think>\n{reasoning_text}\n</think>\n\n"), []
         else:
-            repeat = copies(triggers)
-            content = [answer] * repeat if repeat else split_pieces(answer)
-            reasoning = split_pieces(reasoning_text) if wants_reasoning else []
+            content, reasoning = [], split_pieces(reasoning_text) if wants_reasoning else []
+        repeat = copies(triggers)
+        answer_pieces = [answer] * repeat if repeat else split_pieces(answer)
+        if "box" in triggers:  # GLM-4.5V/4.6V's answer box (glm-api.md §19), each marker split across chunks
+            answer_pieces = ["<|begin_of", "_box|>", *answer_pieces, "<|end_of_box", "|>"]
+        content += answer_pieces
 
     finish: str | None = "stop"
     ending = ""
@@ -115,6 +119,12 @@ def compose(req: dict, text: str, triggers: dict[str, str], prompt_tokens: int) 
             "total_tokens": prompt_tokens + completion,
             # sim:cached=N: a cache hit of N prompt tokens (glm-api.md §13), part of prompt_tokens
             "prompt_tokens_details": {"cached_tokens": cached},
+            # sim:reasoning_tokens: the field the SDK types but the API seldom sends (glm-api.md §8)
+            **(
+                {"completion_tokens_details": {"reasoning_tokens": len(reasoning)}}
+                if "reasoning_tokens" in triggers
+                else {}
+            ),
         }
     )
     reply = Reply(reasoning, content, finish, usage, ending, tool_calls=tool_calls)

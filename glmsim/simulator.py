@@ -43,6 +43,8 @@ trigger                  behaviour
 ``sim:finish=NAME``      about half the reply, then finish_reason NAME ([a-z_]{1,40}: known to the API or not)
 ``sim:tool_calls``       no content: one function call (glm-api.md §14's shape), finish_reason "tool_calls"
 ``sim:nousage``          a normal reply whose final chunk (or body) carries no usage
+``sim:box``              the answer inside GLM-4.5V's ``<|begin_of_box|>…<|end_of_box|>``, markers split over chunks
+``sim:reasoning_tokens``  usage.completion_tokens_details.reasoning_tokens = the reasoning pieces sent
 ``sim:cached=N``         a cache hit: usage.prompt_tokens_details.cached_tokens = N (at most prompt_tokens)
 ``sim:html``             hostile Markdown/HTML (script, onerror, javascript:/data: links, remote image,
                          raw anchor, a fenced ``<b>kept</b>``, a lone ``$5``) for testing sanitising

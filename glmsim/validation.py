@@ -107,6 +107,9 @@ def invalid_field(req: dict, max_output: int) -> str | None:
     thinking = req.get("thinking")
     if thinking is not None and not (isinstance(thinking, dict) and thinking.get("type") in ("enabled", "disabled")):
         return "thinking"
+    effort = req.get("reasoning_effort")  # GLM-5.2 only (glm-api.md §12 note 1: none…max)
+    if effort is not None and not (req.get("model") in EFFORT_MODELS and effort in _EFFORTS):
+        return "reasoning_effort"
     response_format = req.get("response_format")
     if response_format is not None and not (
         isinstance(response_format, dict) and response_format.get("type") in ("text", "json_object")
@@ -118,6 +121,8 @@ def invalid_field(req: dict, max_output: int) -> str | None:
     return None
 
 
+EFFORT_MODELS = frozenset({"glm-5.2"})
+_EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh", "max"})
 _TOOL_TYPES = frozenset({"function", "retrieval", "web_search", "mcp"})
 _SEARCH_ENGINES = frozenset({"search_std", "search_pro", "search_pro_sogou", "search_pro_quark"})
 _RECENCY = frozenset({"oneDay", "oneWeek", "oneMonth", "oneYear", "noLimit"})

@@ -82,6 +82,7 @@ class ChatRequest:
     top_p: float | None = None
     max_tokens: int | None = None
     thinking: bool | None = None  # None: the model takes no thinking parameter
+    reasoning_effort: str | None = None  # GLM-5.2 (glm-api.md §12 note 1), through extra_body
     web_search: bool = False  # GLM's built-in web search tool; results arrive as a Sources event
 
     def sdk_kwargs(self) -> dict:
@@ -93,6 +94,8 @@ class ChatRequest:
                 extra["do_sample"] = False  # 0 means greedy decoding
         if self.top_p is not None:
             extra["top_p"] = self.top_p
+        if self.reasoning_effort is not None:
+            extra["reasoning_effort"] = self.reasoning_effort
         kwargs: dict = {
             "model": self.model,
             # The SDK rewrites image data URIs inside the caller's dicts: give it a copy.

@@ -18,6 +18,16 @@ STRINGS: dict[str, dict[str, str]] = {
     "chat.retrying": {"zh": "服务繁忙，{s} 秒后重试（第 {n} 次）…", "en": "Busy, retrying in {s} s (attempt {n})…"},
     "chat.stop": {"zh": "停止生成", "en": "Stop"},
     "chat.stopped": {"zh": "⏹ 已停止生成", "en": "⏹ Stopped"},
+    "side.effort": {"zh": "思考强度", "en": "Reasoning effort"},
+    "side.effort_help": {
+        "zh": "GLM-5.2 思考的深浅：越高越仔细，也越慢、输出越多。",
+        "en": "How hard GLM-5.2 thinks: higher is more careful, slower and longer.",
+    },
+    "side.effort_max": {"zh": "最高（默认）", "en": "Max (default)"},
+    "side.effort_high": {"zh": "高", "en": "High"},
+    "side.effort_medium": {"zh": "中", "en": "Medium"},
+    "side.effort_low": {"zh": "低", "en": "Low"},
+    "side.effort_none": {"zh": "不思考", "en": "None"},
     "chat.continue": {"zh": "继续", "en": "Continue"},
     "chat.continue_prompt": {"zh": "请从中断处继续。", "en": "Please continue from where you stopped."},
     "chat.held_back": {

@@ -26,7 +26,13 @@ class Widgets:
     max_tokens: object = None
     system: object = None
     thinking: object = None
+    effort: object = None
     web_search: object = None
+
+
+# GLM-5.2's reasoning_effort, offered from the default down (glm-api.md §12 note 1: none…max, default max;
+# [uncertain] whether low and medium differ from high, so each is offered as the platform names it).
+EFFORTS = ("max", "high", "medium", "low", "none")
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,7 @@ class Settings:
     web_search: bool
     key: KeySource | None
     base_url: str | None
+    effort: str | None = None  # reasoning_effort, for the models that take it
 
     def endpoint(self) -> Endpoint | None:
         """Where requests go; None when a real model is chosen but there is no key."""
@@ -63,6 +70,7 @@ class Settings:
             top_p=self.top_p,
             max_tokens=self.max_tokens,
             thinking=self.thinking,
+            reasoning_effort=self.effort,
             web_search=self.web_search,
         )
 
@@ -72,6 +80,7 @@ class Settings:
             "top_p": self.top_p,
             "max_tokens": self.max_tokens,
             "thinking": self.thinking,
+            "reasoning_effort": self.effort,
             "web_search": self.web_search,
         }
 
@@ -106,6 +115,7 @@ def checked(
     custom = offered.model_id(widgets.custom_model) if custom_allowed else ""
     fallback = catalogue.default_id if key is not None else catalogue.offline_id
     model = catalogue.get(custom or offered.choice(widgets.model, catalogue.ids(), fallback))
+    thinking = offered.flag(widgets.thinking, True) if model.supports("thinking") else None
     return Settings(
         lang=lang,
         model=model,
@@ -113,8 +123,12 @@ def checked(
         top_p=offered.number(widgets.top_p, *offered.TOP_P, model.top_p),
         max_tokens=offered.whole(widgets.max_tokens, 1, model.max_output, model.max_output),
         system_prompt=offered.text(widgets.system, offered.SYSTEM_CHARS),
-        thinking=offered.flag(widgets.thinking, True) if model.supports("thinking") else None,
+        thinking=thinking,
         web_search=offered.flag(widgets.web_search, False) and model.supports("web_search"),
         key=key,
         base_url=base_url,
+        # How hard a model with `reasoning_effort` thinks; only while thinking is on.
+        effort=offered.choice(widgets.effort, EFFORTS, EFFORTS[0])
+        if thinking and model.supports("reasoning_effort")
+        else None,
     )

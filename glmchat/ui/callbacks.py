@@ -12,7 +12,7 @@ from glmchat.chat import conversation as conv
 from glmchat.chat.catalogue import Catalogue, load
 from glmchat.chat.i18n import t
 from glmchat.chat.saving import is_interrupted, title_for
-from glmchat.chat.settings import Settings
+from glmchat.chat.settings import EFFORTS, Settings
 from glmchat.hosting import gate, inputs, offered
 from glmchat.ui import context, prestart, state
 
@@ -76,6 +76,8 @@ def _restore_settings(found: dict) -> None:
     for key, name in ((state.THINKING, "thinking"), (state.WEB_SEARCH, "web_search")):
         if isinstance(saved.get(name), bool):
             state.set_widget(key, saved[name])
+    if saved.get("reasoning_effort") in EFFORTS:
+        state.set_widget(state.EFFORT, saved["reasoning_effort"])
     state.set_widget(state.SYSTEM, saved.get("system_prompt") or "")
     state.set_widget(state.PRESET, saved.get("preset") or "")
     state.set_summary(saved.get("summary") if isinstance(saved.get("summary"), dict) else None)

@@ -14,7 +14,7 @@ from glmchat.chat.catalogue import Catalogue, Model
 from glmchat.chat.conversation import Totals
 from glmchat.chat.i18n import t
 from glmchat.chat.render import safe_inline
-from glmchat.chat.settings import Settings, custom_models_allowed
+from glmchat.chat.settings import EFFORTS, Settings, custom_models_allowed
 from glmchat.hosting import config, offered
 from glmchat.hosting.access import GATE, PERSONAL, SHARED
 from glmchat.store import MAX_TITLE
@@ -184,6 +184,14 @@ def draw_params(where, current: Settings, owner_id: str | None, lang: str) -> No
     with where:
         if current.model.supports("thinking"):
             st.toggle(t("side.thinking", lang), key=state.THINKING, help=t("side.thinking_help", lang))
+        if current.model.supports("reasoning_effort") and current.thinking:
+            st.selectbox(
+                t("side.effort", lang),
+                EFFORTS,
+                key=state.EFFORT,
+                format_func=lambda e: t(f"side.effort_{e}", lang),
+                help=t("side.effort_help", lang),
+            )
         st.slider(t("side.temperature", lang), 0.0, 1.0, step=0.01, key=state.TEMPERATURE)
         st.slider(t("side.top_p", lang), 0.01, 1.0, step=0.01, key=state.TOP_P)
         st.number_input(

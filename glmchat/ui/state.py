@@ -71,6 +71,7 @@ TOP_P = "w_top_p"
 MAX_TOKENS = "w_max_tokens"
 SYSTEM = "w_system"
 THINKING = "w_thinking"
+EFFORT = "w_effort"
 WEB_SEARCH = "w_web_search"
 VISITOR_KEY = "w_visitor_key"
 PROMPT = "w_prompt"
@@ -465,6 +466,7 @@ def widgets() -> Widgets:
         max_tokens=get(MAX_TOKENS),
         system=get(SYSTEM),
         thinking=get(THINKING),
+        effort=get(EFFORT),
         web_search=get(WEB_SEARCH),
     )
 
@@ -512,7 +514,19 @@ def keep_params(visitor_key: bool = False) -> None:
     """
     # WEB_SEARCH too: a model without search does not draw its toggle, and the next model that has it
     # should find it as the visitor left it.
-    names = (LANG, CUSTOM_MODEL, PRESET, THINKING, WEB_SEARCH, TEMPERATURE, TOP_P, MAX_TOKENS, SYSTEM, PRESET_NAME)
+    names = (
+        LANG,
+        CUSTOM_MODEL,
+        PRESET,
+        THINKING,
+        EFFORT,
+        WEB_SEARCH,
+        TEMPERATURE,
+        TOP_P,
+        MAX_TOKENS,
+        SYSTEM,
+        PRESET_NAME,
+    )
     for name in names + ((VISITOR_KEY,) if visitor_key else ()):
         if name in st.session_state:
             st.session_state[name] = st.session_state[name]

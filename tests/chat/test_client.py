@@ -258,6 +258,27 @@ def test_reasoning_arrives_before_content_and_z1_think_tags_are_split(sim):
     assert reasoning and "<think>" not in content and "</think>" not in content and content.strip()
 
 
+def test_vision_answer_box_markers_never_reach_the_text_even_split_across_chunks(sim):
+    events, _ = run(local(sim), "what is in it sim:box", model="glm-4.6v")
+    content = text_of(events)
+    assert sim.requests and content.startswith("You asked")  # the box's inside, nothing before it
+    assert not any(part in content for part in ("<|begin_of", "_box|>", "<|end_of_box", "|>"))
+    events, _ = run(local(sim), "both sim:box sim:z1", model="glm-4.5v")  # <think> first, then the box
+    reasoning = "".join(e.reasoning for e in events if isinstance(e, Delta))
+    content = text_of(events)
+    assert reasoning and "<think>" not in content and not any(p in content for p in ("<|begin_of", "_box|>"))
+
+
+def test_reasoning_effort_goes_in_the_body_for_glm_5_2_and_is_refused_elsewhere(sim):
+    events, _ = run(local(sim), "think hard about it", model="glm-5.2", thinking=True, reasoning_effort="high")
+    assert isinstance(outcome(events), Finished) and sim.requests[-1]["reasoning_effort"] == "high"
+    events, _ = run(local(sim), "think about it", model="glm-5.2", thinking=True, reasoning_effort="none")
+    assert not "".join(e.reasoning for e in events if isinstance(e, Delta))  # none: no thinking
+    events, _ = run(local(sim), "think", model="glm-4.7", reasoning_effort="high")
+    end = outcome(events)
+    assert isinstance(end, Failed) and end.error.code == "1214"  # the model takes no such field
+
+
 @pytest.mark.parametrize("step", [1, 2, 3, 7])
 def test_think_splitter_across_chunk_borders(step):
     text = "<think>step one\nstep two</think>\nThe answer <|begin_of_box|>42<|end_of_box|> is here."

@@ -64,3 +64,38 @@ def test_deprecated_models_are_not_offered_but_a_conversation_that_used_one_keep
     reopened = new_app(query={"c": cid})
     assert reopened.sidebar.selectbox(key=state.MODEL).value == "glm-4v-plus-0111"
     assert not reopened.exception
+
+
+def test_glm_5_2_offers_reasoning_effort_and_sends_the_choice_only_while_thinking(app_env):
+    at = new_app(model="glm-5.2", params_open=True)
+    effort = at.sidebar.selectbox(key=state.EFFORT)
+    assert effort.options == [t(f"side.effort_{e}", "en") for e in ("max", "high", "medium", "low", "none")]
+    send(at, "how hard do you think sim:tokens=2")
+    body = app_env.requests[-1]
+    assert body["reasoning_effort"] == "max" and body["thinking"] == {"type": "enabled"}  # the default
+    at.sidebar.selectbox(key=state.EFFORT).set_value("low").run()
+    send(at, "a little less sim:tokens=2")
+    assert app_env.requests[-1]["reasoning_effort"] == "low"
+    at.sidebar.toggle(key=state.THINKING).set_value(False).run()
+    assert not [s for s in at.sidebar.selectbox if s.key == state.EFFORT]  # no effort without thinking
+    send(at, "no thinking sim:tokens=2")
+    assert "reasoning_effort" not in app_env.requests[-1] and app_env.requests[-1]["thinking"]["type"] == "disabled"
+
+
+def test_a_forged_effort_or_one_on_another_model_is_never_sent(app_env):
+    at = new_app(model="glm-5.2")
+    at.session_state[state.EFFORT] = "ultra"  # not offered
+    send(at, "forged sim:tokens=2")
+    assert app_env.requests[-1]["reasoning_effort"] == "max"
+    at.sidebar.selectbox(key=state.MODEL).set_value("glm-4.7").run()
+    at.session_state[state.EFFORT] = "high"
+    send(at, "other model sim:tokens=2")
+    assert "reasoning_effort" not in app_env.requests[-1] and msgs(at)[-1]["status"] == "done"
+
+
+def test_a_vision_models_answer_box_never_shows_and_reasoning_tokens_do(app_env):
+    at = send(new_app(model="glm-4.6v"), "look at this closely sim:box sim:think sim:reasoning_tokens")
+    reply = msgs(at)[-1]
+    assert reply["content"].startswith("You asked") and "box|>" not in reply["content"]
+    thinking = conv.reasoning_tokens(reply["meta"]["usage"])
+    assert thinking > 0 and any(t("usage.reasoning", "en", n=f"{thinking:,}") in c for c in captions(at))
