@@ -5,9 +5,11 @@ No Streamlit here. Files are classified by CONTENT (magic bytes, a header-only i
 by the extension alone; the extension only picks the refusal message ("not an image" for a bogus ``.png``) and
 the code-fence language.
 
-* images (PNG, JPEG, WebP, GIF first frame) are decoded one at a time, EXIF-rotated, downscaled to
-  ``IMAGE_MAX_SIDE`` and re-encoded (JPEG q85, or PNG when transparent and small) so that they fit the API's
-  5 MB / 6000x6000 limits; metadata (EXIF, GPS) is dropped by the re-encode;
+* images (PNG, JPEG, WebP, GIF first frame) keep their quality: within ``IMAGE_MAX_SIDE`` (the app's choice
+  for token cost) and the API's 5 MB, a JPEG is sent as it came with its metadata segments cut out (no
+  re-encode), and anything else as a lossless PNG of its pixels (the API takes jpg/png only). Only an image
+  that is larger, or a JPEG that must be turned upright, is downscaled or re-encoded (JPEG q85), and its
+  ``note`` says so for the bubble; metadata (EXIF, GPS) never goes;
 * text documents (UTF-8 with or without BOM, UTF-16 with BOM, GB18030) become fenced blocks in the prompt
   (``document_context``);
 * PDF / Office documents ("extract" kind) are sent to the files API (``extract_text``), whose text then goes
@@ -43,7 +45,6 @@ API_IMAGE_MAX_BYTES = 5 * MB  # what the API takes per image (glm-api.md §6)
 API_IMAGE_MAX_SIDE = 6000  # px, per side (glm-api.md §6)
 IMAGE_MAX_SIDE = 2048  # px: what we downscale to (longest side); must stay <= API_IMAGE_MAX_SIDE
 JPEG_QUALITY = 85
-PNG_KEEP_MAX_BYTES = 3 * MB  # a transparent image stays PNG when its PNG is at most this big
 MAX_PIXELS = 50_000_000  # refused from the header, before any pixel is decoded
 MAX_DOC_BYTES = 10 * MB  # text and "extract" documents
 MAX_TEXT_CHARS = 200_000  # decoded / extracted text
@@ -213,6 +214,7 @@ class Attachment:
     text: str | None = field(default=None, repr=False)  # decoded text; set for "extract" by extract_text()
     width: int = 0  # images: final size sent to the API
     height: int = 0
+    note: str = ""  # images: "scaled" (made smaller) or "reencoded" (lossy, same size); "" when sent as it was
     tokens: int = 0  # rough estimate of the text's tokens (0 for images and not yet extracted documents)
 
     def data_url(self) -> str:
@@ -411,10 +413,58 @@ def _prepare_image(name: str, data: bytes) -> Attachment:
             raise
         except Exception:
             raise _Refuse("attach.not_image") from None
-        out, mime, w, h = _encode_for_api(im)
+        if (kept := _jpeg_as_it_came(im, data)) is not None:
+            return Attachment(
+                name=name, kind="image", size=len(data), mime="image/jpeg", data=kept, width=width, height=height
+            )
+        out, mime, w, h, note = _encode_for_api(im)
     finally:
         im.close()
-    return Attachment(name=name, kind="image", size=len(data), mime=mime, data=out, width=w, height=h)
+    return Attachment(name=name, kind="image", size=len(data), mime=mime, data=out, width=w, height=h, note=note)
+
+
+# JPEG segments kept when a JPEG goes as it came: the frame, tables and scan, JFIF (APP0), Adobe's colour
+# transform (APP14) and an ICC colour profile (APP2 "ICC_PROFILE"); EXIF/XMP (APP1), IPTC (APP13), other
+# APPn and comments are cut.
+_JPEG_KEPT_APPS = {0xE0, 0xEE}
+
+
+def _jpeg_as_it_came(im: Image.Image, data: bytes) -> bytes | None:
+    """The JPEG's own bytes without metadata, when it fits as it is and is upright; else None."""
+    if im.format != "JPEG" or max(im.size) > IMAGE_MAX_SIDE or len(data) > API_IMAGE_MAX_BYTES:
+        return None
+    try:
+        if im.getexif().get(0x0112, 1) not in (1, None):
+            return None  # turned by its EXIF: the pixels must be rotated, which means a re-encode
+    except Exception:  # noqa: BLE001 - unreadable EXIF: re-encode, which drops it
+        return None
+    return _strip_jpeg(data)
+
+
+def _strip_jpeg(data: bytes) -> bytes | None:
+    """The JPEG without APP1–APP15 (but APP14 and ICC APP2) and COM segments; None if it is not well formed."""
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    out, i = [b"\xff\xd8"], 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0xDA:  # start of scan: the rest is image data up to EOI
+            out.append(data[i:])
+            return b"".join(out)
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        if length < 2 or i + 2 + length > len(data):
+            return None
+        segment = data[i : i + 2 + length]
+        icc = marker == 0xE2 and segment[4:16] == b"ICC_PROFILE\x00"
+        if not (0xE1 <= marker <= 0xEF or marker == 0xFE) or marker in _JPEG_KEPT_APPS or icc:
+            out.append(segment)
+        i += 2 + length
+    return None
 
 
 def _has_alpha(im: Image.Image) -> bool:
@@ -423,10 +473,12 @@ def _has_alpha(im: Image.Image) -> bool:
     return im.mode == "P" and "transparency" in im.info or im.mode in ("RGB", "L") and "transparency" in im.info
 
 
-def _encode_for_api(im: Image.Image) -> tuple[bytes, str, int, int]:
-    """(bytes, mime, width, height) of an image that fits the API limits; ``im`` is loaded and may be replaced."""
+def _encode_for_api(im: Image.Image) -> tuple[bytes, str, int, int, str]:
+    """(bytes, mime, width, height, note) of an image that fits the API limits; ``im`` is loaded and may be
+    replaced. A lossless PNG when that fits (a JPEG source stays JPEG), else JPEG at falling quality."""
     from PIL import Image, ImageOps
 
+    source_jpeg = im.format == "JPEG"
     frame = im
     transparent = _has_alpha(frame)
     target_mode = "RGBA" if transparent else "RGB"
@@ -440,10 +492,11 @@ def _encode_for_api(im: Image.Image) -> tuple[bytes, str, int, int]:
         frame = frame.convert(target_mode)
     if frame is not im:
         im.close()  # one decoded copy at a time
-    if max(frame.size) > IMAGE_MAX_SIDE:
+    scaled = max(frame.size) > IMAGE_MAX_SIDE
+    if scaled:
         frame.thumbnail((IMAGE_MAX_SIDE, IMAGE_MAX_SIDE), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    if frame.mode != target_mode:
-        frame = frame.convert(target_mode)
+    if frame.mode != target_mode and not (frame.mode == "L" and not source_jpeg):
+        frame = frame.convert(target_mode)  # greyscale stays greyscale in a PNG
     try:
         rotated = ImageOps.exif_transpose(frame)
         if rotated is not None:
@@ -451,24 +504,28 @@ def _encode_for_api(im: Image.Image) -> tuple[bytes, str, int, int]:
     except Exception:
         pass  # broken EXIF: keep the pixels as they are
 
-    if transparent:
+    if not source_jpeg:  # lossless, as screenshots of text and code need
         buf = io.BytesIO()
-        frame.save(buf, "PNG", optimize=False)
-        if buf.tell() <= min(PNG_KEEP_MAX_BYTES, API_IMAGE_MAX_BYTES):
-            return buf.getvalue(), "image/png", frame.width, frame.height
-        flat = Image.new("RGB", frame.size, (255, 255, 255))
-        flat.paste(frame, mask=frame.getchannel("A"))
-        frame = flat
+        frame.save(buf, "PNG")
+        if buf.tell() <= API_IMAGE_MAX_BYTES:
+            return buf.getvalue(), "image/png", frame.width, frame.height, "scaled" if scaled else ""
+        if transparent:
+            flat = Image.new("RGB", frame.size, (255, 255, 255))
+            flat.paste(frame, mask=frame.getchannel("A"))
+            frame = flat
+    if frame.mode != "RGB":
+        frame = frame.convert("RGB")
 
     quality = JPEG_QUALITY
     while True:
         buf = io.BytesIO()
         frame.save(buf, "JPEG", quality=quality, optimize=True)
         if buf.tell() <= API_IMAGE_MAX_BYTES:
-            return buf.getvalue(), "image/jpeg", frame.width, frame.height
+            return buf.getvalue(), "image/jpeg", frame.width, frame.height, "scaled" if scaled else "reencoded"
         if quality > 55:
             quality -= 15
         else:
+            scaled = True
             frame = frame.resize(
                 (max(1, frame.width * 3 // 4), max(1, frame.height * 3 // 4)), Image.Resampling.LANCZOS
             )

@@ -32,6 +32,7 @@ def attachment_record(a: attachments.Attachment) -> AttachmentRecord:
         "mime": a.mime,
         "width": a.width,
         "height": a.height,
+        "note": a.note,
         "tokens": a.tokens,
         "text": a.text,
         "data": base64.b64encode(a.data).decode("ascii"),
@@ -48,6 +49,7 @@ def attachment_from_record(r: AttachmentRecord) -> attachments.Attachment:
         text=r.get("text"),
         width=r.get("width", 0),
         height=r.get("height", 0),
+        note=r.get("note", ""),
         tokens=r.get("tokens", 0),
     )
 

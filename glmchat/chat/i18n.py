@@ -28,6 +28,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "side.effort_medium": {"zh": "中", "en": "Medium"},
     "side.effort_low": {"zh": "低", "en": "Low"},
     "side.effort_none": {"zh": "不思考", "en": "None"},
+    "attach.note_scaled": {"zh": "已缩小为 {w}×{h}", "en": "scaled down to {w}×{h}"},
+    "attach.note_reencoded": {"zh": "已重新压缩为 JPEG", "en": "re-encoded as JPEG"},
     "chat.continue": {"zh": "继续", "en": "Continue"},
     "chat.continue_prompt": {"zh": "请从中断处继续。", "en": "Please continue from where you stopped."},
     "chat.held_back": {

@@ -204,6 +204,7 @@ class Reader:
             "top_p": lambda v, w: _figure(v, w, *s.top_p),
             "max_tokens": lambda v, w: _whole(v, w, 1, MAX_TOKENS, null=True),
             "thinking": _flag,
+            "reasoning_effort": _word,
             "web_search": _flag,
         }
         self._attachment: dict[str, Check] = {
@@ -215,6 +216,7 @@ class Reader:
             "text": lambda v, w: _text(v, w, MAX_CONTENT, null=True),
             "width": lambda v, w: _whole(v, w, 0, s.image_side),
             "height": lambda v, w: _whole(v, w, 0, s.image_side),
+            "note": _word,
             "tokens": lambda v, w: _whole(v, w, 0, MAX_TOKENS),
         }
         self._source: dict[str, Check] = {

@@ -164,7 +164,7 @@ def draw_footer(msg: dict, lang: str, is_last: bool) -> None:
         st.caption(line)
 
 
-def draw_attachments(msg: dict) -> None:
+def draw_attachments(msg: dict, lang: str) -> None:
     """Thumbnails of the message's images and a chip (name · size) per document."""
     files = msg.get("attachments") or ()
     if not files:
@@ -173,8 +173,11 @@ def draw_attachments(msg: dict) -> None:
         for f in files:
             if f["kind"] == "image":
                 # st.image captions are Markdown (links and images too), not plain text
+                caption = safe_inline(f["name"], max_len=30)
+                if f.get("note") in ("scaled", "reencoded"):  # what was done to it before it was sent
+                    caption += " · " + t(f"attach.note_{f['note']}", lang, w=f.get("width"), h=f.get("height"))
                 try:
-                    st.image(base64.b64decode(f["data"]), width=120, caption=safe_inline(f["name"], max_len=30))
+                    st.image(base64.b64decode(f["data"]), width=120, caption=caption)
                 except Exception:  # noqa: BLE001 - an imported image that cannot be shown: its name instead
                     st.caption(safe_inline(f["name"], max_len=30))
             else:
@@ -250,7 +253,7 @@ def draw_message(msg: dict, lang: str, is_last: bool, actions: bool = True, drop
             if actions and state.editing() == msg["id"]:
                 draw_edit_form(msg, lang)
                 return
-            draw_attachments(msg)
+            draw_attachments(msg, lang)
             st.markdown(safe_markdown(msg["content"]))
             if actions:
                 with st.container(horizontal=True, gap="small"):

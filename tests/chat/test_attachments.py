@@ -158,18 +158,56 @@ def test_safe_name():
 
 @pytest.mark.parametrize("fmt, ext", [("PNG", "png"), ("JPEG", "jpg"), ("WEBP", "webp"), ("GIF", "gif")])
 @pytest.mark.parametrize("size", [(1, 1), (64, 48), (2048, 10), (2500, 1200)])
-def test_images_accepted_and_reencoded(fmt, ext, size):
-    a = one(f"pic.{ext}", image_bytes(fmt, size))
+def test_images_keep_their_quality_and_only_a_larger_one_is_scaled(fmt, ext, size):
+    data = image_bytes(fmt, size)
+    a = one(f"pic.{ext}", data)
     assert isinstance(a, Attachment), a
-    assert a.kind == "image" and a.mime == "image/jpeg" and a.size > 0
     im = decoded(a)
-    assert im.format == "JPEG" and im.size == (a.width, a.height)
-    assert max(im.size) <= att.IMAGE_MAX_SIDE
+    assert a.kind == "image" and a.size == len(data) and im.size == (a.width, a.height)
+    # A JPEG stays JPEG; anything else goes as a lossless PNG (the API takes jpg and png only).
+    assert (a.mime, im.format) == (("image/jpeg", "JPEG") if fmt == "JPEG" else ("image/png", "PNG"))
     if max(size) <= att.IMAGE_MAX_SIDE:
-        assert im.size == size
+        assert im.size == size and a.note == ""
+        if fmt == "JPEG":
+            assert a.data == data  # as it came: no re-encode (this one has no metadata to cut)
+        else:
+            original = Image.open(io.BytesIO(data)).convert("RGB")
+            assert im.convert("RGB").tobytes() == original.tobytes()  # pixel for pixel
     else:
-        assert max(im.size) == att.IMAGE_MAX_SIDE
+        assert max(im.size) == att.IMAGE_MAX_SIDE and a.note == "scaled"
         assert abs(im.width / im.height - size[0] / size[1]) < 0.01
+
+
+def test_a_screenshot_of_small_text_is_sent_lossless():
+    from PIL import ImageDraw
+
+    shot = Image.new("RGB", (800, 200), (255, 255, 255))
+    ImageDraw.Draw(shot).text((10, 10), "def f(x): return x + 1  # 9px text, antialiased", fill=(30, 30, 30))
+    buf = io.BytesIO()
+    shot.save(buf, "PNG")
+    a = one("screenshot.png", buf.getvalue())
+    assert a.mime == "image/png" and a.note == ""
+    assert decoded(a).convert("RGB").tobytes() == shot.tobytes()
+
+
+def test_a_jpeg_goes_as_it_came_without_its_metadata():
+    exif = Image.Exif()
+    exif[0x010F] = "SpyCam"  # Make
+    exif[0x0112] = 1  # upright
+    buf = io.BytesIO()
+    Image.new("RGB", (200, 100), (10, 200, 10)).save(buf, "JPEG", exif=exif, comment=b"secret note")
+    data = buf.getvalue()
+    a = one("photo.jpg", data)
+    assert a.mime == "image/jpeg" and a.note == "" and (a.width, a.height) == (200, 100)
+    assert b"SpyCam" not in a.data and b"secret note" not in a.data and b"Exif" not in a.data
+    assert a.data.endswith(data[data.index(b"\xff\xda") :])  # the same scan: not re-encoded
+    assert decoded(a).tobytes() == Image.open(io.BytesIO(data)).tobytes()
+
+
+def test_a_malformed_jpeg_is_re_encoded_not_passed_through():
+    data = image_bytes("JPEG", (40, 40))
+    broken = data[:2] + b"\xff\xe1\x00\x01" + data[2:]  # a segment length below 2
+    assert att._strip_jpeg(broken) is None
 
 
 def test_classification_is_by_content_not_extension():
@@ -206,8 +244,9 @@ def test_transparent_png_stays_png():
     out = decoded(a)
     assert out.format == "PNG" and out.mode == "RGBA"
     assert out.getpixel((0, 0))[3] == 0 and out.getpixel((100, 100)) == (255, 0, 0, 255)
-    # An RGBA image that is fully opaque has nothing to keep: JPEG.
-    assert one("opaque.png", image_bytes("PNG", mode="RGBA", color=(1, 2, 3, 255))).mime == "image/jpeg"
+    # An RGBA image that is fully opaque is a PNG too: lossless, without the alpha channel.
+    opaque = one("opaque.png", image_bytes("PNG", mode="RGBA", color=(1, 2, 3, 255)))
+    assert opaque.mime == "image/png" and decoded(opaque).mode == "RGB"
     # A GIF with a transparent palette entry keeps its transparency too.
     gif = Image.new("P", (40, 40), 0)
     gif.putpalette([0, 0, 0, 255, 255, 255] + [0] * 762)
@@ -233,7 +272,7 @@ def test_exif_rotation_applied_and_metadata_dropped():
     Image.new("RGB", (200, 100), (10, 200, 10)).save(buf, "JPEG", exif=exif)
     a = one("phone.jpg", buf.getvalue())
     out = decoded(a)
-    assert out.size == (100, 200)
+    assert out.size == (100, 200) and a.note == "reencoded"  # turned upright: the bubble says so
     assert b"SpyCam" not in a.data and not out.getexif()
 
 

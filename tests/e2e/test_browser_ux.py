@@ -182,8 +182,8 @@ def test_the_offline_demo_takes_an_image_and_marks_models_that_need_a_key(page: 
     attach(page, {"name": "red.png", "mimeType": "image/png", "buffer": png(64, 48)})
     send(page, "what is this?")
     bot = bubbles(page, "assistant").first
-    # The simulator reads the image it was sent (the app sends an opaque PNG as JPEG today: issue 16).
-    expect(bot).to_contain_text(re.compile(r"You sent 1 image: (PNG|JPEG) 64×48\."))
+    # The simulator reads the image it was sent: a PNG goes as a PNG.
+    expect(bot).to_contain_text("You sent 1 image: PNG 64×48.")
     idle(page)
     sidebar(page).get_by_role("combobox", name=t("side.model", EN)).click()
     options = page.get_by_role("option")

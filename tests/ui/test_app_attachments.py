@@ -56,6 +56,23 @@ def test_image_goes_to_a_vision_model_as_a_content_array(app_env, db_url):
     assert at.session_state[state.MESSAGES][-1]["status"] == "done"
 
 
+def test_a_png_goes_as_png_and_a_larger_one_says_it_was_scaled(app_env, db_url):
+    shot = png(300, 80, (20, 20, 20))
+    at = submit(new_app(model="glm-4.6v"), "read this sim:tokens=2", ("shot.png", shot), ("wide.png", png(3000, 100)))
+    content = app_env.requests[-1]["messages"][-1]["content"]
+    urls = [part["image_url"]["url"] for part in content[1:]]
+    first, second = (Image.open(io.BytesIO(base64.b64decode(u))) for u in urls)
+    assert first.format == "PNG" and first.size == (300, 80)  # lossless, as it came
+    assert first.convert("RGB").tobytes() == Image.open(io.BytesIO(shot)).convert("RGB").tobytes()
+    assert second.format == "PNG" and second.size == (2048, 68)
+    notes = [a.get("note") for a in at.session_state[state.MESSAGES][0]["attachments"]]
+    assert notes == ["", "scaled"]
+    captions = " ".join(img.caption for el in at.get("image") for img in el.proto.imgs)
+    assert t("attach.note_scaled", "en", w=2048, h=68) in captions and captions.count("scaled") == 1
+    saved = Store(db_url).messages("local", at.session_state[state.CONVERSATION])[0]
+    assert [a["note"] for a in saved["attachments"]] == ["", "scaled"]  # kept with the message
+
+
 def test_image_with_a_text_model_says_so_without_an_upstream_call(app_env):
     at = new_app(model="glm-4-flash")
     before = app_env.attempts
