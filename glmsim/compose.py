@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from glmchat.chat.tokens import CJK_RE
 from glmsim import replies
+from glmsim.tokens import CJK_RE
 from glmsim.triggers import copies, number, say, strip_triggers
 from glmsim.validation import OFFLINE_DEMO_MODEL, web_search_options
 from glmsim.wire import Reply, split_pieces

@@ -220,21 +220,13 @@ def describe_images(req: dict, chinese: bool) -> str:
 
 
 def _image_facts(url: str) -> str:
-    """ "PNG 64×64" for image data (a data URL or bare base64, as the SDK sends it); "an image URL" otherwise."""
-    import base64
-    import binascii
-    import io
-
-    from PIL import Image, UnidentifiedImageError
+    """ "PNG 64×64" for image data (a data URL or bare base64, as the SDK sends it); "URL" for a link."""
+    from glmsim.vision import image_facts
 
     if url.startswith(("http://", "https://")):
         return "URL"
-    try:
-        data = base64.b64decode(url.split(",", 1)[-1], validate=True)
-        with Image.open(io.BytesIO(data)) as img:
-            return f"{img.format} {img.width}×{img.height}"
-    except (binascii.Error, ValueError, UnidentifiedImageError, OSError):
-        return "?"
+    facts = image_facts(url)
+    return f"{facts[0]} {facts[1]}×{facts[2]}" if facts else "?"
 
 
 def reasoning_text(text: str, chinese: bool) -> str:

@@ -108,7 +108,7 @@ import time
 
 import httpx
 
-from glmchat.chat.tokens import estimate_tokens
+from glmsim import vision
 from glmsim.compose import compose
 from glmsim.files import FileStore
 from glmsim.replies import hostile_results as _hostile_results
@@ -135,7 +135,6 @@ __all__ = [
     "MODEL_LIMITS",
     "OFFLINE_DEMO_MODEL",
     "Simulator",
-    "estimate_tokens",
     "main",
     "split_pieces",
     "_hostile_results",
@@ -267,7 +266,7 @@ class Simulator:
         if model not in KNOWN_MODELS:
             return Plan.error(400, "1211", MSG_1211, rid)
         context, max_output = MODEL_LIMITS[model]
-        bad = invalid_field(req, max_output)
+        bad = invalid_field(req, max_output) or vision.refusal(req)
         if bad:
             return Plan.error(400, "1214", f"{bad} 参数非法。请检查文档。", rid)
         prompt_size = prompt_tokens(req["messages"])

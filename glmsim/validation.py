@@ -2,16 +2,16 @@
 
 ``invalid_field`` names the first parameter the real API would reject with 400 "1214" (messages, temperature,
 top_p, max_tokens, stop, thinking, response_format, tools); ``tools`` is checked as glm-api.md §7 documents
-it, web_search options included. The prompt's size is estimated as the app does (``estimate_tokens`` plus 4
-per message) and held against the model's context window.
+it, web_search options included. The prompt's size is counted by the simulator's own tokenizer model
+(``glmsim.tokens``, images included), not the app's estimate, and held against the model's context window.
 """
 
 from __future__ import annotations
 
-from glmchat.chat.tokens import estimate_tokens
+from glmsim import tokens, vision
 
 _K = 1024
-# (context window, max output) in tokens; from glm-api.md §9, aligned with glmchat/models.toml.
+# (context window, max output) in tokens; from glm-api.md §9 and §12 (not read from the app's catalogue).
 MODEL_LIMITS: dict[str, tuple[int, int]] = {
     # glm-api.md §12 (the current catalogue)
     "glm-5.2": (1024 * _K, 128 * _K),
@@ -73,7 +73,8 @@ def message_text(message: dict) -> str:
 
 
 def prompt_tokens(messages: list[dict]) -> int:
-    return sum(estimate_tokens(message_text(m)) + 4 for m in messages)
+    """The prompt's tokens as the simulator's tokenizer model counts them, images included (glmsim.tokens)."""
+    return tokens.prompt_tokens(messages, vision.image_size)
 
 
 def _is_number(value: object) -> bool:

@@ -14,7 +14,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from glmchat.chat.tokens import CJK
+from glmsim.tokens import CJK
 
 JSON_TYPE = "application/json; charset=UTF-8"
 SSE_TYPE = "text/event-stream;charset=UTF-8"

@@ -17,7 +17,8 @@ import pytest
 import zhipuai
 from conftest import ROOT
 
-from glmsim.simulator import KNOWN_MODELS, Simulator, estimate_tokens, split_pieces
+from glmsim import tokens
+from glmsim.simulator import KNOWN_MODELS, Simulator, split_pieces
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -109,7 +110,8 @@ def test_stream_equals_nonstream_and_usage_on_last_chunk(client, text):
     assert last.choices[0].finish_reason == "stop"
     assert last.choices[0].delta.content == ""
     assert last.usage.completion_tokens == len(content_chunks(chunks)) == full.usage.completion_tokens
-    assert last.usage.prompt_tokens == full.usage.prompt_tokens == estimate_tokens(text) + 4
+    one_message = tokens.PER_REQUEST + tokens.PER_MESSAGE + tokens.text_tokens(text)
+    assert last.usage.prompt_tokens == full.usage.prompt_tokens == one_message
     assert last.usage.total_tokens == last.usage.prompt_tokens + last.usage.completion_tokens
     assert last.usage.prompt_tokens_details.cached_tokens == 0
     # The first line quotes the question verbatim (up to 40 characters).
@@ -279,7 +281,7 @@ VALIDATION = [
     ({}, {"max_tokens": "100"}, 400, "1214", "max_tokens 参数非法"),
     ({}, {"stop": ["a", "b"]}, 400, "1214", "stop 参数非法"),
     ({}, {"thinking": {"type": "auto"}}, 400, "1214", "thinking 参数非法"),
-    ({}, {"model": "glm-4-airx", "messages": [{"role": "user", "content": "word " * 7000}]}, 400, "1261", "Prompt"),
+    ({}, {"model": "glm-4-airx", "messages": [{"role": "user", "content": "word " * 9000}]}, 400, "1261", "Prompt"),
     (
         {},
         {"temperature": 0, "top_p": 1, "max_tokens": 4096, "stop": ["zzz"], "thinking": None, "response_format": None},
@@ -319,7 +321,7 @@ def test_valid_keys_and_missing_key(connect, sim):
 
 def test_prompt_too_long_through_sdk(client):
     with pytest.raises(zhipuai.APIRequestFailedError) as info:
-        ask(client, "长" * 12000, model="glm-4-airx")
+        ask(client, "长" * 13000, model="glm-4-airx")
     assert info.value.response.json()["error"] == {"code": "1261", "message": "Prompt 超过最大长度限制"}
 
 
@@ -631,14 +633,17 @@ def test_content_arrays_and_known_models(client):
     assert {"glm-4.6", "glm-4-airx", "glm-z1-air", "glm-4.1v-thinking-flashx", "glm-offline-demo"} <= KNOWN_MODELS
 
 
-def test_split_pieces_and_estimate_tokens():
+def test_split_pieces_and_the_simulators_own_token_count():
     text = "# Title\n\nHello  world, `code`!\n\n```py\n    x = 1\n```\n你好，世界。混合 text 中文\n"
     pieces = split_pieces(text)
     assert "".join(pieces) == text
     assert "Hello  " in pieces and "world, " in pieces
     assert all(len(p.strip()) <= 2 for p in pieces if re.match("[\u4e00-\u9fff]", p))
-    assert estimate_tokens("abcd") == 1 and estimate_tokens("你好") == 2 and estimate_tokens("") == 0
-    assert estimate_tokens("你好abcdefgh") == 4  # 1.4 + 2 = 3.4, rounded up
+    count = tokens.text_tokens
+    assert count("") == 0 and count("abcd") == 1 and count("abcdefghij") == 2 and count("a b") == 2
+    assert count("你好") == 2 and count("你好世") == 2 and count("你好，世界。") == 6  # Han pairs; punctuation 1
+    assert count("12345") == 2 and count("x = 1;") == 4
+    assert tokens.image_tokens(64, 48) == 6 and tokens.image_tokens(6000, 6000) == tokens.MAX_IMAGE_TOKENS
 
 
 # ---------------------------------------------------------------------------------------------------------
