@@ -3,6 +3,8 @@ in the usage line with their lower cost, and a custom model id whose cost is unk
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from browser import (  # noqa: F401 - fixtures and helpers shared by the browser tests
     bubbles,
@@ -83,3 +85,29 @@ def test_each_finish_reason_is_said_with_the_partial_text_kept(page: Page, app, 
             expect(reply_body(bot).first).to_contain_text("tok0")
         idle(page)
     expect(bubbles(page, "assistant").last.get_by_test_id("stAlert")).to_contain_text("brand_new_reason")
+
+
+def test_a_vision_reply_without_box_markers_a_scaled_image_said_and_the_effort_choice(page: Page, app, sim):
+    from browser import attach
+    from PIL import Image
+
+    def png(width: int, height: int) -> bytes:
+        buf = io.BytesIO()
+        Image.new("RGB", (width, height), (40, 90, 200)).save(buf, "PNG")
+        return buf.getvalue()
+
+    open_app(page, app.url)
+    choose(page, t("side.model", "en"), "GLM-4.6V")
+    attach(page, {"name": "wide.png", "mimeType": "image/png", "buffer": png(3000, 100)})
+    send(page, "what is in it sim:box sim:think sim:reasoning_tokens")
+    bot = bubbles(page, "assistant").last
+    expect(bot).to_contain_text("You sent 1 image: PNG 2048×68.")
+    assert "begin_of_box" not in bot.inner_text() and "end_of_box" not in bot.inner_text()
+    expect(caption(bot, "thinking")).to_be_visible()  # the reasoning tokens in the usage line
+    user = bubbles(page, "user").last
+    expect(user).to_contain_text(t("attach.note_scaled", "en", w=2048, h=68))
+    idle(page)
+    # GLM-5.2 offers how hard it thinks, under the settings.
+    choose(page, t("side.model", "en"), "GLM-5.2")
+    sidebar(page).get_by_text(t("side.settings", "en")[:8]).first.click()
+    expect(sidebar(page).get_by_role("combobox", name=t("side.effort", "en"))).to_be_visible()

@@ -99,3 +99,18 @@ def test_a_vision_models_answer_box_never_shows_and_reasoning_tokens_do(app_env)
     assert reply["content"].startswith("You asked") and "box|>" not in reply["content"]
     thinking = conv.reasoning_tokens(reply["meta"]["usage"])
     assert thinking > 0 and any(t("usage.reasoning", "en", n=f"{thinking:,}") in c for c in captions(at))
+
+
+def test_the_usage_page_and_the_stored_message_carry_the_cached_cost(app_env, db_url):
+    at = send(new_app(model="glm-4.7"), "a question asked before, and again " * 30 + "sim:tokens=4 sim:cached=200")
+    reply = msgs(at)[-1]
+    assert conv.cached_tokens(reply["meta"]["usage"]) == 200
+    at.switch_page("app_pages/usage.py").run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics[t("usage.cost_total", "en")] == f"¥{reply['meta']['cost']:.4f}"
+    from glmchat.store import Store
+
+    stored = Store(db_url).messages("local", at.session_state[state.CONVERSATION])[-1]
+    assert stored["meta"]["cost"] == reply["meta"]["cost"]
+    assert stored["meta"]["usage"]["prompt_tokens_details"] == {"cached_tokens": 200}
