@@ -280,3 +280,46 @@ def test_on_a_phone_the_drawer_closes_after_a_choice_and_the_chat_has_a_header(p
     expect(header.locator("strong")).to_contain_text("phone chat")  # the header names the conversation
     expect(header).to_be_in_viewport()
     page.screenshot(path=str(ARTIFACTS / "phone-chat.png"))
+
+
+def test_chinese_and_english_titles_in_the_list_are_the_same_size(page: Page, app, sim):
+    open_app(page, app.url)
+    for text in ("English title here sim:tokens=1", "中文标题在这里 sim:tokens=1"):
+        page.locator(".st-key-new-chat button").click()
+        idle(page)
+        send(page, text)
+        expect(caption(bubbles(page, "assistant").first, "tokens")).to_be_visible()
+        idle(page)
+    rows = sidebar(page).locator('[class*="st-key-conv-"] button')
+    sizes = {}
+    for label in ("English title", "中文标题"):
+        row = rows.filter(has_text=label).first
+        expect(row).to_be_visible()
+        sizes[label] = row.evaluate(
+            "b => { const p = b.querySelector('p') || b; const s = getComputedStyle(p);"
+            " return [s.fontSize, Math.round(b.getBoundingClientRect().height)]; }"
+        )
+    assert sizes["English title"] == sizes["中文标题"], sizes
+
+
+@pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_the_model_and_web_search_are_in_view_with_a_full_list_of_chats(browser: Browser, sim, tmp_path, size):
+    from browser import streamlit_app
+
+    from glmchat.store import Store
+
+    url = f"sqlite:///{tmp_path / 'many.db'}"
+    store = Store(url)
+    for i in range(30):
+        store.create_conversation("local", f"conversation number {i}", "glm-4.5-flash", {})
+    with streamlit_app("ux-many", history_env(sim, url)) as server:
+        page = browser.new_page(viewport=size, locale="en-US")
+        open_app(page, server.url)
+        if size is PHONE:
+            page.get_by_test_id("stExpandSidebarButton").click()
+        side = sidebar(page)
+        expect(side.locator('[class*="st-key-conv-"] button')).to_have_count(30)
+        expect(side.get_by_role("combobox", name=t("side.model", EN))).to_be_in_viewport()
+        expect(side.get_by_text(t("side.web_search", EN)).first).to_be_in_viewport()
+        expect(side.locator('[class*="st-key-conv-"] button').nth(29)).not_to_be_in_viewport()  # a long list
+        page.close()
