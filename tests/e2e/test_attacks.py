@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 from browser import AppServer, streamlit_app
 from conftest import CANARY_KEY
-from stclient import Element, StClient, chat_value, widget
 
+from bench.stclient import Element, StClient, chat_value, widget
 from glmchat.chat.catalogue import load
 from glmchat.chat.i18n import t
 from glmchat.hosting import passwords

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 from browser import keyed_env, sim_proc, start_streamlit, tokens  # noqa: F401 - sim_proc is a fixture
-from stclient import StClient, chat_value
 
+from bench.stclient import StClient, chat_value
 from glmchat.chat.i18n import t
 from glmchat.chat.render import safe_markdown
 

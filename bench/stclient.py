@@ -5,7 +5,7 @@ BackMsg protobufs (reruns with any widget states, stop, upload URL requests) and
 a simple model of the page: the elements of the last script run by their delta path. It can send any
 value for any widget id, including values the widget never offered, and upload files over HTTP.
 
-Used by the protocol-level attack tests (tests/e2e/test_attacks.py) and load measurements; it asserts
+Used by the protocol-level attack tests (tests/e2e/test_attacks.py) and the load generator (bench/load.py); it asserts
 nothing itself: waits return booleans or raise TimeoutError / LookupError.
 
     with StClient(url) as c:
