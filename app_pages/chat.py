@@ -111,7 +111,7 @@ history = partial(
 if live and state.drawn_as(shown[:-1]):
     # The boxes on screen hold these very exchanges: the new one goes first, the rest after the first token.
     later.add(partial(history, groups=range(len(groups) - 1)), first=True)
-    history(groups=range(len(groups) - 1, len(groups)))
+    history(groups=range(len(groups) - 1, len(groups)), toolbar_later=True)
 else:
     history()
 

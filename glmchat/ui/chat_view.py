@@ -244,8 +244,14 @@ def draw_alternatives(msg: dict, lang: str) -> None:
                 st.markdown(safe_markdown(alt.get("content", "")))
 
 
-def draw_message(msg: dict, lang: str, is_last: bool, actions: bool = True, dropped: bool = False) -> None:
-    """One bubble, with the same toolbar under every message."""
+def draw_message(
+    msg: dict, lang: str, is_last: bool, actions: bool = True, dropped: bool = False, toolbar_later: bool = False
+) -> None:
+    """One bubble, with the same toolbar under every message.
+
+    `toolbar_later`: a question whose reply this run streams gets its toolbar after the reply's first token
+    (its place is kept), so that fewer messages go before that token.
+    """
     with st.chat_message(msg["role"]):
         if dropped:
             st.caption(t("chat.not_sent", lang))
@@ -255,10 +261,11 @@ def draw_message(msg: dict, lang: str, is_last: bool, actions: bool = True, drop
                 return
             draw_attachments(msg, lang)
             st.markdown(safe_markdown(msg["content"]))
-            if actions:
-                with st.container(horizontal=True, gap="small"):
-                    draw_copy(msg, lang)
-                    draw_edit_button(msg, lang)
+            if actions and toolbar_later:
+                slot = st.empty()
+                later.add(lambda: _question_toolbar(slot.container(horizontal=True, gap="small"), msg, lang))
+            elif actions:
+                _question_toolbar(st.container(horizontal=True, gap="small"), msg, lang)
             return
         draw_thinking(msg, lang, live=False)
         if msg["content"]:
@@ -268,6 +275,12 @@ def draw_message(msg: dict, lang: str, is_last: bool, actions: bool = True, drop
         draw_footer(msg, lang, is_last)
         if actions:
             draw_actions(msg, lang, is_last)
+
+
+def _question_toolbar(where, msg: dict, lang: str) -> None:
+    with where:
+        draw_copy(msg, lang)
+        draw_edit_button(msg, lang)
 
 
 def draw_edit_button(msg: dict, lang: str) -> None:
@@ -327,10 +340,11 @@ def draw_history(
     busy: bool = False,
     dropped: frozenset[str] = frozenset(),
     groups: range | None = None,
+    toolbar_later: bool = False,
 ) -> None:
     """Draw the messages, each exchange into its box (all, or those in `groups`).
 
-    A reply still being written elsewhere is followed with `follow`.
+    A reply still being written elsewhere is followed with `follow`; `toolbar_later`: see draw_message.
     """
     spans = exchanges(messages)
     for g in groups if groups is not None else range(len(spans)):
@@ -341,7 +355,7 @@ def draw_history(
                 if last and follow is not None and msg["role"] == "assistant" and msg["status"] == STREAMING:
                     _follow_saved_reply(msg["id"], lang, follow)
                 else:
-                    draw_message(msg, lang, is_last=last, dropped=msg["id"] in dropped)
+                    draw_message(msg, lang, is_last=last, dropped=msg["id"] in dropped, toolbar_later=toolbar_later)
 
 
 @st.fragment(run_every=1.0)
