@@ -1,6 +1,7 @@
 """GLM Chat: page config, navigation and the shared sidebar."""
 
 import logging
+from functools import partial
 from pathlib import Path
 
 import streamlit as st
@@ -61,26 +62,36 @@ try:
     )
     later.reset()
     status_slot = None
-    # The chat's model line, filled by the sidebar's panel (on its own reruns too): on a phone, whose
-    # sidebar is a closed drawer, it is where the model and its switches show.
-    line = title = None
-    if page.url_path == chat.url_path:
-        # The chat's header: the conversation's title (filled with the sidebar's list), the model line and
-        # New chat. Kept in view while the chat scrolls (assets/follow.js makes it sticky).
-        with st.container(
-            horizontal=True, vertical_alignment="center", horizontal_alignment="distribute", key="chat-header"
-        ):
+    # The chat's header: the conversation's title (filled with the sidebar's list), the model line (filled
+    # by the sidebar's panel, on its own reruns too: a phone's sidebar is a closed drawer) and New chat.
+    # Kept in view while the chat scrolls (assets/follow.js makes it sticky). On the run that carries a
+    # reply it is filled after the first token, like the sidebar: the container, sent first, keeps what it
+    # showed until then.
+    slots: dict = {}
+    replying = page.url_path == chat.url_path and state.reply_waiting()
+
+    def draw_header(header) -> None:
+        with header:
             with st.container(gap=None, width="content"):
-                title = st.empty()
-                line = st.empty()
-                line.caption(sidebar.model_line(visit.settings(catalogue), lang))  # now: the panel may come later
+                slots["title"] = st.empty()
+                slots["line"] = st.empty()
+                slots["line"].caption(sidebar.model_line(visit.settings(catalogue), lang))  # the panel may come later
             sidebar.new_chat_button(lang, "new-chat-top", type="tertiary")
+
+    if page.url_path == chat.url_path:
+        header = st.container(
+            horizontal=True, vertical_alignment="center", horizontal_alignment="distribute", key="chat-header"
+        )
+        if replying:
+            later.add(partial(draw_header, header))
+        else:
+            draw_header(header)
 
     def draw_sidebar() -> None:
         global status_slot
-        status_slot = sidebar.draw(side, catalogue, visit, line, title)
+        status_slot = sidebar.draw(side, catalogue, visit, slots.get("line"), slots.get("title"))
 
-    if state.first_run() or (page.url_path == chat.url_path and state.reply_waiting()):
+    if state.first_run() or replying:
         later.add(draw_sidebar)  # a new visitor sees the chat input first; a reply's first token waits for nothing
     else:
         draw_sidebar()

@@ -323,3 +323,21 @@ def test_the_model_and_web_search_are_in_view_with_a_full_list_of_chats(browser:
         expect(side.get_by_text(t("side.web_search", EN)).first).to_be_in_viewport()
         expect(side.locator('[class*="st-key-conv-"] button').nth(29)).not_to_be_in_viewport()  # a long list
         page.close()
+
+
+def test_the_header_stays_while_a_reply_waits_for_its_first_token(viewport: Page, app, sim):
+    page = viewport
+    open_app(page, app.url)
+    send(page, "first sim:tokens=2")
+    expect(reply_body(bubbles(page, "assistant").first).first).to_have_text("tok0 tok1")
+    idle(page)
+    header = page.locator(".st-key-chat-header")
+    send(page, "a slow start sim:ttft=3 sim:tokens=2")
+    expect(stop_button(page)).to_be_visible()  # the reply is on its way, its first token is not
+    for _ in range(10):  # it is drawn after the first token on this run; until then it keeps what it showed
+        expect(header.locator(".st-key-new-chat-top button")).to_be_visible(timeout=1)
+        expect(header.get_by_text("GLM-4.5-Flash")).to_be_visible(timeout=1)
+        page.wait_for_timeout(150)
+    assert not reply_body(bubbles(page, "assistant").nth(1)).count()  # still waiting: the check was in time
+    expect(reply_body(bubbles(page, "assistant").nth(1)).first).to_have_text("tok0 tok1")
+    expect(header.locator(".st-key-new-chat-top button")).to_be_visible()
