@@ -65,7 +65,7 @@ def test_a_new_visitors_first_message_gets_the_same_messages_as_in_the_browser(p
     visitor.run(1, (0.0, 0.0), random.Random(1))
     (turn,) = visitor.results
     assert turn.complete and turn.error is None
-    # Both count what the server sent between the message and the first token's delta (27 each when this
+    # Both count what the server sent between the message and the first token's delta (21 each when this
     # was written); one apart at most, for a widget value the browser might report on its own meanwhile.
     assert abs(turn.messages_before_first - in_browser) <= 1, (turn.messages_before_first, in_browser)
     print(f"messages before the first token: browser {in_browser}, load generator {turn.messages_before_first}")
