@@ -318,7 +318,7 @@ class Turn:
         return self._reader == "ended"
 
     def wait_ended(self, timeout: float) -> bool:
-        """Wait until the Turn has saved its message and written its log line."""
+        """Wait until the Turn has ended: its message saved (the log line is written right after)."""
         with self._handover:
             return self._handover.wait_for(lambda: self._reader == "ended", timeout)
 

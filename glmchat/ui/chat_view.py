@@ -497,10 +497,17 @@ def resume_or_draw(turn: Turn, messages: list[dict], lang: str, follow) -> None:
         later.run()
         draw_history([turn.message], lang, [st.container()], follow=follow)
         return
-    with st.chat_message("assistant"):
-        slots = st.empty(), st.empty(), st.empty()
-        later.run()  # no first token to wait for: the rest of the page goes now
-        _read(turn, lang, slots, resumed=True)
+    reading = False
+    try:
+        with st.chat_message("assistant"):
+            slots = st.empty(), st.empty(), st.empty()
+            later.run()  # no first token to wait for: the rest of the page goes now
+            reading = True
+            _read(turn, lang, slots, resumed=True)
+    except BaseException:
+        if not reading:  # this run ended before it took the reading: the reply goes on, for the next run
+            turn.detach()
+        raise
 
 
 def _read(turn: Turn, lang: str, slots: tuple, resumed: bool = False) -> None:

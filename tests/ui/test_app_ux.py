@@ -70,6 +70,38 @@ def test_a_message_sent_while_a_reply_streams_waits_in_the_input_and_the_reply_i
     assert app_env.attempts == 2
 
 
+def test_a_run_that_ends_before_it_reads_a_resumed_reply_hands_it_on(app_env, monkeypatch):
+    """A newer run reattaches a reply, then is itself replaced before it reads any of it: the reply must go on
+    (detached again) and end saved, not hang with no reader."""
+    from glmchat.ui import chat_view
+    from glmchat.ui import streamlit_internals as internals
+
+    at = send(new_app(), "first sim:tokens=2")
+    question = conv.user_message("long one sim:tokens=40 sim:rate=40", [])
+    reply = conv.assistant_message(MODEL, {})
+    msgs(at).extend([question, reply])
+    turn = Turn(load().get(MODEL))
+    request = ChatRequest(model=MODEL, messages=[{"role": "user", "content": question["content"]}])
+    turn.send(Endpoint(CANARY_KEY, app_env.base_url), request).adopt(reply)
+    next(e for e in turn.events() if isinstance(e, Grew))
+    turn.detach()
+    at.session_state[state.LIVE_TURN] = turn
+    real_run = chat_view.later.run
+    calls = []
+
+    def replaced_once():
+        calls.append(1)
+        if len(calls) == 1:
+            raise internals.StopException()  # the next run took over here
+        real_run()
+
+    monkeypatch.setattr(chat_view.later, "run", replaced_once)
+    at.run()
+    assert calls  # the resumed path was taken
+    assert turn.wait_ended(timeout=20)  # read to the end by the detached reader, and saved
+    assert reply["status"] == "done" and reply["content"].endswith("tok39")
+
+
 def test_a_failed_summary_is_said_on_the_run_that_gives_the_input_back(app_env, monkeypatch):
     monkeypatch.setattr("glmchat.ui.chat_view.summarise", lambda *a, **k: None)
     monkeypatch.setattr("glmchat.ui.callbacks.plan", _plan_dropping_first)
