@@ -414,10 +414,9 @@ def _prepare_image(name: str, data: bytes) -> Attachment:
         except Exception:
             raise _Refuse("attach.not_image") from None
         if (kept := _jpeg_as_it_came(im, data)) is not None:
-            return Attachment(
-                name=name, kind="image", size=len(data), mime="image/jpeg", data=kept, width=width, height=height
-            )
-        out, mime, w, h, note = _encode_for_api(im)
+            out, mime, w, h, note = kept, "image/jpeg", width, height, ""
+        else:
+            out, mime, w, h, note = _encode_for_api(im)
     finally:
         im.close()
     return Attachment(name=name, kind="image", size=len(data), mime=mime, data=out, width=w, height=h, note=note)

@@ -266,8 +266,8 @@ class Turn:
 
     def detach(self) -> None:
         """The page's run ended without a Stop (a reload, a closed tab, a newer run of the page): the reply
-        goes on being read and saved without it, until it ends or a newer run reattaches. Instead of close():
-        once a newer run has reattached, close() is that run's to call."""
+        goes on being read and saved without it, until it ends or a newer run reattaches. A close() from the
+        run that detached it does nothing: once a newer run has reattached, close() is that run's."""
         with self._handover:
             self._reader = "thread"  # a newer run that asked already (_want_back) gets it at once
         threading.Thread(target=self._read_detached, name="glm-reply-detached", daemon=True).start()

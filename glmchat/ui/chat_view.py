@@ -516,7 +516,6 @@ def _read(turn: Turn, lang: str, slots: tuple, resumed: bool = False) -> None:
     think_slot, body_slot, foot_slot = slots
     state.set_live_turn(turn)  # for the Stop button's callback, and for a newer run to reattach
     session = internals.session_id()
-    detached = False
     try:
         drawn = {"reasoning": "", "content": ""}
         for event in turn.events():
@@ -549,7 +548,6 @@ def _read(turn: Turn, lang: str, slots: tuple, resumed: bool = False) -> None:
             # Not a Stop: the reply goes on without this run. A newer run reattaches and draws the rest
             # (text typed meanwhile is kept; only sending waits), and a Stop button's callback stops it.
             turn.detach()
-            detached = True
         else:
             turn.stop()
             # Its mark and actions at once, not at some later click.
@@ -559,8 +557,7 @@ def _read(turn: Turn, lang: str, slots: tuple, resumed: bool = False) -> None:
         turn.stop()  # anything else: keep what arrived, marked as stopped
         raise
     finally:
-        if not detached:  # a detached Turn may already be a newer run's again: that run closes it
-            turn.close()
+        turn.close()  # a no-op once detached: the Turn is then closed by its reader, or by the run that reattached
         if turn.ended:
             state.drop_live_turn(turn)
     _draw_final(msg, lang, *slots)
