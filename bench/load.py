@@ -40,9 +40,10 @@ def reply_words(visitor: int, turn: int, words: int = WORDS) -> list[str]:
     return [f"v{visitor}t{turn}w{i}" for i in range(words)]
 
 
-def message_text(visitor: int, turn: int, words: int = WORDS) -> str:
+def message_text(visitor: int, turn: int, words: int = WORDS, triggers: str = "") -> str:
+    """The message of a turn; `triggers` adds simulator triggers (such as ``sim:ttft=0.3``)."""
     said = base64.urlsafe_b64encode(" ".join(reply_words(visitor, turn, words)).encode()).decode().rstrip("=")
-    return f"load v{visitor} t{turn} sim:say={said}"
+    return f"load v{visitor} t{turn} sim:say={said} {triggers}".rstrip()
 
 
 @dataclass
@@ -52,9 +53,32 @@ class TurnResult:
     sent_at: float  # time.monotonic()
     first_token_s: float | None = None  # from sending to the first token's delta
     messages_before_first: int | None = None  # ForwardMsgs received between sending and that delta
+    places_before_first: int | None = None  # distinct places among them and that delta (see Places)
     last_token_s: float | None = None  # from sending to the run chain's end with the whole reply shown
     complete: bool = False  # every word of its own reply shown, and no other visitor's
     error: str | None = None
+
+
+class Places:
+    """The distinct places a run of ForwardMsgs wrote to: deltas by their path, other messages one each.
+
+    Streamlit composes two deltas for one place that are queued before a flush into one message, so the raw
+    count of messages depends on timing (a first token that comes at once often lands on its empty slot);
+    the places they touch do not.
+    """
+
+    def __init__(self) -> None:
+        self.paths: set[tuple[int, ...]] = set()
+        self.others = 0
+
+    def add(self, msg) -> None:
+        if msg.WhichOneof("type") == "delta":
+            self.paths.add(tuple(msg.metadata.delta_path))
+        else:
+            self.others += 1
+
+    def __len__(self) -> int:
+        return len(self.paths) + self.others
 
 
 @dataclass
@@ -65,6 +89,7 @@ class Visitor:
     number: int
     words: int = WORDS
     timeout: float = 60.0
+    triggers: str = ""  # simulator triggers added to every message
     results: list[TurnResult] = field(default_factory=list)
 
     def run(self, turns: int, think: tuple[float, float], rng: random.Random) -> None:
@@ -75,12 +100,14 @@ class Visitor:
             if turn is None or turn.first_token_s is not None:
                 return
             current["count"] += 1
+            current["places"].add(msg)
             if msg.WhichOneof("type") != "delta" or msg.delta.WhichOneof("type") != "new_element":
                 return
             element = msg.delta.new_element
             if element.WhichOneof("type") == "markdown" and current["first"] in element.markdown.body:
                 turn.first_token_s = at - turn.sent_at
                 turn.messages_before_first = current["count"] - 1
+                turn.places_before_first = len(current["places"])
 
         try:
             with StClient(self.url, record_frames=False, timeout=self.timeout, on_message=watch) as client:
@@ -90,9 +117,9 @@ class Visitor:
                     turn = TurnResult(self.number, n, time.monotonic())
                     self.results.append(turn)
                     box = client.find(kind="chat_input")
-                    current.update(turn=None, count=0, first=words[0])
+                    current.update(turn=None, count=0, places=Places(), first=words[0])
                     client.wait_idle()
-                    value = client.value(box, message_text(self.number, n, self.words))
+                    value = client.value(box, message_text(self.number, n, self.words, self.triggers))
                     turn.sent_at = time.monotonic()
                     current["turn"] = turn
                     before = client.rerun(value, wait=False)
@@ -136,6 +163,7 @@ class LoadReport:
         first = sorted(r.first_token_s for r in done if r.first_token_s is not None)
         last = sorted(r.last_token_s for r in done if r.last_token_s is not None)
         counts = [r.messages_before_first for r in done if r.messages_before_first is not None]
+        places = [r.places_before_first for r in done if r.places_before_first is not None]
         return {
             "mode": self.mode,
             "visitors": self.visitors,
@@ -146,6 +174,7 @@ class LoadReport:
             "first_token_ms": _percentiles(first),
             "last_token_ms": _percentiles(last),
             "messages_before_first_token": _percentiles(counts, scale=1),
+            "places_before_first_token": _percentiles(places, scale=1),
             "generator_cpu_ms_per_visitor": round(self.generator_cpu_s * 1000 / max(1, self.visitors), 1),
             "server_cpu_ms_per_turn": (
                 round(self.server_cpu_s * 1000 / max(1, len(done)), 1) if self.server_cpu_s is not None else None
