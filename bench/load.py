@@ -27,6 +27,7 @@ import re
 import statistics
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 from bench.stclient import StClient
@@ -90,6 +91,8 @@ class Visitor:
     words: int = WORDS
     timeout: float = 60.0
     triggers: str = ""  # simulator triggers added to every message
+    query: str = ""  # the page's query string when it opens (e.g. "c=<id>": a returning visitor's chat)
+    leave: Callable[[StClient], None] | None = None  # called as the visitor goes, its session still open
     results: list[TurnResult] = field(default_factory=list)
 
     def run(self, turns: int, think: tuple[float, float], rng: random.Random) -> None:
@@ -110,7 +113,9 @@ class Visitor:
                 turn.places_before_first = len(current["places"])
 
         try:
-            with StClient(self.url, record_frames=False, timeout=self.timeout, on_message=watch) as client:
+            with StClient(
+                self.url, record_frames=False, timeout=self.timeout, on_message=watch, query_string=self.query
+            ) as client:
                 client.open()
                 for n in range(turns):
                     words = reply_words(self.number, n, self.words)
@@ -135,6 +140,8 @@ class Visitor:
                     current["turn"] = None
                     if n + 1 < turns:
                         time.sleep(rng.uniform(*think))
+                if self.leave is not None:
+                    self.leave(client)
         except Exception as exc:  # noqa: BLE001 - a failed visitor is a result, reported with its turn
             if self.results and self.results[-1].error is None and not self.results[-1].complete:
                 self.results[-1].error = f"{type(exc).__name__}: {str(exc)[:200]}"
@@ -142,10 +149,10 @@ class Visitor:
                 self.results.append(TurnResult(self.number, len(self.results), time.monotonic(), error=repr(exc)))
 
 
-def _cpu_seconds(pid: int | None) -> float | None:
+def _cpu_seconds(pids: Sequence[int]) -> float | None:
     from bench.procs import cpu_seconds
 
-    return cpu_seconds(pid) if pid is not None else None
+    return sum(cpu_seconds(pid) for pid in pids) if pids else None
 
 
 @dataclass
@@ -202,17 +209,25 @@ def run_load(
     turns: int = 1,
     think: tuple[float, float] = (0.2, 1.0),
     words: int = WORDS,
-    server_pid: int | None = None,
+    server_pids: Sequence[int] = (),
     seed: int = 17,
+    setup: Callable[[Visitor], None] | None = None,
+    present: Callable[[int], None] | None = None,
 ) -> LoadReport:
-    """Closed loop with `visitors`, or open loop at `rate` visitors per second for `duration` seconds."""
+    """Closed loop with `visitors`, or open loop at `rate` visitors per second for `duration` seconds.
+
+    setup(visitor) may set a new visitor's query and leave hook; present(n) is called about every 0.25 s
+    with the number of visitors still there (e.g. to sample the server's memory against it).
+    """
     rng = random.Random(seed)
     crowd: list[Visitor] = []
     threads: list[threading.Thread] = []
-    cpu0, server0, start = time.process_time(), _cpu_seconds(server_pid), time.monotonic()
+    cpu0, server0, start = time.process_time(), _cpu_seconds(server_pids), time.monotonic()
 
     def arrive(number: int) -> None:
         visitor = Visitor(url, number, words)
+        if setup is not None:
+            setup(visitor)
         crowd.append(visitor)
         thread = threading.Thread(
             target=visitor.run, args=(turns, think, random.Random(seed * 1000 + number)), daemon=True
@@ -220,20 +235,26 @@ def run_load(
         threads.append(thread)
         thread.start()
 
+    def wait_until(at: float) -> None:
+        while (left := at - time.monotonic()) > 0:
+            time.sleep(min(left, 0.25))
+            if present is not None:
+                present(sum(t.is_alive() for t in threads))
+
     if rate > 0:
         number, at = 0, start
         while at < start + duration:
-            time.sleep(max(0.0, at - time.monotonic()))
+            wait_until(at)
             arrive(number)
             number += 1
             at += rng.expovariate(rate)
     else:
         for number in range(visitors):
             arrive(number)
-    for thread in threads:
-        thread.join()
+    while any(t.is_alive() for t in threads):
+        wait_until(time.monotonic() + 0.25)
     wall = time.monotonic() - start
-    server1 = _cpu_seconds(server_pid)
+    server1 = _cpu_seconds(server_pids)
     return LoadReport(
         mode=f"open loop, {rate:g}/s for {duration:g} s" if rate > 0 else f"closed loop, {visitors} at once",
         visitors=len(crowd),
@@ -253,7 +274,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=30.0, help="open loop: seconds of arrivals")
     parser.add_argument("--turns", type=int, default=3, help="messages per visitor")
     parser.add_argument("--words", type=int, default=WORDS, help="words per reply")
-    parser.add_argument("--server-pid", type=int, help="the server's pid, for its CPU per turn")
+    parser.add_argument(
+        "--server-pid", type=int, action="append", default=[], help="a server's pid, for CPU per turn (repeatable)"
+    )
     parser.add_argument("--json", help="write every turn and the summary here")
     args = parser.parse_args(argv)
     report = run_load(
@@ -263,7 +286,7 @@ def main(argv: list[str] | None = None) -> None:
         duration=args.duration,
         turns=args.turns,
         words=args.words,
-        server_pid=args.server_pid,
+        server_pids=args.server_pid,
     )
     summary = report.summary()
     print(json.dumps(summary, indent=2, ensure_ascii=False))

@@ -231,6 +231,7 @@ def start_app(
     src: Path = ROOT,
     gc_hook: bool = False,
     heap_file: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> App:
     """`python -m streamlit run <app>`; gc_hook=True runs it through bench/serve.py (SIGUSR1: gc + trim).
 
@@ -258,7 +259,7 @@ def start_app(
     ]
     with open(log, "wb") as out:
         spawned = time.time()
-        env = app_env(name, sim, database_url)
+        env = {**app_env(name, sim, database_url), **(extra_env or {})}
         if heap_file is not None:
             env.update(PYTHONTRACEMALLOC="1", BENCH_HEAP_FILE=str(heap_file))
         proc = subprocess.Popen(cmd, cwd=src, stdout=out, stderr=subprocess.STDOUT, env=env)

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import browser as B
-from bench import measure, procs, report
+from bench import capacity_report, measure, procs, report
 from bench.seed import Seeder
 
 ROOT = procs.ROOT
@@ -306,7 +306,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             md, png = RESULTS / f"{stem}.md", RESULTS / f"{stem}-ttft.png"
         how = report.plot(res["rows"], png) if any(r["metric"] == "ttft" for r in res["rows"]) else None
-        md.write_text(report.document(res, png.name if how else None, report.keep_notes(md)), encoding="utf-8")
+        text = report.document(res, png.name if how else None, report.keep_notes(md))
+        capacity = capacity_report.kept(md)  # written by bench/capacity.py, kept as it is
+        md.write_text(text + ("\n" + capacity + "\n" if capacity else ""), encoding="utf-8")
         log(f"results: {RESULTS / f'{stem}.json'}; report: {md}" + (f"; plot: {png} ({how})" if how else ""))
         if args.keep or failed or any("error" in r for r in rows):
             log(f"run directory kept: {run_dir}")

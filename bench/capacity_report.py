@@ -1,0 +1,201 @@
+"""The capacity run's section of docs/benchmarks.md and its plot (bench/capacity.py)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+START, END = "<!-- capacity:start -->", "<!-- capacity:end -->"
+NAMES = {"glm": "GLM Chat", "naive": "naive app", "glm x1": "GLM Chat, 1 replica", "glm x2": "GLM Chat, 2 replicas"}
+
+
+def _f(value, digits: int = 0) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}×" if a and b else "–"
+
+
+def _groups(steps) -> list[tuple[str, float]]:
+    return sorted({(s.scenario, s.ttft) for s in steps if s.setup in ("glm", "naive")})
+
+
+def _lowest_common(steps, scenario: str, ttft: float):
+    """Each app's step at the lowest rate both ran, for per-turn comparisons at the same light load."""
+    by = {(s.setup, s.rate): s for s in steps if (s.scenario, s.ttft) == (scenario, ttft)}
+    rates = sorted({r for (a, r) in by if a == "glm"} & {r for (a, r) in by if a == "naive"})
+    return (by[("glm", rates[0])], by[("naive", rates[0])]) if rates else (None, None)
+
+
+def _cap(steps, setup: str, scenario: str, ttft: float) -> str:
+    """The capacity, as "≥ X" when even the highest rate tried met the target (the limit lies beyond)."""
+    from bench.capacity import capacity
+
+    mine = [s for s in steps if (s.setup, s.scenario, s.ttft) == (setup, scenario, ttft)]
+    best = capacity(steps, setup, scenario, ttft)
+    return f"≥ {best:g}" if mine and all(s.ok for s in mine) else f"{best:g}"
+
+
+def section(res: dict, steps, plot_name: str) -> str:
+    from bench.capacity import capacity
+
+    m, cfg = res["machine"], res["config"]
+    lines = [
+        START,
+        "## 6. Capacity for a shared URL (open loop, no browser)",
+        "",
+        f"Produced by **`{res['command']}`**, {res['started']} → {res['finished']} UTC, wall time "
+        f"{res['wall_s'] / 60:.1f} min, GLM Chat at `{m['git_commit'][:10]}`"
+        + (f" (uncommitted: {', '.join(m['git_dirty'])})" if m["git_dirty"] else "")
+        + f"; {m['nproc']} CPUs ({m['cpu_model']}), load average at the end {m['loadavg_end']}, busy outside the "
+        f"run before / after {m['busy_cores_before']:.2f} / {m['busy_cores_after']:.2f} cores. Regenerate with the "
+        "same command; it replaces only this section.",
+        "",
+        "**Method.** Visitors arrive at a rate (Poisson), each a protocol-level client (`bench/load.py`, no "
+        f"browser) that opens a session, sends {cfg['turns']} messages with {cfg['think'][0]:g}–{cfg['think'][1]:g} s "
+        f"of reading between them and leaves; each reply is {cfg['words']} words naming the visitor and turn, "
+        "checked complete and its own. Added time to first token = sending the message → the delta holding the "
+        "reply's first word, minus the simulator's time to first token. Stream lag = the rest of the turn (to the "
+        "end of the run chain) beyond the simulator's own sending time. Server CPU per turn = the server "
+        "processes' CPU over the step / complete turns (their session openings included). Memory per session = "
+        "RSS growth over the step's start at its busiest moment / visitors present then. The generator runs on "
+        "the same 2 cores; its CPU is in the table. Capacity = the highest offered turn rate (arrival rate × "
+        f"{cfg['turns']}) whose p95 added time to first token is ≤ {cfg['target_ms']:.0f} ms with no errors, "
+        "below the first step that misses. GLM Chat runs in `shared` mode on SQLite (one process) or PostgreSQL "
+        "(replicas behind nginx, `scripts/replicas.sh`). A *new* visitor opens `/`; a *returning* one opens their "
+        "own 200-message chat (GLM Chat: `?c=<id>`, 30 and more saved chats in the sidebar; the naive app: "
+        "`?seed=200`).",
+        "",
+        "### Capacity (turns per second at p95 added time to first token ≤ 300 ms)",
+        "",
+        "“≥ X”: even the highest rate tried met the target.",
+        "",
+        "| visitor | simulator TTFT | GLM Chat | naive app | GLM Chat / naive |",
+        "|---|---|---|---|---|",
+    ]
+    for scenario, ttft in _groups(steps):
+        glm, naive = capacity(steps, "glm", scenario, ttft), capacity(steps, "naive", scenario, ttft)
+        lines.append(
+            f"| {scenario} | {ttft * 1000:.0f} ms | {_cap(steps, 'glm', scenario, ttft)} | "
+            f"{_cap(steps, 'naive', scenario, ttft)} | {_ratio(glm, naive)} |"
+        )
+    replica_sets = sorted({s.setup for s in steps if s.setup.startswith("glm x")})
+    if replica_sets:
+        lines += ["", "| GLM Chat behind nginx, PostgreSQL, new visitor, TTFT 0 | capacity (turns/s) |", "|---|---|"]
+        caps = {name: capacity(steps, name, "new", 0.0) for name in replica_sets}
+        lines += [f"| {NAMES.get(n, n)} | {_cap(steps, n, 'new', 0.0)} |" for n in replica_sets]
+        if "glm x1" in caps and "glm x2" in caps:
+            lines.append(f"| 2 replicas / 1 | {_ratio(caps['glm x2'], caps['glm x1'])} |")
+    elif res.get("replicas_skipped"):
+        lines += ["", f"Replicas: not run ({res['replicas_skipped']})."]
+    lines += [
+        "",
+        "### Per turn at the lowest rate both apps ran (light load)",
+        "",
+        "| visitor | TTFT | app | added TTFT p50 / p95 (ms) | messages before first token p50 | "
+        "places before first token p50 | server CPU per turn (ms) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for scenario, ttft in _groups(steps):
+        for s in _lowest_common(steps, scenario, ttft):
+            if s is None:
+                continue
+            sm = s.summary
+            lines.append(
+                f"| {scenario} | {ttft * 1000:.0f} ms | {NAMES[s.setup]} | {_f(s.added_ms.get('p50'))} / "
+                f"{_f(s.added_ms.get('p95'))} | {_f(sm['messages_before_first_token'].get('p50'))} | "
+                f"{_f(sm['places_before_first_token'].get('p50'))} | {_f(sm['server_cpu_ms_per_turn'])} |"
+            )
+    lines += [
+        "",
+        f"![p95 added time to first token against offered turns per second]({plot_name})",
+        "",
+        "### Every step",
+        "",
+        "| setup | visitor | TTFT | arrivals/s | turns/s offered | added TTFT p50 / p95 / p99 (ms) | "
+        "stream lag p95 (ms) | complete / turns | errors | server CPU/turn (ms) | memory/session (kB) | "
+        "peak sessions | generator CPU/visitor (ms) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in steps:
+        sm, a = s.summary, s.added_ms
+        lines.append(
+            f"| {NAMES.get(s.setup, s.setup)} | {s.scenario} | {s.ttft * 1000:.0f} ms | {s.rate:g} | "
+            f"{s.offered_tps:g} | {_f(a.get('p50'))} / {_f(a.get('p95'))} / {_f(a.get('p99'))} | "
+            f"{_f(s.lag_ms.get('p95'))} | {sm['complete']} / {sm['turns']} | {len(sm['errors'])} | "
+            f"{_f(sm['server_cpu_ms_per_turn'])} | {_f(s.mem_kb_per_session)} | {s.peak_sessions} | "
+            f"{_f(sm['generator_cpu_ms_per_visitor'])} |"
+        )
+    errors = [(s, e) for s in steps for e in s.summary["errors"][:3]]
+    if errors:
+        lines += ["", "Errors (first three per step):", ""]
+        lines += [f"- {NAMES.get(s.setup, s.setup)} {s.scenario} {s.rate:g}/s: `{e[:160]}`" for s, e in errors]
+    lines += ["", END]
+    return "\n".join(lines) + "\n"
+
+
+def insert(path: Path, section: str) -> None:
+    """Put the section into the report, replacing an earlier one (bench/report.py keeps it on its runs)."""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# GLM Chat performance benchmark\n\n"
+    pattern = re.escape(START) + r".*?" + re.escape(END) + r"\n?"
+    if re.search(pattern, text, re.S):
+        text = re.sub(pattern, lambda _: section, text, flags=re.S)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text, encoding="utf-8")
+
+
+def kept(path: Path) -> str | None:
+    """The capacity section of an existing report, for bench/report.py to carry over."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    found = re.search(re.escape(START) + r".*?" + re.escape(END), text, re.S)
+    return found.group(0) if found else None
+
+
+def plot(steps, path: Path) -> None:
+    """p95 added time to first token against offered turns per second: one panel per visitor and TTFT."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(sc, t) for sc, t in _groups(steps)]
+    if any(s.setup.startswith("glm x") for s in steps):
+        panels.append(("replicas", 0.0))
+    cols = min(3, len(panels)) or 1
+    rows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), dpi=100, squeeze=False)
+    colors = {"glm": "#3c6df0", "naive": "#d9534f", "glm x1": "#3c6df0", "glm x2": "#2ca02c"}
+    for ax, (scenario, ttft) in zip(axes.flat, panels, strict=False):
+        setups = ("glm x1", "glm x2") if scenario == "replicas" else ("glm", "naive")
+        for setup in setups:
+            pts = sorted(
+                (s.offered_tps, s.added_ms.get("p95"))
+                for s in steps
+                if s.setup == setup
+                and (scenario == "replicas" or (s.scenario, s.ttft) == (scenario, ttft))
+                and s.added_ms.get("p95") is not None
+            )
+            if pts:
+                ax.plot([p[0] for p in pts], [max(p[1], 1) for p in pts], "o-", color=colors[setup], label=NAMES[setup])
+        ax.axhline(300, color="gray", linestyle=":", linewidth=1)
+        ax.set_yscale("log")
+        title = (
+            "behind nginx, new visitor, TTFT 0"
+            if scenario == "replicas"
+            else f"{scenario} visitor, TTFT {ttft * 1000:.0f} ms"
+        )
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("turns per second offered", fontsize=8)
+        ax.set_ylabel("p95 added TTFT (ms, log)", fontsize=8)
+        ax.grid(True, which="both", axis="y", alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
