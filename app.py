@@ -48,9 +48,6 @@ try:
     streamlit_internals.allow_uploads(session, visit.upload_budget())  # no file is taken before the gate
     catalogue = load()
     callbacks.before_page(visit, catalogue)
-    # A fixed container: on the run that carries a reply it is sent first, keeps what it showed, and is
-    # filled after the reply's first token (glmchat.ui.later); on a session's first run it is filled last.
-    side = st.sidebar.container()
     lang = state.lang()
     chat = st.Page("app_pages/chat.py", title=t("page.chat", lang), icon=":material/chat:", default=True)
     page = st.navigation(
@@ -78,6 +75,10 @@ try:
                 slots["line"].caption(sidebar.model_line(visit.settings(catalogue), lang))  # the panel may come later
             sidebar.new_chat_button(lang, "new-chat-top", type="tertiary")
 
+    if page.url_path == chat.url_path and (cid := state.conversation_id()) and st.query_params.get("c") != cid:
+        # The open chat in the URL (a reload reopens it), but not before a new chat's first token: a
+        # changed URL is one more message to the browser.
+        later.add(partial(st.query_params.__setitem__, "c", cid))
     if page.url_path == chat.url_path:
         header = st.container(
             horizontal=True, vertical_alignment="center", horizontal_alignment="distribute", key="chat-header"
@@ -89,6 +90,10 @@ try:
 
     def draw_sidebar() -> None:
         global status_slot
+        # The sidebar's one container, made only now: nothing else goes in the sidebar, so its place is the
+        # same whenever it is drawn, and what it showed stays until then (on a reply's run, after the first
+        # token: glmchat.ui.later; on a session's first run, last).
+        side = st.sidebar.container()
         status_slot = sidebar.draw(side, catalogue, visit, slots.get("line"), slots.get("title"))
 
     if state.first_run() or replying:

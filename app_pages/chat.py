@@ -22,16 +22,27 @@ resuming = not asked and not state.reply_waiting() and callbacks.reply_in_progre
 # The input lives in the bottom container, so drawing it first changes no place on the page and makes
 # it ready sooner.
 replying = bool(asked) or state.reply_waiting() or resuming
-stop_slot = st.bottom.empty()
-if replying:
-    chat_view.draw_stop(stop_slot, lang)
-notice_slot = st.bottom.empty()
+# One place above the input holds the Stop button and a notice about the input, so that an idle page
+# sends one empty place there, not two. The notice goes beside the input that holds the text again,
+# where the user is looking, not at the top of the chat.
+above_input = st.bottom.empty()
+notice = None
 if (too_much := state.take_input_refused()) is not None:
-    # Beside the input that holds the text again, where the user is looking, not at the top of the chat.
-    notice_slot.warning(t(too_much.key, lang, limit=too_much.limit, actual=too_much.actual), icon=":material/block:")
+    text = t(too_much.key, lang, limit=too_much.limit, actual=too_much.actual)
+    notice = partial(st.warning, text, icon=":material/block:")
 elif held := state.take_held_back():
-    key = "chat.held_back_files" if held == "files" else "chat.held_back"
-    notice_slot.info(t(key, lang), icon=":material/schedule:")
+    notice = partial(
+        st.info, t("chat.held_back_files" if held == "files" else "chat.held_back", lang), icon=":material/schedule:"
+    )
+if replying and notice:
+    with above_input.container():
+        chat_view.draw_stop(st, lang)
+        notice()
+elif replying:
+    chat_view.draw_stop(above_input, lang)
+elif notice:
+    with above_input:
+        notice()
 typed = st.chat_input(
     t("chat.placeholder", lang),
     key=state.PROMPT,
@@ -89,16 +100,14 @@ with top:
             key="show-earlier",
             type="tertiary",
         )
-    if not messages:
-        st.caption(t("chat.empty", lang))
-    else:
-        # Its place is taken: on the run that carries the first reply, what was on screen stays until
-        # the run ends, and the hint would stay beside the question until the reply had finished.
-        st.empty()
 # A resumed reply is drawn by this run as it grows, after the exchanges before it.
 settled = shown[:-1] if resuming else shown
 groups = chat_view.exchanges(settled)
 boxes = [hist.container() for _ in groups] or ([hist.container()] if resuming else [])
+if not messages:
+    # In the first exchange's place: the run that carries the first reply puts the exchange there, so the
+    # hint goes at once, with nothing sent to take its place (what a run leaves out stays until it ends).
+    hist.caption(t("chat.empty", lang))
 history = partial(
     chat_view.draw_history,
     settled,
@@ -129,8 +138,7 @@ elif resuming:
     with boxes[-1]:
         chat_view.resume_or_draw(state.live_turn(), messages, lang, follow=callbacks.follower(visit))
 if replying:
-    stop_slot.empty()
-    notice_slot.empty()  # "sending waits" no longer holds
+    above_input.empty()  # the Stop, and "sending waits", no longer hold
 if asked:
     st.rerun()  # the input drawn disabled for the summary comes back
 state.copy_sent()  # its Markdown went with this run

@@ -220,8 +220,7 @@ def submit_prompt(start: bool = True) -> None:
     remembered = current.conversation_settings(preset(), state.summary())
     if new_conversation:
         cid = store.create_conversation(owner_id, title_for(text), current.model.id, remembered)
-        state.set_conversation(cid)
-        st.query_params["c"] = cid
+        state.set_conversation(cid)  # the page puts it in the URL, after the reply's first token
     elif owner_id is not None:
         store.update_settings(owner_id, state.conversation_id(), current.model.id, remembered)
     state.messages().append(message)

@@ -250,9 +250,10 @@ def draw_message(
     """One bubble, with the same toolbar under every message.
 
     `toolbar_later`: a question whose reply this run streams gets its toolbar after the reply's first token
-    (its place is kept), so that fewer messages go before that token.
+    (appended to its bubble), so that fewer messages go before that token.
     """
-    with st.chat_message(msg["role"]):
+    bubble = st.chat_message(msg["role"])
+    with bubble:
         if dropped:
             st.caption(t("chat.not_sent", lang))
         if msg["role"] == "user":
@@ -261,9 +262,8 @@ def draw_message(
                 return
             draw_attachments(msg, lang)
             st.markdown(safe_markdown(msg["content"]))
-            if actions and toolbar_later:
-                slot = st.empty()
-                later.add(lambda: _question_toolbar(slot.container(horizontal=True, gap="small"), msg, lang))
+            if actions and toolbar_later:  # appended to the bubble then: no placeholder sent before the token
+                later.add(lambda: _question_toolbar(bubble.container(horizontal=True, gap="small"), msg, lang))
             elif actions:
                 _question_toolbar(st.container(horizontal=True, gap="small"), msg, lang)
             return
@@ -468,8 +468,9 @@ def stream_reply(visit: Visit, settings: Settings, history_for_api: list[dict], 
         if over is not None:
             refusal = limit_error(over, own_key=visit.rules.own_key)
     turn.adopt(msg, save=save, totals=state.totals())
-    with st.chat_message("assistant"):
-        think_slot, body_slot, foot_slot = st.empty(), st.empty(), st.empty()
+    bubble = st.chat_message("assistant")
+    with bubble:
+        places = Places(bubble)
         if refusal is None and endpoint is None:
             refusal = conv.error_record(ChatError(Kind.NO_KEY))
         if refusal is None and not turn.sent:
@@ -477,13 +478,13 @@ def stream_reply(visit: Visit, settings: Settings, history_for_api: list[dict], 
             refusal = {"kind": "attachment", "key": key} if key else None
         if refusal is not None:
             turn.refuse(refusal)
-            with foot_slot.container():
+            with places.get(FOOT).container():
                 draw_footer(msg, lang, is_last=True)
             later.run()
             return
         if not turn.sent:
             turn.send(endpoint, settings.chat_request(history_for_api))
-        _read(turn, lang, (think_slot, body_slot, foot_slot))
+        _read(turn, lang, places)
 
 
 def resume_or_draw(turn: Turn, messages: list[dict], lang: str, follow) -> None:
@@ -499,21 +500,20 @@ def resume_or_draw(turn: Turn, messages: list[dict], lang: str, follow) -> None:
         return
     reading = False
     try:
-        with st.chat_message("assistant"):
-            slots = st.empty(), st.empty(), st.empty()
+        bubble = st.chat_message("assistant")
+        with bubble:
             later.run()  # no first token to wait for: the rest of the page goes now
             reading = True
-            _read(turn, lang, slots, resumed=True)
+            _read(turn, lang, Places(bubble), resumed=True)
     except BaseException:
         if not reading:  # this run ended before it took the reading: the reply goes on, for the next run
             turn.detach()
         raise
 
 
-def _read(turn: Turn, lang: str, slots: tuple, resumed: bool = False) -> None:
+def _read(turn: Turn, lang: str, places: Places, resumed: bool = False) -> None:
     """Draw the reply as it grows, then in its final form; decide what a stopped run means for it."""
     msg = turn.message
-    think_slot, body_slot, foot_slot = slots
     state.set_live_turn(turn)  # for the Stop button's callback, and for a newer run to reattach
     session = internals.session_id()
     try:
@@ -521,22 +521,22 @@ def _read(turn: Turn, lang: str, slots: tuple, resumed: bool = False) -> None:
         for event in turn.events():
             if isinstance(event, Grew):
                 if msg["reasoning"] and (msg["reasoning"] != drawn["reasoning"] or not drawn["content"]):
-                    with think_slot.container():
+                    with places.get(THINK).container():
                         draw_thinking(msg, lang, live=True)
                 if msg["content"] != drawn["content"]:
-                    body_slot.markdown(answer_markdown(msg))
+                    places.markdown(BODY, answer_markdown(msg))
                 if event.first and not resumed:
-                    foot_slot.empty()
+                    places.clear(FOOT)  # a "waiting" note
                     later.run()  # the rest of the page, now that the first token is on its way
                 drawn = {"reasoning": msg["reasoning"], "content": msg["content"]}
             elif isinstance(event, Quiet):
                 if event.waiting:
-                    foot_slot.caption(t("chat.waiting", lang, s=f"{event.seconds:.0f}"))
+                    places.get(FOOT).caption(t("chat.waiting", lang, s=f"{event.seconds:.0f}"))
                     later.run()  # a slow model: draw the rest while waiting
                 else:
-                    body_slot.markdown(answer_markdown(msg))
+                    places.markdown(BODY, answer_markdown(msg))
             else:  # the client retries a busy or unreachable upstream
-                foot_slot.info(
+                places.get(FOOT).info(
                     t("chat.retrying", lang, s=f"{event.wait:.0f}", n=event.attempt + 1),
                     icon=":material/hourglass_top:",
                 )
@@ -551,7 +551,7 @@ def _read(turn: Turn, lang: str, slots: tuple, resumed: bool = False) -> None:
         else:
             turn.stop()
             # Its mark and actions at once, not at some later click.
-            later.add(lambda: _draw_final(msg, lang, *slots), first=True)
+            later.add(lambda: _draw_final(msg, lang, places), first=True)
         raise  # app.py then draws what the page left waiting (later.run_after_stop)
     except BaseException:
         turn.stop()  # anything else: keep what arrived, marked as stopped
@@ -560,21 +560,53 @@ def _read(turn: Turn, lang: str, slots: tuple, resumed: bool = False) -> None:
         turn.close()  # a no-op once detached: the Turn is then closed by its reader, or by the run that reattached
         if turn.ended:
             state.drop_live_turn(turn)
-    _draw_final(msg, lang, *slots)
+    _draw_final(msg, lang, places)
 
 
-def _draw_final(msg: dict, lang: str, think_slot, body_slot, foot_slot) -> None:
+THINK, BODY, FOOT = range(3)  # a reply's places in its bubble, top to bottom
+
+
+class Places:
+    """A reply's places in its bubble (thinking, text, footer), each made when first written.
+
+    A text written straight into a new place is one message to the browser; an empty placeholder made
+    first and filled later is two, and the first token waited for all three placeholders. Places are
+    made in order; one asked for after a later one exists goes below it (GLM sends thinking first).
+    """
+
+    def __init__(self, bubble) -> None:
+        self.bubble = bubble
+        self.made: dict[int, object] = {}
+
+    def get(self, place: int):
+        """The place, made now (empty) if it is not there yet."""
+        if place not in self.made:
+            self.made[place] = self.bubble.empty()
+        return self.made[place]
+
+    def markdown(self, place: int, text: str) -> None:
+        if place in self.made:
+            self.made[place].markdown(text)
+        else:
+            self.made[place] = self.bubble.markdown(text)
+
+    def clear(self, place: int) -> None:
+        if place in self.made:
+            self.made[place].empty()  # an empty container would leave the old children in place
+
+
+def _draw_final(msg: dict, lang: str, places: Places) -> None:
     """A reply's final form, drawn in place: thinking folded, status, error, usage, actions."""
     if msg["reasoning"]:
-        with think_slot.container():
+        with places.get(THINK).container():
             draw_thinking(msg, lang, live=False)
     else:
-        think_slot.empty()  # an empty container would leave the old children in place
+        places.clear(THINK)
     if msg["content"]:
-        body_slot.markdown(answer_markdown(msg))
+        places.markdown(BODY, answer_markdown(msg))
     else:
-        body_slot.empty()
-    with foot_slot.container():
+        places.clear(BODY)
+    with places.get(FOOT).container():
         draw_sources(msg, lang)
         draw_alternatives(msg, lang)
         draw_footer(msg, lang, is_last=True)
