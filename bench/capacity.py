@@ -10,10 +10,10 @@ step: added time to first token (the turn's first token after sending, minus the
 stream lag (the rest of the turn beyond the simulator's own sending time), errors, server CPU per turn, the
 server's memory against the visitors present, and the load generator's own CPU.
 
-Scenarios: "new", a visitor's first chat at `/` (GLM Chat's visitors share one owner in `shared` mode, so
-each visitor's chat is deleted as it leaves: the sidebar lists only the chats of visitors present); and
-"returning", a visitor who opens their own 200-message chat (`?c=<id>`; the naive app: `?seed=200`) with
-30 and more saved chats in GLM Chat's sidebar.
+Scenarios: "new", a visitor's first chat at `/` (GLM Chat in `byok` mode: each visitor types their own key
+first, so they own an empty history, as on a public URL); and "returning", a visitor who opens their own
+200-message chat (GLM Chat in `shared` mode, `?c=<id>`, 30 and more saved chats in the sidebar; the naive
+app: `?seed=200`).
 
 Capacity: the highest offered turn rate (arrival rate x TURNS) of a step whose p95 added time to first
 token is at most TARGET_MS with no errors. The replicas part runs GLM Chat on PostgreSQL behind nginx
@@ -34,7 +34,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import parse_qs
 
 from bench import procs
 from bench.load import WORDS, LoadReport, Visitor, run_load
@@ -51,6 +50,8 @@ THINK = (2.0, 5.0)  # seconds a visitor reads before the next message
 TOKEN_DELAY = 0.01  # the simulator's seconds per token (its default)
 RETURNING_CHAT = 200  # messages in a returning visitor's chat
 SAVED_CHATS = 30  # small saved chats in the returning visitors' sidebar
+RETURNING_POOL = 60  # 200-message chats seeded for returning visitors, one per visitor present
+VISITOR_KEY = "w_visitor_key"  # GLM Chat's key field (glmchat.ui.state.VISITOR_KEY)
 PG_ADMIN_URL = os.environ.get("GLMCHAT_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_DATABASE = "glmchat_bench"
 
@@ -147,7 +148,10 @@ class Returning:
 
     def setup(self, visitor: Visitor) -> None:
         with self.lock:
-            i = self.free.pop(0)  # IndexError: more visitors present than chats seeded; raise the pool size
+            if not self.free:  # more visitors present than chats seeded (an overloaded step): one more
+                self.pool.append(self.seeder.conversation(RETURNING_CHAT, f"Long chat {len(self.pool)}"))
+                self.free.append(len(self.pool) - 1)
+            i = self.free.pop(0)
         cid, last = self.pool[i]
         visitor.query = f"c={cid}"
 
@@ -159,16 +163,14 @@ class Returning:
         visitor.leave = leave
 
 
-def new_visitor(seeder: Seeder | None):
-    """GLM Chat's new visitors: their chat is deleted as they leave (all share the one owner of shared mode)."""
+def new_visitor():
+    """GLM Chat's new visitors type their own key first (byok mode), so each owns an empty history."""
 
     def setup(visitor: Visitor) -> None:
-        def leave(client) -> None:
-            for cid in parse_qs(client.query_string).get("c", []):
-                seeder.delete(cid)
+        def arrive(client) -> None:
+            client.rerun(client.value(VISITOR_KEY, f"bench{visitor.number}.capacity"))
 
-        if seeder is not None:
-            visitor.leave = leave
+        visitor.arrive = arrive
 
     return setup
 
@@ -211,34 +213,36 @@ def climb(name, url, pids, scenario, ttft, rates, duration, setup, steps: list[S
         time.sleep(2)  # the sessions of the step close
 
 
+# GLM Chat's access mode per scenario: a new visitor brings their own key (byok: their own history, an empty
+# sidebar, as on a public URL); a returning one is the host with their saved chats (shared: one owner).
+GLM_MODES = {"new": "byok", "returning": "shared"}
+
+
 def one_process(cfg: dict, run_dir: Path, src: Path, steps: list[Step]) -> None:
     database_url = f"sqlite:///{run_dir / 'capacity.db'}"
     seeder = Seeder(database_url)
-    pool = int(max(cfg["rates"]) * 15) + 10  # visitors present at once stay below rate x their ~12 s stay
-    returning = Returning(seeder, pool) if "returning" in cfg["scenarios"] else None
+    returning = Returning(seeder, RETURNING_POOL) if "returning" in cfg["scenarios"] else None
     try:
         for ttft in cfg["ttfts"]:
             sim = procs.start_simulator(run_dir, ttft, TOKEN_DELAY, src=src)
             apps = {}
             try:
-                for name in ("glm", "naive"):
-                    apps[name] = procs.start_app(
-                        name,
-                        run_dir,
-                        sim,
-                        database_url,
-                        tag=f"-{ttft}",
-                        src=src,
-                        extra_env={"GLMCHAT_ACCESS_MODE": "shared"},
-                    )
-                for app in apps.values():  # imports and the SDK's set-up, once per process
-                    run_load(app.url, visitors=1, turns=1)
                 for scenario in cfg["scenarios"]:
-                    for name, app in apps.items():
-                        if name == "glm":
-                            setup = returning.setup if scenario == "returning" else new_visitor(seeder)
-                        else:
+                    env = {"GLMCHAT_ACCESS_MODE": GLM_MODES[scenario]}
+                    tag = f"-{scenario}-{ttft}"
+                    apps[("glm", scenario)] = procs.start_app(
+                        "glm", run_dir, sim, database_url, tag, src=src, extra_env=env
+                    )
+                apps[("naive", "")] = procs.start_app("naive", run_dir, sim, database_url, f"-{ttft}", src=src)
+                for (_, scenario), app in apps.items():  # imports and the SDK's set-up, once per process
+                    run_load(app.url, visitors=1, turns=1, setup=new_visitor() if scenario == "new" else None)
+                for scenario in cfg["scenarios"]:
+                    for name in ("glm", "naive"):
+                        app = apps[(name, scenario if name == "glm" else "")]
+                        if name == "naive":
                             setup = _naive_query(scenario)
+                        else:
+                            setup = returning.setup if scenario == "returning" else new_visitor()
                         climb(name, app.url, [app.pid], scenario, ttft, cfg["rates"], cfg["duration"], setup, steps)
             finally:
                 for app in apps.values():
@@ -277,7 +281,6 @@ def replicas(cfg: dict, run_dir: Path, steps: list[Step]) -> str | None:
     database_url = _pg_database()
     if database_url is None:
         return f"no PostgreSQL at {PG_ADMIN_URL}"
-    seeder = Seeder(database_url)
     sim = procs.start_simulator(run_dir, 0.0, TOKEN_DELAY)
     try:
         for n in cfg["replicas"]:
@@ -285,7 +288,7 @@ def replicas(cfg: dict, run_dir: Path, steps: list[Step]) -> str | None:
             port = procs.free_port()
             env = {
                 **procs.app_env("glm", sim, database_url),
-                "GLMCHAT_ACCESS_MODE": "shared",
+                "GLMCHAT_ACCESS_MODE": GLM_MODES["new"],
                 "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none",
             }
             script = str(ROOT / "scripts" / "replicas.sh")
@@ -296,7 +299,7 @@ def replicas(cfg: dict, run_dir: Path, steps: list[Step]) -> str | None:
                 pids = [int((where / f"replica-{i}.pid").read_text()) for i in range(1, n + 1)]
                 url = f"http://127.0.0.1:{port}"
                 for _ in range(2 * n):  # warm every replica (nginx spreads new sessions round-robin)
-                    run_load(url, visitors=1, turns=1)
+                    run_load(url, visitors=1, turns=1, setup=new_visitor())
                 climb(
                     f"glm x{n}",
                     url,
@@ -305,14 +308,13 @@ def replicas(cfg: dict, run_dir: Path, steps: list[Step]) -> str | None:
                     0.0,
                     cfg["replica_rates"],
                     cfg["duration"],
-                    new_visitor(seeder),
+                    new_visitor(),
                     steps,
                 )
             finally:
                 subprocess.run([script, "stop", str(where)], env=env, check=False)
     finally:
         procs.stop(sim.proc)
-        seeder.close()
     return None
 
 

@@ -62,10 +62,11 @@ def section(res: dict, steps, plot_name: str) -> str:
         "RSS growth over the step's start at its busiest moment / visitors present then. The generator runs on "
         "the same 2 cores; its CPU is in the table. Capacity = the highest offered turn rate (arrival rate × "
         f"{cfg['turns']}) whose p95 added time to first token is ≤ {cfg['target_ms']:.0f} ms with no errors, "
-        "below the first step that misses. GLM Chat runs in `shared` mode on SQLite (one process) or PostgreSQL "
-        "(replicas behind nginx, `scripts/replicas.sh`). A *new* visitor opens `/`; a *returning* one opens their "
-        "own 200-message chat (GLM Chat: `?c=<id>`, 30 and more saved chats in the sidebar; the naive app: "
-        "`?seed=200`).",
+        "below the first step that misses. GLM Chat runs on SQLite (one process) or PostgreSQL (replicas behind "
+        "nginx, `scripts/replicas.sh`). A *new* visitor opens `/` and first types their own key (GLM Chat in "
+        "`byok` mode: each visitor owns an empty history, as on a public URL; that extra run is in the CPU "
+        "figures, not in the timings); a *returning* one opens their own 200-message chat (GLM Chat in `shared` "
+        "mode: `?c=<id>`, 30 and more saved chats in the sidebar; the naive app: `?seed=200`).",
         "",
         "### Capacity (turns per second at p95 added time to first token ≤ 300 ms)",
         "",

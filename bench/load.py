@@ -92,6 +92,7 @@ class Visitor:
     timeout: float = 60.0
     triggers: str = ""  # simulator triggers added to every message
     query: str = ""  # the page's query string when it opens (e.g. "c=<id>": a returning visitor's chat)
+    arrive: Callable[[StClient], None] | None = None  # called once the page is open, before the first turn
     leave: Callable[[StClient], None] | None = None  # called as the visitor goes, its session still open
     results: list[TurnResult] = field(default_factory=list)
 
@@ -117,6 +118,8 @@ class Visitor:
                 self.url, record_frames=False, timeout=self.timeout, on_message=watch, query_string=self.query
             ) as client:
                 client.open()
+                if self.arrive is not None:
+                    self.arrive(client)
                 for n in range(turns):
                     words = reply_words(self.number, n, self.words)
                     turn = TurnResult(self.number, n, time.monotonic())
