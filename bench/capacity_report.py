@@ -29,12 +29,73 @@ def _lowest_common(steps, scenario: str, ttft: float):
 
 
 def _cap(steps, setup: str, scenario: str, ttft: float) -> str:
-    """The capacity, as "≥ X" when even the highest rate tried met the target (the limit lies beyond)."""
+    """The capacity; "≥ X" when even the highest rate tried met the target, "*" when a lower rate missed it."""
     from bench.capacity import capacity
 
-    mine = [s for s in steps if (s.setup, s.scenario, s.ttft) == (setup, scenario, ttft)]
+    mine = sorted((s for s in steps if (s.setup, s.scenario, s.ttft) == (setup, scenario, ttft)), key=lambda s: s.rate)
     best = capacity(steps, setup, scenario, ttft)
-    return f"≥ {best:g}" if mine and all(s.ok for s in mine) else f"{best:g}"
+    text = f"≥ {best:g}" if mine and mine[-1].ok else f"{best:g}"
+    return text + ("*" if any(not s.ok and s.offered_tps < best for s in mine) else "")
+
+
+def targets(steps) -> list[tuple[str, str, str]]:
+    """The issue's targets against this run: (target, what was measured, met or missed)."""
+    from bench.capacity import capacity
+
+    rows = []
+    groups = _groups(steps)
+    for scenario in ("new", "returning"):
+        ratios = [
+            (ttft, capacity(steps, "glm", sc, ttft), capacity(steps, "naive", sc, ttft))
+            for sc, ttft in groups
+            if sc == scenario
+        ]
+        if ratios:
+            text = ", ".join(f"TTFT {t * 1000:.0f} ms: {_ratio(g, n)}" for t, g, n in ratios)
+            met = all(g and n and g / n >= 2 for _, g, n in ratios)
+            rows.append((f"capacity ≥ 2× the naive app's, {scenario} visitor", text, "met" if met else "missed"))
+    light = [(sc, t, *_lowest_common(steps, sc, t)) for sc, t in groups]
+    light = [x for x in light if x[2] is not None]
+    cpu = [(sc, t, g.summary["server_cpu_ms_per_turn"], n.summary["server_cpu_ms_per_turn"]) for sc, t, g, n in light]
+    if cpu:
+        text = ", ".join(f"{sc} {t * 1000:.0f} ms: {g:.0f} / {n:.0f} ms = {g / n:.2f}×" for sc, t, g, n in cpu)
+        met = all(g / n <= 0.5 for _, _, g, n in cpu)
+        rows.append(("server CPU per turn ≤ 0.5× the naive app's (light load)", text, "met" if met else "missed"))
+    msgs = [
+        (
+            sc,
+            t,
+            g.summary["messages_before_first_token"].get("p50"),
+            n.summary["messages_before_first_token"].get("p50"),
+        )
+        for sc, t, g, n in light
+    ]
+    if msgs:
+        text = ", ".join(f"{sc} {t * 1000:.0f} ms: {g:g} / {n:g}" for sc, t, g, n in msgs)
+        met = all(g <= n for _, _, g, n in msgs)
+        rows.append(
+            ("messages from sending to the first token ≤ the naive app's (p50)", text, "met" if met else "missed")
+        )
+    one, two = capacity(steps, "glm x1", "new", 0.0), capacity(steps, "glm x2", "new", 0.0)
+    if any(s.setup == "glm x2" for s in steps):
+        met = bool(one and two and two / one >= 1.6)
+        rows.append(
+            (
+                "2 replicas ≥ 1.6× the capacity of one",
+                f"{two:g} / {one:g} = {_ratio(two, one)}",
+                "met" if met else "missed",
+            )
+        )
+    errors = sum(len(s.summary["errors"]) for s in steps)
+    incomplete = sum(s.summary["turns"] - s.summary["complete"] for s in steps)
+    rows.append(
+        (
+            "no errors, no cross-talk, every reply complete",
+            f"{errors} errors, {incomplete} incomplete turns in all steps",
+            "met" if not errors and not incomplete else "missed",
+        )
+    )
+    return rows
 
 
 def section(res: dict, steps, plot_name: str) -> str:
@@ -61,8 +122,8 @@ def section(res: dict, steps, plot_name: str) -> str:
         "processes' CPU over the step / complete turns (their session openings included). Memory per session = "
         "RSS growth over the step's start at its busiest moment / visitors present then. The generator runs on "
         "the same 2 cores; its CPU is in the table. Capacity = the highest offered turn rate (arrival rate × "
-        f"{cfg['turns']}) whose p95 added time to first token is ≤ {cfg['target_ms']:.0f} ms with no errors, "
-        "below the first step that misses. GLM Chat runs on SQLite (one process) or PostgreSQL (replicas behind "
+        f"{cfg['turns']}) whose p95 added time to first token is ≤ {cfg['target_ms']:.0f} ms with no errors. "
+        "GLM Chat runs on SQLite (one process) or PostgreSQL (replicas behind "
         "nginx, `scripts/replicas.sh`). A *new* visitor opens `/` and first types their own key (GLM Chat in "
         "`byok` mode: each visitor owns an empty history, as on a public URL; that extra run is in the CPU "
         "figures, not in the timings); a *returning* one opens their own 200-message chat (GLM Chat in `shared` "
@@ -70,7 +131,8 @@ def section(res: dict, steps, plot_name: str) -> str:
         "",
         "### Capacity (turns per second at p95 added time to first token ≤ 300 ms)",
         "",
-        "“≥ X”: even the highest rate tried met the target.",
+        "“≥ X”: even the highest rate tried met the target. “*”: a lower rate missed it (with 20-odd turns at the "
+        "lowest rates a p95 is nearly the maximum: one slow turn decides it; see every step below).",
         "",
         "| visitor | simulator TTFT | GLM Chat | naive app | GLM Chat / naive |",
         "|---|---|---|---|---|",
@@ -90,6 +152,8 @@ def section(res: dict, steps, plot_name: str) -> str:
             lines.append(f"| 2 replicas / 1 | {_ratio(caps['glm x2'], caps['glm x1'])} |")
     elif res.get("replicas_skipped"):
         lines += ["", f"Replicas: not run ({res['replicas_skipped']})."]
+    lines += ["", "### Targets of issue 17", "", "| target | measured | verdict |", "|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in targets(steps)]
     lines += [
         "",
         "### Per turn at the lowest rate both apps ran (light load)",
