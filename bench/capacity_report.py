@@ -212,13 +212,11 @@ def insert(path: Path, section: str) -> None:
 
 
 def kept(path: Path) -> str | None:
-    """The capacity section of an existing report, for bench/report.py to carry over."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        return None
-    found = re.search(re.escape(START) + r".*?" + re.escape(END), text, re.S)
-    return found.group(0) if found else None
+    """The capacity section of an existing report, for bench/run.py to carry over."""
+    from bench.report import marked
+
+    inner = marked(path, START, END)
+    return START + inner + END if inner is not None else None
 
 
 def plot(steps, path: Path) -> None:

@@ -534,14 +534,20 @@ def _plot_pillow(t: list[dict], sizes: list[int], path: Path) -> str:
 # ------------------------------------------------------------------------------------------------ document
 
 
-def keep_notes(path: Path) -> str | None:
-    """The hand-written section of an existing report, kept across regenerations."""
+def marked(path: Path, start: str, end: str) -> str | None:
+    """The text between two markers of an existing report; None when the file or the markers are missing."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError:
         return None
-    m = re.search(re.escape(NOTES_START) + r"(.*?)" + re.escape(NOTES_END), text, re.S)
-    return m.group(1).strip("\n") if m else None
+    m = re.search(re.escape(start) + r"(.*?)" + re.escape(end), text, re.S)
+    return m.group(1) if m else None
+
+
+def keep_notes(path: Path) -> str | None:
+    """The hand-written section of an existing report, kept across regenerations."""
+    notes = marked(path, NOTES_START, NOTES_END)
+    return notes.strip("\n") if notes is not None else None
 
 
 def document(res: dict, plot_name: str | None, notes: str | None) -> str:
