@@ -75,11 +75,11 @@ try:
                 slots["line"].caption(sidebar.model_line(visit.settings(catalogue), lang))  # the panel may come later
             sidebar.new_chat_button(lang, "new-chat-top", type="tertiary")
 
-    if page.url_path == chat.url_path and (cid := state.conversation_id()) and st.query_params.get("c") != cid:
-        # The open chat in the URL (a reload reopens it), but not before a new chat's first token: a
-        # changed URL is one more message to the browser.
-        later.add(partial(st.query_params.__setitem__, "c", cid))
     if page.url_path == chat.url_path:
+        if (cid := state.conversation_id()) and st.query_params.get("c") != cid:
+            # The open chat in the URL (a reload reopens it), but not before a new chat's first token: a
+            # changed URL is one more message to the browser.
+            later.add(partial(st.query_params.__setitem__, "c", cid))
         header = st.container(
             horizontal=True, vertical_alignment="center", horizontal_alignment="distribute", key="chat-header"
         )

@@ -32,12 +32,12 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import procs
-from bench.load import WORDS, LoadReport, Visitor, run_load
+from bench.load import WORDS, LoadReport, Visitor, percentiles, run_load
 from bench.run import _busy_cores, machine
 from bench.seed import Seeder
 
@@ -92,17 +92,12 @@ class Step:
     lag_ms: dict  # p50/p95/p99 stream lag
     mem_kb_per_session: float | None
     peak_sessions: int
-    ok: bool = field(init=False)
 
-    def __post_init__(self) -> None:
+    @property
+    def ok(self) -> bool:
+        """The step met the target: p95 added time to first token within TARGET_MS, no errors."""
         p95 = self.added_ms.get("p95")
-        self.ok = not self.summary["errors"] and p95 is not None and p95 <= TARGET_MS
-
-
-def _percentiles(values: list[float]) -> dict:
-    from bench.load import _percentiles as pct
-
-    return pct(values, scale=1000)
+        return not self.summary["errors"] and p95 is not None and p95 <= TARGET_MS
 
 
 def reduce(report: LoadReport, ttft: float, words: int = WORDS) -> tuple[dict, dict]:
@@ -111,7 +106,7 @@ def reduce(report: LoadReport, ttft: float, words: int = WORDS) -> tuple[dict, d
     added = [r.first_token_s - ttft for r in done]
     # The simulator's own sending time after the first token: one token interval per further word.
     lag = [r.last_token_s - r.first_token_s - (words - 1) * TOKEN_DELAY for r in done if r.last_token_s]
-    return _percentiles(added), _percentiles(lag)
+    return percentiles(added), percentiles(lag)
 
 
 class Memory:
@@ -164,16 +159,9 @@ class Returning:
         visitor.leave = leave
 
 
-def new_visitor():
+def new_visitor(visitor: Visitor) -> None:
     """GLM Chat's new visitors type their own key first (byok mode), so each owns an empty history."""
-
-    def setup(visitor: Visitor) -> None:
-        def arrive(client) -> None:
-            client.rerun(client.value(VISITOR_KEY, f"bench{visitor.number}.capacity"))
-
-        visitor.arrive = arrive
-
-    return setup
+    visitor.arrive = lambda client: client.rerun(client.value(VISITOR_KEY, f"bench{visitor.number}.capacity"))
 
 
 def step(
@@ -236,14 +224,14 @@ def one_process(cfg: dict, run_dir: Path, src: Path, steps: list[Step]) -> None:
                     )
                 apps[("naive", "")] = procs.start_app("naive", run_dir, sim, database_url, f"-{ttft}", src=src)
                 for (_, scenario), app in apps.items():  # imports and the SDK's set-up, once per process
-                    run_load(app.url, visitors=1, turns=1, setup=new_visitor() if scenario == "new" else None)
+                    run_load(app.url, visitors=1, turns=1, setup=new_visitor if scenario == "new" else None)
                 for scenario in cfg["scenarios"]:
                     for name in ("glm", "naive"):
                         app = apps[(name, scenario if name == "glm" else "")]
                         if name == "naive":
                             setup = _naive_query(scenario)
                         else:
-                            setup = returning.setup if scenario == "returning" else new_visitor()
+                            setup = returning.setup if scenario == "returning" else new_visitor
                         climb(name, app.url, [app.pid], scenario, ttft, cfg["rates"], cfg["duration"], setup, steps)
             finally:
                 for app in apps.values():
@@ -300,7 +288,7 @@ def replicas(cfg: dict, run_dir: Path, steps: list[Step]) -> str | None:
                 pids = [int((where / f"replica-{i}.pid").read_text()) for i in range(1, n + 1)]
                 url = f"http://127.0.0.1:{port}"
                 for _ in range(2 * n):  # warm every replica (nginx spreads new sessions round-robin)
-                    run_load(url, visitors=1, turns=1, setup=new_visitor())
+                    run_load(url, visitors=1, turns=1, setup=new_visitor)
                 climb(
                     f"glm x{n}",
                     url,
@@ -309,7 +297,7 @@ def replicas(cfg: dict, run_dir: Path, steps: list[Step]) -> str | None:
                     0.0,
                     cfg["replica_rates"],
                     cfg["duration"],
-                    new_visitor(),
+                    new_visitor,
                     steps,
                 )
             finally:
@@ -317,12 +305,6 @@ def replicas(cfg: dict, run_dir: Path, steps: list[Step]) -> str | None:
     finally:
         procs.stop(sim.proc)
     return None
-
-
-def capacity(steps: list[Step], setup: str, scenario: str, ttft: float) -> float:
-    """Turns per second of the highest step that met the target (0 when none did)."""
-    mine = [s for s in steps if (s.setup, s.scenario, s.ttft) == (setup, scenario, ttft) and s.ok]
-    return max((s.offered_tps for s in mine), default=0.0)
 
 
 def write_report(res: dict, steps: list[Step], docs: bool, stem: str) -> None:
@@ -353,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     stem = "capacity-quick" if args.quick else "capacity"
     if args.report_only:
         res = json.loads((RESULTS / f"{stem}.json").read_text(encoding="utf-8"))
-        steps = [Step(**{k: v for k, v in s.items() if k != "ok"}) for s in res["steps"]]
+        steps = [Step(**s) for s in res["steps"]]
         write_report(res, steps, docs, stem)
         return 0
     command = (

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from bench.report import marked
+
 START, END = "<!-- capacity:start -->", "<!-- capacity:end -->"
 NAMES = {"glm": "GLM Chat", "naive": "naive app", "glm x1": "GLM Chat, 1 replica", "glm x2": "GLM Chat, 2 replicas"}
 
@@ -28,10 +30,14 @@ def _lowest_common(steps, scenario: str, ttft: float):
     return (by[("glm", rates[0])], by[("naive", rates[0])]) if rates else (None, None)
 
 
+def capacity(steps, setup: str, scenario: str, ttft: float) -> float:
+    """Turns per second of the highest step that met the target (0 when none did)."""
+    mine = [s for s in steps if (s.setup, s.scenario, s.ttft) == (setup, scenario, ttft) and s.ok]
+    return max((s.offered_tps for s in mine), default=0.0)
+
+
 def _cap(steps, setup: str, scenario: str, ttft: float) -> str:
     """The capacity; "≥ X" when even the highest rate tried met the target, "*" when a lower rate missed it."""
-    from bench.capacity import capacity
-
     mine = sorted((s for s in steps if (s.setup, s.scenario, s.ttft) == (setup, scenario, ttft)), key=lambda s: s.rate)
     best = capacity(steps, setup, scenario, ttft)
     text = f"≥ {best:g}" if mine and mine[-1].ok else f"{best:g}"
@@ -40,8 +46,6 @@ def _cap(steps, setup: str, scenario: str, ttft: float) -> str:
 
 def targets(steps) -> list[tuple[str, str, str]]:
     """The issue's targets against this run: (target, what was measured, met or missed)."""
-    from bench.capacity import capacity
-
     rows = []
     groups = _groups(steps)
     for scenario in ("new", "returning"):
@@ -99,8 +103,6 @@ def targets(steps) -> list[tuple[str, str, str]]:
 
 
 def section(res: dict, steps, plot_name: str) -> str:
-    from bench.capacity import capacity
-
     m, cfg = res["machine"], res["config"]
     lines = [
         START,
@@ -213,8 +215,6 @@ def insert(path: Path, section: str) -> None:
 
 def kept(path: Path) -> str | None:
     """The capacity section of an existing report, for bench/run.py to carry over."""
-    from bench.report import marked
-
     inner = marked(path, START, END)
     return START + inner + END if inner is not None else None
 

@@ -181,10 +181,10 @@ class LoadReport:
             "complete": len(done),
             "errors": [r.error for r in self.results if r.error],
             "turns_per_s": round(len(done) / self.wall_s, 3) if self.wall_s else None,
-            "first_token_ms": _percentiles(first),
-            "last_token_ms": _percentiles(last),
-            "messages_before_first_token": _percentiles(counts, scale=1),
-            "places_before_first_token": _percentiles(places, scale=1),
+            "first_token_ms": percentiles(first),
+            "last_token_ms": percentiles(last),
+            "messages_before_first_token": percentiles(counts, scale=1),
+            "places_before_first_token": percentiles(places, scale=1),
             "generator_cpu_ms_per_visitor": round(self.generator_cpu_s * 1000 / max(1, self.visitors), 1),
             "server_cpu_ms_per_turn": (
                 round(self.server_cpu_s * 1000 / max(1, len(done)), 1) if self.server_cpu_s is not None else None
@@ -192,7 +192,8 @@ class LoadReport:
         }
 
 
-def _percentiles(values: list[float], scale: float = 1000) -> dict:
+def percentiles(values: list[float], scale: float = 1000) -> dict:
+    """p50/p95/p99 and the count, times `scale` (seconds to ms by default); {} for no values."""
     if not values:
         return {}
     ordered = sorted(values)

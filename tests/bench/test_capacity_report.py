@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bench import capacity_report
-from bench.capacity import Step, capacity
+from bench.capacity import Step
+from bench.capacity_report import capacity
 
 
 def step(setup: str, rate: float, p95: float, errors: int = 0) -> Step:
