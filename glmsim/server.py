@@ -148,6 +148,10 @@ _DISCONNECTS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default listen backlog is 5: a burst of connections from many sessions while the
+    # accepting thread waits for the GIL overflows it, and connects fail as the real API's front end would
+    # not make them (one fault soak logged 4 such connection failures, each an app retry no fault called for).
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], sim: Simulator):
         self.sim = sim

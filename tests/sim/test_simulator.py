@@ -877,3 +877,19 @@ def test_web_search_results_are_raw_json_on_the_wire(connect, sim):
     events = [json.loads(line[6:]) for line in raw.split("\n\n") if line.startswith("data: {")]
     assert "web_search" in events[0] and all("web_search" not in e for e in events[1:])
     assert set(events[0]) == {"id", "created", "model", "choices", "web_search"}
+
+
+def test_the_listening_socket_holds_a_burst_of_connections_before_any_is_accepted():
+    """Many sessions connect at once while the accepting thread is busy: none is refused or dropped."""
+    from glmsim.server import Server
+
+    server = Server(("127.0.0.1", 0), Simulator())  # listening, but nothing accepts yet
+    clients = []
+    try:
+        for _ in range(40):
+            clients.append(socket.create_connection(server.server_address, timeout=0.5))
+    finally:
+        for client in clients:
+            client.close()
+        server.server_close()
+    assert len(clients) == 40
