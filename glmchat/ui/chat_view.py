@@ -527,13 +527,19 @@ def _read(turn: Turn, lang: str, places: Places, resumed: bool = False) -> None:
                     places.markdown(BODY, answer_markdown(msg))
                 if event.first and not resumed:
                     places.clear(FOOT)  # a "waiting" note
-                    later.run()  # the rest of the page, now that the first token is on its way
+                else:
+                    # The rest of the page goes with the second batch (50 ms on), not right behind the first
+                    # token: a browser still busy with the run's earlier messages applies all that has come
+                    # before it paints, and the header and sidebar's ~27 messages kept the token off the
+                    # screen ~45 ms longer (bench/pagetrace.py).
+                    later.run()
                 drawn = {"reasoning": msg["reasoning"], "content": msg["content"]}
             elif isinstance(event, Quiet):
                 if event.waiting:
                     places.get(FOOT).caption(t("chat.waiting", lang, s=f"{event.seconds:.0f}"))
                     later.run()  # a slow model: draw the rest while waiting
                 else:
+                    later.run()  # a first token and then silence: no second batch to wait for
                     places.markdown(BODY, answer_markdown(msg))
             else:  # the client retries a busy or unreachable upstream
                 places.get(FOOT).info(

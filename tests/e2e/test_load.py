@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from bench.load import Places, Visitor, message_text, reply_words, run_load
+from bench.stclient import StClient
 
 __all__ = ["sim_proc"]
 
@@ -110,3 +111,34 @@ def test_a_new_visitors_first_message_gets_the_same_messages_as_in_the_browser(p
         f"messages before the first token: browser {in_browser} (places {places}), "
         f"load generator {turn.messages_before_first} (places {turn.places_before_first})"
     )
+
+
+def test_the_header_and_sidebar_follow_the_replys_second_batch_not_its_first_token(app):
+    """What the reply's run left for later is sent with the reply's second batch (50 ms on): sent right behind
+    the first token, a browser still applying the run's earlier messages took them all in before it painted
+    the token (bench/pagetrace.py: 138 against 92 ms from Enter to the token on screen)."""
+    words = reply_words(92, 0)
+    order: list[str] = []  # "sidebar", or how many of the reply's words a delta of the main area showed
+
+    def watch(msg, at: float) -> None:  # noqa: ARG001
+        if msg.WhichOneof("type") != "delta":
+            return
+        if msg.metadata.delta_path[0] == 1:  # RootContainer.SIDEBAR
+            order.append("sidebar")
+        elif msg.delta.WhichOneof("type") == "new_element" and msg.delta.new_element.WhichOneof("type") == "markdown":
+            shown = sum(w in msg.delta.new_element.markdown.body for w in words)
+            if shown:
+                order.append(str(shown))
+
+    with StClient(app.url, on_message=watch) as client:
+        client.open()
+        box = client.find(kind="chat_input")
+        client.wait_idle()
+        order.clear()
+        before = client.rerun(client.value(box, message_text(92, 0)), wait=False)
+        client.wait_idle(since=before)
+        assert words[-1] in client.text()
+    first_sidebar = order.index("sidebar")
+    batches = [int(n) for n in order[:first_sidebar] if n != "sidebar"]
+    # The first token's delta and at least one later batch with more words, before anything of the sidebar.
+    assert len(batches) >= 2 and batches[-1] > batches[0], order
