@@ -62,7 +62,7 @@ FULL = {
     "rates": [0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0],  # visitors per second
     "duration": 20.0,
     "replicas": [1, 2],
-    "replica_rates": [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0],
+    "replica_rates": [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0],
 }
 QUICK = {
     "ttfts": [0.0],
@@ -307,6 +307,28 @@ def replicas(cfg: dict, run_dir: Path, steps: list[Step]) -> str | None:
     return None
 
 
+def rerun_replicas(cfg: dict, docs: bool, stem: str) -> int:
+    """The replicas part again, its steps replacing the last run's; that run's other steps and command stay."""
+    res = json.loads((RESULTS / f"{stem}.json").read_text(encoding="utf-8"))
+    steps = [Step(**s) for s in res["steps"] if not s["setup"].startswith("glm x")]
+    run_dir = Path(tempfile.mkdtemp(prefix="glmchat-capacity-"))
+    started, t0 = datetime.now(UTC), time.monotonic()
+    try:
+        res["replicas_skipped"] = replicas(cfg, run_dir, steps)
+    finally:
+        res["replicas_run"] = (
+            f"again with `bash bench/capacity.sh --only-replicas` at `{machine()['git_commit'][:10]}`, "
+            f"{started.strftime('%Y-%m-%d %H:%M')} → {datetime.now(UTC).strftime('%H:%M')} UTC"
+        )
+        res["config"]["replica_rates"] = cfg["replica_rates"]
+        res["steps"] = [asdict(s) for s in steps]
+        (RESULTS / f"{stem}.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
+        write_report(res, steps, docs, stem)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        log(f"done in {(time.monotonic() - t0) / 60:.1f} min")
+    return 0
+
+
 def write_report(res: dict, steps: list[Step], docs: bool, stem: str) -> None:
     from bench import capacity_report
 
@@ -325,6 +347,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.capacity", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smoke run: one TTFT, two rates, short steps")
     ap.add_argument("--no-replicas", action="store_true", help="skip the nginx + PostgreSQL part")
+    ap.add_argument(
+        "--only-replicas",
+        action="store_true",
+        help="run the nginx + PostgreSQL part again; the other steps are kept from the last run's JSON",
+    )
     ap.add_argument("--report-only", action="store_true", help="write the report again from the last run's JSON")
     ap.add_argument(
         "--docs", action=argparse.BooleanOptionalAction, default=None, help="write into docs/ (default: full run)"
@@ -341,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     command = (
         "bash bench/capacity.sh" + (" --quick" if args.quick else "") + (" --no-replicas" if args.no_replicas else "")
     )
+    if args.only_replicas:
+        return rerun_replicas(cfg, docs, stem)
     started, t0 = datetime.now(UTC), time.monotonic()
     info = machine()
     info["busy_cores_before"] = _busy_cores()

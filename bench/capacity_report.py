@@ -123,7 +123,9 @@ def section(res: dict, steps, plot_name: str) -> str:
         "end of the run chain) beyond the simulator's own sending time. Server CPU per turn = the server "
         "processes' CPU over the step / complete turns (their session openings included). Memory per session = "
         "RSS growth over the step's start at its busiest moment / visitors present then. The generator runs on "
-        "the same 2 cores; its CPU is in the table. Capacity = the highest offered turn rate (arrival rate × "
+        "the same 2 cores; its CPU is in the table, and so are the cores the servers and the whole machine "
+        "(servers, generator, simulator, proxy, database and anything else) kept busy over the step. "
+        "Capacity = the highest offered turn rate (arrival rate × "
         f"{cfg['turns']}) whose p95 added time to first token is ≤ {cfg['target_ms']:.0f} ms with no errors. "
         "GLM Chat runs on SQLite (one process) or PostgreSQL (replicas behind "
         "nginx, `scripts/replicas.sh`). A *new* visitor opens `/` and first types their own key (GLM Chat in "
@@ -152,6 +154,8 @@ def section(res: dict, steps, plot_name: str) -> str:
         lines += [f"| {NAMES.get(n, n)} | {_cap(steps, n, 'new', 0.0)} |" for n in replica_sets]
         if "glm x1" in caps and "glm x2" in caps:
             lines.append(f"| 2 replicas / 1 | {_ratio(caps['glm x2'], caps['glm x1'])} |")
+        if res.get("replicas_run"):
+            lines += ["", f"The replica steps ran {res['replicas_run']}."]
     elif res.get("replicas_skipped"):
         lines += ["", f"Replicas: not run ({res['replicas_skipped']})."]
     lines += ["", "### Targets of issue 17", "", "| target | measured | verdict |", "|---|---|---|"]
@@ -182,8 +186,8 @@ def section(res: dict, steps, plot_name: str) -> str:
         "",
         "| setup | visitor | TTFT | arrivals/s | turns/s offered | added TTFT p50 / p95 / p99 (ms) | "
         "stream lag p95 (ms) | complete / turns | errors | server CPU/turn (ms) | memory/session (kB) | "
-        "peak sessions | generator CPU/visitor (ms) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "peak sessions | generator CPU/visitor (ms) | cores busy: servers / machine |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in steps:
         sm, a = s.summary, s.added_ms
@@ -192,7 +196,8 @@ def section(res: dict, steps, plot_name: str) -> str:
             f"{s.offered_tps:g} | {_f(a.get('p50'))} / {_f(a.get('p95'))} / {_f(a.get('p99'))} | "
             f"{_f(s.lag_ms.get('p95'))} | {sm['complete']} / {sm['turns']} | {len(sm['errors'])} | "
             f"{_f(sm['server_cpu_ms_per_turn'])} | {_f(s.mem_kb_per_session)} | {s.peak_sessions} | "
-            f"{_f(sm['generator_cpu_ms_per_visitor'])} |"
+            f"{_f(sm['generator_cpu_ms_per_visitor'])} | {_f(sm.get('server_cores'), 2)} / "
+            f"{_f(sm.get('machine_cores'), 2)} |"
         )
     errors = [(s, e) for s in steps for e in s.summary["errors"][:3]]
     if errors:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import random
 import re
 import statistics
@@ -158,6 +159,13 @@ def _cpu_seconds(pids: Sequence[int]) -> float | None:
     return sum(cpu_seconds(pid) for pid in pids) if pids else None
 
 
+def machine_cpu_seconds() -> float:
+    """CPU seconds the whole machine has been busy (every process, every core), from /proc/stat."""
+    with open("/proc/stat") as f:
+        parts = [int(x) for x in f.readline().split()[1:]]
+    return (sum(parts) - parts[3] - parts[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+
+
 @dataclass
 class LoadReport:
     mode: str
@@ -167,6 +175,7 @@ class LoadReport:
     results: list[TurnResult]
     generator_cpu_s: float
     server_cpu_s: float | None
+    machine_cpu_s: float  # every process on the machine: servers, generator, simulator, proxy, database, others
 
     def summary(self) -> dict:
         done = [r for r in self.results if r.error is None and r.complete]
@@ -189,6 +198,12 @@ class LoadReport:
             "server_cpu_ms_per_turn": (
                 round(self.server_cpu_s * 1000 / max(1, len(done)), 1) if self.server_cpu_s is not None else None
             ),
+            # Cores in use over the run: what the servers took, and the whole machine (the rest is the
+            # generator, the simulator, a proxy and database, and anything else on the box).
+            "server_cores": round(self.server_cpu_s / self.wall_s, 2)
+            if self.server_cpu_s is not None and self.wall_s
+            else None,
+            "machine_cores": round(self.machine_cpu_s / self.wall_s, 2) if self.wall_s else None,
         }
 
 
@@ -227,6 +242,7 @@ def run_load(
     crowd: list[Visitor] = []
     threads: list[threading.Thread] = []
     cpu0, server0, start = time.process_time(), _cpu_seconds(server_pids), time.monotonic()
+    machine0 = machine_cpu_seconds()
 
     def arrive(number: int) -> None:
         visitor = Visitor(url, number, words)
@@ -259,6 +275,7 @@ def run_load(
         wait_until(time.monotonic() + 0.25)
     wall = time.monotonic() - start
     server1 = _cpu_seconds(server_pids)
+    machine1 = machine_cpu_seconds()
     return LoadReport(
         mode=f"open loop, {rate:g}/s for {duration:g} s" if rate > 0 else f"closed loop, {visitors} at once",
         visitors=len(crowd),
@@ -267,6 +284,7 @@ def run_load(
         results=[r for v in crowd for r in v.results],
         generator_cpu_s=time.process_time() - cpu0,
         server_cpu_s=(server1 - server0) if server0 is not None and server1 is not None else None,
+        machine_cpu_s=machine1 - machine0,
     )
 
 
