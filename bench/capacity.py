@@ -59,10 +59,10 @@ PG_DATABASE = "glmchat_bench"
 FULL = {
     "ttfts": [0.0, 0.5],
     "scenarios": ["new", "returning"],
-    "rates": [0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0],  # visitors per second
+    "rates": [0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0],  # visitors per second
     "duration": 20.0,
     "replicas": [1, 2],
-    "replica_rates": [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0],
+    "replica_rates": [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0],
 }
 QUICK = {
     "ttfts": [0.0],

@@ -206,6 +206,10 @@ def snapshot(run_dir: Path) -> Path:
 
 def app_env(name: str, sim: Simulator, database_url: str) -> dict[str, str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "ZHIPUAI_API_KEY": "bench", "ZHIPUAI_BASE_URL": sim.base_url}
+    if name == "naive":
+        # Streamlit's default, which the naive app would have on its own: it runs from the snapshot's root and so
+        # reads GLM Chat's .streamlit/config.toml, which turns the collection after every run off.
+        env["STREAMLIT_RUNNER_POST_SCRIPT_GC"] = "true"
     if name == "glm":
         # Every history setting explicit (blank = unset), so neither the shell nor a .env file changes them.
         env.update(
