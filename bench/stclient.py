@@ -215,7 +215,9 @@ class StClient:
     (e.g. X-Forwarded-For). source_address: a local address to connect from (e.g. "127.0.0.2", so the
     server sees another client). session_id: an existing session to ask to resume, as a reconnecting
     browser does. origin: the Origin header; "auto" sends the app's own, None sends none. xsrf: fetch
-    the XSRF cookie first and present it, as the browser does. page: the URL path the page was opened
+    the XSRF cookie first and present it, as the browser does; every cookie that response sets goes with the
+    WebSocket and later requests, as a browser's would (a proxy's replica cookie keeps the session on the
+    replica that answered). page: the URL path the page was opened
     at ("" for the app's root, "history" for /history). record_frames: keep every frame and message
     received. on_message(msg, at): called on the reader thread with each ForwardMsg (references
     resolved) and its time.monotonic() arrival, e.g. for timing measurements.
@@ -254,6 +256,7 @@ class StClient:
         self.on_message = on_message
 
         self.xsrf_token: str | None = None
+        self.cookies: dict[str, str] = {}  # what the health response set (raw values)
         self.session_id: str | None = None
         self.page_script_hash = ""
         self.main_script_hash = ""
@@ -297,15 +300,16 @@ class StClient:
         return self._http
 
     def _cookie_headers(self) -> dict[str, str]:
-        return {"Cookie": f"{XSRF_COOKIE}={self.xsrf_token}"} if self.xsrf_token else {}
+        return {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
 
     def fetch_xsrf(self) -> str | None:
-        """GET the health endpoint, which sets the XSRF cookie (when XSRF protection is on), as the page load does."""
+        """GET the health endpoint, which sets the XSRF cookie (when XSRF protection is on), as the page load does;
+        keep every cookie it sets."""
         resp = self._http_client().get("/_stcore/health")
         for value in resp.headers.get_list("set-cookie"):
             name, _, rest = value.partition("=")
-            if name.strip() == XSRF_COOKIE:
-                self.xsrf_token = rest.split(";", 1)[0]  # raw: the value holds "|" and must not be unquoted
+            self.cookies[name.strip()] = rest.split(";", 1)[0]  # raw: the XSRF value holds "|", never unquoted
+        self.xsrf_token = self.cookies.get(XSRF_COOKIE)
         return self.xsrf_token
 
     def connect(self) -> StClient:

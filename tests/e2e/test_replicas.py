@@ -185,6 +185,24 @@ def test_each_browser_sticks_to_one_replica(browser: Browser, browser_context_ar
         assert not [w for w in words if w in text], f"chat text is in {name}"
 
 
+def test_the_load_generators_visitors_stick_to_a_replica_and_spread_over_both(replicas, sim):
+    """bench/load.py's visitors keep nginx's cookie as a browser does. Without it every health check and every
+    WebSocket took turns in the round robin: all 64 sessions of a capacity step went to one replica."""
+    from bench.load import run_load
+
+    report = run_load(replicas.proxy_url, visitors=4, turns=1)
+    assert report.summary()["complete"] == 4, report.summary()
+    streams = [
+        line for line in replicas.access_log() if '"GET /_stcore/stream HTTP/1.1" 101 ' in line and "stclient" in line
+    ]
+    assert len(streams) == 4, streams
+    went = [
+        (re.search(r" upstream=(\S+) ", line).group(1), re.search(r" cookie=(\S*) ", line).group(1)) for line in streams
+    ]
+    assert all(upstream == cookie for upstream, cookie in went), went  # each on the replica its cookie names
+    assert {upstream for upstream, _ in went} == set(replicas.addrs), went
+
+
 # -- 2. one database: a conversation from replica A opens on replica B --------------------------------------
 
 
