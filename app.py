@@ -73,6 +73,16 @@ try:
                 slots["title"] = st.empty()
                 slots["line"] = st.empty()
                 slots["line"].caption(sidebar.model_line(visit.settings(catalogue), lang))  # the panel may come later
+                if state.temporary():
+                    st.badge(t("chat.temporary_on", lang), icon=":material/visibility_off:", color="orange")
+            if visit.owner is not None:  # without saved history every chat is temporary anyway
+                state.show_temporary()
+                st.toggle(
+                    t("chat.temporary", lang),
+                    key=state.TEMPORARY,
+                    on_change=callbacks.temporary_changed,
+                    help=t("chat.temporary_help", lang),
+                )
             sidebar.new_chat_button(lang, "new-chat-top", type="tertiary")
 
     if page.url_path == chat.url_path:

@@ -118,6 +118,12 @@ STRINGS: dict[str, dict[str, str]] = {
     "side.logout": {"zh": "退出登录", "en": "Sign out"},
     "side.signed_in": {"zh": "已登录：{who}", "en": "Signed in as {who}"},
     "side.new_chat": {"zh": "新对话", "en": "New chat"},
+    "chat.temporary": {"zh": "临时对话", "en": "Temporary chat"},
+    "chat.temporary_help": {
+        "zh": "临时对话不会保存：不进历史记录，不写入数据库，刷新或离开后即消失。",
+        "en": "A temporary chat is never saved: no history entry, nothing in the database, gone on refresh.",
+    },
+    "chat.temporary_on": {"zh": "临时对话 · 不会保存", "en": "Temporary chat · not saved"},
     "side.key": {"zh": "API Key", "en": "API key"},
     "side.key_field": {"zh": "你的智谱 API Key", "en": "Your ZhipuAI API key"},
     "side.key_help": {

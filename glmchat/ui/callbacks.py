@@ -28,7 +28,14 @@ def new_chat() -> None:
     st.query_params.pop("c", None)
 
 
+def temporary_changed() -> None:
+    """The temporary switch starts a new chat either way: a temporary one is never mixed with a saved one."""
+    state.set_temporary(offered.flag(state.widget(state.TEMPORARY), False))  # only a real True turns it on
+    new_chat()
+
+
 def open_conversation(cid: str) -> None:
+    state.set_temporary(False)  # a saved chat is not temporary
     state.set_conversation(cid, loaded=False)
     st.query_params["c"] = cid
 
@@ -197,7 +204,7 @@ def submit_prompt(start: bool = True) -> None:
         return
     current = visit.settings()
     owner_id, store = visit.owner, visit.store
-    new_conversation = owner_id is not None and state.conversation_id() is None
+    new_conversation = owner_id is not None and state.conversation_id() is None and not state.temporary()
     # Limits are enforced here, not only by the widget: a bypassed widget gets the same answer. Counts
     # and lengths come first, before any file is decoded.
     too_much = inputs.check(
@@ -221,7 +228,7 @@ def submit_prompt(start: bool = True) -> None:
     if new_conversation:
         cid = store.create_conversation(owner_id, title_for(text), current.model.id, remembered)
         state.set_conversation(cid)  # the page puts it in the URL, after the reply's first token
-    elif owner_id is not None:
+    elif owner_id is not None and state.conversation_id() is not None:
         store.update_settings(owner_id, state.conversation_id(), current.model.id, remembered)
     state.messages().append(message)
     save(visit, message)

@@ -73,6 +73,8 @@ SYSTEM = "w_system"
 THINKING = "w_thinking"
 EFFORT = "w_effort"
 WEB_SEARCH = "w_web_search"
+TEMPORARY = "w_temporary"  # the switch above the chat
+TEMPORARY_ON = "temporary_chat"  # its setting, kept while the switch is not drawn (another page)
 VISITOR_KEY = "w_visitor_key"
 PROMPT = "w_prompt"
 PRESET = "w_preset"
@@ -199,6 +201,20 @@ def set_conversation(cid: str | None, loaded: bool = True) -> None:
     """The open conversation; `loaded`: its messages are the ones in MESSAGES."""
     st.session_state[CONVERSATION] = cid
     st.session_state[LOADED] = cid if loaded else None
+
+
+def temporary() -> bool:
+    """Whether the open chat is a temporary one: nothing of it is saved."""
+    return st.session_state.get(TEMPORARY_ON) is True
+
+
+def set_temporary(on: bool) -> None:
+    st.session_state[TEMPORARY_ON] = on
+
+
+def show_temporary() -> None:
+    """The switch shows the setting (Streamlit forgets a widget's value on a page that does not draw it)."""
+    st.session_state[TEMPORARY] = temporary()
 
 
 def earlier() -> int:

@@ -352,3 +352,46 @@ def test_a_page_that_stops_early_on_a_sessions_first_run_still_gets_its_sidebar(
     assert not at.exception
     assert any(t("history.db_down", "en") in w.value for w in at.warning)  # the page stopped there
     assert at.sidebar.selectbox(key=state.MODEL).value and at.sidebar.button(key="new-chat")
+
+
+def temporary_mark(at: AppTest) -> bool:
+    """The badge above the chat (st.badge is Markdown)."""
+    return any(t("chat.temporary_on", "en") in m.value for m in at.main.markdown)
+
+
+def test_a_temporary_chat_is_marked_never_saved_and_gone_on_refresh(app_env, db_url):
+    store = db(db_url)
+    at = new_app()
+    at.toggle(key=state.TEMPORARY).set_value(True).run()
+    assert temporary_mark(at)
+    at = send(at, "a temporary secret sim:tokens=5")
+    at = send(at, "and a second one sim:tokens=5")
+    assert [m["role"] for m in at.session_state[state.MESSAGES]] == ["user", "assistant"] * 2
+    assert "c" not in at.query_params and at.session_state[state.CONVERSATION] is None
+    assert store.list_conversations("local") == [] and store.search("local", "temporary secret") == []
+    # Another page and back: still temporary (Streamlit forgets an undrawn widget's value; the setting stays).
+    at.switch_page("app_pages/history.py").run()
+    at.switch_page("app_pages/chat.py").run()
+    assert at.toggle(key=state.TEMPORARY).value is True and temporary_mark(at)
+    at = send(at, "a third sim:tokens=5")
+    assert store.list_conversations("local") == []
+    # A refresh is a new session: nothing of it is left, and the new chat is an ordinary one.
+    again = new_app()
+    assert again.session_state[state.MESSAGES] == [] and again.toggle(key=state.TEMPORARY).value is False
+    # Turning it off starts a new chat, which is saved.
+    at.toggle(key=state.TEMPORARY).set_value(False).run()
+    assert at.session_state[state.MESSAGES] == [] and not temporary_mark(at)
+    at = send(at, "a kept question sim:tokens=5")
+    assert [c["title"] for c in store.list_conversations("local")] == ["a kept question sim:tokens=5"]
+
+
+def test_opening_a_saved_chat_ends_a_temporary_one(app_env, db_url):
+    at = send(new_app(), "saved first sim:tokens=5")
+    cid = at.session_state[state.CONVERSATION]
+    at.toggle(key=state.TEMPORARY).set_value(True).run()
+    assert at.session_state[state.MESSAGES] == [] and at.session_state[state.CONVERSATION] is None
+    at = send(at, "not kept sim:tokens=5")
+    at.sidebar.button(key=f"conv-{cid}").click().run()
+    assert at.toggle(key=state.TEMPORARY).value is False
+    assert [m["content"] for m in at.session_state[state.MESSAGES]][0] == "saved first sim:tokens=5"
+    assert len(db(db_url).list_conversations("local")) == 1
