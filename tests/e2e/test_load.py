@@ -135,7 +135,8 @@ def test_the_header_and_sidebar_follow_the_replys_second_batch_not_its_first_tok
         box = client.find(kind="chat_input")
         client.wait_idle()
         order.clear()
-        before = client.rerun(client.value(box, message_text(92, 0)), wait=False)
+        # 20 tokens a second: the reply's first batch is a word or two, however late the script thread reads.
+        before = client.rerun(client.value(box, message_text(92, 0, triggers="sim:rate=20")), wait=False)
         client.wait_idle(since=before)
         assert words[-1] in client.text()
     first_sidebar = order.index("sidebar")
