@@ -322,11 +322,17 @@ def rerun_replicas(cfg: dict, docs: bool, stem: str) -> int:
         )
         res["config"]["replica_rates"] = cfg["replica_rates"]
         res["steps"] = [asdict(s) for s in steps]
-        (RESULTS / f"{stem}.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
-        write_report(res, steps, docs, stem)
-        shutil.rmtree(run_dir, ignore_errors=True)
-        log(f"done in {(time.monotonic() - t0) / 60:.1f} min")
+        finish(res, steps, docs, stem, run_dir, t0)
     return 0
+
+
+def finish(res: dict, steps: list[Step], docs: bool, stem: str, run_dir: Path, t0: float) -> None:
+    """Keep the run's JSON, write its report, remove the run directory."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
+    write_report(res, steps, docs, stem)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    log(f"done in {(time.monotonic() - t0) / 60:.1f} min")
 
 
 def write_report(res: dict, steps: list[Step], docs: bool, stem: str) -> None:
@@ -395,11 +401,7 @@ def main(argv: list[str] | None = None) -> int:
             "replicas_skipped": replicas_skipped,
             "steps": [asdict(s) for s in steps],
         }
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / f"{stem}.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
-        write_report(res, steps, docs, stem)
-        shutil.rmtree(run_dir, ignore_errors=True)
-        log(f"done in {(time.monotonic() - t0) / 60:.1f} min")
+        finish(res, steps, docs, stem, run_dir, t0)
     return 0
 
 

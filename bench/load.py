@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import random
 import re
 import statistics
@@ -159,13 +158,6 @@ def _cpu_seconds(pids: Sequence[int]) -> float | None:
     return sum(cpu_seconds(pid) for pid in pids) if pids else None
 
 
-def machine_cpu_seconds() -> float:
-    """CPU seconds the whole machine has been busy (every process, every core), from /proc/stat."""
-    with open("/proc/stat") as f:
-        parts = [int(x) for x in f.readline().split()[1:]]
-    return (sum(parts) - parts[3] - parts[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
-
-
 @dataclass
 class LoadReport:
     mode: str
@@ -242,6 +234,8 @@ def run_load(
     crowd: list[Visitor] = []
     threads: list[threading.Thread] = []
     cpu0, server0, start = time.process_time(), _cpu_seconds(server_pids), time.monotonic()
+    from bench.procs import machine_cpu_seconds
+
     machine0 = machine_cpu_seconds()
 
     def arrive(number: int) -> None:

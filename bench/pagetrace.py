@@ -26,7 +26,8 @@ from playwright.sync_api import sync_playwright
 
 from bench import browser as B
 from bench import procs
-from bench.measure import _cleanup_glm, _url
+from bench.measure import Ctx, _cleanup_glm, _open, _url
+from bench.run import machine
 from bench.seed import Seeder
 
 MARKS_JS = r"""() => {
@@ -116,10 +117,8 @@ def split(events: list[dict]) -> dict:
     }
 
 
-def one(browser, app: procs.App, seeder: Seeder, sim: procs.Simulator, rep: int) -> dict:
-    from bench.measure import Ctx, _open
-
-    ctx = Ctx(browser, sim, seeder, {app.name: app})
+def one(ctx: Ctx, app: procs.App, rep: int) -> dict:
+    browser = ctx.browser
     tab, _, _ = _open(ctx, app, _url(app, None, 0), 0)
     try:
         tab.page.evaluate(MARKS_JS)
@@ -176,11 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with sync_playwright() as pw:
             browser = B.launch(pw)
+            ctx = Ctx(browser, sim, seeder, apps)
             for name in ("glm", "naive"):  # warm-up: imports, the SDK's set-up, the browser's caches
-                one(browser, apps[name], seeder, sim, -1)
+                one(ctx, apps[name], -1)
             for rep in range(args.reps):
                 for name in ("glm", "naive") if rep % 2 == 0 else ("naive", "glm"):
-                    row = one(browser, apps[name], seeder, sim, rep)
+                    row = one(ctx, apps[name], rep)
                     rows["GLM Chat" if name == "glm" else "naive app"].append(row)
                     print(f"{name} rep {rep}: {row}", flush=True)
             browser.close()
@@ -189,10 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             app.stop()
         procs.stop(sim.proc)
         seeder.close()
-    import subprocess
-
-    commit = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], capture_output=True, text=True).stdout.strip()
-    args.out.write_text(report(rows, args, commit), encoding="utf-8")
+    args.out.write_text(report(rows, args, machine()["git_commit"][:10]), encoding="utf-8")
     print(f"report {args.out}")
     return 0
 

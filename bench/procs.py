@@ -70,6 +70,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def machine_cpu_seconds() -> float:
+    """CPU seconds the whole machine has been busy (every process, every core), from /proc/stat."""
+    with open("/proc/stat") as f:
+        parts = [int(x) for x in f.readline().split()[1:]]
+    return (sum(parts) - parts[3] - parts[4]) / CLK_TCK  # all but idle and iowait
+
+
 def browser_cpu_seconds() -> float:
     """utime + stime of every Chromium process alive now (renderers come and go with contexts)."""
     total = 0.0

@@ -67,17 +67,9 @@ def log(msg: str) -> None:
 
 def _busy_cores(seconds: float = 2.0) -> float:
     """CPU in use on the whole machine over a short window (nothing of ours is running then)."""
-
-    def sample():
-        with open("/proc/stat") as f:
-            parts = [int(x) for x in f.readline().split()[1:]]
-        idle = parts[3] + parts[4]
-        return sum(parts) - idle, sum(parts)
-
-    b0, t0 = sample()
+    m0, t0 = procs.machine_cpu_seconds(), time.monotonic()
     time.sleep(seconds)
-    b1, t1 = sample()
-    return (b1 - b0) / max(1, t1 - t0) * os.cpu_count()
+    return (procs.machine_cpu_seconds() - m0) / (time.monotonic() - t0)
 
 
 def _version(module: str) -> str:

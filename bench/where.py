@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import procs
-from bench.capacity import GLM_MODES, RETURNING_CHAT, SAVED_CHATS, TOKEN_DELAY, TURNS, new_visitor
+from bench.capacity import GLM_MODES, TOKEN_DELAY, TURNS, Returning, _naive_query, new_visitor
 from bench.load import run_load
+from bench.run import machine
 from bench.seed import Seeder
 
 RATE = 250  # samples per second
@@ -213,22 +214,13 @@ def main(argv: list[str] | None = None) -> int:
     src = procs.snapshot(run_dir)
     database_url = f"sqlite:///{run_dir / 'where.db'}"
     seeder = Seeder(database_url)
-    for i in range(SAVED_CHATS):
-        seeder.conversation(4, f"Saved chat {i}")
-    cid, last = seeder.conversation(RETURNING_CHAT, "Long chat")
-
-    def returning(visitor) -> None:
-        visitor.query = f"c={cid}"
-        visitor.leave = lambda client: seeder.truncate(cid, last)  # noqa: ARG005 - back to 200 messages
-
-    def naive_returning(visitor) -> None:
-        visitor.query = f"seed={RETURNING_CHAT}"
+    returning = Returning(seeder, 1)  # the capacity run's: 30 saved chats and a 200-message chat
 
     cases = [
         ("GLM Chat, new", "glm", "new", new_visitor),
         ("naive app, new", "naive", "new", None),
-        ("GLM Chat, returning", "glm", "returning", returning),
-        ("naive app, returning", "naive", "returning", naive_returning),
+        ("GLM Chat, returning", "glm", "returning", returning.setup),
+        ("naive app, returning", "naive", "returning", _naive_query("returning")),
     ]
     sim = procs.start_simulator(run_dir, args.ttft, TOKEN_DELAY, src=src)
     profiles = []
@@ -246,8 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         procs.stop(sim.proc)
         seeder.close()
-    commit = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], capture_output=True, text=True).stdout.strip()
-    args.out.write_text(report(profiles, args.ttft, args.visitors, commit), encoding="utf-8")
+    args.out.write_text(report(profiles, args.ttft, args.visitors, machine()["git_commit"][:10]), encoding="utf-8")
     print(f"report {args.out} (raw samples in {run_dir})")
     return 0
 

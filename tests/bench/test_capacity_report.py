@@ -43,7 +43,7 @@ def test_the_section_replaces_itself_and_leaves_the_rest_of_the_report(tmp_path)
 def test_the_machine_counter_sees_cpu_burned_by_this_process():
     import time
 
-    from bench.load import machine_cpu_seconds
+    from bench.procs import machine_cpu_seconds
 
     before, cpu0 = machine_cpu_seconds(), time.process_time()
     while time.process_time() - cpu0 < 0.3:  # 0.3 s of CPU in this process
