@@ -58,6 +58,9 @@ a.metric(t("usage.requests", lang), f"{len(df):,}")
 b.metric(t("usage.prompt", lang), f"{int(df['prompt_tokens'].sum()):,}")
 c.metric(t("usage.completion", lang), f"{int(df['completion_tokens'].sum()):,}")
 d.metric(t("usage.cost_total", lang), f"¥{df['cost'].fillna(0).sum():.4f}")
+unpriced = int(df["cost"].isna().sum())  # replies on a model without a price (a custom id)
+if unpriced:
+    st.caption(t("usage.unknown_left_out", lang, n=unpriced))
 
 st.subheader(t("usage.by_day", lang))
 by_day = df.groupby(["day", "model"], as_index=False)["total_tokens"].sum()

@@ -9,21 +9,29 @@ SDK call                    route                           answer
                             (fields ``purpose``, ``file``)
 ``files.content(id)``       ``GET /files/{id}/content``     file-extract: ``{"content", "file_type",
                             (``Accept: application/binary``)  "filename", "title", "type": "file"}``;
-                                                            other purposes: the raw bytes
-``files.list()``            ``GET /files``                  ``{"object": "list", "data": [...], "has_more"}``
+                                                            batch: the raw bytes; other purposes: 400 "1214"
+``files.list()``            ``GET /files?purpose=&limit=``  ``{"object": "list", "data": [...], "has_more"}``
+                            ``&after=&order=``
 ``files.delete(id)``        ``DELETE /files/{id}``          ``{"id", "deleted": true, "object": "file"}``
 (not wrapped by the SDK)    ``GET /files/{id}``             file object JSON
 ==========================  ==============================  ================================================
 
+The limits are glm-api.md §18's: a file-extract upload is one of pdf, docx, doc, xls, xlsx, ppt, pptx, png,
+jpg, jpeg, csv (by its name), at most 50 MB, an image at most 5 MB; at most 100 files are kept, and the 101st
+upload is refused until one is deleted; only batch and file-extract files can be read. The contract names no
+code for these refusals, so each is 400 "1214" [uncertain], as the API answers other invalid parameters.
+
 Errors use the API's body ``{"error": {"code": "...", "message": "..."}}``: no/blank Bearer token 401 "1001",
 a key outside ``valid_keys`` 401 "1002", unparsable multipart 400 "1210", missing ``file``/``purpose``
-400 "1213", a bad purpose, a file over 50 MB or content that cannot be extracted 400 "1214", an unknown
-file id 404 "404". Extraction is crude but real: PDF text-showing operators (``(...) Tj``, ``[...] TJ``, also
-inside FlateDecode streams), and the XML text of docx / xlsx / pptx, read with bounded decompression.
+400 "1213", a bad purpose or list parameter, a limit above, or content that cannot be extracted 400 "1214",
+an unknown file id 404 "404". Extraction is crude but real: PDF text-showing operators (``(...) Tj``,
+``[...] TJ``, also inside FlateDecode streams), the XML text of docx / xlsx / pptx read with bounded
+decompression, the UTF-16 text runs of the old binary doc / xls / ppt, and csv as text; a picture has no text
+the simulator can read (no OCR), so it extracts to "".
 
 Wiring (the simulator's ``_dispatch``)::
 
-    answer = self.files.handle(method, path, headers, body)   # self.files = FileStore(valid_keys=...)
+    answer = self.files.handle(method, path, headers, body, query)   # self.files = FileStore(valid_keys=...)
     if answer is not None:
         status, headers, body = answer
         return Plan.body(status, body, headers["content-type"])  # glmsim.wire.Plan
@@ -42,14 +50,24 @@ import zipfile
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
+from urllib.parse import parse_qs
 
 MB = 1024 * 1024
 MAX_FILE_BYTES = 50 * MB
 MAX_FILES = 100
-MAX_TOTAL_BYTES = 256 * MB  # all stored files together; the oldest are dropped first
+MAX_IMAGE_BYTES = 5 * MB
+# All stored files together: the simulator's own bound on its memory (the contract states none), refused
+# like the file count.
+MAX_TOTAL_BYTES = 256 * MB
 MAX_EXTRACT_CHARS = 2_000_000
 _MAX_INFLATE = 32 * MB  # per PDF stream / per zip member: a bound against zip and deflate bombs
 PURPOSES = frozenset({"file-extract", "retrieval", "batch", "fine-tune", "code-interpreter", "agent"})
+READABLE = frozenset({"file-extract", "batch"})  # §18: only these can be read through /content
+EXTRACT_FORMATS = frozenset({"pdf", "docx", "doc", "xls", "xlsx", "ppt", "pptx", "png", "jpg", "jpeg", "csv"})
+IMAGE_FORMATS = frozenset({"png", "jpg", "jpeg"})
+# GET /files: the contract names the parameters only; their values follow the OpenAI-style files API the
+# SDK mirrors [uncertain]: newest first unless order=asc, 20 a page, at most 100, ``after`` a file id.
+LIST_LIMIT, LIST_MAX = 20, 100
 
 _JSON_TYPE = "application/json; charset=UTF-8"
 _MSG_1001 = "Header中未收到Authorization参数，无法进行身份验证。"
@@ -61,6 +79,13 @@ _MIME = {
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "doc": "application/msword",
+    "xls": "application/vnd.ms-excel",
+    "ppt": "application/vnd.ms-powerpoint",
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "csv": "text/csv",
 }
 _ROUTE_RE = re.compile(r"^(?P<prefix>.*?)/files(?:/(?P<id>[^/]+)(?P<content>/content)?)?/?$")
 
@@ -96,7 +121,7 @@ def _error(status: int, code: str, message: str) -> Answer:
 
 
 class FileStore:
-    """Uploaded files, in memory and bounded (at most ``max_files``, oldest dropped first)."""
+    """Uploaded files, in memory and bounded (at most ``max_files``; more are refused, as the API does)."""
 
     def __init__(
         self, *, valid_keys: set[str] | None = None, max_files: int = MAX_FILES, max_total_bytes: int = MAX_TOTAL_BYTES
@@ -118,18 +143,20 @@ class FileStore:
         with self._lock:
             self._files.clear()
 
-    def _add(self, stored: StoredFile) -> None:
+    def _add(self, stored: StoredFile) -> Answer | None:
+        """Keep the file, or the refusal when the store is full (nothing is ever dropped to make room)."""
         with self._lock:
+            if len(self._files) >= self.max_files:
+                return _error(400, "1214", f"文件数量超过限制（{self.max_files}），请先删除不再使用的文件")
+            if sum(len(f.data) for f in self._files.values()) + len(stored.data) > self.max_total_bytes:
+                return _error(400, "1214", "文件总大小超过限制，请先删除不再使用的文件")
             self._files[stored.id] = stored
-            total = sum(len(f.data) for f in self._files.values())
-            while len(self._files) > self.max_files or (total > self.max_total_bytes and len(self._files) > 1):
-                _, dropped = self._files.popitem(last=False)
-                total -= len(dropped.data)
+        return None
 
     # -- the handler ---------------------------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, headers: dict, body: bytes) -> Answer | None:
-        """(status, headers, body) for a files route, or None for any other route."""
+    def handle(self, method: str, path: str, headers: dict, body: bytes, query: str = "") -> Answer | None:
+        """(status, headers, body) for a files route, or None for any other route; ``query`` without the "?"."""
         match = _ROUTE_RE.match(path or "")
         if not match:
             return None
@@ -144,9 +171,7 @@ class FileStore:
                 if method == "POST":
                     return self._create(headers, body or b"")
                 if method == "GET":
-                    with self._lock:
-                        data = [f.info() for f in reversed(self._files.values())]
-                    return _json(200, {"object": "list", "data": data, "has_more": False})
+                    return self._list(query)
                 return _error(405, "1212", f"{method} is not supported here")
             stored = self.get(file_id)
             if stored is None:
@@ -191,6 +216,12 @@ class FileStore:
             return _error(400, "1214", "文件大小超过限制（50MB）")
         if not data:
             return _error(400, "1214", "文件内容为空")
+        if purpose_text == "file-extract":  # §18's formats and image size are those of file-extract uploads
+            ext = _ext(filename)
+            if ext not in EXTRACT_FORMATS:
+                return _error(400, "1214", "不支持的文件格式，支持 " + "、".join(sorted(EXTRACT_FORMATS)))
+            if ext in IMAGE_FORMATS and len(data) > MAX_IMAGE_BYTES:
+                return _error(400, "1214", "图片大小超过限制（5MB）")
         stored = StoredFile(
             id="file-" + time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(8),
             filename=filename[:255] or "file",
@@ -198,18 +229,38 @@ class FileStore:
             data=data,
             created_at=int(time.time()),
         )
-        self._add(stored)
-        return _json(200, stored.info())
+        return self._add(stored) or _json(200, stored.info())
+
+    def _list(self, query: str) -> Answer:
+        params = {k: v[-1] for k, v in parse_qs(query or "", keep_blank_values=True).items()}
+        purpose, order, after = params.get("purpose") or None, params.get("order") or "desc", params.get("after")
+        try:
+            limit = int(params.get("limit") or LIST_LIMIT)
+        except ValueError:
+            limit = 0
+        if (purpose is not None and purpose not in PURPOSES) or order not in ("asc", "desc"):
+            return _error(400, "1214", "参数非法。请检查文档。")
+        if not 1 <= limit <= LIST_MAX:
+            return _error(400, "1214", "limit 参数非法。请检查文档。")
+        with self._lock:
+            files = [f for f in self._files.values() if purpose is None or f.purpose == purpose]
+        if order == "desc":
+            files.reverse()
+        if after:
+            ids = [f.id for f in files]
+            if after not in ids:
+                return _error(400, "1214", "after 参数非法。请检查文档。")
+            files = files[ids.index(after) + 1 :]
+        page = [f.info() for f in files[:limit]]
+        return _json(200, {"object": "list", "data": page, "has_more": len(files) > limit})
 
     def _content(self, stored: StoredFile) -> Answer:
-        if stored.purpose != "file-extract":
+        if stored.purpose not in READABLE:
+            return _error(400, "1214", "该用途的文件不支持读取内容")
+        if stored.purpose == "batch":
             return 200, {"content-type": "application/octet-stream"}, stored.data
-        kind = _detect(stored.data)
-        text = None
-        if kind == "pdf":
-            text = pdf_text(stored.data)
-        elif kind in ("docx", "xlsx", "pptx"):
-            text = office_text(stored.data, kind)
+        kind = _ext(stored.filename)
+        text = extract(stored.data, kind)
         if text is None:
             return _error(400, "1214", "文件格式不支持或无法解析")
         stem, dot, _ = stored.filename.rpartition(".")
@@ -275,6 +326,53 @@ def parse_multipart(content_type: str, body: bytes) -> dict[str, tuple[str | Non
 
 # ---------------------------------------------------------------------------------------------------------
 # Extraction
+
+
+def _ext(filename: str) -> str:
+    stem, dot, ext = (filename or "").rpartition(".")
+    return ext.lower() if dot and stem else ""
+
+
+def extract(data: bytes, kind: str) -> str | None:
+    """The text of a file of format ``kind`` (its extension); None when the content is not of that format."""
+    if kind == "jpeg":
+        kind = "jpg"
+    found = _detect(data)
+    if kind in ("pdf", "docx", "xlsx", "pptx"):
+        if found != kind:
+            return None
+        return pdf_text(data) if kind == "pdf" else office_text(data, kind)
+    if kind in ("doc", "xls", "ppt"):
+        return ole_text(data) if data.startswith(_OLE2_MAGIC) else None
+    if kind in ("png", "jpg"):
+        # No OCR here: a picture is accepted and read, and has no text, as a scanned PDF has none.
+        return "" if data.startswith(_IMAGE_MAGIC[kind]) else None
+    if kind == "csv":
+        for encoding in ("utf-8-sig", "gb18030"):
+            try:
+                text = data.decode(encoding)
+            except UnicodeDecodeError:
+                continue
+            return None if "\x00" in text else text.replace("\r\n", "\n")
+    return None
+
+
+_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_IMAGE_MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "jpg": b"\xff\xd8\xff"}
+# Runs of readable UTF-16 text (Latin, CJK and their punctuation) in an OLE2 file, and the names of the
+# compound file's own streams, which are stored the same way and are not the document's text.
+_OLE_RUN_RE = re.compile("[\t\n\r\x20-\x7e\u00a0-\u024f\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]{4,}")
+_OLE_NAMES = frozenset(
+    {"Root Entry", "WordDocument", "SummaryInformation", "DocumentSummaryInformation", "Workbook", "Book"}
+    | {"PowerPoint Document", "Current User", "CompObj", "0Table", "1Table", "Data", "Pictures", "ObjectPool"}
+)
+
+
+def ole_text(data: bytes) -> str:
+    """Crude text of an old binary doc / xls / ppt: its UTF-16LE runs of 4+ readable characters."""
+    decoded = data[: len(data) // 2 * 2].decode("utf-16-le", "replace")
+    runs = (run.strip() for run in _OLE_RUN_RE.findall(decoded))
+    return "\n".join(run for run in runs if run and run not in _OLE_NAMES)
 
 
 def _detect(data: bytes) -> str | None:

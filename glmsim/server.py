@@ -126,7 +126,8 @@ class Transport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         headers = {k.lower(): v for k, v in request.headers.items()}
-        plan = self._sim._dispatch(request.method, request.url.path, headers, request.read())
+        query = request.url.query.decode("ascii", "replace")
+        plan = self._sim._dispatch(request.method, request.url.path, headers, request.read(), query)
         read_timeout = (request.extensions.get("timeout") or {}).get("read") or _DEFAULT_READ_TIMEOUT
         if plan.pre_delay > read_timeout:
             time.sleep(read_timeout)
@@ -197,7 +198,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self, method: str) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         headers = {k.lower(): v for k, v in self.headers.items()}
-        self._send(self.server.sim._dispatch(method, urlsplit(self.path).path, headers, body))
+        url = urlsplit(self.path)
+        self._send(self.server.sim._dispatch(method, url.path, headers, body, url.query))
 
     def _send(self, plan: Plan) -> None:
         if plan.pre_delay == math.inf:

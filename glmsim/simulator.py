@@ -6,7 +6,9 @@ usage only on the last chunk, ``data: [DONE]``) so that the real ``zhipuai`` SDK
 * in-process: ``httpx.Client(transport=Simulator().transport())`` passed as the SDK's ``http_client``;
 * over loopback HTTP: ``Simulator().serve()`` or ``python -m glmsim.simulator --port 8765``.
 
-Routes: ``POST <any prefix>/chat/completions``, ``GET /stats``, ``POST /reset``, ``GET /health``;
+Routes: ``POST <any prefix>/chat/completions``; the files API under any prefix (glm-api.md §18, see
+``glmsim.files``): ``POST /files``, ``GET /files?purpose=&limit=&after=&order=``, ``GET /files/{id}``,
+``GET /files/{id}/content``, ``DELETE /files/{id}``; ``GET /stats``, ``POST /reset``, ``GET /health``;
 anything else is a 404 with a JSON error body.
 
 Scenario triggers are written anywhere in the LAST user message (text parts of a content array are joined):
@@ -65,14 +67,16 @@ trigger                  behaviour
 =======================  ==================================================================================
 
 Request validation (before the triggers), in order: Authorization (401 "1001"/"1002"), JSON body (400 "1210"),
-model present (400 "1213") and known (400 "1211"), messages and parameters (400 "1214"), prompt size against
+model present (400 "1213") and known (400 "1211"), messages and parameters, then content arrays against the
+model's vision rules (``glmsim.vision``: arrays only for vision models and in user messages, image count, size,
+pixels and format, URL-only models, ``file_url``) (all 400 "1214"), prompt size against
 the model's context window (400 "1261"). Errors that happen before the body get their status on stream
 requests too, as the real API does. ``max_tokens`` smaller than the reply truncates it with
 finish_reason "length"; a ``stop`` word cuts the reply before it.
 
 Ordinary replies are canned but varied demo texts (headings and lists, Python code, a table, LaTeX in GLM's
 ``\\( \\)``/``\\[ \\]`` style, bilingual text), picked deterministically from the last user message; Chinese when
-that message contains CJK text. Thinking models (glm-4.5*, glm-4.6, glm-4.7, glm-4.1v-thinking*,
+that message contains CJK text. Thinking models (glm-5*, glm-4.5*, glm-4.6*, glm-4.7*, glm-4.1v-thinking*,
 glm-offline-demo) stream ``reasoning_content`` first unless ``thinking`` is ``{"type":"disabled"}``;
 glm-z1-* models put the reasoning inside ``content`` as ``<think>...</think>``.
 
@@ -93,8 +97,8 @@ order above, keeps the counters and routes requests; and the CLI), ``validation`
 the parameter checks), ``triggers`` (reading the triggers; the errors and the pace they choose), ``compose`` (a
 reply's text, reasoning, sources, truncation, ending and usage), ``replies`` (the canned texts and the web
 search results), ``wire`` (response plans: error and completion bodies, SSE framing, usage on the last chunk,
-``[DONE]``), ``server`` (the in-process transport and the loopback server) and ``files`` (the file-extract
-endpoints).
+``[DONE]``), ``server`` (the in-process transport and the loopback server), ``vision`` (the content array and
+image rules), ``tokens`` (the simulator's own token count) and ``files`` (the files API).
 """
 
 from __future__ import annotations
@@ -223,7 +227,7 @@ class Simulator:
 
     # -- request handling ----------------------------------------------------------------------------------
 
-    def _dispatch(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Plan:
+    def _dispatch(self, method: str, path: str, headers: dict[str, str], body: bytes, query: str = "") -> Plan:
         route = path.rstrip("/")
         if method == "POST" and route.endswith("/chat/completions"):
             return self._chat(headers, body)
@@ -234,7 +238,7 @@ class Simulator:
             return Plan.json(200, {"ok": True})
         if method == "GET" and route == "/health":
             return Plan.body(200, b"ok", "text/plain; charset=utf-8")
-        answer = self.files.handle(method, path, headers, body)
+        answer = self.files.handle(method, path, headers, body, query)
         if answer is not None:
             status, answer_headers, answer_body = answer
             return Plan.body(status, answer_body, answer_headers["content-type"])

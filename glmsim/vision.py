@@ -1,9 +1,12 @@
 """The contract's vision rules (glm-api.md §6, §12, §19), enforced per model as the API would.
 
-Content arrays with images only for vision models, and only in user messages; GLM-4V-Flash takes image
-URLs only, no base64; at most a model's number of images per request; each image at most 5 MB and
-6000×6000 px, and JPEG or PNG. The contract names no error code for a broken image rule, so each is the
-generic 400 "1214" on `messages` [uncertain], as the API answers other invalid messages.
+Content arrays only for vision models (§2.1 "Vision models take content arrays"), and only in user messages
+(§6: system and assistant content stay plain strings; §14: a tool message's content is a string), made of
+text, image_url, video_url and file_url parts; GLM-4V-Flash takes image URLs only, no base64; at most a
+model's number of images per request; each image at most 5 MB and 6000×6000 px, and JPEG or PNG.
+``file_url`` only for GLM-4.5V, 4.6V and 5V, as URLs, at most 50, never with image or video parts (§6, §19).
+The contract names no error code for a broken rule, so each is the generic 400 "1214" on `messages`
+[uncertain], as the API answers other invalid messages.
 """
 
 from __future__ import annotations
@@ -32,7 +35,11 @@ VISION_MODELS: dict[str, tuple[int, bool]] = {
     "glm-4.1v-thinking-flashx": (50, False),
     "glm-offline-demo": (5, False),
 }
-_MEDIA = frozenset({"image_url", "video_url", "file_url"})
+_PARTS = frozenset({"text", "image_url", "video_url", "file_url"})
+# §6: "file_url is only accepted by GLM-4.5V, GLM-4.6V and GLM-5V"; the 4.6V flash variants are taken to be
+# GLM-4.6V too [uncertain: §12 lists "file" for glm-4.6v alone]. At most 50 files (§19).
+FILE_MODELS = frozenset({"glm-4.5v", "glm-4.6v", "glm-4.6v-flashx", "glm-4.6v-flash", "glm-5v-turbo"})
+MAX_FILES = 50
 
 
 def image_bytes(url: str) -> bytes | None:
@@ -65,35 +72,46 @@ def image_size(url: str) -> tuple[int, int] | None:
 
 
 def refusal(req: dict) -> str | None:
-    """Why the request's media break the model's rules (the field the 1214 names), or None."""
-    model = req.get("model")
-    rules = VISION_MODELS.get(model)
-    images = 0
+    """Why the request's content arrays break the model's rules (the field the 1214 names), or None."""
+    rules = VISION_MODELS.get(req.get("model"))
+    images = files = videos = 0
     for message in req.get("messages") or ():
         content = message.get("content") if isinstance(message, dict) else None
         if not isinstance(content, list):
             continue
-        media = [p for p in content if isinstance(p, dict) and p.get("type") in _MEDIA]
-        if not media:
-            continue
         if rules is None or message.get("role") != "user":
-            return "messages"  # a text model, or images outside a user message
-        for part in media:
-            if part.get("type") != "image_url":
-                continue
-            images += 1
-            url = str((part.get("image_url") or {}).get("url") or "")
-            if url.startswith(("http://", "https://")):
-                continue  # a link: the API fetches it; nothing to check here
-            if rules[1]:
-                return "messages"  # URLs only (GLM-4V-Flash)
-            data = image_bytes(url)
-            facts = image_facts(url)
-            if data is None or facts is None or len(data) > MAX_IMAGE_BYTES:
+            return "messages"  # a text model, or an array outside a user message
+        for part in content:
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind not in _PARTS or not isinstance(part.get(kind), str if kind == "text" else dict):
                 return "messages"
-            fmt, width, height = facts
-            if fmt not in FORMATS or max(width, height) > MAX_SIDE:
-                return "messages"
-    if rules is not None and images > rules[0]:
+            if kind == "file_url":
+                files += 1
+                if req.get("model") not in FILE_MODELS or not _is_link(str(part[kind].get("url") or "")):
+                    return "messages"
+            elif kind == "video_url":
+                videos += 1
+            elif kind == "image_url":
+                images += 1
+                if _bad_image(str(part[kind].get("url") or ""), url_only=rules[1]):
+                    return "messages"
+    if rules is not None and images > rules[0] or files > MAX_FILES or (files and (images or videos)):
         return "messages"
     return None
+
+
+def _is_link(url: str) -> bool:
+    return url.startswith(("http://", "https://"))
+
+
+def _bad_image(url: str, *, url_only: bool) -> bool:
+    if _is_link(url):
+        return False  # a link: the API fetches it; nothing to check here
+    if url_only:
+        return True  # URLs only (GLM-4V-Flash)
+    data = image_bytes(url)
+    facts = image_facts(url)
+    if data is None or facts is None or len(data) > MAX_IMAGE_BYTES:
+        return True
+    fmt, width, height = facts
+    return fmt not in FORMATS or max(width, height) > MAX_SIDE

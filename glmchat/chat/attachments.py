@@ -7,9 +7,10 @@ the code-fence language.
 
 * images (PNG, JPEG, WebP, GIF first frame) keep their quality: within ``IMAGE_MAX_SIDE`` (the app's choice
   for token cost) and the API's 5 MB, a JPEG is sent as it came with its metadata segments cut out (no
-  re-encode), and anything else as a lossless PNG of its pixels (the API takes jpg/png only). Only an image
-  that is larger, or a JPEG that must be turned upright, is downscaled or re-encoded (JPEG q85), and its
-  ``note`` says so for the bubble; metadata (EXIF, GPS) never goes;
+  re-encode), and anything else as a lossless PNG of its pixels (the API takes jpg/png only; a 16-bit
+  greyscale PNG stays 16-bit). Only an image that is larger, or a JPEG that must be turned upright, is
+  downscaled or re-encoded (JPEG q85), and its ``note`` (see ``NOTES``) says so for the bubble; metadata
+  (EXIF, GPS) never goes;
 * text documents (UTF-8 with or without BOM, UTF-16 with BOM, GB18030) become fenced blocks in the prompt
   (``document_context``);
 * PDF / Office documents ("extract" kind) are sent to the files API (``extract_text``), whose text then goes
@@ -196,6 +197,10 @@ _FENCE_LANG = {
     "jsonl": "json",
 }
 
+# What was done to an image before it was sent, for the bubble (i18n key "attach.note_<note>"): made smaller
+# (a JPEG stays JPEG, anything else a lossless PNG), re-encoded as JPEG at the same size, or both.
+NOTES = ("scaled", "reencoded", "scaled_reencoded")
+
 _PIL_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
@@ -214,7 +219,7 @@ class Attachment:
     text: str | None = field(default=None, repr=False)  # decoded text; set for "extract" by extract_text()
     width: int = 0  # images: final size sent to the API
     height: int = 0
-    note: str = ""  # images: "scaled" (made smaller) or "reencoded" (lossy, same size); "" when sent as it was
+    note: str = ""  # images: one of NOTES when not sent as it was, else ""
     tokens: int = 0  # rough estimate of the text's tokens (0 for images and not yet extracted documents)
 
     def data_url(self) -> str:
@@ -483,8 +488,8 @@ def _encode_for_api(im: Image.Image) -> tuple[bytes, str, int, int, str]:
     target_mode = "RGBA" if transparent else "RGB"
     # Resampling needs a "smooth" mode (palette and 1-bit images would be resized with NEAREST), so convert
     # those to the smallest smooth mode first, downscale, and only then convert to the target mode.
-    if frame.mode.startswith("I"):  # 16/32-bit greyscale: scale to 8 bits instead of clipping
-        frame = frame.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+    if frame.mode.startswith("I"):  # 16-bit greyscale (PNG): resampled as I, sent as a 16-bit PNG
+        frame = frame.convert("I")
     elif frame.mode == "1":
         frame = frame.convert("L")
     elif frame.mode not in ("RGB", "RGBA", "L", "LA", "CMYK", "YCbCr"):
@@ -494,7 +499,7 @@ def _encode_for_api(im: Image.Image) -> tuple[bytes, str, int, int, str]:
     scaled = max(frame.size) > IMAGE_MAX_SIDE
     if scaled:
         frame.thumbnail((IMAGE_MAX_SIDE, IMAGE_MAX_SIDE), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    if frame.mode != target_mode and not (frame.mode == "L" and not source_jpeg):
+    if frame.mode != target_mode and not (frame.mode in ("L", "I") and not source_jpeg):
         frame = frame.convert(target_mode)  # greyscale stays greyscale in a PNG
     try:
         rotated = ImageOps.exif_transpose(frame)
@@ -505,9 +510,12 @@ def _encode_for_api(im: Image.Image) -> tuple[bytes, str, int, int, str]:
 
     if not source_jpeg:  # lossless, as screenshots of text and code need
         buf = io.BytesIO()
-        frame.save(buf, "PNG")
+        # PNG writes 16-bit greyscale from I;16 only (values of a 16-bit source fit it as they are).
+        (frame.convert("I;16") if frame.mode == "I" else frame).save(buf, "PNG")
         if buf.tell() <= API_IMAGE_MAX_BYTES:
             return buf.getvalue(), "image/png", frame.width, frame.height, "scaled" if scaled else ""
+        if frame.mode == "I":  # to 8 bits for the JPEG: scaled down, not clipped
+            frame = frame.point(lambda v: v * (1 / 256)).convert("L")
         if transparent:
             flat = Image.new("RGB", frame.size, (255, 255, 255))
             flat.paste(frame, mask=frame.getchannel("A"))
@@ -520,7 +528,9 @@ def _encode_for_api(im: Image.Image) -> tuple[bytes, str, int, int, str]:
         buf = io.BytesIO()
         frame.save(buf, "JPEG", quality=quality, optimize=True)
         if buf.tell() <= API_IMAGE_MAX_BYTES:
-            return buf.getvalue(), "image/jpeg", frame.width, frame.height, "scaled" if scaled else "reencoded"
+            # A smaller JPEG from a JPEG is simply "scaled"; any other image turned into a JPEG says so.
+            note = "scaled_reencoded" if scaled and not source_jpeg else "scaled" if scaled else "reencoded"
+            return buf.getvalue(), "image/jpeg", frame.width, frame.height, note
         if quality > 55:
             quality -= 15
         else:
@@ -607,10 +617,17 @@ def check_vision(model: Any, images: list[Attachment]) -> str | None:
         return "attach.model_no_vision"
     if "url_images_only" in capabilities:
         return "attach.model_url_only"
-    limit = int(getattr(model, "max_images", 0) or 1)
-    if len(images) > limit:
+    if len(images) > images_allowed(model):
         return "attach.too_many_images"
     return None
+
+
+def images_allowed(model: Any) -> int:
+    """How many base64 images one request to ``model`` may carry: 0 for a text or a URL-only model."""
+    capabilities = getattr(model, "capabilities", None) or ()
+    if "vision" not in capabilities or "url_images_only" in capabilities:
+        return 0
+    return int(getattr(model, "max_images", 0) or 1)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CATALOGUE_FILE = Path(__file__).with_name("models.toml")
+# The limits assumed where a model's own are unknown: a custom id, a retired model.
+UNKNOWN_CONTEXT, UNKNOWN_MAX_OUTPUT = 131072, 4096
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Model:
     price_cached: float | None = None
     tiers: tuple[Tier, ...] = ()  # higher tiers, in order; the fields above are the entry tier
     deprecated: bool = False  # not offered for new chats; saved conversations still name it
+    retired: bool = False  # no longer served: never sent; a conversation naming it goes on with the default
 
     def label(self, lang: str) -> str:
         return self.name_zh if lang == "zh" else self.name
@@ -49,18 +52,21 @@ class Model:
     def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float | None:
         """Cost in ¥ of one request, or None when the price is unknown.
 
-        `cached_tokens` are part of `prompt_tokens` (glm-api.md §13) and charged at the cached price; the
-        tier is chosen by the request's own input and output lengths.
+        `cached_tokens` are charged at the cached price. They are taken as part of `prompt_tokens`
+        (glm-api.md §13 assumes so, [uncertain]); more cached than prompt tokens means the prompt excluded
+        them: the prompt's tokens are then charged at the input price and the cached ones at the cached
+        price. The tier is chosen by the request's own input (cached tokens included) and output lengths.
         """
         if self.price_in is None or self.price_out is None:
             return None
+        cached = max(cached_tokens, 0)
+        fresh = prompt_tokens - cached if cached <= prompt_tokens else prompt_tokens
+        input_tokens = fresh + cached
         price_in, price_out = self.price_in, self.price_out
         price_cached = self.price_cached if self.price_cached is not None else self.price_in
         for tier in self.tiers:
-            if prompt_tokens >= tier.input_from and completion_tokens >= tier.output_from:
+            if input_tokens >= tier.input_from and completion_tokens >= tier.output_from:
                 price_in, price_out, price_cached = tier.price_in, tier.price_out, tier.price_cached
-        cached = min(max(cached_tokens, 0), prompt_tokens)
-        fresh = prompt_tokens - cached
         return (fresh * price_in + cached * price_cached + completion_tokens * price_out) / 1_000_000
 
 
@@ -75,16 +81,14 @@ class Catalogue:
         for m in self.models:
             if m.id == model_id:
                 return m
-        return Model(
-            id=model_id, name=model_id, name_zh=model_id, context=131072, max_output=4096, price_in=None, price_out=None
-        )
+        return _unknown(model_id, model_id, model_id)
 
     def ids(self) -> list[str]:
         return [m.id for m in self.models]
 
     def offered(self) -> list[str]:
-        """The ids a new chat may choose: every model but the deprecated ones."""
-        return [m.id for m in self.models if not m.deprecated]
+        """The ids a new chat may choose: every model but the deprecated and retired ones."""
+        return [m.id for m in self.models if not (m.deprecated or m.retired)]
 
     @property
     def default(self) -> Model:
@@ -95,7 +99,22 @@ class Catalogue:
         return self.get(self.offline_id)
 
 
+def _unknown(model_id: str, name: str, name_zh: str, **flags) -> Model:
+    return Model(
+        id=model_id,
+        name=name,
+        name_zh=name_zh,
+        context=UNKNOWN_CONTEXT,
+        max_output=UNKNOWN_MAX_OUTPUT,
+        price_in=None,
+        price_out=None,
+        **flags,
+    )
+
+
 def _model(raw: dict) -> Model:
+    if raw.get("retired"):  # only a name to show: nothing is sent to it, its figures do not matter
+        return _unknown(raw["id"], raw["name"], raw.get("name_zh", raw["name"]), retired=True)
     return Model(
         id=raw["id"],
         name=raw["name"],

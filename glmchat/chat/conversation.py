@@ -58,20 +58,21 @@ def files_of(message: Message) -> list[attachments.Attachment]:
     return [attachment_from_record(r) for r in message.get("attachments") or ()]
 
 
-def api_content(message: Message) -> str | list[dict]:
+def api_content(message: Message, *, images: bool = True) -> str | list[dict]:
     """What the API gets for one message: documents in front of the text, images as a content array.
 
+    ``images=False`` leaves the images out: the text is then a plain string, as a text model needs.
     Built anew for every request: the SDK rewrites image data URLs inside the lists it is given.
     """
     files = files_of(message)
     if not files:
         return message["content"]
     text = attachments.with_documents(message["content"], [f for f in files if f.kind != "image"])
-    images = [f for f in files if f.kind == "image"]
-    if not images:
+    pictures = [f for f in files if f.kind == "image"] if images else []
+    if not pictures:
         return text
     parts: list[dict] = [{"type": "text", "text": text}] if text.strip() else []
-    return parts + [{"type": "image_url", "image_url": {"url": f.data_url()}} for f in images]
+    return parts + [{"type": "image_url", "image_url": {"url": f.data_url()}} for f in pictures]
 
 
 def assistant_message(model: str, params: dict) -> Message:
@@ -137,11 +138,19 @@ def context_use(messages: list[Message], system_prompt: str | None) -> int:
 
 
 def plan_request(
-    messages: list[Message], system_prompt: str | None, budget: int, summary: Summary | None = None
+    messages: list[Message],
+    system_prompt: str | None,
+    budget: int,
+    summary: Summary | None = None,
+    *,
+    max_images: int | None = None,
 ) -> Plan:
     """The request within budget tokens: a summary replaces what it covers, then the oldest turns go.
 
-    The system prompt always stays, and so does the last message.
+    The system prompt always stays, and so does the last message. With ``max_images`` (see
+    attachments.images_allowed) only the newest messages whose images fit that many keep them: the API refuses
+    a content array for a text model and more images than a vision model takes, and a conversation may have
+    changed model since its images were sent.
     """
     start = 0
     if summary and summary.get("upto"):
@@ -163,7 +172,15 @@ def plan_request(
         gone = body.pop(0)
         dropped.append(gone["id"])
         size -= message_tokens(gone)
-    return Plan(head + [{"role": m["role"], "content": api_content(m)} for m in body], dropped, size)
+    room = max_images
+    keep_images = set()
+    for m in reversed(body):
+        count = sum(1 for f in m.get("attachments") or () if f["kind"] == "image")
+        if room is None or count <= room:
+            keep_images.add(m["id"])
+            room = None if room is None else room - count
+    sent = [{"role": m["role"], "content": api_content(m, images=m["id"] in keep_images)} for m in body]
+    return Plan(head + sent, dropped, size)
 
 
 def summary_request(messages: list[dict], lang: str) -> list[dict]:

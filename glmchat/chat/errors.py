@@ -17,7 +17,7 @@ class Kind(str, Enum):
     ACCOUNT = "account"  # 1110–1121 but 1113
     QUOTA = "quota"  # 1304, 1308–1321: daily or plan quota used up
     BUSY = "busy"  # 1302, 1303, 1305, 1312, bare 429
-    POLICY = "policy"  # 1300, 1301, finish_reason "sensitive"
+    POLICY = "policy"  # 1300, 1301: content refused with an error code
     UNKNOWN_MODEL = "unknown_model"  # 1211, 1221, 1222
     BAD_PARAM = "bad_param"  # 1210, 1212–1215, other 400
     PROMPT_TOO_LONG = "prompt_too_long"  # 1261
@@ -31,6 +31,7 @@ class Kind(str, Enum):
     MODEL_ERROR = "model_error"  # finish_reason "network_error": inference failed upstream
     NO_KEY = "no_key"  # a real model was chosen with no API key: nothing is sent
     TOOL_CALL = "tool_call"  # finish_reason "tool_calls": the model asked for a function no request offered
+    FILTERED = "filtered"  # finish_reason "sensitive": the content filter stopped the reply midway (§15)
     CONTEXT_FULL = "context_full"  # finish_reason "model_context_window_exceeded": the window filled up
     ODD_FINISH = "odd_finish"  # a finish_reason this version does not know (its value is the error's code)
     UNKNOWN = "unknown"
@@ -158,7 +159,7 @@ def for_finish_reason(reason: str | None) -> ChatError | None:
     if reason in ("stop", "length"):
         return None
     if reason == "sensitive":
-        return ChatError(Kind.POLICY)
+        return ChatError(Kind.FILTERED)
     if reason == "network_error":
         return ChatError(Kind.MODEL_ERROR)
     if reason == "model_context_window_exceeded":

@@ -30,6 +30,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "side.effort_none": {"zh": "不思考", "en": "None"},
     "attach.note_scaled": {"zh": "已缩小为 {w}×{h}", "en": "scaled down to {w}×{h}"},
     "attach.note_reencoded": {"zh": "已重新压缩为 JPEG", "en": "re-encoded as JPEG"},
+    "attach.note_scaled_reencoded": {
+        "zh": "已缩小为 {w}×{h} 并重新压缩为 JPEG",
+        "en": "scaled down to {w}×{h} and re-encoded as JPEG",
+    },
     "chat.continue": {"zh": "继续", "en": "Continue"},
     "chat.continue_prompt": {"zh": "请从中断处继续。", "en": "Please continue from where you stopped."},
     "chat.held_back": {
@@ -77,7 +81,11 @@ STRINGS: dict[str, dict[str, str]] = {
     "chat.sources": {"zh": "来源（{n}）", "en": "Sources ({n})"},
     "chat.show_earlier": {"zh": "显示更早的消息（还有 {n} 条）", "en": "Show earlier messages ({n} more)"},
     "chat.retry": {"zh": "重试", "en": "Retry"},
-    "chat.retracted": {"zh": "回复因内容安全策略被撤回。", "en": "The reply was withdrawn by the content policy."},
+    "error.filtered": {
+        "zh": "平台的内容安全过滤中止了这条回复，已显示的内容按平台要求撤回。可以换个问法或重试。",
+        "en": "The platform's content filter stopped this reply, and the text already shown was withdrawn as the "
+        "platform requires. Rephrase or retry.",
+    },
     "usage.line": {
         "zh": "{model} · 输入 {prompt} · 输出 {completion} · 合计 {total} tokens",
         "en": "{model} · {prompt} in · {completion} out · {total} tokens",
@@ -135,6 +143,17 @@ STRINGS: dict[str, dict[str, str]] = {
     "side.free": {"zh": "免费", "en": "free"},
     "side.needs_key": {"zh": " · 需要 API Key", "en": " · needs an API key"},
     "side.key_set": {"zh": "已使用服务器配置的 API Key。", "en": "Using the API key configured on the server."},
+    "side.deprecated": {"zh": "已弃用", "en": "deprecated"},
+    "side.retired": {"zh": "已停用", "en": "retired"},
+    "side.retired_note": {
+        "zh": "{old} 已被平台停用，本对话现在使用 {new}。",
+        "en": "{old} has been retired by the platform; this chat now uses {new}.",
+    },
+    "usage.unknown_left_out": {
+        "zh": "费用合计不含 {n} 条费用未知的回复（目录中没有其模型的价格）。",
+        "en": "The cost leaves out {n} replies whose cost is unknown (no price for their model).",
+        "en_one": "The cost leaves out 1 reply whose cost is unknown (no price for its model).",
+    },
     "side.usage": {"zh": "本次会话用量", "en": "This session's usage"},
     "side.usage_line": {
         "zh": "请求 {n} 次 · 输入 {prompt} · 输出 {completion} tokens · ¥{cost}",

@@ -56,7 +56,7 @@ class Attachment(TypedDict):
     mime: str
     width: int
     height: int
-    note: NotRequired[str]  # images: "scaled" or "reencoded" when not sent as they came (older records: absent)
+    note: NotRequired[str]  # images: one of attachments.NOTES when not sent as they came (older records: absent)
     tokens: int
     text: str | None  # decoded or extracted text (documents)
     data: str

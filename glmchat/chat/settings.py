@@ -115,6 +115,8 @@ def checked(
     custom = offered.model_id(widgets.custom_model) if custom_allowed else ""
     fallback = catalogue.default_id if key is not None else catalogue.offline_id
     model = catalogue.get(custom or offered.choice(widgets.model, catalogue.ids(), fallback))
+    if model.retired:  # a reopened conversation names a model the platform no longer serves
+        model = catalogue.get(fallback)
     thinking = offered.flag(widgets.thinking, True) if model.supports("thinking") else None
     return Settings(
         lang=lang,

@@ -275,7 +275,13 @@ def _start_early(visit: context.Visit, current: Settings, message: dict) -> None
 
 def plan(current: Settings) -> conv.Plan:
     """What the next request sends, trimmed to the model's window."""
-    return conv.plan_request(state.messages(), current.system_prompt, current.budget(), state.summary())
+    return conv.plan_request(
+        state.messages(),
+        current.system_prompt,
+        current.budget(),
+        state.summary(),
+        max_images=attachments.images_allowed(current.model),
+    )
 
 
 def retry() -> None:

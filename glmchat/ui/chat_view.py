@@ -174,7 +174,7 @@ def draw_attachments(msg: dict, lang: str) -> None:
             if f["kind"] == "image":
                 # st.image captions are Markdown (links and images too), not plain text
                 caption = safe_inline(f["name"], max_len=30)
-                if f.get("note") in ("scaled", "reencoded"):  # what was done to it before it was sent
+                if f.get("note") in attachments.NOTES:  # what was done to it before it was sent
                     caption += " · " + t(f"attach.note_{f['note']}", lang, w=f.get("width"), h=f.get("height"))
                 try:
                     st.image(base64.b64decode(f["data"]), width=120, caption=caption)

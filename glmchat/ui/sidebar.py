@@ -79,9 +79,14 @@ def draw_key_field(visit: Visit, lang: str) -> None:
 
 
 def model_label(model: Model, lang: str, has_key: bool) -> str:
-    """The model's name with what it can do (images, thinking, search) and its price, or "free"."""
+    """The model's name with what it can do (images, thinking, search) and its price, or "free"; a model
+    kept only for the conversations that used it says it is deprecated or retired."""
     marks = "".join(m for cap, m in (("vision", "🖼"), ("thinking", "💭"), ("web_search", "🔎")) if model.supports(cap))
     name = model.label(lang)
+    if model.retired:
+        return f"{name} · {t('side.retired', lang)}"  # nothing is sent to it: no price, no key needed
+    if model.deprecated:
+        name = f"{name} · {t('side.deprecated', lang)}"
     if model.price_in == 0 and model.price_out == 0:
         free = t("side.free", lang)
         price = "" if free in name else free  # "GLM-4-Flash (free)" says it already
@@ -131,6 +136,9 @@ def settings_panel(catalogue: Catalogue, line=None):
         format_func=lambda i: model_label(catalogue.get(i), lang, visit.key is not None),
     )
     current = visit.settings(catalogue)
+    if (picked := catalogue.get(chosen)).retired:  # what the chat uses instead (glmchat.chat.settings.checked)
+        note = t("side.retired_note", lang, old=picked.label(lang), new=current.model.label(lang))
+        st.warning(note, icon=":material/history:")
     callbacks.reset_params_if_model_changed(current.model)
     if current.model.supports("web_search"):
         st.toggle(t("side.web_search", lang), key=state.WEB_SEARCH, help=t("side.web_search_help", lang))

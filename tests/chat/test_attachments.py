@@ -234,6 +234,40 @@ def test_quality_steps_down_until_the_image_fits(monkeypatch):
     assert decoded(a).format == "JPEG"
 
 
+def test_a_16_bit_png_stays_16_bit_and_loses_only_its_metadata():
+    from PIL import PngImagePlugin
+
+    deep = Image.new("I;16", (300, 200))
+    deep.putdata([(x * 211 + y * 7) % 65536 for y in range(200) for x in range(300)])
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Author", "SpyCam")
+    buf = io.BytesIO()
+    deep.save(buf, "PNG", pnginfo=info)
+    a = one("scan.png", buf.getvalue())
+    out = decoded(a)
+    assert a.mime == "image/png" and a.note == "" and a.data[24] == 16  # IHDR bit depth: still 16
+    assert out.mode == "I;16" and out.tobytes() == deep.tobytes()  # every 16-bit value as it was
+    assert b"SpyCam" not in a.data
+    # Larger than IMAGE_MAX_SIDE: made smaller, still a 16-bit PNG, and the bubble says it was scaled.
+    big = Image.new("I;16", (2500, 100), 40000)
+    buf = io.BytesIO()
+    big.save(buf, "PNG")
+    a = one("wide.png", buf.getvalue())
+    assert (a.mime, a.note, a.data[24]) == ("image/png", "scaled", 16)
+    assert decoded(a).size == (2048, 82) and decoded(a).getpixel((1000, 40)) == 40000
+
+
+def test_a_noisy_png_over_the_limits_says_it_was_scaled_and_turned_into_a_jpeg():
+    noise = Image.effect_noise((2600, 2600), 100).convert("RGB")
+    buf = io.BytesIO()
+    noise.save(buf, "PNG", compress_level=1)
+    a = one("noise.png", buf.getvalue())
+    assert (a.mime, decoded(a).format) == ("image/jpeg", "JPEG")
+    assert (a.width, a.height) == (2048, 2048) and a.note == "scaled_reencoded"
+    # A JPEG made smaller stays a JPEG: "scaled" alone is the whole story.
+    assert one("big.jpg", gradient_jpeg(2600, 1300)).note == "scaled"
+
+
 def test_transparent_png_stays_png():
     im = Image.new("RGBA", (300, 200), (0, 120, 255, 0))
     im.paste((255, 0, 0, 255), (50, 50, 150, 150))
@@ -544,7 +578,8 @@ def test_image_content_through_the_sdk_reaches_the_api_as_bare_base64():
 
 def sdk_client(store: sf.FileStore, key: str = "k") -> zhipuai.ZhipuAI:
     def route(request: httpx.Request) -> httpx.Response:
-        answer = store.handle(request.method, request.url.path, dict(request.headers), request.read())
+        query = request.url.query.decode()
+        answer = store.handle(request.method, request.url.path, dict(request.headers), request.read(), query)
         if answer is None:
             return httpx.Response(404, json={"error": {"code": "404", "message": "no route"}})
         status, headers, body = answer
@@ -667,14 +702,15 @@ def test_files_handler_rules():
     assert status == 200
     file_id = json.loads(body)["id"]
     assert store.get(file_id).data == tricky
-    assert store.handle("GET", f"/v4/files/{file_id}/content", auth, b"")[2] == tricky  # non-extract: raw bytes
-    # Bounded: the oldest files go first.
+    assert store.handle("GET", f"/v4/files/{file_id}/content", auth, b"")[2] == tricky  # a batch file: its raw bytes
+    # Bounded: a full store refuses the next upload and keeps every file it has (glm-api.md §18).
     small = sf.FileStore(max_files=3)
-    ids = []
-    for i in range(5):
+    answers = []
+    for i in range(4):
         h, b = multipart([("purpose", None, b"file-extract"), ("file", f"{i}.pdf", b"%PDF-" + bytes([i]))])
-        ids.append(json.loads(small.handle("POST", "/v4/files", h, b)[2])["id"])
-    assert len(small) == 3 and small.get(ids[0]) is None and small.get(ids[4]) is not None
+        answers.append(small.handle("POST", "/v4/files", h, b))
+    assert [a[0] for a in answers] == [200, 200, 200, 400] and json.loads(answers[3][2])["error"]["code"] == "1214"
+    assert len(small) == 3 and all(small.get(json.loads(a[2])["id"]) for a in answers[:3])
 
 
 def test_upload_over_50_mb_refused_via_sdk():

@@ -1,6 +1,8 @@
 import pytest
 
 from glmchat.chat import catalogue
+from glmchat.chat.settings import Widgets, checked
+from glmchat.hosting.config import KeySource
 from glmsim.simulator import KNOWN_MODELS
 
 # glm-api.md §12: the platform's current chat, reasoning and vision models.
@@ -19,25 +21,63 @@ CURRENT = [
     "glm-4.6v-flash",
 ]
 
+# §12's deprecated/legacy list (chatglm_* names no ids): kept for the saved conversations that name them.
+LEGACY = ["glm-4-0520", "glm-4", "glm-4v", "glm-4v-plus", "glm-4v-plus-0111", "glm-zero-preview"]
+
+# The rest of §12's table, and its "other models" (as in §9).
 REQUIRED = CURRENT + [
     "glm-4.5",
     "glm-4.5-air",
+    "glm-4.5-x",
+    "glm-4.5-airx",
     "glm-4.5-flash",
+    "glm-4.5v",
     "glm-4-plus",
     "glm-4-air",
+    "glm-4-air-250414",
     "glm-4-airx",
     "glm-4-flash",
+    "glm-4-flash-250414",
     "glm-4-flashx",
+    "glm-4-flashx-250414",
     "glm-4-long",
     "glm-z1-air",
+    "glm-z1-airx",
     "glm-z1-flash",
+    "glm-z1-flashx",
+    "glm-4v-flash",
+    "glm-4.1v-thinking-flash",
+    "glm-4.1v-thinking-flashx",
 ]
+
+# glm-api.md §12's table, transcribed: id -> (thinking, function calling, ws listed, images).
+SECTION_12 = {
+    "glm-5.2": (True, True, False, False),
+    "glm-5.1": (True, True, True, False),
+    "glm-5": (True, True, True, False),
+    "glm-5-turbo": (True, True, True, False),
+    "glm-5v-turbo": (True, True, True, True),
+    "glm-4.7": (True, True, False, False),
+    "glm-4.7-flashx": (True, True, False, False),
+    "glm-4.7-flash": (True, True, False, False),
+    "glm-4.6": (True, True, False, False),
+    "glm-4.6v": (True, True, False, True),
+    "glm-4.6v-flashx": (True, True, False, True),
+    "glm-4.6v-flash": (True, True, False, True),
+    "glm-4.5": (True, True, False, False),
+    "glm-4.5-air": (True, True, False, False),
+    "glm-4.5-x": (True, True, False, False),
+    "glm-4.5-airx": (True, True, False, False),
+    "glm-4.5-flash": (True, True, False, False),
+    "glm-4.5v": (True, False, False, True),
+    "glm-4-plus": (False, True, True, False),
+}
 
 
 def test_catalogue_lists_the_required_models_and_vision_models():
     cat = catalogue.load()
-    for model_id in REQUIRED:
-        assert model_id in cat.ids()
+    for model_id in REQUIRED + LEGACY:
+        assert model_id in cat.ids(), model_id
     assert [m.id for m in cat.models if m.supports("vision")], "no vision model listed"
 
 
@@ -47,8 +87,27 @@ def test_default_is_free_and_offline_demo_is_marked():
     assert cat.offline.offline and cat.offline.id == "glm-offline-demo"
 
 
+@pytest.mark.parametrize("model_id", sorted(SECTION_12))
+def test_capabilities_follow_section_12(model_id):
+    thinking, tools, ws, images = SECTION_12[model_id]
+    m = catalogue.load().get(model_id)
+    assert (m.supports("thinking"), m.supports("tools"), m.supports("vision")) == (thinking, tools, images)
+    # ws where §12 lists it; on text models besides, as §7 documents the tool without naming models; on a
+    # vision model only where §12 lists it (open question 8).
+    assert m.supports("web_search") == (ws or not images)
+
+
+def test_the_z1_models_think_in_tags_and_take_no_thinking_switch():
+    for model_id in ("glm-z1-air", "glm-z1-airx", "glm-z1-flash", "glm-z1-flashx"):
+        m = catalogue.load().get(model_id)
+        assert m.supports("think_tags") and not m.supports("thinking"), model_id  # §8
+
+
 def test_every_entry_is_sane_and_known_to_the_simulator():
     for m in catalogue.load().models:
+        if m.retired:  # never sent; only its name is shown
+            assert m.price_in is None and m.deprecated is False and m.id not in catalogue.load().offered()
+            continue
         assert 0 < m.max_output <= m.context
         assert 0 <= m.temperature <= 1 and 0.01 <= m.top_p <= 1
         assert m.price_in >= 0 and m.price_out >= 0
@@ -71,8 +130,22 @@ def test_the_current_models_are_offered_first_and_the_deprecated_ones_only_kept(
     cat = catalogue.load()
     offered = cat.offered()
     assert offered[: len(CURRENT) + 1] == ["glm-offline-demo", *CURRENT]
-    assert "glm-4v-plus-0111" in cat.ids() and "glm-4v-plus-0111" not in offered
-    assert cat.get("glm-4v-plus-0111").deprecated  # a saved conversation still finds its model
+    assert set(REQUIRED) <= set(offered)
+    for model_id in LEGACY:  # a saved conversation still finds its model, a new one is not offered it
+        assert model_id in cat.ids() and model_id not in offered, model_id
+    # §9 gives figures for these: still served, with their price; glm-4-0520 retired 2025-12-30 (§12).
+    assert [m for m in LEGACY if cat.get(m).deprecated] == ["glm-4", "glm-4v-plus", "glm-4v-plus-0111"]
+    assert [m for m in LEGACY if cat.get(m).retired] == ["glm-4-0520", "glm-4v", "glm-zero-preview"]
+    assert cat.get("glm-4v-plus-0111").cost(1_000_000, 0) == pytest.approx(4.0)
+
+
+@pytest.mark.parametrize("key", [KeySource("k", "env"), None])
+def test_a_retired_model_is_never_used_the_default_is(key):
+    cat = catalogue.load()
+    current = checked(Widgets(model="glm-4-0520"), cat, lang="en", key=key, base_url=None, custom_allowed=False)
+    assert current.model.id == (cat.default_id if key else cat.offline_id)
+    kept = checked(Widgets(model="glm-4"), cat, lang="en", key=key, base_url=None, custom_allowed=False)
+    assert kept.model.id == "glm-4" and kept.model.deprecated  # deprecated, not retired: it goes on
 
 
 @pytest.mark.parametrize(
@@ -90,8 +163,11 @@ def test_the_current_models_are_offered_first_and_the_deprecated_ones_only_kept(
         # No cached price listed: cached tokens cost what input costs
         ("glm-5.2", 10_000, 500, 4_000, 10_000 * 8 + 500 * 28),
         ("glm-4-plus", 18, 202, 0, (18 + 202) * 5),
-        # More cached than prompt (a malformed reply) is capped at the prompt
-        ("glm-5", 100, 0, 500, 100 * 1.0),
+        # More cached than prompt: the prompt excluded them (§13 [uncertain]); each is charged at its price
+        ("glm-5", 100, 0, 500, 100 * 4 + 500 * 1.0),
+        ("glm-4.7", 300, 1, 1024, 300 * 2 + 1024 * 0.4 + 8),
+        # ... and the tier counts them: 20K + 20K is the ≥32K tier
+        ("glm-5", 20_000, 0, 20_001, 20_000 * 6 + 20_001 * 1.5),
         ("glm-4.7-flash", 50_000, 5_000, 1_000, 0),
     ],
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 
 import httpx
@@ -400,3 +401,51 @@ def test_sources_are_capped():
     many = [{"title": f"T{i}", "link": f"https://h{i}.example", "refer": f"ref_{i}"} for i in range(80)]
     events = read_chunks([_Chunk(web_search=many[:30]), _Chunk(web_search=many[30:]), _Chunk(finish="stop")])
     assert [len(e.results) for e in events if isinstance(e, Sources)] == [30, 50]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Wire shapes the simulator does not send, through the real SDK
+
+
+def wire(*chunks: dict) -> Endpoint:
+    """An endpoint whose every request gets these chunks as an SSE stream, then [DONE]."""
+    body = b"".join(b"data: " + json.dumps(c, ensure_ascii=False).encode() + b"\n\n" for c in chunks)
+    body += b"data: [DONE]\n\n"
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream;charset=UTF-8"}, content=body)
+
+    return Endpoint(CANARY_KEY, "http://wire.local/api/paas/v4", httpx.MockTransport(answer), timeout=SHORT)
+
+
+def chunk(content: str, finish: str | None, **top) -> dict:
+    # finish None is written out as "finish_reason": null, the docs' intermediate chunk (glm-api.md §4.1).
+    choice = {"index": 0, "finish_reason": finish, "delta": {"role": "assistant", "content": content}}
+    return {"id": "2026-x", "created": 1758884740, "model": "glm-4.7", "choices": [choice], **top}
+
+
+USAGE = {"prompt_tokens": 18, "completion_tokens": 3, "total_tokens": 21, "prompt_tokens_details": {"cached_tokens": 0}}
+
+
+@pytest.mark.parametrize(
+    "final",
+    [
+        chunk("", "stop", usage=USAGE),
+        chunk("", "sensitive", usage=USAGE),  # glm-api.md §15's illustrative tail
+        # The same tail with the response's content_filter field (glm-api.md §3, open question 5).
+        chunk("", "sensitive", usage=USAGE, content_filter=[{"role": "assistant", "level": 1}]),
+    ],
+    ids=["stop", "sensitive", "sensitive-content-filter"],
+)
+def test_explicit_null_finish_reasons_are_read_as_absent(final):
+    events, _ = run(wire(chunk("", None), chunk("部分", None), chunk("内容", None), final), "hi")
+    assert text_of(events) == "部分内容"
+    end = outcome(events)
+    assert isinstance(end, Finished) and end.finish_reason == final["choices"][0]["finish_reason"]
+    assert end.usage["completion_tokens"] == 3 and end.usage["total_tokens"] == 21
+
+
+def test_a_stream_of_only_null_finish_reasons_is_a_cut_reply():
+    events, _ = run(wire(chunk("部分", None), chunk("", None)), "hi")
+    end = outcome(events)
+    assert isinstance(end, Finished) and end.finish_reason is None and text_of(events) == "部分"

@@ -1,3 +1,4 @@
+from glmchat.chat import attachments as att
 from glmchat.chat import conversation as conv
 from glmchat.chat.errors import ChatError, Kind
 
@@ -87,6 +88,23 @@ def test_plan_sends_everything_when_it_fits():
     msgs = _turns(2) + [conv.user_message("q")]
     plan = conv.plan_request(msgs, None, budget=100_000)
     assert plan.dropped == [] and len(plan.messages) == 5
+
+
+def _with_images(text: str, count: int) -> dict:
+    image = att.Attachment(name="a.png", kind="image", size=3, mime="image/png", data=b"png", width=1, height=1)
+    return conv.user_message(text, [image] * count)
+
+
+def test_plan_sends_only_the_images_the_model_takes_newest_first():
+    msgs = [_with_images("one", 2), _turns(1)[1], _with_images("two", 1), _turns(1)[1], _with_images("three", 2)]
+
+    def sent(max_images):
+        return [m["content"] for m in conv.plan_request(msgs, None, 100_000, max_images=max_images).messages][::2]
+
+    one, two, three = sent(3)  # the newest 2 + 1 fit; the oldest message's images do not
+    assert one == "one" and two[0] == {"type": "text", "text": "two"} and len(two) == len(three) - 1 == 2
+    assert sent(0) == ["one", "two", "three"]  # a text model: plain strings only
+    assert [len(c) for c in sent(None)] == [3, 2, 3]  # no limit given: every image goes
 
 
 def test_summary_replaces_the_messages_it_covers():

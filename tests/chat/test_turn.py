@@ -13,7 +13,7 @@ from conftest import CANARY_KEY
 from glmchat.chat import conversation as conv
 from glmchat.chat.catalogue import load
 from glmchat.chat.client import ChatRequest, Endpoint, Retrying
-from glmchat.chat.conversation import DONE, ERROR, STOPPED, Totals
+from glmchat.chat.conversation import DONE, ERROR, INCOMPLETE, STOPPED, Totals
 from glmchat.chat.turn import Grew, Quiet, Turn, limit_error
 from glmchat.hosting.limits import Refusal
 
@@ -243,3 +243,37 @@ def test_retries_are_handed_to_the_page(sim):
     events = list(turn.events())
     turn.close()
     assert any(isinstance(e, Retrying) for e in events) and message["status"] == DONE
+
+
+@pytest.mark.parametrize(
+    "trigger,status,kind",
+    [
+        ("sim:length", INCOMPLETE, None),  # not an error: marked truncated, with Continue
+        ("sim:network_error", INCOMPLETE, "model_error"),
+        ("sim:context_exceeded", INCOMPLETE, "context_full"),
+        ("sim:finish=brand_new_reason", INCOMPLETE, "odd_finish"),
+    ],
+)
+def test_each_finish_reason_keeps_the_partial_text_with_its_own_outcome(sim, trigger, status, kind):
+    turn, message = started(sim, f"go on sim:tokens=20 {trigger}")
+    list(turn.events())
+    turn.close()
+    assert message["status"] == status and message["content"].startswith("tok0 tok1")
+    assert (message["error"] or {}).get("kind") == kind
+
+
+def test_a_sensitive_finish_is_the_content_filter_and_withdraws_what_was_shown(sim):
+    turn, message = started(sim, "tell me sim:think sim:sensitive")
+    grew = [e for e in turn.events() if isinstance(e, Grew)]
+    turn.close()
+    assert grew, "nothing was shown before the filter stopped it"
+    assert message["finish_reason"] == "sensitive" and message["status"] == ERROR
+    assert message["error"]["kind"] == "filtered"  # not the 1301 refusal of the question ("policy")
+    assert message["content"] == "" and message["reasoning"] == ""  # withdrawn, as glm-api.md §15 asks
+
+
+def test_a_tool_call_no_one_offered_is_said_not_left_blank(sim):
+    turn, message = started(sim, "call sim:tool_calls")
+    list(turn.events())
+    turn.close()
+    assert message["status"] == ERROR and message["content"] == "" and message["error"]["kind"] == "tool_call"

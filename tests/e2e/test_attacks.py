@@ -219,7 +219,7 @@ def sent(upstream) -> list[dict]:
 
 def test_a_forged_model_never_reaches_the_api(gate_app, upstream, session):
     catalogue = load()
-    forged = "glm-4-air-250414"  # the simulator knows it; the catalogue does not
+    forged = "glm-5.3"  # §12: unconfirmed, so not in the catalogue; the simulator records it if it is sent
     assert forged not in catalogue.ids()  # outside the catalogue: no price, so the ¥ limit cannot count it
     client = session(gate_app)
     pass_gate(client)

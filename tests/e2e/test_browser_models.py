@@ -1,5 +1,6 @@
 """Browser: the current catalogue as a user sees it (issue 16): today's models in the picker, cached tokens
-in the usage line with their lower cost, and a custom model id whose cost is unknown."""
+in the usage line with their lower cost, a custom model id whose cost is unknown, and how each way a reply
+can end is said."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import io
 
 import pytest
 from browser import (  # noqa: F401 - fixtures and helpers shared by the browser tests
+    SimServer,
     bubbles,
     caption,
     choose,
@@ -32,6 +34,27 @@ expect.set_options(timeout=15_000)
 @pytest.fixture(scope="module")
 def app(sim_proc, tmp_path_factory):
     yield from keyed_app("models", sim_proc, tmp_path_factory)
+
+
+CUSTOM = "glm-5.3"  # glm-api.md §12 lists it as unconfirmed: not in the catalogue
+
+
+@pytest.fixture(scope="module")
+def custom_app(tmp_path_factory):
+    """The app on a simulator of its own, in this process so that it can be taught a model the catalogue
+    does not list (the shared one refuses unknown ids, as the API does)."""
+    from glmsim import simulator
+
+    assert CUSTOM not in load().ids()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(simulator, "KNOWN_MODELS", simulator.KNOWN_MODELS | {CUSTOM})
+        mp.setitem(simulator.MODEL_LIMITS, CUSTOM, (131072, 4096))
+        server, _ = simulator.Simulator().serve("127.0.0.1", 0)
+        root = f"http://127.0.0.1:{server.server_address[1]}"
+        try:
+            yield from keyed_app("custom", SimServer(f"{root}/api/paas/v4", root), tmp_path_factory)
+        finally:
+            server.shutdown()
 
 
 def test_a_current_model_shows_cached_tokens_and_charges_them_less(page: Page, app, sim):
@@ -73,6 +96,7 @@ def test_each_finish_reason_is_said_with_the_partial_text_kept(page: Page, app, 
 
     cases = [
         ("sim:tokens=20 sim:context_exceeded", "error.context_full", True),
+        ("sim:tokens=20 sim:network_error", "error.model_error", True),
         ("sim:tool_calls", "error.tool_call", False),
         ("sim:tokens=20 sim:finish=brand_new_reason", "error.odd_finish", True),
     ]
@@ -83,8 +107,64 @@ def test_each_finish_reason_is_said_with_the_partial_text_kept(page: Page, app, 
         expect(alert).to_contain_text(t(key, "en")[:30])
         if partial:
             expect(reply_body(bot).first).to_contain_text("tok0")
+        expect(bot.get_by_role("button", name=t("chat.retry", "en"), exact=True)).to_be_visible()
         idle(page)
     expect(bubbles(page, "assistant").last.get_by_test_id("stAlert")).to_contain_text("brand_new_reason")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_content_filter_is_named_and_what_it_stopped_is_withdrawn(page: Page, app, sim, lang):
+    open_app(page, app.url)
+    if lang == "zh":
+        sidebar(page).get_by_text(t("side.settings", "en")[:8]).first.click()
+        choose(page, t("side.language", "en"), "中文")
+    send(page, "tell me sim:tokens=20 sim:rate=5 sim:sensitive")
+    bot = bubbles(page, "assistant").last
+    expect(reply_body(bot).first).to_contain_text("tok0")  # shown while it streamed
+    expect(bot.get_by_test_id("stAlert")).to_contain_text(t("error.filtered", lang)[:20])
+    expect(reply_body(bot)).to_have_count(0)  # then withdrawn, as the API asks (glm-api.md §15)
+    assert "tok0" not in bot.inner_text()
+    assert t("error.policy", lang)[:12] not in bot.inner_text()  # not the refusal of a question
+    expect(bot.get_by_role("button", name=t("chat.retry", lang), exact=True)).to_be_visible()
+    idle(page)
+
+
+def test_a_full_context_window_offers_summarise_and_retry_which_does_both(page: Page, app, sim):
+    open_app(page, app.url)
+    send(page, "an earlier question sim:tokens=3")
+    expect(reply_body(bubbles(page, "assistant").last).first).to_have_text("tok0 tok1 tok2")
+    idle(page)
+    before = sim.stats()["attempts"]
+    send(page, "a long one sim:tokens=20 sim:context_exceeded")
+    bot = bubbles(page, "assistant").last
+    expect(bot.get_by_test_id("stAlert")).to_contain_text(t("error.context_full", "en")[:30])
+    expect(reply_body(bot).first).to_contain_text("tok9")  # the partial answer is kept
+    idle(page)
+    bot.get_by_role("button", name=t("chat.summarise_retry", "en")).click()
+    # The earlier exchange is summarised (its summary shown on top), then the question is asked again.
+    expect(page.get_by_text(t("chat.summary", "en"))).to_be_visible()
+    sim.wait_for(lambda s: s["attempts"] >= before + 3, timeout=15)
+    idle(page)
+    assert sim.stats()["attempts"] == before + 3  # the question, the summary, the retry
+    expect(bubbles(page, "user")).to_have_count(2)  # the retry replaced the failed reply, nothing stacked
+    expect(bubbles(page, "assistant")).to_have_count(2)
+
+
+def test_a_custom_model_id_is_answered_and_its_cost_said_unknown(page: Page, custom_app):
+    open_app(page, custom_app.url)  # personal mode, from this machine: custom ids are offered
+    sidebar(page).get_by_text(t("side.settings", "en")[:8]).first.click()
+    field = sidebar(page).get_by_role("textbox", name=t("side.custom_model", "en"))
+    field.fill(CUSTOM)
+    field.press("Enter")
+    idle(page)
+    send(page, "hi sim:tokens=2")
+    bot = bubbles(page, "assistant").last
+    expect(reply_body(bot).first).to_have_text("tok0 tok1")
+    line = caption(bot, "tokens")
+    expect(line).to_contain_text(f"{CUSTOM} · ")
+    expect(line).to_contain_text(t("usage.cost_unknown", "en"))
+    assert "¥" not in line.inner_text()  # no price made up
+    idle(page)
 
 
 def test_a_vision_reply_without_box_markers_a_scaled_image_said_and_the_effort_choice(page: Page, app, sim):

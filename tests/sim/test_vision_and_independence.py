@@ -49,6 +49,10 @@ def image_part(url: str) -> dict:
     return {"type": "image_url", "image_url": {"url": url}}
 
 
+def file_part(url: str = "https://example.com/report.pdf") -> dict:
+    return {"type": "file_url", "file_url": {"url": url}}
+
+
 @pytest.fixture
 def client():
     sim = Simulator()
@@ -90,6 +94,14 @@ def test_a_vision_model_takes_images_and_counts_them_in_the_prompt(client):
         ("glm-4.6v", [image_part(png(8, 8, "GIF"))], "user"),  # JPEG or PNG only
         ("glm-4.6v", [image_part(png(6001, 10))], "user"),  # at most 6000 px a side
         ("glm-4.6v", [image_part("bm90IGFuIGltYWdl")], "user"),  # not an image
+        ("glm-4.7", [], "user"),  # a content array, even of text alone, on a text model
+        ("glm-4.6v", [], "system"),  # system content stays a plain string
+        ("glm-4.6v", [{"type": "audio_url", "audio_url": {"url": "https://example.com/a.mp3"}}], "user"),
+        ("glm-4.6v", [image_part(png(8, 8)), file_part()], "user"),  # file_url never with images
+        ("glm-4.6v", [{"type": "video_url", "video_url": {"url": "https://example.com/v.mp4"}}, file_part()], "user"),
+        ("glm-4v-plus-0111", [file_part()], "user"),  # file_url: GLM-4.5V, 4.6V and 5V only
+        ("glm-4.6v", [file_part("JVBERi0xLjQK")], "user"),  # file_url takes URLs only
+        ("glm-4.6v", [file_part()] * 51, "user"),  # at most 50 files
     ],
 )
 def test_each_vision_rule_is_refused_as_the_api_does(client, model, parts, role):
@@ -101,6 +113,9 @@ def test_the_limits_themselves_are_accepted(client):
     assert ask(client, "glm-4v-plus-0111", [image_part(png(8, 8))] * 5).choices
     assert ask(client, "glm-4.6v", [image_part(png(8, 8, "JPEG"))] * 50).choices
     assert ask(client, "glm-4.6v", [image_part(png(6000, 10))]).choices
+    assert ask(client, "glm-4.6v", [file_part()] * 50).choices
+    assert ask(client, "glm-5v-turbo", [file_part()]).choices
+    assert ask(client, "glm-4.5v", []).choices  # text alone in a content array, on a vision model
 
 
 def test_an_image_over_5_mb_is_refused(client):

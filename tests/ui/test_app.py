@@ -159,7 +159,7 @@ ERROR_CASES = [
     ("sim:cut", "cut"),
     ("sim:nodone", "cut"),
     ("sim:network_error", "model_error"),
-    ("sim:sensitive", "policy"),
+    ("sim:sensitive", "filtered"),
     ("sim:context_exceeded", "context_full"),
     ("sim:tool_calls", "tool_call"),
     ("sim:finish=abort_reason", "odd_finish"),
@@ -198,6 +198,12 @@ def test_every_finish_reason_keeps_the_partial_text_and_offers_what_helps(app_en
     shown = assistant(at).error[0].value
     assert shown.startswith(t("error.odd_finish", lang)) and "brand" in shown  # named, as it came
 
+    send(at, "again sim:tokens=20 sim:network_error")
+    reply = at.session_state[state.MESSAGES][-1]
+    assert reply["status"] == "incomplete" and reply["content"].startswith("tok0")
+    assert assistant(at).error[0].value.startswith(t("error.model_error", lang))
+    assert f"retry-{reply['id']}" in {b.key for b in at.button}  # inference failed upstream: a retry may work
+
     send(at, "call something sim:tool_calls")
     reply = at.session_state[state.MESSAGES][-1]
     assert reply["status"] == "error" and reply["content"] == ""
@@ -218,12 +224,16 @@ def test_a_truncated_answer_offers_continue_which_asks_for_the_rest(app_env):
     assert sent[-2]["content"] == reply["content"] and sent[-1]["content"] == t("chat.continue_prompt", "en")
 
 
-def test_sensitive_finish_withdraws_the_displayed_text(app_env):
-    at = send(new_app(), "tell me sim:sensitive")
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_sensitive_finish_withdraws_the_displayed_text(app_env, lang):
+    at = send(new_app(lang=lang), "tell me sim:think sim:sensitive")
     msg = at.session_state[state.MESSAGES][-1]
     assert msg["content"] == "" and msg["reasoning"] == ""
     assert not assistant(at).markdown and not assistant(at).expander
-    assert assistant(at).error[0].value.startswith(t("error.policy", "en"))
+    # The platform's content filter, said as such: not the "rephrase your question" of a 1301 refusal.
+    shown = assistant(at).error[0].value
+    assert shown.startswith(t("error.filtered", lang)) and t("error.policy", lang) not in shown
+    assert f"retry-{msg['id']}" in {b.key for b in at.button}
 
 
 def test_retry_resends_the_same_conversation(app_env, monkeypatch):

@@ -73,6 +73,36 @@ def test_a_png_goes_as_png_and_a_larger_one_says_it_was_scaled(app_env, db_url):
     assert [a["note"] for a in saved["attachments"]] == ["", "scaled"]  # kept with the message
 
 
+def test_a_png_turned_into_a_smaller_jpeg_says_both(app_env, db_url, monkeypatch):
+    monkeypatch.setattr(attachments, "API_IMAGE_MAX_BYTES", 100 * 1024)  # noise this size is too big as PNG
+    noise = Image.effect_noise((2600, 300), 100).convert("RGB")
+    buf = io.BytesIO()
+    noise.save(buf, "PNG")
+    at = submit(new_app(model="glm-4.6v"), "what is this? sim:tokens=2", ("noise.png", buf.getvalue()))
+    sent = base64.b64decode(app_env.requests[-1]["messages"][-1]["content"][1]["image_url"]["url"])
+    assert Image.open(io.BytesIO(sent)).format == "JPEG"
+    record = at.session_state[state.MESSAGES][0]["attachments"][0]
+    assert record["note"] == "scaled_reencoded" and record["width"] <= 2048
+    captions = " ".join(img.caption for el in at.get("image") for img in el.proto.imgs)
+    said = t("attach.note_scaled_reencoded", "en", w=record["width"], h=record["height"])
+    assert said in captions and "JPEG" in said
+
+
+def test_after_a_switch_to_a_text_model_earlier_images_are_left_out(app_env):
+    at = submit(new_app(model="glm-4.6v"), "what colour is this? sim:tokens=2", ("red.png", png()))
+    at.sidebar.selectbox(key=state.MODEL).set_value("glm-4.7").run()
+    submit(at, "and in French? sim:tokens=2")
+    sent = app_env.requests[-1]
+    assert sent["model"] == "glm-4.7"
+    # The API takes content arrays from vision models only: the earlier question goes as its text.
+    assert [m["content"] for m in sent["messages"] if m["role"] == "user"] == [
+        "what colour is this? sim:tokens=2",
+        "and in French? sim:tokens=2",
+    ]
+    assert at.session_state[state.MESSAGES][-1]["status"] == "done"
+    assert len(at.session_state[state.MESSAGES][0]["attachments"]) == 1  # still shown with its message
+
+
 def test_image_with_a_text_model_says_so_without_an_upstream_call(app_env):
     at = new_app(model="glm-4-flash")
     before = app_env.attempts

@@ -67,7 +67,7 @@ def test_a_custom_model_without_a_price_is_refused_where_limits_count_yuan(app_e
     monkeypatch.setenv("GLMCHAT_ACCESS_MODE", "shared")
     monkeypatch.setenv("GLMCHAT_LIMIT_CNY_DAY", "1")
     at = new_app(params_open=True)  # the field is in the settings
-    at.sidebar.text_input(key=state.CUSTOM_MODEL).input("glm-4-air-250414").run()
+    at.sidebar.text_input(key=state.CUSTOM_MODEL).input("glm-5.3").run()  # not in the catalogue
     send(at, "unpriced sim:tokens=1")
     assert app_env.attempts == 0
     refused = at.session_state[state.MESSAGES][-1]

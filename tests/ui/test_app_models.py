@@ -40,14 +40,95 @@ def test_a_reply_without_cached_tokens_says_nothing_of_them(app_env):
     assert not any("cached" in c for c in captions(at))
 
 
-def test_a_custom_model_id_works_and_says_its_cost_is_unknown(app_env):
-    at = new_app(params_open=True)
-    at.sidebar.text_input(key=state.CUSTOM_MODEL).input("glm-4-air-250414").run()  # not in the catalogue
-    send(at, "hi sim:tokens=2")
-    assert app_env.requests[-1]["model"] == "glm-4-air-250414"
+CUSTOM = "glm-5.3"  # §12 lists it as unconfirmed: not in the catalogue
+
+
+@pytest.fixture
+def custom_model(app_env, monkeypatch):
+    """The simulator, taught a model the catalogue does not list (it refuses unknown ids as the API does)."""
+    from glmsim import simulator
+
+    assert CUSTOM not in load().ids()
+    monkeypatch.setattr(simulator, "KNOWN_MODELS", simulator.KNOWN_MODELS | {CUSTOM})
+    monkeypatch.setitem(simulator.MODEL_LIMITS, CUSTOM, (131072, 4096))
+    return app_env
+
+
+def send_on_custom_model(lang: str = "en"):
+    at = new_app(params_open=True, lang=lang)
+    at.sidebar.text_input(key=state.CUSTOM_MODEL).input(CUSTOM).run()
+    return send(at, "hi sim:tokens=2")
+
+
+def test_a_custom_model_id_works_and_says_its_cost_is_unknown(custom_model):
+    at = send_on_custom_model()
+    assert custom_model.requests[-1]["model"] == CUSTOM
     reply = msgs(at)[-1]
     assert reply["status"] == "done" and reply["meta"]["cost"] is None
     assert any(t("usage.cost_unknown", "en") in c for c in captions(at))
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_usage_page_says_its_cost_leaves_out_the_replies_of_unknown_cost(custom_model, lang):
+    at = send_on_custom_model(lang)
+    send(at, "again sim:tokens=2")
+    at.switch_page("app_pages/usage.py").run()
+    assert not at.exception
+    assert t("usage.unknown_left_out", lang, n=2) in captions(at)
+    assert {m.label: m.value for m in at.metric}[t("usage.cost_total", lang)] == "¥0.0000"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_reopened_chat_on_a_deprecated_model_goes_on_with_it_and_says_so(app_env, db_url, lang):
+    from glmchat.store import Store
+
+    cid = Store(db_url).create_conversation("local", "old vision chat", "glm-4v-plus-0111", {})
+    at = new_app(query={"c": cid}, lang=lang)
+    picker = at.sidebar.selectbox(key=state.MODEL)
+    shown_label = picker.options[picker.index]
+    assert picker.value == "glm-4v-plus-0111"
+    assert t("side.deprecated", lang) in shown_label and "¥4/4" in shown_label  # and its known price
+    send(at, "still there? sim:tokens=2")
+    assert app_env.requests[-1]["model"] == "glm-4v-plus-0111"
+    reply = msgs(at)[-1]
+    assert reply["meta"]["cost"] == pytest.approx(
+        load().get("glm-4v-plus-0111").cost(reply["meta"]["usage"]["prompt_tokens"], 2)
+    )
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_reopened_chat_on_a_retired_model_says_which_model_it_now_uses(app_env, db_url, lang):
+    from glmchat.store import Store
+
+    cid = Store(db_url).create_conversation("local", "an old chat", "glm-4-0520", {})
+    at = new_app(query={"c": cid}, lang=lang)
+    picker = at.sidebar.selectbox(key=state.MODEL)
+    assert picker.value == "glm-4-0520" and t("side.retired", lang) in picker.options[picker.index]
+    default = load().default
+    note = t("side.retired_note", lang, old="GLM-4-0520", new=default.label(lang))
+    assert note in [w.value for w in at.sidebar.warning]
+    send(at, "hello again sim:tokens=2")
+    assert app_env.requests[-1]["model"] == default.id and msgs(at)[-1]["status"] == "done"
+
+
+def test_in_gate_mode_a_chat_on_a_legacy_model_reopens_with_it_not_the_default(app_env, db_url, monkeypatch):
+    """The custom-id field is not offered on the host's key in gate mode: a legacy id of §12 that the
+    catalogue did not list fell back there to the default model without a word."""
+    from apptest import enter
+
+    from glmchat.hosting import passwords
+    from glmchat.store import Store
+
+    monkeypatch.setenv("GLMCHAT_ACCESS_MODE", "gate")
+    monkeypatch.setenv("GLMCHAT_ACCESS_PASSWORD_HASH", passwords.hash_password("open sesame"))
+    monkeypatch.setenv("GLMCHAT_HOST_KEY_HISTORY", "shared")
+    cid = Store(db_url).create_conversation("host", "a glm-4 chat", "glm-4", {})
+    at = enter(new_app(), "open sesame")
+    at.query_params["c"] = cid
+    at.run()
+    assert at.sidebar.selectbox(key=state.MODEL).value == "glm-4"
+    send(at, "go on sim:tokens=2")
+    assert app_env.requests[-1]["model"] == "glm-4" and msgs(at)[-1]["meta"]["cost"] is not None
 
 
 def test_deprecated_models_are_not_offered_but_a_conversation_that_used_one_keeps_it(app_env, db_url):
@@ -55,7 +136,7 @@ def test_deprecated_models_are_not_offered_but_a_conversation_that_used_one_keep
     options = at.sidebar.selectbox(key=state.MODEL).options
     labels = " ".join(options)
     assert "GLM-5.1" in labels and "GLM-4.7-Flash" in labels and "GLM-4.6V" in labels
-    assert "GLM-4V-Plus" not in labels
+    assert "GLM-4V-Plus" not in labels and t("side.deprecated", "en") not in labels
     # A conversation saved with the deprecated model reopens with it.
     from glmchat.store import Store
 
@@ -109,6 +190,7 @@ def test_the_usage_page_and_the_stored_message_carry_the_cached_cost(app_env, db
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics[t("usage.cost_total", "en")] == f"¥{reply['meta']['cost']:.4f}"
+    assert not [c for c in captions(at) if "unknown" in c]  # every cost here is known
     from glmchat.store import Store
 
     stored = Store(db_url).messages("local", at.session_state[state.CONVERSATION])[-1]
