@@ -131,7 +131,6 @@ if live:
             settings,
             plan.messages,
             save=callbacks.reply_saver_target(visit),
-            alternatives=state.take_alternatives(),
         )
     plan = callbacks.plan(settings)  # the reply just added counts too
 elif resuming:

@@ -54,7 +54,9 @@ if not store.healthy:
     st.stop()  # search, export and import need the database; nothing here works from memory
 
 
-def open_in_chat(cid: str) -> None:
+def open_in_chat(cid: str, message_id: str | None) -> None:
+    if message_id:  # a search hit: the chat opens on the branch that holds it
+        store.show_branch(owner_id, cid, message_id)
     callbacks.open_conversation(cid)
 
 
@@ -85,7 +87,7 @@ for row in rows:
         # One row that wraps, not four columns: on a phone columns stack into four full-width buttons.
         with st.container(horizontal=True, gap="small"):
             if st.button(t("history.open", lang), key=f"open-{cid}", icon=":material/chat:", type="tertiary"):
-                open_in_chat(cid)
+                open_in_chat(cid, row.get("message_id"))
                 st.switch_page("app_pages/chat.py")
             st.download_button(
                 "JSON",

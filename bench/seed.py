@@ -50,7 +50,7 @@ class Seeder:
         if last_id is None:
             self.store.delete(OWNER, cid)
         else:
-            self.store.delete_messages_after(OWNER, cid, last_id)
+            self.store.cut_back(OWNER, cid, last_id)
 
     def delete(self, cid: str) -> None:
         self.store.delete(OWNER, cid)

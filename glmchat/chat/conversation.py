@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -16,8 +17,13 @@ from glmchat.chat.tokens import message_tokens
 STREAMING, DONE, STOPPED, INCOMPLETE, ERROR = "streaming", "done", "stopped", "incomplete", "error"
 
 
+def now() -> float:
+    """A message's time ("at"), to the microsecond a database keeps, so that it comes back the same."""
+    return round(time.time(), 6)
+
+
 def user_message(text: str, files: list[attachments.Attachment] = ()) -> Message:
-    message: Message = {"id": uuid.uuid4().hex, "role": "user", "content": text}
+    message: Message = {"id": uuid.uuid4().hex, "role": "user", "content": text, "at": now()}
     if files:
         message["attachments"] = [attachment_record(a) for a in files]
     return message
@@ -80,6 +86,7 @@ def assistant_message(model: str, params: dict) -> Message:
         "id": uuid.uuid4().hex,
         "role": "assistant",
         "content": "",
+        "at": now(),
         "reasoning": "",
         "status": STREAMING,
         "error": None,

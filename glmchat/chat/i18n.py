@@ -56,7 +56,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "重新生成（使用侧边栏当前选择的模型）",
         "en": "Regenerate (with the model chosen in the sidebar)",
     },
-    "chat.earlier": {"zh": "之前的回答（{n}）", "en": "Earlier answers ({n})"},
+    "chat.branch_previous": {"zh": "上一个版本", "en": "Previous version"},
+    "chat.branch_next": {"zh": "下一个版本", "en": "Next version"},
     "chat.not_sent": {"zh": "（较早的消息：已不再发送给模型）", "en": "(older message: no longer sent to the model)"},
     "chat.summarise": {
         "zh": "总结较早的 {n} 条消息，作为上下文继续",

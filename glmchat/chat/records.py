@@ -78,6 +78,8 @@ class Message(TypedDict):
     id: str
     role: Literal["user", "assistant"]
     content: str
+    parent: NotRequired[str | None]  # the message it follows or answers (glmchat/store/tree.py)
+    at: NotRequired[float]  # when it was made, in seconds since 1970
     attachments: NotRequired[list[Attachment]]  # user messages
     reasoning: NotRequired[str]  # replies, from here on
     status: NotRequired[Status]
@@ -85,7 +87,6 @@ class Message(TypedDict):
     finish_reason: NotRequired[str | None]
     meta: NotRequired[Meta]
     sources: NotRequired[list[Source]]
-    alternatives: NotRequired[list[Message]]  # earlier answers, kept under a regenerated one
     feedback: NotRequired[int | None]  # 1 thumbs up, 0 thumbs down
 
 

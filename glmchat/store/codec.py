@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from glmchat.store.schema import MAX_OWNER
@@ -46,7 +46,11 @@ MESSAGE_VALUE_COLUMNS = (
     "total_tokens",
     "cost",
     "extra_json",
+    "parent",
 )
+# Kept in columns of their own, whatever the role: the message's parent, and when it was made (created_at).
+_PLACE_KEYS = ("parent", "at")
+MAX_AT = 10**10  # epoch seconds: year 2286
 
 
 # --------------------------------------------------------------------------- text and JSON
@@ -152,7 +156,12 @@ def encode_message(message: object) -> dict:
         "extra_json": None,
         **usage_columns(None),
     }
-    core = _CORE[role]
+    parent = message.get("parent")
+    if parent is not None and (not isinstance(parent, str) or not ID.fullmatch(parent) or parent == mid):
+        raise ValueError("parent must be another message's id or null")
+    row["parent"] = parent
+    message_time(message)  # checked here, written by the caller as created_at
+    core = _CORE[role] + _PLACE_KEYS
     if role == "assistant":
         row["reasoning"] = _opt_str(message, "reasoning")
         row["status"] = _opt_str(message, "status")
@@ -170,7 +179,7 @@ def encode_message(message: object) -> dict:
     extra = {k: v for k, v in message.items() if k not in core}
     if any(not isinstance(k, str) or k == _ABSENT for k in extra):
         raise ValueError("message keys must be text")
-    absent = [k for k in core if k not in message]
+    absent = [k for k in (*_CORE[role], *_PLACE_KEYS) if k not in message]
     if absent:
         extra[_ABSENT] = absent
     if extra:
@@ -178,10 +187,25 @@ def encode_message(message: object) -> dict:
     return row
 
 
+def message_time(message: dict) -> datetime | None:
+    """When the message was made (its "at", epoch seconds), or None when it does not say."""
+    at = message.get("at")
+    if at is None:
+        return None
+    if isinstance(at, bool) or not isinstance(at, (int, float)) or not 0 <= at < MAX_AT:
+        raise ValueError("at must be a time in seconds since 1970")
+    return datetime.fromtimestamp(at, UTC)
+
+
 def decode_message(r: Any) -> dict:
     extra = json.loads(r.extra_json) if r.extra_json else {}
     absent = set(extra.pop(_ABSENT, ()))
     message: dict[str, Any] = {"id": r.id, "role": _shared(r.role), "content": r.content}
+    # Rows written before the tree (version 4) list no absent keys: they get both.
+    if "parent" not in absent:
+        message["parent"] = r.parent
+    if "at" not in absent:
+        message["at"] = r.created_at.timestamp()
     if r.role == "assistant":
         for key, value in (
             ("reasoning", r.reasoning),

@@ -1,9 +1,10 @@
 """Conversations and their messages, search and usage, always of one owner.
 
 Every method takes an `owner` and filters by it: another owner's id behaves as a missing id (None / False /
-[] / 0, or `ConversationNotFound` from save_message). A message's position `seq` is 1, 2, 3, … within its
-conversation and stays contiguous (only the tail is ever deleted), so lazy loading can ask for
-`messages(limit=n, before_seq=first_loaded_seq)` where `first_loaded_seq = message_count - loaded + 1`.
+[] / 0, or `ConversationNotFound` from save_message). Messages form a tree (tree.py). A message's position
+`seq` on the branch shown is 1, 2, 3, … and stays contiguous (only a tail ever leaves it), so lazy loading
+can ask for `messages(limit=n, before_seq=first_loaded_seq)` where `first_loaded_seq = message_count -
+loaded + 1`. A message off that branch has a negative seq (`off_branch`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from glmchat.store.codec import (
     decode_message,
     encode_message,
     is_int,
+    message_time,
     model_text,
     owner_key,
     settings_text,
@@ -32,6 +34,9 @@ from glmchat.store.codec import (
 )
 from glmchat.store.engine import Engine, StorageError, insert_for
 from glmchat.store.schema import conversations, messages_t, utc
+from glmchat.store.tree import switch
+
+ON = messages_t.c.seq > 0  # on the branch shown
 
 MAX_SEARCH = 200
 SNIPPET = 120
@@ -127,7 +132,7 @@ class Conversations(Engine):
         return (
             sa.select(sa.func.count())
             .select_from(messages_t)
-            .where(messages_t.c.conversation_id == conversations.c.id)
+            .where(messages_t.c.conversation_id == conversations.c.id, ON)
             .scalar_subquery()
         )
 
@@ -234,28 +239,22 @@ class Conversations(Engine):
                         .values(**{name: row[name] for name in MESSAGE_VALUE_COLUMNS}, updated_at=now)
                     )
             else:
-                seq = (
-                    conn.execute(
-                        sa.select(sa.func.coalesce(sa.func.max(messages_t.c.seq), 0)).where(
-                            messages_t.c.conversation_id == cid
-                        )
-                    ).scalar()
-                    + 1
-                )
+                seq = self._end(conn, cid) + 1
+                made = message_time(message) or now
                 conn.execute(
-                    messages_t.insert().values(**row, conversation_id=cid, seq=seq, created_at=now, updated_at=now)
+                    messages_t.insert().values(**row, conversation_id=cid, seq=seq, created_at=made, updated_at=now)
                 )
             conn.execute(conversations.update().where(conversations.c.id == cid).values(updated_at=now))
 
     def messages(self, owner: str, cid: str, *, limit: int | None = None, before_seq: int | None = None) -> list[dict]:
-        """In order. With limit: the last `limit` messages (those with seq < before_seq if given)."""
+        """The branch shown, in order. With limit: its last `limit` messages (with seq < before_seq if given)."""
         owner = owner_key(owner)
         if not valid_cid(cid):
             return []
         q = (
             sa.select(messages_t)
             .join(conversations, conversations.c.id == messages_t.c.conversation_id)
-            .where(conversations.c.owner == owner, messages_t.c.conversation_id == cid)
+            .where(conversations.c.owner == owner, messages_t.c.conversation_id == cid, ON)
         )
         if before_seq is not None:
             if not is_int(before_seq):
@@ -271,24 +270,116 @@ class Conversations(Engine):
             rows.reverse()
         return [decode_message(r) for r in rows]
 
-    def delete_messages_after(self, owner: str, cid: str, message_id: str) -> int:
+    def off_branch(self, owner: str, cid: str) -> list[dict]:
+        """Every message off the branch shown, oldest first."""
         owner = owner_key(owner)
-        if not valid_cid(cid) or not isinstance(message_id, str):
+        if not valid_cid(cid):
+            return []
+        q = (
+            sa.select(messages_t)
+            .join(conversations, conversations.c.id == messages_t.c.conversation_id)
+            .where(conversations.c.owner == owner, messages_t.c.conversation_id == cid, messages_t.c.seq < 0)
+            .order_by(messages_t.c.created_at, messages_t.c.id)
+        )
+        with self._tx() as conn:
+            return [decode_message(r) for r in conn.execute(q).all()]
+
+    @staticmethod
+    def _end(conn: Connection, cid: str) -> int:
+        """The seq of the branch's last message (0 for none)."""
+        q = sa.select(sa.func.coalesce(sa.func.max(messages_t.c.seq), 0)).where(messages_t.c.conversation_id == cid, ON)
+        return conn.execute(q).scalar()
+
+    @staticmethod
+    def _leave(conn: Connection, cid: str, after: int) -> int:
+        """Move the messages after seq `after` off the branch (each to a fresh negative seq)."""
+        tail = conn.execute(
+            sa.select(messages_t.c.id)
+            .where(messages_t.c.conversation_id == cid, messages_t.c.seq > after)
+            .order_by(messages_t.c.seq)
+        ).scalars()
+        tail = list(tail)
+        low = conn.execute(
+            sa.select(sa.func.coalesce(sa.func.min(messages_t.c.seq), 0)).where(messages_t.c.conversation_id == cid)
+        ).scalar()
+        for i, mid in enumerate(tail, start=1):
+            conn.execute(
+                messages_t.update()
+                .where(messages_t.c.conversation_id == cid, messages_t.c.id == mid)
+                .values(seq=min(low, 0) - i)
+            )
+        return len(tail)
+
+    def leave_branch_after(self, owner: str, cid: str, message_id: str | None) -> int:
+        """Move what follows `message_id` (everything, for None) off the branch shown; nothing is deleted.
+
+        An edit or a new answer then takes its place. Replay-safe: a second call moves nothing."""
+        owner = owner_key(owner)
+        if not valid_cid(cid) or not (message_id is None or isinstance(message_id, str)):
             return 0
         with self._tx(write=True) as conn:
             if not self._owned(conn, owner, cid, lock=True):
                 return 0
-            seq = conn.execute(
-                sa.select(messages_t.c.seq).where(messages_t.c.conversation_id == cid, messages_t.c.id == message_id)
-            ).scalar()
-            if seq is None:
-                return 0
-            n = conn.execute(
-                messages_t.delete().where(messages_t.c.conversation_id == cid, messages_t.c.seq > seq)
-            ).rowcount
+            after = 0
+            if message_id is not None:
+                after = conn.execute(
+                    sa.select(messages_t.c.seq).where(
+                        messages_t.c.conversation_id == cid, messages_t.c.id == message_id, ON
+                    )
+                ).scalar()
+                if after is None:
+                    return 0
+            n = self._leave(conn, cid, after)
             if n:
                 conn.execute(conversations.update().where(conversations.c.id == cid).values(updated_at=self._now()))
         return n
+
+    def cut_back(self, owner: str, cid: str, message_id: str) -> int:
+        """Delete every message but the branch shown up to `message_id` (the benchmark's reset of a chat)."""
+        owner = owner_key(owner)
+        with self._tx(write=True) as conn:
+            if not valid_cid(cid) or not self._owned(conn, owner, cid, lock=True):
+                return 0
+            seq = conn.execute(
+                sa.select(messages_t.c.seq).where(
+                    messages_t.c.conversation_id == cid, messages_t.c.id == message_id, ON
+                )
+            ).scalar()
+            if seq is None:
+                return 0
+            gone = messages_t.delete().where(
+                messages_t.c.conversation_id == cid, sa.or_(messages_t.c.seq > seq, messages_t.c.seq < 0)
+            )
+            return conn.execute(gone).rowcount
+
+    def show_branch(self, owner: str, cid: str, message_id: str) -> bool:
+        """Make the branch shown go through `message_id`, then on down its newest replies (tree.switch).
+
+        False when the message is not in this owner's conversation; True (and nothing written) when it is
+        on the branch shown already."""
+        owner = owner_key(owner)
+        if not valid_cid(cid) or not isinstance(message_id, str):
+            return False
+        m = messages_t
+        with self._tx(write=True) as conn:
+            if not self._owned(conn, owner, cid, lock=True):
+                return False
+            rows = conn.execute(
+                sa.select(m.c.id, m.c.parent, m.c.seq, m.c.created_at).where(m.c.conversation_id == cid)
+            ).all()
+            path = [
+                {"id": r.id, "parent": r.parent} for r in sorted((r for r in rows if r.seq > 0), key=lambda r: r.seq)
+            ]
+            off = [{"id": r.id, "parent": r.parent, "at": r.created_at.timestamp()} for r in rows if r.seq < 0]
+            if any(p["id"] == message_id for p in path):
+                return True
+            if not any(o["id"] == message_id for o in off):
+                return False
+            change = switch(path, off, message_id)
+            self._leave(conn, cid, change.keep)
+            for i, node in enumerate(change.chain, start=change.keep + 1):
+                conn.execute(m.update().where(m.c.conversation_id == cid, m.c.id == node["id"]).values(seq=i))
+        return True
 
     # ---------------------------------------------------------------- search, usage
 
@@ -319,14 +410,16 @@ class Conversations(Engine):
         out = []
         with self._tx() as conn:
             for r in conn.execute(q).all():
+                # Every branch is searched; a hit on the branch shown comes first.
                 first = conn.execute(
-                    sa.select(messages_t.c.content)
+                    sa.select(messages_t.c.id, messages_t.c.content)
                     .where(messages_t.c.conversation_id == r.id, messages_t.c.content.ilike(pattern, escape="\\"))
-                    .order_by(messages_t.c.seq)
+                    .order_by(sa.case((ON, 0), else_=1), messages_t.c.seq)
                     .limit(1)
-                ).scalar()
+                ).first()
                 item = conversation_dict(r, r.n)
-                item["snippet"] = _snippet(first if first is not None else r.title, needle)
+                item["snippet"] = _snippet(first.content if first is not None else r.title, needle)
+                item["message_id"] = first.id if first is not None else None
                 out.append(item)
         return out
 

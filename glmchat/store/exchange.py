@@ -1,6 +1,10 @@
 """Export files: one owner's conversations out as JSON (and Markdown), and an export checked whole and
 written in one transaction.
 
+A conversation's `messages` are the branch shown, in order; `branches` holds every other message, each
+naming its `parent` (tree.py). Files exported before the tree have no `branches`: their replies may hold
+earlier answers in `alternatives`, which are read as that reply's siblings.
+
 An import meets the chat's own limits, given by the caller as an object shaped like `ImportLimits`
 (glmchat.hosting.inputs.InputLimits is the app's): at most `conversations` saved conversations per owner counting
 those already there, at most `conversation_messages` messages in one conversation, `attachments` files on
@@ -11,7 +15,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import sqlalchemy as sa
@@ -20,6 +24,7 @@ from glmchat.store.codec import (
     decode_message,
     encode_message,
     is_int,
+    message_time,
     model_text,
     owner_key,
     settings_text,
@@ -30,11 +35,13 @@ from glmchat.store.conversations import conversation_dict
 from glmchat.store.engine import LOCK_KEY, Engine
 from glmchat.store.schema import conversations, messages_t, utc
 from glmchat.store.shapes import Shapes, reader
+from glmchat.store.tree import made
 
 EXPORT_FORMAT = "glmchat-export"
 EXPORT_VERSION = 1
 MAX_IMPORT_MB = 20  # an export file (the History page's uploader limit, checked again on the server)
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+_GIVEN = object()  # a branch message keeps the parent its file gives
 
 
 class ImportRefused(ValueError):
@@ -136,15 +143,15 @@ def validate_export(data: object, limits: ImportLimits) -> list[dict]:
         where = f"conversation {i}"
         if not isinstance(conv, dict):
             raise ValueError(f"{where}: not an object")
-        msgs = conv.get("messages", [])
-        if not isinstance(msgs, list):
-            raise ValueError(f"{where}: messages must be a list")
-        if len(msgs) > limits.conversation_messages:
+        msgs, branches = conv.get("messages", []), conv.get("branches", [])
+        if not isinstance(msgs, list) or not isinstance(branches, list):
+            raise ValueError(f"{where}: messages and branches must be lists")
+        if len(msgs) + len(branches) > limits.conversation_messages:
             raise ImportRefused(
                 "history.import_messages",
                 f"{where}: more than {limits.conversation_messages:,} messages",
                 n=i,
-                actual=len(msgs),
+                actual=len(msgs) + len(branches),
                 limit=limits.conversation_messages,
             )
         try:
@@ -154,26 +161,15 @@ def validate_export(data: object, limits: ImportLimits) -> list[dict]:
             updated = _import_time(conv.get("updated_at"), "updated_at", now)
         except ValueError as exc:
             raise ValueError(f"{where}: {exc}") from None
-        rows, seen = [], set()
-        for j, message in enumerate(msgs, start=1):
-            files = message.get("attachments") if isinstance(message, dict) and message.get("role") == "user" else None
-            if isinstance(files, list) and len(files) > limits.attachments:
-                raise ImportRefused(
-                    "history.import_files",
-                    f"{where}, message {j}: more than {limits.attachments} files",
-                    n=i,
-                    m=j,
-                    actual=len(files),
-                    limit=limits.attachments,
-                )
-            try:
-                row = encode_message(read.message(message))
-            except ValueError as exc:
-                raise ValueError(f"{where}, message {j}: {exc}") from None
-            if row["id"] in seen:
-                raise ValueError(f"{where}, message {j}: duplicate message id")
-            seen.add(row["id"])
-            rows.append(row)
+        rows, off = _message_rows(msgs, branches, read, limits, where, i, updated or now)
+        if len(rows) + len(off) > limits.conversation_messages:  # with the earlier answers of an older file
+            raise ImportRefused(
+                "history.import_messages",
+                f"{where}: more than {limits.conversation_messages:,} messages",
+                n=i,
+                actual=len(rows) + len(off),
+                limit=limits.conversation_messages,
+            )
         plan.append(
             {
                 "title": title,
@@ -182,9 +178,77 @@ def validate_export(data: object, limits: ImportLimits) -> list[dict]:
                 "created_at": created,
                 "updated_at": updated,
                 "messages": rows,
+                "off": off,
             }
         )
     return plan
+
+
+def _message_rows(
+    msgs: list, branches: list, read, limits: ImportLimits, where: str, n: int, when: datetime
+) -> tuple[list, list]:
+    """(the branch shown, the other messages) as rows, each made at its "at" (`when` if the file does not say).
+
+    The branch shown is a chain whatever parents the file gives; every other message must hang, through
+    its parents, from a message of the branch shown or be a first question itself."""
+    seen: set[str] = set()
+
+    def row_of(message: object, what: str, m: int, parent: object, made: datetime, alternative: bool = False) -> dict:
+        files = message.get("attachments") if isinstance(message, dict) and message.get("role") == "user" else None
+        if isinstance(files, list) and len(files) > limits.attachments:
+            raise ImportRefused(
+                "history.import_files",
+                f"{what}: more than {limits.attachments} files",
+                n=n,
+                m=m,
+                actual=len(files),
+                limit=limits.attachments,
+            )
+        try:
+            checked = read.message(message, alternative=alternative)
+            if alternative:
+                checked = {"role": "assistant", "status": "done", **checked}
+                if "id" not in checked or checked["id"] in seen:
+                    checked["id"] = secrets.token_hex(16)
+            earlier = checked.pop("alternatives", [])
+            checked["parent"] = checked.get("parent") if parent is _GIVEN else parent
+            row = {"created_at": message_time(checked) or made}
+            checked["at"] = row["created_at"].timestamp()  # siblings are ordered by it
+            row |= encode_message(checked)
+        except ValueError as exc:
+            raise ValueError(f"{what}: {exc}") from None
+        if row["id"] in seen:
+            raise ValueError(f"{what}: duplicate message id")
+        seen.add(row["id"])
+        row["earlier"] = earlier
+        return row
+
+    rows, off = [], []
+    for j, message in enumerate(msgs, start=1):
+        rows.append(row_of(message, f"{where}, message {j}", j, rows[-1]["id"] if rows else None, when))
+    for row in rows:
+        earlier = row.pop("earlier")
+        for k, alt in enumerate(earlier):
+            before = row["created_at"] - timedelta(milliseconds=len(earlier) - k)  # than the answer replacing it
+            alt_row = row_of(alt, f"{where}, alternative {k + 1}", k + 1, row["parent"], before, alternative=True)
+            del alt_row["earlier"]
+            off.append(alt_row)
+    for j, message in enumerate(branches, start=1):
+        what = f"{where}, branch message {j}"
+        if isinstance(message, dict) and "alternatives" in message:
+            raise ValueError(f"{what}: alternatives belong to files without branches")
+        row = row_of(message, what, len(msgs) + j, _GIVEN, when)
+        del row["earlier"]
+        off.append(row)
+    on = {r["id"] for r in rows}
+    parents = {r["id"]: r["parent"] for r in off}
+    for r in off:
+        node, steps = r["parent"], 0
+        while node is not None and node not in on:
+            if node not in parents or steps > len(parents):
+                raise ValueError(f"{where}: message {r['id']} hangs from no message of the conversation")
+            node, steps = parents[node], steps + 1
+    return rows, off
 
 
 def to_markdown(conversation: dict) -> str:
@@ -232,12 +296,14 @@ class Exchange(Engine):
         with self._tx() as conn:
             convs = conn.execute(cq.order_by(conversations.c.created_at, conversations.c.id)).all()
             by_conv: dict[str, list[dict]] = {}
+            off: dict[str, list[dict]] = {}
             for r in conn.execute(mq.order_by(messages_t.c.conversation_id, messages_t.c.seq)):
-                by_conv.setdefault(r.conversation_id, []).append(decode_message(r))
+                (by_conv if r.seq > 0 else off).setdefault(r.conversation_id, []).append(decode_message(r))
         for r in convs:
             item = conversation_dict(r)
             item["created_at"], item["updated_at"] = r.created_at.isoformat(), r.updated_at.isoformat()
             item["messages"] = by_conv.get(r.id, [])
+            item["branches"] = sorted(off.get(r.id, []), key=made)
             out["conversations"].append(item)
         return out
 
@@ -291,8 +357,22 @@ class Exchange(Engine):
                 }
             )
             message_rows += [
-                {**row, "conversation_id": cid, "seq": i, "created_at": updated, "updated_at": updated}
+                {
+                    **row,
+                    "conversation_id": cid,
+                    "seq": i,
+                    "updated_at": updated,
+                }
                 for i, row in enumerate(conv["messages"], start=1)
+            ]
+            message_rows += [  # off the branch shown: negative seq (conversations.py)
+                {
+                    **row,
+                    "conversation_id": cid,
+                    "seq": -i,
+                    "updated_at": updated,
+                }
+                for i, row in enumerate(conv["off"], start=1)
             ]
         if not conv_rows:
             return 0

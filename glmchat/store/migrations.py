@@ -8,15 +8,17 @@ what its version had, whatever the tables in schema.py look like later. A new on
 from __future__ import annotations
 
 import json
+import re
+import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from glmchat.store.codec import usage_columns
 from glmchat.store.engine import StorageError
-from glmchat.store.schema import schema_version
+from glmchat.store.schema import UTCDateTime, schema_version
 
 Migration = Callable[[Connection], None]
 MIGRATIONS: list[tuple[int, Migration]] = []  # (version, step), in order
@@ -134,6 +136,104 @@ def m003_spend_and_login_failures(conn: Connection) -> None:
     sa.Index("ix_login_failures_client_at", f.c.client, f.c.at)
     sa.Index("ix_login_failures_at", f.c.at)
     md.create_all(conn)
+
+
+@migration
+def m004_message_tree(conn: Connection) -> None:
+    """Messages form a tree. Each names its parent (the one before it, in the chats of version 3), and an
+    earlier answer kept inside a regenerated one (its "alternatives") becomes its own row beside it, off
+    the branch shown: seq 1, 2, … is the branch shown, an off-branch message has a negative seq."""
+    conn.execute(sa.text("ALTER TABLE messages ADD COLUMN parent VARCHAR(64)"))
+    conn.execute(
+        sa.text(
+            "UPDATE messages SET parent = (SELECT p.id FROM messages p "
+            "WHERE p.conversation_id = messages.conversation_id AND p.seq = messages.seq - 1)"
+        )
+    )
+    m = sa.Table(
+        "messages",
+        sa.MetaData(),
+        sa.Column("conversation_id", sa.String(64)),
+        sa.Column("id", sa.String(64)),
+        sa.Column("seq", sa.Integer),
+        sa.Column("parent", sa.String(64)),
+        sa.Column("role", sa.Text),
+        sa.Column("content", sa.Text),
+        sa.Column("reasoning", sa.Text),
+        sa.Column("status", sa.Text),
+        sa.Column("error_json", sa.Text),
+        sa.Column("finish_reason", sa.Text),
+        sa.Column("meta_json", sa.Text),
+        sa.Column("extra_json", sa.Text),
+        sa.Column("created_at", UTCDateTime),
+        sa.Column("updated_at", UTCDateTime),
+        sa.Column("model", sa.Text),
+        sa.Column("prompt_tokens", sa.BigInteger),
+        sa.Column("completion_tokens", sa.BigInteger),
+        sa.Column("total_tokens", sa.BigInteger),
+        sa.Column("cost", sa.Double),
+    )
+    holders = conn.execute(
+        sa.select(m.c.conversation_id, m.c.id, m.c.parent, m.c.extra_json, m.c.created_at)
+        .where(m.c.role == "assistant", m.c.extra_json.like('%"alternatives"%'))
+        .order_by(m.c.conversation_id, m.c.seq)
+    ).all()
+    ids = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
+    next_seq: dict[str, int] = {}
+    for cid, mid, parent, extra_json, created in holders:
+        try:
+            extra = json.loads(extra_json)
+        except ValueError:
+            continue
+        alternatives = extra.pop("alternatives", None) if isinstance(extra, dict) else None
+        if not isinstance(alternatives, list):
+            continue
+        if cid not in next_seq:
+            used = conn.execute(sa.select(sa.func.min(m.c.seq)).where(m.c.conversation_id == cid)).scalar()
+            next_seq[cid] = min(used or 0, 0) - 1
+        taken = set(conn.execute(sa.select(m.c.id).where(m.c.conversation_id == cid)).scalars())
+        rows = []
+        for i, alt in enumerate(a for a in alternatives if isinstance(a, dict)):
+            alt = dict(alt)
+            aid = alt.pop("id", None)
+            if not isinstance(aid, str) or not ids.fullmatch(aid) or aid in taken:
+                aid = secrets.token_hex(16)
+            taken.add(aid)
+            alt.pop("role", None)
+
+            def text(key: str, alt: dict = alt) -> str | None:
+                value = alt.pop(key, None)
+                return value if isinstance(value, str) else None
+
+            error, meta = alt.pop("error", None), alt.pop("meta", None)
+            at = created - timedelta(milliseconds=len(alternatives) - i)  # before the answer that replaced it
+            rows.append(
+                {
+                    "conversation_id": cid,
+                    "id": aid,
+                    "seq": next_seq[cid],
+                    "parent": parent,
+                    "role": "assistant",
+                    "content": text("content") or "",
+                    "reasoning": text("reasoning"),
+                    "status": text("status") or "done",
+                    "finish_reason": text("finish_reason"),
+                    "error_json": json.dumps(error, ensure_ascii=False) if isinstance(error, dict) else None,
+                    "meta_json": json.dumps(meta, ensure_ascii=False) if isinstance(meta, dict) else None,
+                    "extra_json": json.dumps(alt, ensure_ascii=False) if alt else None,
+                    "created_at": at,
+                    "updated_at": at,
+                    **usage_columns(meta),
+                }
+            )
+            next_seq[cid] -= 1
+        if rows:
+            conn.execute(m.insert(), rows)
+        conn.execute(
+            m.update()
+            .where(m.c.conversation_id == cid, m.c.id == mid)
+            .values(extra_json=json.dumps(extra, ensure_ascii=False) if extra else None)
+        )
 
 
 CURRENT_VERSION = len(MIGRATIONS)

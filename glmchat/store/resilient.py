@@ -116,7 +116,7 @@ class _Op:
         return self.kwargs["cid"] if self.name == "create_conversation" else self.args[1]
 
 
-_BARRIERS = frozenset({"create_conversation", "delete", "delete_messages_after"})
+_BARRIERS = frozenset({"create_conversation", "delete", "leave_branch_after", "show_branch"})
 
 
 class ResilientStore:
@@ -302,8 +302,11 @@ class ResilientStore:
         encode_message(message)  # a malformed message fails now, not at replay
         self._write(_Op("save_message", (owner, cid, copy.deepcopy(message))), None)
 
-    def delete_messages_after(self, owner: str, cid: str, message_id: str) -> int:
-        return self._write(_Op("delete_messages_after", (owner, cid, message_id)), 0)
+    def leave_branch_after(self, owner: str, cid: str, message_id: str | None) -> int:
+        return self._write(_Op("leave_branch_after", (owner, cid, message_id)), 0)
+
+    def show_branch(self, owner: str, cid: str, message_id: str) -> bool:
+        return self._write(_Op("show_branch", (owner, cid, message_id)), True)
 
     # ---------------------------------------------------------------- reads
 
@@ -318,6 +321,9 @@ class ResilientStore:
 
     def messages(self, owner: str, cid: str, **kwargs: Any) -> list[dict]:
         return self._read("messages", [], owner, cid, **kwargs)
+
+    def off_branch(self, owner: str, cid: str) -> list[dict]:
+        return self._read("off_branch", [], owner, cid)
 
     def search(self, owner: str, text: str, **kwargs: Any) -> list[dict]:
         return self._read("search", [], owner, text, **kwargs)

@@ -80,6 +80,8 @@ messages_t = sa.Table(
     sa.Column("total_tokens", sa.BigInteger),
     sa.Column("cost", sa.Double),
     sa.Column("extra_json", sa.Text),
+    # version 4: the tree (tree.py). seq 1, 2, … is the branch shown; off it, seq < 0.
+    sa.Column("parent", sa.String(64)),
 )
 app_meta = sa.Table(
     "app_meta",

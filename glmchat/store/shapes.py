@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from glmchat.store.codec import ID, MAX_COST, MAX_MODEL, MAX_TITLE, MAX_TOKENS, clean, is_int
+from glmchat.store.codec import ID, MAX_AT, MAX_COST, MAX_MODEL, MAX_TITLE, MAX_TOKENS, clean, is_int
 
 MAX_CONTENT = 1_000_000
 MAX_WORD = 64  # kinds, statuses, finish reasons, limit names, scopes, citation keys
@@ -26,7 +26,7 @@ MAX_CODE = 200  # an error code
 MAX_SECONDS = 10**6  # a reply's time to its first token, a limit's wait
 MAX_RATE = 10**9  # tokens per second
 MAX_ATTEMPTS = 1000
-MAX_ALTERNATIVES = 1000  # earlier answers kept under one reply (one per Regenerate)
+MAX_ALTERNATIVES = 1000  # earlier answers kept under one reply, in files exported before the tree
 MAX_FILE_NAME = 255  # the app keeps 100 characters
 MAX_NESTING = 6  # levels in the API's own further usage counts (prompt_tokens_details…)
 _STATUSES = frozenset({"streaming", "done", "stopped", "incomplete", "error"})
@@ -143,6 +143,14 @@ def _message_id(value: object, what: str) -> str:
     return value
 
 
+def _parent(value: object, what: str) -> str | None:
+    return None if value is None else _message_id(value, what)
+
+
+def _made(value: object, what: str) -> float | None:
+    return _figure(value, what, 0, MAX_AT - 1)
+
+
 def _mime(value: object, what: str) -> str:
     if not isinstance(value, str) or not _MIME.fullmatch(value):
         raise ValueError(f"{what} must be a media type such as image/png")
@@ -245,15 +253,18 @@ class Reader:
             "cost": lambda v, w: _figure(v, w, 0, MAX_COST),
             "attempts": lambda v, w: _whole(v, w, 0, MAX_ATTEMPTS, null=True),
         }
+        place: dict[str, Check] = {"parent": _parent, "at": _made}
         self._user: dict[str, Check] = {
             "id": _message_id,
             "role": lambda v, w: v,
+            **place,
             "content": _CONTENT,
             "attachments": self._attachments,
         }
         self._reply: dict[str, Check] = {
             "id": _message_id,
             "role": lambda v, w: v,
+            **place,
             "content": _CONTENT,
             "reasoning": lambda v, w: _text(v, w, MAX_CONTENT, null=True),
             "status": _status,
@@ -323,8 +334,8 @@ class Reader:
     def message(self, message: object, what: str = "", *, alternative: bool = False) -> dict:
         """A message as the app writes it (conversation.user_message / assistant_message and what the chat adds).
 
-        An alternative (an earlier answer kept by Regenerate) is a reply without alternatives of its own; the
-        page reads only its content and meta, so its id, role and status may be missing.
+        An alternative (an earlier answer kept inside a regenerated one, in files exported before the tree) is a
+        reply without alternatives of its own; its id, role and status may be missing.
         """
         if not isinstance(message, dict):
             raise ValueError(f"{what or 'a message'} must be an object")

@@ -14,6 +14,7 @@ from glmchat.chat.i18n import t
 from glmchat.chat.saving import is_interrupted, title_for
 from glmchat.chat.settings import EFFORTS, Settings
 from glmchat.hosting import gate, inputs, offered
+from glmchat.store import tree
 from glmchat.ui import context, prestart, state
 
 # -- conversations ------------------------------------------------------------------------------------------
@@ -21,6 +22,7 @@ from glmchat.ui import context, prestart, state
 
 def new_chat() -> None:
     state.set_messages([])
+    state.set_off_branch([])
     state.set_summary(None)
     state.set_window_size(state.WINDOW_FIRST)
     state.set_earlier(0)
@@ -55,11 +57,17 @@ def sync_conversation(visit: context.Visit) -> None:
         return
     state.set_conversation(wanted)
     # Long conversations load lazily: the newest LOAD_LIMIT now, older ones when asked for.
-    state.set_messages(store.messages(owner_id, wanted, limit=state.LOAD_LIMIT))
-    state.set_earlier(max(0, found.get("message_count", 0) - len(state.messages())))
+    _load_branch(store, owner_id, wanted, found)
     state.set_window_size(state.WINDOW_FIRST)
     st.query_params["c"] = wanted
     _restore_settings(found)
+
+
+def _load_branch(store, owner_id: str, cid: str, found: dict) -> None:
+    """The branch shown (lazily: the newest LOAD_LIMIT messages now, older ones when asked for) and the rest."""
+    state.set_messages(store.messages(owner_id, cid, limit=state.LOAD_LIMIT))
+    state.set_earlier(max(0, found.get("message_count", 0) - len(state.messages())))
+    state.set_off_branch(store.off_branch(owner_id, cid))
 
 
 def _restore_settings(found: dict) -> None:
@@ -134,12 +142,49 @@ def _index(message_id: str) -> int | None:
     return next((i for i, m in enumerate(state.messages()) if m["id"] == message_id), None)
 
 
-def _truncate_after(visit: context.Visit, index: int) -> None:
-    """Forget every message after position index, here and in storage."""
+def held_messages() -> int:
+    """The open conversation's messages in every branch: what the host's per-conversation limit counts."""
+    return len(state.messages()) + state.earlier() + len(state.off_branch())
+
+
+def append(message: dict) -> None:
+    """Add a message at the end of the branch shown, as its newest message's child."""
+    message["parent"] = tree.parent_of(state.messages())
+    state.messages().append(message)
+
+
+def _branch_off(visit: context.Visit, index: int) -> None:
+    """Move the messages from position `index` on off the branch shown, here and in storage (nothing is lost:
+    a ‹ › switch brings them back)."""
     messages_ = state.messages()
+    if index >= len(messages_):
+        return
     if visit.owner is not None and state.conversation_id() is not None:
-        visit.store.delete_messages_after(visit.owner, state.conversation_id(), messages_[index]["id"])
-    del messages_[index + 1 :]
+        # Its parent is the last message kept, also when the session holds only the newest part of the branch.
+        visit.store.leave_branch_after(visit.owner, state.conversation_id(), messages_[index].get("parent"))
+    path, off = tree.branch_off(messages_, state.off_branch(), index)
+    messages_[:] = path
+    state.set_off_branch(off)
+
+
+def show_branch(message_id: str) -> None:
+    """A ‹ › switch (or a search hit off the branch shown): show the branch through `message_id`."""
+    end_reply_in_progress()
+    visit, cid = context.current(), state.conversation_id()
+    if visit.owner is not None and cid is not None:
+        if visit.store.show_branch(visit.owner, cid, message_id):
+            found = visit.store.conversation(visit.owner, cid)
+            if found is not None:
+                _load_branch(visit.store, visit.owner, cid, found)
+        return
+    messages_, off = state.messages(), state.off_branch()
+    try:
+        change = tree.switch(messages_, off, message_id)
+    except (KeyError, ValueError):
+        return  # not a message of this chat (a forged id) or already shown
+    path, off = tree.apply(messages_, off, change)
+    state.set_messages(path)
+    state.set_off_branch(off)
 
 
 def show_earlier() -> None:
@@ -211,7 +256,7 @@ def submit_prompt(start: bool = True) -> None:
         visit.input_limits,
         text=text,
         attachments=len(uploads),
-        conversation_messages=len(state.messages()) + state.earlier(),
+        conversation_messages=held_messages(),
         new_conversation=new_conversation,
         conversations=store.count_conversations(owner_id) if new_conversation else 0,
     )
@@ -230,7 +275,7 @@ def submit_prompt(start: bool = True) -> None:
         state.set_conversation(cid)  # the page puts it in the URL, after the reply's first token
     elif owner_id is not None and state.conversation_id() is not None:
         store.update_settings(owner_id, state.conversation_id(), current.model.id, remembered)
-    state.messages().append(message)
+    append(message)
     save(visit, message)
     state.set_pending()
     if start and not files:
@@ -285,24 +330,39 @@ def plan(current: Settings) -> conv.Plan:
 
 
 def retry() -> None:
-    """Retry button: drop the failed reply (here and in storage) and ask again."""
+    """Retry button: the failed reply leaves the branch shown, and the question is asked again."""
     end_reply_in_progress()
-    drop_failed_reply(context.current())
+    visit = context.current()
+    if not _room_for_another_answer(visit):
+        return
+    drop_failed_reply(visit)
     state.set_pending()
 
 
+def _room_for_another_answer(visit: context.Visit) -> bool:
+    """An answer asked again is kept beside the old one, so it counts against the conversation's limit too."""
+    too_much = inputs.check(
+        visit.input_limits,
+        text="",
+        attachments=0,
+        conversation_messages=held_messages(),
+        new_conversation=False,
+        conversations=0,
+    )
+    if too_much is not None:
+        state.set_input_refused(too_much)
+    return too_much is None
+
+
 def drop_failed_reply(visit: context.Visit) -> None:
-    messages_ = state.messages()
-    kept = conv.retry_target(messages_)
-    if kept is None:
-        return
-    if visit.owner is not None and state.conversation_id() is not None:
-        visit.store.delete_messages_after(visit.owner, state.conversation_id(), kept[-1]["id"])
-    messages_[:] = kept
+    """The failed reply leaves the branch shown (kept beside the new one, as a regenerated answer is)."""
+    kept = conv.retry_target(state.messages())
+    if kept is not None:
+        _branch_off(visit, len(kept))
 
 
 def submit_edit(message_id: str) -> None:
-    """Resend an edited user message: it replaces what followed it."""
+    """Resend an edited user message: a new branch beside the old question and what followed it."""
     text = state.edit_text(message_id)
     i = _index(message_id)
     if i is None or not text.strip():
@@ -312,15 +372,21 @@ def submit_edit(message_id: str) -> None:
     end_reply_in_progress()  # the reply being written follows the message that changes
     # The same limits as a new message: the edit box is a widget too, and can be bypassed.
     too_much = inputs.check(
-        visit.input_limits, text=text, attachments=0, conversation_messages=i, new_conversation=False, conversations=0
+        visit.input_limits,
+        text=text,
+        attachments=0,
+        conversation_messages=held_messages(),  # the old branch is kept: an edit adds a message
+        new_conversation=False,
+        conversations=0,
     )
     if too_much is not None:
         state.set_input_refused(too_much)
         return
     state.cancel_edit()
-    message = state.messages()[i]
-    message["content"] = text
-    _truncate_after(visit, i)
+    old = state.messages()[i]
+    message = conv.user_message(text) | {k: v for k, v in old.items() if k == "attachments"}
+    _branch_off(visit, i)
+    append(message)
     save(visit, message)
     state.set_pending()
 
@@ -337,15 +403,15 @@ def stop_reply() -> None:
 
 
 def regenerate() -> None:
-    """Ask again for the last answer; the old one stays reachable under the new one."""
+    """Ask again for the last answer; the old one stays beside the new one (the ‹ › switch)."""
     end_reply_in_progress()  # a bypassed widget could ask while the answer is still being written
     messages_ = state.messages()
     if not messages_ or messages_[-1]["role"] != "assistant" or len(messages_) < 2:
         return
-    old = messages_[-1]
-    earlier = old.get("alternatives") or []
-    state.set_alternatives(earlier + [{k: v for k, v in old.items() if k != "alternatives"}])
-    _truncate_after(context.current(), len(messages_) - 2)
+    visit = context.current()
+    if not _room_for_another_answer(visit):
+        return
+    _branch_off(visit, len(messages_) - 1)
     state.set_pending()
 
 
@@ -356,7 +422,7 @@ def continue_reply(lang: str) -> None:
         return
     visit = context.current()
     message = conv.user_message(t("chat.continue_prompt", lang), [])
-    messages_.append(message)
+    append(message)
     save(visit, message)
     state.set_pending()
 

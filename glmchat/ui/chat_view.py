@@ -16,6 +16,8 @@ from glmchat.chat.render import safe_inline, safe_markdown
 from glmchat.chat.settings import Settings
 from glmchat.chat.turn import QUIET_EVERY, Grew, Quiet, Turn, limit_error
 from glmchat.hosting import offered
+from glmchat.store import tree
+from glmchat.store.tree import Siblings
 from glmchat.ui import callbacks, later, prestart, state
 from glmchat.ui import streamlit_internals as internals
 from glmchat.ui.context import Visit
@@ -233,21 +235,37 @@ def draw_edit_form(msg: dict, lang: str) -> None:
         st.button(t("history.cancel", lang), key=f"edit-cancel-{msg['id']}", on_click=state.cancel_edit)
 
 
-def draw_alternatives(msg: dict, lang: str) -> None:
-    """Earlier answers to the same question, kept when the answer was regenerated."""
-    earlier = msg.get("alternatives") or []
-    if earlier:
-        with st.expander(t("chat.earlier", lang, n=len(earlier)), icon=":material/history:"):
-            for alt in earlier:
-                meta = alt.get("meta") if isinstance(alt.get("meta"), dict) else {}
-                st.caption(safe_inline(str(meta.get("model", "")), max_len=60))
-                st.markdown(safe_markdown(alt.get("content", "")))
+def draw_branch_switch(msg: dict, lang: str, siblings: Siblings | None) -> None:
+    """‹ 2 / 3 ›: the other versions of this message (edits of a question, answers asked again)."""
+    if siblings is None:
+        return
+    for label, target, key, help_key in (
+        ("‹", siblings.previous, "branch-prev", "chat.branch_previous"),
+        ("›", siblings.next, "branch-next", "chat.branch_next"),
+    ):
+        if key == "branch-next":
+            st.caption(f"{siblings.position} / {len(siblings.ids)}", width="content")
+        st.button(
+            label,
+            key=f"{key}-{msg['id']}",
+            help=t(help_key, lang),
+            on_click=callbacks.show_branch,
+            args=(target,),
+            disabled=target is None,
+            type="tertiary",
+        )
 
 
 def draw_message(
-    msg: dict, lang: str, is_last: bool, actions: bool = True, dropped: bool = False, toolbar_later: bool = False
+    msg: dict,
+    lang: str,
+    is_last: bool,
+    actions: bool = True,
+    dropped: bool = False,
+    toolbar_later: bool = False,
+    siblings: Siblings | None = None,
 ) -> None:
-    """One bubble, with the same toolbar under every message.
+    """One bubble, with the same toolbar under every message (with ‹ n / m › where it has other versions).
 
     `toolbar_later`: a question whose reply this run streams gets its toolbar after the reply's first token
     (appended to its bubble), so that fewer messages go before that token.
@@ -263,22 +281,25 @@ def draw_message(
             draw_attachments(msg, lang)
             st.markdown(safe_markdown(msg["content"]))
             if actions and toolbar_later:  # appended to the bubble then: no placeholder sent before the token
-                later.add(lambda: _question_toolbar(bubble.container(horizontal=True, gap="small"), msg, lang))
+                later.add(lambda: _question_toolbar(bubble.container(**TOOLBAR), msg, lang, siblings))
             elif actions:
-                _question_toolbar(st.container(horizontal=True, gap="small"), msg, lang)
+                _question_toolbar(st.container(**TOOLBAR), msg, lang, siblings)
             return
         draw_thinking(msg, lang, live=False)
         if msg["content"]:
             st.markdown(answer_markdown(msg))
         draw_sources(msg, lang)
-        draw_alternatives(msg, lang)
         draw_footer(msg, lang, is_last)
         if actions:
-            draw_actions(msg, lang, is_last)
+            draw_actions(msg, lang, is_last, siblings)
 
 
-def _question_toolbar(where, msg: dict, lang: str) -> None:
+TOOLBAR = {"horizontal": True, "gap": "small", "vertical_alignment": "center"}
+
+
+def _question_toolbar(where, msg: dict, lang: str, siblings: Siblings | None) -> None:
     with where:
+        draw_branch_switch(msg, lang, siblings)
         draw_copy(msg, lang)
         draw_edit_button(msg, lang)
 
@@ -306,11 +327,12 @@ def draw_feedback(msg: dict) -> None:
     )
 
 
-def draw_actions(msg: dict, lang: str, is_last: bool) -> None:
-    """Copy, regenerate (last answer only) and thumbs feedback under a finished answer."""
+def draw_actions(msg: dict, lang: str, is_last: bool, siblings: Siblings | None = None) -> None:
+    """‹ n / m ›, copy, regenerate (last answer only) and thumbs feedback under a finished answer."""
     if msg["status"] == STREAMING:
         return
-    with st.container(horizontal=True, gap="small"):
+    with st.container(**TOOLBAR):
+        draw_branch_switch(msg, lang, siblings)
         if msg["content"]:
             draw_copy(msg, lang)
         if is_last and not msg.get("error"):  # a failed reply has its Retry (or nothing a retry could fix)
@@ -347,6 +369,7 @@ def draw_history(
     A reply still being written elsewhere is followed with `follow`; `toolbar_later`: see draw_message.
     """
     spans = exchanges(messages)
+    versions = tree.siblings(messages, state.off_branch())
     for g in groups if groups is not None else range(len(spans)):
         with boxes[g]:
             for i in range(*spans[g]):
@@ -355,7 +378,14 @@ def draw_history(
                 if last and follow is not None and msg["role"] == "assistant" and msg["status"] == STREAMING:
                     _follow_saved_reply(msg["id"], lang, follow)
                 else:
-                    draw_message(msg, lang, is_last=last, dropped=msg["id"] in dropped, toolbar_later=toolbar_later)
+                    draw_message(
+                        msg,
+                        lang,
+                        is_last=last,
+                        dropped=msg["id"] in dropped,
+                        toolbar_later=toolbar_later,
+                        siblings=versions.get(msg["id"]),
+                    )
 
 
 @st.fragment(run_every=1.0)
@@ -450,14 +480,12 @@ def _prepare_files(visit: Visit, settings: Settings, endpoint, history_for_api: 
     return None
 
 
-def stream_reply(visit: Visit, settings: Settings, history_for_api: list[dict], save=None, alternatives=None) -> None:
+def stream_reply(visit: Visit, settings: Settings, history_for_api: list[dict], save=None) -> None:
     """Send the planned messages to GLM and stream the answer into a new bubble, saving it as it grows."""
     lang = settings.lang
     msg = conv.assistant_message(settings.model.id, settings.params())
-    if alternatives:
-        msg["alternatives"] = alternatives
     question = state.messages()[-1]
-    state.messages().append(msg)
+    callbacks.append(msg)
     endpoint = settings.endpoint()
     # Started by the chat input's callback already (a plain new message), or started here.
     turn = prestart.take(question["id"])
@@ -614,6 +642,10 @@ def _draw_final(msg: dict, lang: str, places: Places) -> None:
         places.clear(BODY)
     with places.get(FOOT).container():
         draw_sources(msg, lang)
-        draw_alternatives(msg, lang)
         draw_footer(msg, lang, is_last=True)
-        draw_actions(msg, lang, is_last=True)
+        draw_actions(msg, lang, is_last=True, siblings=_versions(msg))
+
+
+def _versions(msg: dict) -> Siblings | None:
+    """The message's place among its other versions, if it has any."""
+    return tree.siblings([msg], state.off_branch()).get(msg["id"])

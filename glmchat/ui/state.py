@@ -32,7 +32,7 @@ DELETE = "delete_requested"  # the conversation a delete confirmation is open fo
 RENAME = "rename_requested"  # the conversation the rename dialog is open for
 EDITING = "editing"  # the user message being edited
 COPYING = "copying"  # the message whose Copy was clicked: this run sends its Markdown for the page to copy
-ALTERNATIVES = "alternatives"  # earlier answers carried into a regenerated reply
+OFF = "off_branch"  # the open conversation's messages off the branch shown (glmchat/store/tree.py)
 SUMMARY = "summary"  # {"text", "upto": message id}: replaces older messages in requests
 SUMMARY_ASKED = "summary_asked"  # None, "summarise" or "summarise_and_retry"
 SUMMARY_FAILED = "summary_failed"  # the last summary failed: said once, on the run after it
@@ -120,6 +120,7 @@ def row_choice(cid: str) -> object:
 
 def init() -> None:
     st.session_state.setdefault(MESSAGES, [])
+    st.session_state.setdefault(OFF, [])
     st.session_state.setdefault(TOTALS, Totals())
     st.session_state.setdefault(CONVERSATION, None)
     st.session_state.setdefault(LOADED, None)
@@ -183,6 +184,14 @@ def messages() -> list[Message]:
 
 def set_messages(value: list[Message]) -> None:
     st.session_state[MESSAGES] = value
+
+
+def off_branch() -> list[Message]:
+    return st.session_state[OFF]
+
+
+def set_off_branch(value: list[Message]) -> None:
+    st.session_state[OFF] = value
 
 
 def totals() -> Totals:
@@ -375,14 +384,6 @@ def edit_text(message_id: str) -> str:
 
 def feedback(message_id: str) -> int | None:
     return offered.feedback(st.session_state.get(feedback_key(message_id)))
-
-
-def set_alternatives(value: list[Message]) -> None:
-    st.session_state[ALTERNATIVES] = value
-
-
-def take_alternatives() -> list[Message] | None:
-    return st.session_state.pop(ALTERNATIVES, None)
 
 
 # -- a submitted message ------------------------------------------------------------------------------------

@@ -193,7 +193,7 @@ def test_web_search_shows_safe_numbered_sources(page: Page, app, sim):
     page.screenshot(path=str(ARTIFACTS / "web-search.png"), full_page=True)
 
 
-# -- 3. regenerate, then edit and resend ---------------------------------------------------------------------
+# -- 3. regenerate, then edit and resend: branches -----------------------------------------------------------
 
 
 def key_of(locator, prefix: str) -> str:
@@ -203,10 +203,15 @@ def key_of(locator, prefix: str) -> str:
     return m.group(1)
 
 
-def test_regenerate_then_edit_and_resend(page: Page, app, sim):
+def switch(bubble, direction: str) -> None:
+    """Click ‹ ("prev") or › ("next") in a bubble's toolbar."""
+    bubble.locator(f'[class*="st-key-branch-{direction}-"]').get_by_role("button").click()
+
+
+def test_regenerate_and_edit_make_branches_the_switch_goes_between_them_and_a_reload_keeps_one(page: Page, app, sim):
     open_app(page, app.url)
     send(page, "first try sim:tokens=3")
-    bot = bubbles(page, "assistant")
+    bot, user = bubbles(page, "assistant"), bubbles(page, "user")
     expect(reply_body(bot.first)).to_have_text(tokens(3))
     regen = page.locator('[class*="st-key-regen-"]')
     expect(regen).to_have_count(1)
@@ -214,17 +219,17 @@ def test_regenerate_then_edit_and_resend(page: Page, app, sim):
     idle(page)
 
     regen.get_by_role("button").click()  # Streamlit also keeps a hidden copy of the button
-    earlier = bot.first.get_by_test_id("stExpander").filter(has_text=t("chat.earlier", EN, n=1))
-    expect(earlier).to_be_visible()  # drawn with the new answer's footer, at the end of the run
+    expect(caption(bot.first, "2 / 2")).to_be_visible()  # drawn with the new answer's toolbar
     idle(page)
     expect(bot).to_have_count(1)
-    expect(regen).to_have_count(1)
     expect(regen).not_to_have_class(re.compile(rf"\bst-key-{re.escape(old_key)}\b"))  # a new answer
-    expect(reply_body(bot.first).first).to_have_text(tokens(3))  # the answer; the old one is in the expander
+    expect(reply_body(bot.first).first).to_have_text(tokens(3))
     expect(caption(bot.first, "tokens")).to_be_visible()
-    earlier.locator("summary").click()
-    expect(earlier.locator(MARKDOWN).filter(has_text="tok0")).to_have_text(tokens(3))
     assert sim.stats()["attempts"] == 2
+    switch(bot.first, "prev")  # back to the first answer: no request
+    expect(caption(bot.first, "1 / 2")).to_be_visible()
+    expect(regen).to_have_class(re.compile(rf"\bst-key-{re.escape(old_key)}\b"))
+    idle(page)
 
     page.locator('[class*="st-key-edit-"]').first.get_by_role("button").click()
     box = page.locator('[class*="st-key-w_edit_"] textarea')
@@ -235,18 +240,27 @@ def test_regenerate_then_edit_and_resend(page: Page, app, sim):
     # Until the run is over, the edit form's elements may linger (stale) beside the new ones.
     expect(caption(bot.first, "4 out")).to_be_visible()
     idle(page)
-    user = bubbles(page, "user")
     expect(user).to_have_count(1)
-    expect(user.first.locator(MARKDOWN)).to_have_text("edited sim:tokens=4")
+    expect(user.first.locator(MARKDOWN).first).to_have_text("edited sim:tokens=4")
+    expect(caption(user.first, "2 / 2")).to_be_visible()  # the edit beside the question it replaced
     expect(bot).to_have_count(1)
     expect(reply_body(bot.first)).to_have_text(tokens(4))
-    msgs = bubbles(page)
-    expect(msgs).to_have_count(2)
-    expect(msgs.last.get_by_test_id("stChatMessageAvatarAssistant")).to_be_visible()
-    expect(page.get_by_test_id("stExpander").filter(has_text="Earlier answers")).to_have_count(0)
     expect(page.locator('[class*="st-key-w_edit_"]')).to_have_count(0)
     assert sim.stats()["attempts"] == 3
-    page.screenshot(path=str(ARTIFACTS / "regenerate-edit.png"), full_page=True)
+
+    switch(user.first, "prev")  # the first question, with its answers
+    expect(user.first.locator(MARKDOWN).first).to_have_text("first try sim:tokens=3")
+    expect(caption(user.first, "1 / 2")).to_be_visible()
+    expect(reply_body(bot.first).first).to_have_text(tokens(3))
+    expect(bot.first.locator('[class*="st-key-branch-"]')).to_have_count(2)  # its answers' ‹ ›
+    idle(page)
+    page.screenshot(path=str(ARTIFACTS / "branches.png"), full_page=True)
+    # A reload (the URL keeps ?c=) opens the branch shown.
+    page.reload()
+    expect(user.first.locator(MARKDOWN).first).to_have_text("first try sim:tokens=3")
+    expect(caption(user.first, "1 / 2")).to_be_visible()
+    expect(caption(bubbles(page, "assistant").first, " / 2")).to_be_visible()
+    assert sim.stats()["attempts"] == 3  # switching and reloading asked nothing
 
 
 # -- 4. the context meter ------------------------------------------------------------------------------------

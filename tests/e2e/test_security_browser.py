@@ -466,13 +466,19 @@ def test_imported_export_is_inert(tab: Tab, app, db_file):
     expect(user.get_by_test_id("stImage")).to_have_count(1)
     expect(user.get_by_test_id("stImageCaption")).to_have_count(1)
     expect(caption(answer, t("chat.sources", EN, n=5))).to_be_visible()
-    # The summary, the reasoning and the earlier answer are drawn too (inside closed expanders).
-    for label in (t("chat.summary", EN), t("chat.thinking", EN), t("chat.earlier", EN, n=1)):
+    # The summary and the reasoning are drawn too (inside closed expanders).
+    for label in (t("chat.summary", EN), t("chat.thinking", EN)):
         expect(tab.page.get_by_test_id("stExpander").filter(has_text=label)).to_have_count(1)
     assert tab.page.get_by_test_id("stExpander").locator(".katex").count() > 0, "expander contents not drawn"
     assert_inert(tab, since, chips=1)  # the text attachment's badge
     links = answer.locator("a[href]").evaluate_all("els => els.map(a => a.getAttribute('href'))")
     assert set(links) >= corpus.SAFE_SOURCE_LINKS, links
+    # The earlier answer the file kept inside this one is its sibling now: shown by ‹, as inert.
+    answer.locator('[class*="st-key-branch-prev-"]').get_by_role("button").click()
+    expect(caption(bubbles(tab.page).nth(1), "1 / 2")).to_be_visible()
+    expect(bubbles(tab.page).nth(1).locator(".katex").first).to_be_visible()
+    idle(tab.page)
+    assert_inert(tab, since, chips=1)
 
     # 120 KB with brackets nested 30,000 deep: drawn whole, and the chat still answers.
     open_conversation(tab, app, big, corpus.BIG_IMPORT_END, timeout=90_000)
@@ -504,7 +510,11 @@ def test_file_names_and_saved_metadata_are_inert(tab: Tab, app, db_file):
     expect(bubbles(tab.page)).to_have_count(4)
     expect(tab.page.get_by_test_id("stAlert")).to_be_visible()  # the saved error
     expect(tab.page.get_by_test_id("stImageCaption")).to_have_count(1)  # drawn after the image
-    expect(tab.page.get_by_test_id("stExpander").filter(has_text=t("chat.earlier", EN, n=1))).to_have_count(1)
+    earlier = bubbles(tab.page).nth(1)
+    expect(caption(earlier, "2 / 2")).to_be_visible()  # the earlier answer, with its hostile model name
+    earlier.locator('[class*="st-key-branch-prev-"]').get_by_role("button").click()
+    expect(caption(bubbles(tab.page).nth(1), "1 / 2")).to_be_visible()
+    idle(tab.page)
     assert_inert(tab, since, chips=1)
 
 
@@ -597,7 +607,7 @@ def test_canary_key_never_reaches_postgresql(tab: Tab, pg_app):
     reply = turn(tab.page, f"{tag} sim:tokens=3", 0)
     regen = tab.page.locator('[class*="st-key-regen-"]')
     regen.get_by_role("button").click()  # Streamlit also keeps a hidden copy of the button
-    expect(reply.get_by_test_id("stExpander").filter(has_text=t("chat.earlier", EN, n=1))).to_be_visible()
+    expect(caption(reply, "2 / 2")).to_be_visible()  # the earlier answer kept beside the new one
     idle(tab.page)
     expect(reply_body(reply).first).to_have_text(tokens(3))
     reply.get_by_test_id("stFeedbackButton").first.click()

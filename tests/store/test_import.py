@@ -120,9 +120,9 @@ def app_export() -> dict:
         conv.user_message("mark11 long"),
         cut,
     ]
-    for k, m in enumerate(messages):  # fixed ids: two calls give the same export
-        m["id"] = f"msg{k:02d}"
-    earlier["id"] = "alt01"
+    for k, m in enumerate(messages):  # fixed ids and times: two calls give the same export
+        m["id"], m["at"] = f"msg{k:02d}", 1740816000.0 + k
+    earlier["id"], earlier["at"] = "alt01", 1740816000.5
     settings = {
         "temperature": 0.7,
         "top_p": 0.9,
@@ -155,8 +155,8 @@ def app_export() -> dict:
                 "created_at": "2025-03-01T09:00:00+00:00",
                 "updated_at": "2025-03-01T09:00:00+00:00",
                 "messages": [
-                    dict(conv.user_message("mark21 hi"), id="msg21"),
-                    dict(reply("glm-4-flash", "mark22 hello"), id="msg22"),
+                    dict(conv.user_message("mark21 hi"), id="msg21", at=1740819600.0),
+                    dict(reply("glm-4-flash", "mark22 hello"), id="msg22", at=1740819601.0),
                 ],
             },
         ],
@@ -531,17 +531,30 @@ def mutated(mutate: Callable[[dict], object]) -> object:
 # --------------------------------------------------------------------------- storage: both databases
 
 
+def without(message: dict, *keys: str) -> dict:
+    return {k: v for k, v in message.items() if k not in keys}
+
+
 def test_an_export_the_app_wrote_round_trips_exactly(store):
-    data = app_export()
+    data = app_export()  # as written before the tree: an earlier answer inside the reply, no parents
     assert store.import_export(A, json.loads(as_file(data)), LIMITS) == 2
     again = exported(store, A)
-    for old, new in zip(data["conversations"], again, strict=False):
-        assert new["messages"] == old["messages"]
+    for old, new in zip(data["conversations"], again, strict=True):
+        assert [without(m, "parent") for m in new["messages"]] == [without(m, "alternatives") for m in old["messages"]]
+        assert [m["parent"] for m in new["messages"]] == [None] + [m["id"] for m in old["messages"][:-1]]
         assert (new["title"], new["model"], new["settings"]) == (old["title"], old["model"], old["settings"])
         assert (new["created_at"], new["updated_at"]) == (old["created_at"], old["updated_at"])
-    # Its own export imports again, unchanged.
+    # The earlier answer is the reply's sibling now, off the branch shown, and made before it.
+    [earlier] = again[0]["branches"]
+    [kept] = data["conversations"][0]["messages"][A1]["alternatives"]
+    assert without(earlier, "parent", "at") == without(kept, "at")
+    assert earlier["parent"] == data["conversations"][0]["messages"][Q1]["id"]
+    assert earlier["at"] == kept["at"] and again[1]["branches"] == []
+    # Its own export, a tree now, imports again unchanged, branches and times included.
     assert store.import_export(B, json.loads(json.dumps(store.export(A), default=str)), LIMITS) == 2
-    assert [c["messages"] for c in exported(store, B)] == [c["messages"] for c in again]
+    assert [(c["messages"], c["branches"]) for c in exported(store, B)] == [
+        (c["messages"], c["branches"]) for c in again
+    ]
 
 
 def test_a_second_import_of_the_same_file_finds_what_is_held_and_can_skip_it(store, backend):
@@ -616,7 +629,7 @@ def test_the_chats_limits_bound_an_import(store, backend):
         first(data)["messages"][Q1]["attachments"] = first(data)["messages"][Q1]["attachments"][:1] * n
         return data
 
-    small = InputLimits(conversations=5, conversation_messages=12, attachments=3)
+    small = InputLimits(conversations=5, conversation_messages=13, attachments=3)  # 12 + an earlier answer
     store.import_export(A, app_export(), small)  # A holds 2 of 5
     count = counter(backend)
     before = count()
@@ -631,14 +644,14 @@ def test_the_chats_limits_bound_an_import(store, backend):
             "version": 1,
             "conversations": app_export()["conversations"] * 3,
         },  # 6 > 5 alone
-        "import.messages": mutated(lambda d: first(d)["messages"].append(conv.user_message("13th"))),
+        "import.messages": mutated(lambda d: first(d)["messages"].append(conv.user_message("14th"))),
         "import.files": files(4),
     }
     for key, data in refusals.items():
         with pytest.raises(ImportRefused) as info:
             store.import_export(A, data, small)
         assert f"history.{key.replace('.', '_')}" == info.value.key
-        assert info.value.values["limit"] in (5, 12, 3)
+        assert info.value.values["limit"] in (5, 13, 3)
         assert count() == before, key
     # The limits themselves are allowed.
     assert store.import_export(A, files(3), small) == 2 and store.count_conversations(A) == 4
@@ -809,15 +822,15 @@ def test_an_upload_over_the_limit_is_refused_before_it_is_read(app_env, db_url, 
 
 def test_the_history_page_applies_the_hosts_chat_limits(app_env, db_url, monkeypatch):
     monkeypatch.setenv("GLMCHAT_MAX_CONVERSATIONS", "3")
-    monkeypatch.setenv("GLMCHAT_MAX_CONVERSATION_MESSAGES", "12")
+    monkeypatch.setenv("GLMCHAT_MAX_CONVERSATION_MESSAGES", "13")  # 12 and an earlier answer
     at = upload(history_page(), as_file(app_export()))
     assert [s.value for s in at.success] == [t("history.imported", "en", n=2)]
     for lang in ("en", "zh"):
         at = upload(history_page(lang), as_file(app_export()), copies=True)  # the same chats again, as copies
         assert [e.value for e in at.error] == [t("history.import_conversations", lang, existing="2", n="2", limit="3")]
-    long = mutated(lambda d: first(d)["messages"].append(conv.user_message("13th")))
+    long = mutated(lambda d: first(d)["messages"].append(conv.user_message("14th")))
     at = upload(history_page("zh"), as_file(long))
-    assert [e.value for e in at.error] == [t("history.import_messages", "zh", n="1", actual="13", limit="12")]
+    assert [e.value for e in at.error] == [t("history.import_messages", "zh", n="1", actual="14", limit="13")]
     assert Store(db_url).count_conversations("local") == 2
 
 

@@ -375,7 +375,8 @@ def test_owner_isolation(store, backend):
     assert store.messages(B, cid) == [] and store.messages(B, cid, limit=5) == []
     assert store.rename(B, cid, "pwned") is False
     assert store.update_settings(B, cid, "evil", {"x": 1}) is False
-    assert store.delete_messages_after(B, cid, saved[0]["id"]) == 0
+    assert store.leave_branch_after(B, cid, saved[0]["id"]) == 0 and store.leave_branch_after(B, cid, None) == 0
+    assert store.show_branch(B, cid, saved[0]["id"]) is False and store.off_branch(B, cid) == []
     assert store.delete(B, cid) is False
     with pytest.raises(StorageError):
         store.save_message(B, cid, {"id": saved[0]["id"], "role": "user", "content": "overwrite"})
@@ -529,14 +530,25 @@ def test_export_import_into_another_owner(store):
     assert data["format"] == "glmchat-export" and data["version"] == 1
     assert datetime.fromisoformat(data["exported_at"]).tzinfo is not None
     assert [c["id"] for c in data["conversations"]] == [c1, c2]
-    assert set(data["conversations"][0]) == {"id", "title", "model", "settings", "created_at", "updated_at", "messages"}
+    assert set(data["conversations"][0]) == {
+        "id",
+        "title",
+        "model",
+        "settings",
+        "created_at",
+        "updated_at",
+        "messages",
+        "branches",
+    }
     assert store.export(A, c2)["conversations"] == [data["conversations"][1]]
 
     assert store.import_export(B, data, LIMITS) == 2
     imported = store.export(B)["conversations"]
     assert {c["id"] for c in imported}.isdisjoint({c1, c2})
     for old, new in zip(data["conversations"], imported, strict=False):
-        assert new["messages"] == old["messages"]
+        # Saved without parents, they come back as the chain they are (the tree: glmchat/store/tree.py).
+        assert [{k: v for k, v in m.items() if k != "parent"} for m in new["messages"]] == old["messages"]
+        assert [m["parent"] for m in new["messages"]] == [None] + [m["id"] for m in old["messages"][:-1]]
         assert (new["title"], new["model"], new["settings"], new["created_at"], new["updated_at"]) == (
             old["title"],
             old["model"],
@@ -694,15 +706,19 @@ def test_delete_removes_its_messages(store, backend):
     assert [c["id"] for c in store.list_conversations(A)] == [keep]
 
 
-def test_delete_messages_after(store, backend):
+def test_leave_branch_after_keeps_the_tail_off_the_branch(store, backend):
     cid, saved = new_chat(store, A, "q1", "a1", "q2", "a2", "q3")
-    assert store.delete_messages_after(A, cid, saved[2]["id"]) == 2
-    assert store.messages(A, cid) == saved[:3]
-    assert store.delete_messages_after(A, cid, saved[2]["id"]) == 0  # replay-safe
-    assert store.delete_messages_after(A, cid, "no-such-id") == 0
+    assert store.leave_branch_after(A, cid, saved[2]["id"]) == 2
+    assert store.messages(A, cid) == saved[:3] and store.conversation(A, cid)["message_count"] == 3
+    assert store.off_branch(A, cid) == saved[3:]  # nothing is deleted
+    assert store.leave_branch_after(A, cid, saved[2]["id"]) == 0  # replay-safe
+    assert store.leave_branch_after(A, cid, "no-such-id") == 0
+    assert store.leave_branch_after(A, cid, saved[4]["id"]) == 0  # off the branch: nothing follows it there
     again = reply("regenerated")
     store.save_message(A, cid, again)
-    assert store.messages(A, cid) == saved[:3] + [again] and seqs(backend, cid) == [1, 2, 3, 4]
+    assert store.messages(A, cid) == saved[:3] + [again] and seqs(backend, cid) == [-2, -1, 1, 2, 3, 4]
+    assert store.leave_branch_after(A, cid, None) == 4 and store.messages(A, cid) == []
+    assert len(store.off_branch(A, cid)) == 6 and backend.count("messages") == 6
 
 
 def test_messages_window_for_lazy_loading(store):
@@ -881,13 +897,17 @@ def make_v1_fixture(path: Path = FIXTURE) -> None:
 
 
 def check_migrated_v1(s: Store, backend: Backend) -> None:
-    assert s.version() == CURRENT_VERSION == 3
+    assert s.version() == CURRENT_VERSION == 4
     by_owner: dict[str, list] = {}
     for cid, m in V1_ROWS["messages"]:
         by_owner.setdefault(cid, []).append(m)
     first, second = (c[0] for c in V1_ROWS["conversations"])
-    assert s.messages("local", first) == by_owner[first]
-    assert s.messages("key:ab12cd34", second) == by_owner[second]
+    for owner, cid in (("local", first), ("key:ab12cd34", second)):
+        # Version 4 made them a tree: each names the one before it, and says when it was made.
+        got = s.messages(owner, cid)
+        assert [{k: v for k, v in m.items() if k not in ("parent", "at")} for m in got] == by_owner[cid]
+        assert [m["parent"] for m in got] == [None] + [m["id"] for m in got[:-1]]
+        assert all(isinstance(m["at"], float) for m in got)
     c = s.conversation("local", first)
     assert (c["title"], c["model"], c["settings"], c["message_count"]) == (
         "量子计算入门",
@@ -910,7 +930,7 @@ def check_migrated_v1(s: Store, backend: Backend) -> None:
         ("glm-4-plus", 50, 8, 58, 0.0029),
         ("glm-4.5", None, None, None, None),
     ]
-    assert versions == [1, 2, 3]
+    assert versions == [1, 2, 3, 4]
     usage = s.usage("local")
     assert sum(r["total_tokens"] for r in usage) == 100 and math.fsum(r["cost"] for r in usage) == math.fsum(
         [0.0021, 0.0029]
@@ -941,7 +961,7 @@ def test_migration_from_version_1(backend, tmp_path):
             build_v1(conn)
     s = backend.open()
     check_migrated_v1(s, backend)
-    assert s.migrate() == 3 and backend.open().version() == 3  # idempotent
+    assert s.migrate() == 4 and backend.open().version() == 4  # idempotent
 
 
 def test_fixture_generator_matches_checked_in_file(tmp_path):
@@ -983,15 +1003,16 @@ def test_concurrent_migrate_from_two_processes_and_threads(backend, tmp_path):
     go.touch()
     for p in procs:
         out, err = p.communicate(timeout=30)
-        assert p.returncode == 0 and out.strip() == "3", err[-500:]
+        assert p.returncode == 0 and out.strip() == "4", err[-500:]
     with backend.engine().connect() as c:
-        assert [r[0] for r in c.execute(sa.text("SELECT version FROM schema_version ORDER BY version"))] == [1, 2, 3]
+        assert [r[0] for r in c.execute(sa.text("SELECT version FROM schema_version ORDER BY version"))] == [1, 2, 3, 4]
 
-    # And from threads, on a database that is one version behind.
+    # And from threads, on a database that is two versions behind.
     with backend.engine().begin() as c:
-        c.execute(sa.text("DELETE FROM schema_version WHERE version = 3"))
+        c.execute(sa.text("DELETE FROM schema_version WHERE version >= 3"))
         c.execute(sa.text("DROP TABLE spend"))
         c.execute(sa.text("DROP TABLE login_failures"))
+        c.execute(sa.text("ALTER TABLE messages DROP COLUMN parent"))
     errors, versions, barrier = [], [], threading.Barrier(4)
 
     def open_store() -> None:
@@ -1006,8 +1027,8 @@ def test_concurrent_migrate_from_two_processes_and_threads(backend, tmp_path):
         t.start()
     for t in threads:
         t.join()
-    assert errors == [] and versions == [3, 3, 3, 3]
-    assert backend.count("schema_version") == 3
+    assert errors == [] and versions == [4, 4, 4, 4]
+    assert backend.count("schema_version") == 4
 
 
 def test_a_newer_schema_is_refused(backend):
@@ -1218,7 +1239,7 @@ def test_resilient_store_queues_while_down_and_flushes_exactly_once(backend):
 class Flaky:
     """A store proxy whose n-th write fails, before or after it reached the database."""
 
-    WRITES = {"create_conversation", "save_message", "rename", "delete_messages_after"}
+    WRITES = {"create_conversation", "save_message", "rename", "leave_branch_after"}
 
     def __init__(self, store: Store, fail_at: int, after_commit: bool) -> None:
         self.store, self.fail_at, self.after_commit, self.writes = store, fail_at, after_commit, 0
@@ -1247,7 +1268,7 @@ def test_failure_midway_through_replay_loses_and_duplicates_nothing(backend, aft
     msgs = [user("q1"), reply("a1"), user("q2"), reply("a2")]
     for m in msgs:
         r.save_message(A, cid, m)
-    r.delete_messages_after(A, cid, msgs[2]["id"])  # regenerate: drop a2 ...
+    r.leave_branch_after(A, cid, msgs[2]["id"])  # regenerate: a2 off the branch ...
     again = reply("a2 again")
     r.save_message(A, cid, again)  # ... and answer anew
     assert r.pending == 7
@@ -1260,8 +1281,9 @@ def test_failure_midway_through_replay_loses_and_duplicates_nothing(backend, aft
     assert check.messages(A, cid) == expected_now
 
     assert r.flush() is True and r.pending == 0  # the same (flaky) store: its third write is behind it
-    assert check.messages(A, cid) == msgs[:3] + [again]
-    assert backend.count("messages") == 4 and backend.count("conversations") == 1 and seqs(backend, cid) == [1, 2, 3, 4]
+    assert check.messages(A, cid) == msgs[:3] + [again] and check.off_branch(A, cid) == msgs[3:]
+    assert backend.count("messages") == 5 and backend.count("conversations") == 1
+    assert seqs(backend, cid) == [-1, 1, 2, 3, 4]
 
 
 def test_resilient_store_retries_opening_at_most_every_interval(backend):

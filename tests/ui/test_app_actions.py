@@ -9,6 +9,7 @@ from apptest import send
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
+from glmchat.chat.i18n import t
 from glmchat.store import Store
 from glmchat.ui import state
 
@@ -19,36 +20,93 @@ def msgs(at):
     return at.session_state[state.MESSAGES]
 
 
-def test_regenerate_keeps_the_previous_answer_reachable(app_env, db_url):
+def switch(at, key: str, message_id: str):
+    """Click ‹ (key "branch-prev") or › ("branch-next") under a message."""
+    return at.button(key=f"{key}-{message_id}").click().run()
+
+
+def versions(at) -> list[str]:
+    """The ‹ n / m › counts on the page."""
+    return [c.value for c in at.caption if " / " in c.value and c.value.replace(" / ", "").isdigit()]
+
+
+def test_regenerate_makes_a_branch_and_the_switch_goes_between_the_answers(app_env, db_url):
     at = send(new_app(), "first try sim:tokens=3")
-    old = dict(msgs(at)[-1])
+    question, old = (dict(m) for m in msgs(at))
     at.sidebar.selectbox(key=state.MODEL).set_value("glm-4-plus").run()
     at.button(key=f"regen-{old['id']}").click().run()
     assert not at.exception
     new = msgs(at)[-1]
-    assert new["id"] != old["id"] and new["meta"]["model"] == "glm-4-plus"
-    assert [a["content"] for a in new["alternatives"]] == [old["content"]]
+    assert new["id"] != old["id"] and new["meta"]["model"] == "glm-4-plus" and new["parent"] == question["id"]
     assert app_env.requests[-1]["model"] == "glm-4-plus"
     assert [m["role"] for m in app_env.requests[-1]["messages"]] == ["user"]  # the old answer is not sent
-    saved = Store(db_url).messages("local", at.session_state[state.CONVERSATION])
-    assert [m["role"] for m in saved] == ["user", "assistant"] and saved[-1]["alternatives"][0]["id"] == old["id"]
-    assert "Earlier answers (1)" in [e.label for e in at.expander]
+    cid = at.session_state[state.CONVERSATION]
+    store = Store(db_url)
+    assert [m["id"] for m in store.messages("local", cid)] == [question["id"], new["id"]]
+    assert [m["id"] for m in store.off_branch("local", cid)] == [old["id"]]  # kept, beside the new one
+    assert versions(at) == ["2 / 2"] and at.button(key=f"branch-next-{new['id']}").disabled
+    # ‹ shows the first answer, here and after a reload (?c= reopens the branch shown).
+    switch(at, "branch-prev", new["id"])
+    assert [m["id"] for m in msgs(at)] == [question["id"], old["id"]] and versions(at) == ["1 / 2"]
+    assert [m["id"] for m in store.messages("local", cid)] == [question["id"], old["id"]]
+    again = new_app()
+    again.query_params["c"] = cid
+    again.run()
+    assert [m["id"] for m in msgs(again)] == [question["id"], old["id"]] and versions(again) == ["1 / 2"]
+    # What is sent next is the branch shown: the old answer, not the new one.
+    send(at, "and then? sim:tokens=2")
+    assert [m["content"] for m in app_env.requests[-1]["messages"]][1] == old["content"]
+    switch(at, "branch-next", old["id"])
+    assert [m["id"] for m in msgs(at)] == [question["id"], new["id"]] and versions(at) == ["2 / 2"]
 
 
-def test_edit_an_earlier_message_replaces_what_followed(app_env, db_url):
+def test_edit_an_earlier_message_makes_a_new_branch_and_keeps_the_old_one(app_env, db_url):
     at = send(new_app(), "question one sim:tokens=2")
     send(at, "question two sim:tokens=2")
+    before = [m["id"] for m in msgs(at)]
     first = msgs(at)[0]
     # Every message has the same toolbar: an older question is edited like the newest.
     at.button(key=f"edit-{first['id']}").click().run()
     at.text_area(key=f"w_edit_{first['id']}").input("question one, edited sim:tokens=4").run()
     at.button(key=f"edit-send-{first['id']}").click().run()
     assert not at.exception
-    assert [m["content"] for m in msgs(at)][0] == "question one, edited sim:tokens=4"
+    edited = msgs(at)[0]
+    assert edited["content"] == "question one, edited sim:tokens=4" and edited["id"] != first["id"]
     assert len(msgs(at)) == 2 and msgs(at)[1]["content"].split() == ["tok0", "tok1", "tok2", "tok3"]
     assert [m["content"] for m in app_env.requests[-1]["messages"]] == ["question one, edited sim:tokens=4"]
-    saved = Store(db_url).messages("local", at.session_state[state.CONVERSATION])
+    cid = at.session_state[state.CONVERSATION]
+    saved = Store(db_url).messages("local", cid)
     assert [m["content"] for m in saved] == [m["content"] for m in msgs(at)]
+    assert [m["id"] for m in Store(db_url).off_branch("local", cid)] == before  # nothing was lost
+    assert versions(at) == ["2 / 2"]
+    switch(at, "branch-prev", edited["id"])
+    assert [m["id"] for m in msgs(at)] == before and versions(at) == ["1 / 2"]
+
+
+def test_a_temporary_chat_branches_too_without_saving_anything(app_env, db_url):
+    at = new_app()
+    at.toggle(key=state.TEMPORARY).set_value(True).run()
+    send(at, "not kept sim:tokens=2")
+    question, old = (dict(m) for m in msgs(at))
+    at.button(key=f"regen-{old['id']}").click().run()
+    new = msgs(at)[-1]
+    assert versions(at) == ["2 / 2"]
+    switch(at, "branch-prev", new["id"])
+    assert [m["id"] for m in msgs(at)] == [question["id"], old["id"]]
+    switch(at, "branch-next", old["id"])
+    assert [m["id"] for m in msgs(at)] == [question["id"], new["id"]]
+    assert Store(db_url).count_conversations("local") == 0
+
+
+def test_asking_again_counts_against_the_conversations_limit(app_env, monkeypatch):
+    monkeypatch.setenv("GLMCHAT_MAX_CONVERSATION_MESSAGES", "4")
+    at = send(new_app(), "q sim:tokens=2")
+    at.button(key=f"regen-{msgs(at)[-1]['id']}").click().run()  # 2 held, an answer more: 3
+    assert app_env.attempts == 2 and len(at.session_state[state.OFF]) == 1
+    at.button(key=f"regen-{msgs(at)[-1]['id']}").click().run()  # 3 held: a fourth could not be followed
+    assert app_env.attempts == 2 and len(at.session_state[state.OFF]) == 1
+    warnings = at.get("bottom")[0].warning if at.get("bottom") else at.warning
+    assert t("input.conversation_full", "en", limit=4, actual=3) in [w.value for w in warnings]
 
 
 def test_copy_sends_the_exact_markdown_source_once(app_env):

@@ -49,7 +49,7 @@ def test_the_user_message_is_saved_before_the_call_and_a_failed_reply_too(app_en
     assert saved[1]["status"] == "error" and saved[1]["error"]["code"] == "1113"
 
 
-def test_retry_replaces_the_failed_reply_in_storage(app_env, db_url, monkeypatch):
+def test_retry_puts_the_new_reply_beside_the_failed_one_in_storage(app_env, db_url, monkeypatch):
     monkeypatch.setattr("glmchat.chat.client.BACKOFF", (0.01, 0.01))
     at = send(new_app(), "flaky sim:busy-once")
     # busy-once is retried automatically and succeeds; force a visible failure instead:
@@ -60,6 +60,7 @@ def test_retry_replaces_the_failed_reply_in_storage(app_env, db_url, monkeypatch
     saved = db(db_url).messages("local", cid)
     assert [m["role"] for m in saved] == ["user", "assistant", "user", "assistant"]
     assert failed_id not in [m["id"] for m in saved]
+    assert [m["id"] for m in db(db_url).off_branch("local", cid)] == [failed_id]  # kept, off the branch shown
 
 
 def test_stop_keeps_the_partial_in_storage(app_env, db_url):
@@ -170,6 +171,23 @@ def test_history_page_finds_a_chinese_word_and_opens_the_chat(app_env, db_url):
     assert len([b for b in at.button if b.key and b.key.startswith("open-")]) == 1
     at.button(key=f"open-{cid}").click().run()
     assert contents(at)[0] == "请解释量子纠缠 sim:tokens=2"
+
+
+def test_history_search_finds_an_edited_question_and_opens_its_branch(app_env, db_url):
+    at = send(new_app(), "zebra question sim:tokens=2")
+    cid = at.session_state[state.CONVERSATION]
+    old = at.session_state[state.MESSAGES][0]
+    at.button(key=f"edit-{old['id']}").click().run()
+    at.text_area(key=f"w_edit_{old['id']}").input("another question sim:tokens=2").run()
+    at.button(key=f"edit-send-{old['id']}").click().run()
+    at.sidebar.button(key="new-chat").click().run()
+    at.switch_page("app_pages/history.py").run()
+    at.text_input(key=state.SEARCH).input("zebra").run()
+    assert "zebra" in " ".join(c.value for c in at.caption)  # the snippet is from the branch off screen
+    at.button(key=f"open-{cid}").click().run()
+    assert not at.exception
+    assert contents(at) == ["zebra question sim:tokens=2", "tok0 tok1"]  # the branch that holds it
+    assert [m["id"] for m in db(db_url).messages("local", cid)][0] == old["id"]
 
 
 def test_export_then_import_gives_the_same_messages(app_env, db_url):
