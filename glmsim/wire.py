@@ -119,8 +119,10 @@ def stream_plan(reply: Reply, model: str, rid: str, created: int, ttft: float, d
     elif reply.ending == "malformed":
         parts.append((delay, b"data: {not json\n\n"))
     elif reply.finish_reason:
-        if reply.tool_calls:  # without tool_stream the whole call comes in one delta (glm-api.md §14)
-            parts.append((delay, sse(chunk({"role": "assistant", "tool_calls": reply.tool_calls}))))
+        if reply.tool_calls:
+            # Without tool_stream the whole call comes in one delta, without a role and with the finish
+            # reason; a usage chunk with the same reason follows (glm-api.md §4.1, the recorded glm-4.5 streams).
+            parts.append((delay, sse(chunk({"tool_calls": reply.tool_calls}, reply.finish_reason))))
         final = chunk({"role": "assistant", "content": ""}, reply.finish_reason)
         if reply.usage:
             final["usage"] = reply.usage

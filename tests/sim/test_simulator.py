@@ -369,6 +369,11 @@ def test_the_other_finish_reasons_and_a_tool_call_in_the_contracts_shape(client)
     assert chunks[-1].choices[0].finish_reason == "tool_calls" and not content_chunks(chunks)
     assert len(calls) == 1 and calls[0].type == "function" and calls[0].function.name == "get_weather"
     assert json.loads(calls[0].function.arguments) == {"city": "北京"}  # a JSON string (glm-api.md §14)
+    # As recorded (tests/fixtures/captures/fantasy, §4.1): the call's delta has no role and ends the choice,
+    # and a usage chunk with the same finish_reason follows.
+    [call] = [c for c in chunks if c.choices[0].delta.tool_calls]
+    assert call.choices[0].delta.role is None and call.choices[0].finish_reason == "tool_calls"
+    assert chunks[-1].usage is not None and chunks.index(call) == len(chunks) - 2
     body = ask(client, "sim:tool_calls")
     assert body.choices[0].finish_reason == "tool_calls" and body.choices[0].message.tool_calls[0].id
 
