@@ -420,11 +420,39 @@ def _prepare_image(name: str, data: bytes) -> Attachment:
             raise _Refuse("attach.not_image") from None
         if (kept := _jpeg_as_it_came(im, data)) is not None:
             out, mime, w, h, note = kept, "image/jpeg", width, height, ""
+        elif (kept := _deep_png_as_it_came(im, data)) is not None:
+            out, mime, w, h, note = kept, "image/png", width, height, ""
         else:
             out, mime, w, h, note = _encode_for_api(im)
     finally:
         im.close()
     return Attachment(name=name, kind="image", size=len(data), mime=mime, data=out, width=w, height=h, note=note)
+
+
+# PNG chunks cut when a 16-bit colour PNG goes as it came: text, EXIF and the modification time.
+_PNG_METADATA = {b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"tIME"}
+
+
+def _deep_png_as_it_came(im: Image.Image, data: bytes) -> bytes | None:
+    """A 16-bit colour PNG's own bytes without metadata chunks, when it fits as it is; else None.
+
+    Pillow opens it as 8-bit RGB(A), so any other way would lose half of every channel without a word."""
+    if im.format != "PNG" or max(im.size) > IMAGE_MAX_SIDE or len(data) > API_IMAGE_MAX_BYTES:
+        return None
+    if data[24:25] != b"\x10" or data[25:26] not in (b"\x02", b"\x06"):  # IHDR: bit depth 16, RGB or RGBA
+        return None
+    out, at = bytearray(data[:8]), 8
+    while at + 12 <= len(data):
+        size = int.from_bytes(data[at : at + 4], "big")
+        kind, end = data[at + 4 : at + 8], at + 12 + size
+        if end > len(data) or kind == b"eXIf":
+            return None  # broken, or an orientation the pixels would need to follow: drawn anew instead
+        if kind not in _PNG_METADATA:
+            out += data[at:end]
+        at = end
+        if kind == b"IEND":
+            return bytes(out)
+    return None
 
 
 # JPEG segments kept when a JPEG goes as it came: the frame, tables and scan, JFIF (APP0), Adobe's colour

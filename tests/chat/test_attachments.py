@@ -257,6 +257,35 @@ def test_a_16_bit_png_stays_16_bit_and_loses_only_its_metadata():
     assert decoded(a).size == (2048, 82) and decoded(a).getpixel((1000, 40)) == 40000
 
 
+def test_a_16_bit_colour_png_goes_as_it_came_without_its_metadata():
+    """Pillow reads a 16-bit RGB(A) PNG as 8-bit: drawn anew it would lose half of every channel."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    w, h = 40, 30
+    rows = b"".join(
+        b"\x00" + b"".join(struct.pack(">HHH", x * 1601, y * 2111, 65535 - x) for x in range(w)) for y in range(h)
+    )
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+        + chunk(b"tEXt", b"Author\x00SpyCam")
+        + chunk(b"tIME", b"\x07\xea\x0c\x07\x0c\x00\x00")
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"iTXt", b"Comment\x00\x00\x00\x00\x00secret")
+        + chunk(b"IEND", b"")
+    )
+    a = one("deep.png", png)
+    assert (a.mime, a.note, a.width, a.height) == ("image/png", "", w, h)
+    assert a.data[24:26] == b"\x10\x02"  # IHDR: still 16 bits per channel, RGB
+    assert b"SpyCam" not in a.data and b"secret" not in a.data and b"tIME" not in a.data
+    assert zlib.compress(rows) in a.data  # the pixels, byte for byte
+    decoded(a).load()  # a PNG Pillow still reads
+
+
 def test_a_noisy_png_over_the_limits_says_it_was_scaled_and_turned_into_a_jpeg():
     noise = Image.effect_noise((2600, 2600), 100).convert("RGB")
     buf = io.BytesIO()
