@@ -5,6 +5,7 @@ can end is said."""
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from browser import (  # noqa: F401 - fixtures and helpers shared by the browser tests
@@ -12,6 +13,7 @@ from browser import (  # noqa: F401 - fixtures and helpers shared by the browser
     bubbles,
     caption,
     choose,
+    history_env,
     idle,
     keyed_app,
     open_app,
@@ -20,6 +22,7 @@ from browser import (  # noqa: F401 - fixtures and helpers shared by the browser
     sidebar,
     sim,
     sim_proc,
+    streamlit_app,
 )
 from playwright.sync_api import Page, expect
 
@@ -32,8 +35,15 @@ expect.set_options(timeout=15_000)
 
 
 @pytest.fixture(scope="module")
-def app(sim_proc, tmp_path_factory):
-    yield from keyed_app("models", sim_proc, tmp_path_factory)
+def models_db(tmp_path_factory) -> str:
+    """The SQLite file of the module's app (as browser.keyed_app makes it), for tests that put chats in it."""
+    return f"sqlite:///{tmp_path_factory.mktemp('models') / 'glmchat.db'}"
+
+
+@pytest.fixture(scope="module")
+def app(sim_proc, models_db):
+    with streamlit_app("models", history_env(sim_proc, models_db)) as server:
+        yield server
 
 
 CUSTOM = "glm-5.3"  # glm-api.md §12 lists it as unconfirmed: not in the catalogue
@@ -148,6 +158,46 @@ def test_a_full_context_window_offers_summarise_and_retry_which_does_both(page: 
     assert sim.stats()["attempts"] == before + 3  # the question, the summary, the retry
     expect(bubbles(page, "user")).to_have_count(2)  # the retry replaced the failed reply, nothing stacked
     expect(bubbles(page, "assistant")).to_have_count(2)
+
+
+def test_reopened_chats_on_a_deprecated_and_a_retired_model_say_so_and_send_where_they_should(
+    page: Page, app, models_db, sim
+):
+    """The browser side of tests/ui/test_app_models.py's two tests of a reopened chat (English only)."""
+    from glmchat.store import Store
+
+    store = Store(models_db)
+    old = store.create_conversation("local", "a glm-4 chat", "glm-4", {})  # deprecated, still answered
+    gone = store.create_conversation("local", "a glm-4-0520 chat", "glm-4-0520", {})  # retired
+    catalogue = load()
+    picker = sidebar(page).get_by_role("combobox", name=t("side.model", "en"))
+
+    # The deprecated model: kept, said to be deprecated (with its price), and answering.
+    open_app(page, f"{app.url}/?c={old}")
+    glm4 = catalogue.get("glm-4")
+    price = f"¥{glm4.price_in:g}/{glm4.price_out:g}"  # after its marks (🔎)
+    shown = re.escape(f"GLM-4 · {t('side.deprecated', 'en')} ") + ".*" + re.escape(price)
+    expect(picker).to_have_value(re.compile("^" + shown))
+    send(page, "still there? sim:tokens=2")
+    bot = bubbles(page, "assistant").last
+    expect(reply_body(bot).first).to_have_text("tok0 tok1")
+    expect(caption(bot, "tokens")).to_have_text(re.compile(r"^glm-4 · "))
+    assert [a["model"] for a in sim.stats()["asked"]] == ["glm-4"]
+    idle(page)
+
+    # The retired one: said so, with the model the chat now uses, which is the one asked.
+    page.goto(f"{app.url}/?c={gone}")
+    page.get_by_test_id("stChatInputTextArea").wait_for(state="visible", timeout=30_000)
+    expect(picker).to_have_value(re.compile("^" + re.escape(f"GLM-4-0520 · {t('side.retired', 'en')}")))
+    default = catalogue.default
+    note = t("side.retired_note", "en", old="GLM-4-0520", new=default.label("en"))
+    expect(sidebar(page).get_by_test_id("stAlert").filter(has_text=note)).to_be_visible()
+    send(page, "hello again sim:tokens=2")
+    bot = bubbles(page, "assistant").last
+    expect(reply_body(bot).first).to_have_text("tok0 tok1")
+    expect(caption(bot, "tokens")).to_have_text(re.compile("^" + re.escape(f"{default.id} · ")))
+    assert [a["model"] for a in sim.stats()["asked"]] == ["glm-4", default.id]  # never glm-4-0520
+    idle(page)
 
 
 def test_a_custom_model_id_is_answered_and_its_cost_said_unknown(page: Page, custom_app):
