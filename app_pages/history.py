@@ -11,6 +11,7 @@ from glmchat.chat.i18n import t
 from glmchat.chat.render import safe_inline
 from glmchat.hosting import offered
 from glmchat.store import MAX_IMPORT_MB, ImportRefused, StorageError, parse_export, to_markdown
+from glmchat.store.folders import MAX_FOLDER_NAME, MAX_FOLDERS
 from glmchat.ui import callbacks, context, state
 
 IMPORT_LIMIT_MB = MAX_IMPORT_MB
@@ -30,20 +31,34 @@ query = st.text_input(
     key=state.SEARCH,
     placeholder=t("history.search_hint", lang),
 )
-left, right = st.columns(2)
+shelves = store.folders(owner_id)
+names = {f["id"]: f["name"] for f in shelves}
+left, middle, right = st.columns(3) if shelves else (*st.columns(2), None)
 model = left.selectbox(
     t("history.model_filter", lang),
     [""] + catalogue.ids(),
     key=state.MODEL_FILTER,
     format_func=lambda i: catalogue.get(i).label(lang) if i else t("history.all_models", lang),
 )
-dates = right.date_input(t("history.dates", lang), value=(), key=state.DATE_FILTER)
+dates = middle.date_input(t("history.dates", lang), value=(), key=state.DATE_FILTER)
+if shelves:
+    right.selectbox(
+        t("folder.filter", lang),
+        [""] + list(names),
+        key=state.FOLDER_FILTER,
+        format_func=lambda fid: safe_inline(names[fid], max_len=70) if fid else t("folder.all", lang),
+    )
 since = datetime.combine(dates[0], time.min, tzinfo=UTC) if len(dates) >= 1 else None
 until = datetime.combine(dates[-1], time.max, tzinfo=UTC) if len(dates) == 2 else None
 
 # What reaches the server is checked like every widget value (a forged message can carry anything).
 query, model = offered.text(query, offered.SEARCH_CHARS), offered.choice(model, catalogue.ids(), "")
-filters = {"model": model or None, "since": since, "until": until}
+filters = {
+    "model": model or None,
+    "since": since,
+    "until": until,
+    "folder": callbacks.folder_choice(visit, state.FOLDER_FILTER),
+}
 rows = (
     store.search(owner_id, query, **filters)
     if query.strip()
@@ -79,7 +94,9 @@ for row in rows:
         st.markdown(f"**{safe_inline(row['title'] or t('history.untitled', lang), max_len=120)}**")
         when = row["updated_at"].astimezone().strftime("%Y-%m-%d %H:%M")
         st.caption(
-            f"{when} · {safe_inline(row['model'], max_len=60)}"
+            ("📌 " if row.get("pinned") else "")
+            + (f"📁 {safe_inline(names[row['folder_id']], max_len=70)} · " if row.get("folder_id") in names else "")
+            + f"{when} · {safe_inline(row['model'], max_len=60)}"
             + (f" · {t('history.messages', lang, n=row['message_count'])}" if "message_count" in row else "")
         )
         if row.get("snippet"):
@@ -116,6 +133,49 @@ for row in rows:
                 on_click=state.ask_delete,
                 args=(cid,),
                 type="tertiary",
+            )
+
+
+def create_folder() -> None:
+    name = offered.text(state.widget(state.NEW_FOLDER), MAX_FOLDER_NAME).strip()
+    if name and store.create_folder(owner_id, name) is not None:
+        state.set_widget(state.NEW_FOLDER, "")
+
+
+def rename_folder(fid: str) -> None:
+    name = offered.text(state.widget(state.folder_name_key(fid)), MAX_FOLDER_NAME).strip()
+    if name:
+        store.rename_folder(owner_id, fid, name)  # another owner's id changes nothing (store)
+
+
+with st.expander(t("folder.title", lang), icon=":material/folder:"):
+    with st.container(horizontal=True, vertical_alignment="bottom"):
+        st.text_input(
+            t("folder.new", lang), max_chars=MAX_FOLDER_NAME, key=state.NEW_FOLDER, disabled=len(shelves) >= MAX_FOLDERS
+        )
+        st.button(
+            t("folder.create", lang), key="folder-create", on_click=create_folder, icon=":material/create_new_folder:"
+        )
+    if len(shelves) >= MAX_FOLDERS:
+        st.caption(t("folder.too_many", lang, n=MAX_FOLDERS))
+    for shelf in shelves:
+        fid = shelf["id"]
+        with st.container(horizontal=True, vertical_alignment="bottom"):
+            st.text_input(
+                t("folder.name", lang),
+                value=shelf["name"],
+                max_chars=MAX_FOLDER_NAME,
+                key=state.folder_name_key(fid),
+                help=t("folder.count", lang, n=shelf["count"]),
+            )
+            st.button(t("folder.save", lang), key=f"folder-save-{fid}", on_click=rename_folder, args=(fid,))
+            st.button(
+                ":red[" + t("folder.delete", lang) + "]",
+                key=f"folder-delete-{fid}",
+                on_click=store.delete_folder,
+                args=(owner_id, fid),
+                help=t("folder.delete_note", lang),
+                icon=":material/folder_delete:",
             )
 
 st.divider()

@@ -69,6 +69,8 @@ def conversation_dict(r: Any, count: int | None = None) -> dict:
         "settings": json.loads(r.settings_json),
         "created_at": r.created_at,
         "updated_at": r.updated_at,
+        "pinned": r.pinned_at is not None,
+        "folder_id": r.folder_id,
     }
     if count is not None:
         out["message_count"] = int(count)
@@ -137,8 +139,12 @@ class Conversations(Engine):
         )
 
     @staticmethod
-    def _filters(q, owner: str, model: str | None, since: datetime | None, until: datetime | None):
+    def _filters(
+        q, owner: str, model: str | None, since: datetime | None, until: datetime | None, folder: str | None = None
+    ):
         q = q.where(conversations.c.owner == owner)
+        if folder is not None:
+            q = q.where(conversations.c.folder_id == folder)
         if model is not None:
             q = q.where(conversations.c.model == model)
         if since is not None:
@@ -156,11 +162,15 @@ class Conversations(Engine):
         model: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        folder: str | None = None,
     ) -> list[dict]:
-        """Newest updated first; since/until (inclusive) filter on updated_at."""
+        """Pinned first (the newest pin first), then newest updated first; since/until (inclusive) filter on
+        updated_at, `folder` keeps the conversations of that folder."""
         owner = owner_key(owner)
         limit, offset = bounded(limit, "limit"), bounded(offset, "offset", 10**9)
-        q = self._filters(sa.select(conversations, self._count().label("n")), owner, model, since, until)
+        pins = (conversations.c.pinned_at.is_(None), conversations.c.pinned_at.desc())
+        q = sa.select(conversations, self._count().label("n")).order_by(*pins)
+        q = self._filters(q, owner, model, since, until, folder)
         with self._tx() as conn:
             rows = conn.execute(q.limit(limit).offset(offset)).all()
         return [conversation_dict(r, r.n) for r in rows]
@@ -392,6 +402,7 @@ class Conversations(Engine):
         model: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        folder: str | None = None,
     ) -> list[dict]:
         owner = owner_key(owner)
         if not isinstance(text, str):
@@ -405,7 +416,7 @@ class Conversations(Engine):
             .where(messages_t.c.conversation_id == conversations.c.id, messages_t.c.content.ilike(pattern, escape="\\"))
             .exists()
         )
-        q = self._filters(sa.select(conversations, self._count().label("n")), owner, model, since, until)
+        q = self._filters(sa.select(conversations, self._count().label("n")), owner, model, since, until, folder)
         q = q.where(sa.or_(conversations.c.title.ilike(pattern, escape="\\"), hit)).limit(bounded(limit, "limit"))
         out = []
         with self._tx() as conn:

@@ -301,6 +301,7 @@ class Exchange(Engine):
                 (by_conv if r.seq > 0 else off).setdefault(r.conversation_id, []).append(decode_message(r))
         for r in convs:
             item = conversation_dict(r)
+            del item["pinned"], item["folder_id"]  # the owner's own arrangement, not the conversation
             item["created_at"], item["updated_at"] = r.created_at.isoformat(), r.updated_at.isoformat()
             item["messages"] = by_conv.get(r.id, [])
             item["branches"] = sorted(off.get(r.id, []), key=made)

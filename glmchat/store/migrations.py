@@ -236,6 +236,26 @@ def m004_message_tree(conn: Connection) -> None:
         )
 
 
+@migration
+def m005_pins_and_folders(conn: Connection) -> None:
+    """A conversation may be pinned (when: the newest pin first) and kept in one of its owner's folders."""
+    moment = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+    conn.execute(sa.text(f"ALTER TABLE conversations ADD COLUMN pinned_at {moment}"))
+    conn.execute(sa.text("ALTER TABLE conversations ADD COLUMN folder_id VARCHAR(32)"))
+    md = sa.MetaData()
+    f = sa.Table(
+        "folders",
+        md,
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("owner", sa.String(255), nullable=False),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    sa.Index("ix_folders_owner", f.c.owner)
+    md.create_all(conn)
+    conn.execute(sa.text("CREATE INDEX ix_conversations_owner_folder ON conversations (owner, folder_id)"))
+
+
 CURRENT_VERSION = len(MIGRATIONS)
 
 

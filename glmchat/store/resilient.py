@@ -111,7 +111,7 @@ class _Op:
 
     @property
     def cid(self) -> str | None:
-        if self.name == "set_meta":
+        if self.name in ("set_meta", "create_folder", "rename_folder", "delete_folder"):
             return None
         return self.kwargs["cid"] if self.name == "create_conversation" else self.args[1]
 
@@ -301,6 +301,25 @@ class ResilientStore:
         owner_key(owner)
         encode_message(message)  # a malformed message fails now, not at replay
         self._write(_Op("save_message", (owner, cid, copy.deepcopy(message))), None)
+
+    def folders(self, owner: str) -> list[dict]:
+        return self._read("folders", [], owner)
+
+    def create_folder(self, owner: str, name: str) -> str | None:
+        fid = secrets.token_hex(16)  # chosen here, so a queued create and the moves after it agree
+        return self._write(_Op("create_folder", (owner, name), {"fid": fid}), fid)
+
+    def rename_folder(self, owner: str, fid: str, name: str) -> bool:
+        return self._write(_Op("rename_folder", (owner, fid, name)), True)
+
+    def delete_folder(self, owner: str, fid: str) -> bool:
+        return self._write(_Op("delete_folder", (owner, fid)), True)
+
+    def move(self, owner: str, cid: str, fid: str | None) -> bool:
+        return self._write(_Op("move", (owner, cid, fid)), True)
+
+    def pin(self, owner: str, cid: str, pinned: bool) -> bool:
+        return self._write(_Op("pin", (owner, cid, pinned)), True)
 
     def leave_branch_after(self, owner: str, cid: str, message_id: str | None) -> int:
         return self._write(_Op("leave_branch_after", (owner, cid, message_id)), 0)

@@ -55,6 +55,9 @@ conversations = sa.Table(
     sa.Column("settings_json", sa.Text, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # version 5
+    sa.Column("pinned_at", UTCDateTime),  # None: not pinned
+    sa.Column("folder_id", sa.String(32)),  # one of the owner's folders, or None
 )
 messages_t = sa.Table(
     "messages",
@@ -106,4 +109,13 @@ login_failures_t = sa.Table(
     _md,
     sa.Column("client", sa.String(MAX_OWNER), nullable=False),
     sa.Column("at", UTCDateTime, nullable=False),
+)
+# version 5
+folders = sa.Table(
+    "folders",
+    _md,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("owner", sa.String(MAX_OWNER), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
 )

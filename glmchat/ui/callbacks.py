@@ -15,6 +15,7 @@ from glmchat.chat.saving import is_interrupted, title_for
 from glmchat.chat.settings import EFFORTS, Settings
 from glmchat.hosting import gate, inputs, offered
 from glmchat.store import tree
+from glmchat.store.folders import MAX_FOLDER_NAME
 from glmchat.ui import context, prestart, state
 
 # -- conversations ------------------------------------------------------------------------------------------
@@ -215,16 +216,50 @@ def rename_conversation(visit: context.Visit, cid: str, title: str) -> None:
     visit.store.rename(visit.owner, cid, title)
 
 
-ROW_ACTIONS = ("rename", "delete")
+ROW_ACTIONS = ("pin", "unpin", "move", "rename", "delete")
+
+
+def row_actions(pinned: bool) -> list[str]:
+    """What a row's ⋯ menu offers."""
+    return [a for a in ROW_ACTIONS if a != ("pin" if pinned else "unpin")]
 
 
 def row_action(cid: str) -> None:
-    """A conversation's ⋯ menu: open the rename dialog or the delete confirmation (nothing else is offered)."""
+    """A conversation's ⋯ menu: pin or unpin it, or open the move, rename or delete dialog."""
     choice = state.row_choice(cid)
-    if choice == "rename":
+    visit = context.current()
+    if choice in ("pin", "unpin") and visit.owner is not None:
+        visit.store.pin(visit.owner, cid, choice == "pin")  # another owner's id changes nothing (store)
+    elif choice == "move":
+        state.ask_move(cid)
+    elif choice == "rename":
         state.ask_rename(cid)
     elif choice == "delete":
         state.ask_delete(cid)
+
+
+def folder_choice(visit: context.Visit, key: str) -> str | None:
+    """A folder widget's value: one of the owner's folder ids, or None (also for anything not offered)."""
+    value = state.widget(key)
+    if visit.owner is None or not isinstance(value, str) or not value:
+        return None
+    return value if value in {f["id"] for f in visit.store.folders(visit.owner)} else None
+
+
+def move_conversation(cid: str) -> None:
+    """The move dialog's button: into the folder chosen, or a new one named in the field."""
+    visit = context.current()
+    if visit.owner is None:
+        return
+    target = folder_choice(visit, state.MOVE_TO)
+    name = offered.text(state.widget(state.NEW_FOLDER), MAX_FOLDER_NAME).strip()
+    if name:
+        target = visit.store.create_folder(visit.owner, name)
+        if target is None:
+            return  # too many folders: the dialog says so
+        state.set_widget(state.NEW_FOLDER, "")
+    visit.store.move(visit.owner, cid, target)
+    state.cancel_move()
 
 
 # -- a new message and its reply ----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from glmchat.chat.settings import EFFORTS, Settings, custom_models_allowed
 from glmchat.hosting import config, offered
 from glmchat.hosting.access import GATE, PERSONAL, SHARED
 from glmchat.store import MAX_TITLE
+from glmchat.store.folders import MAX_FOLDER_NAME, MAX_FOLDERS
 from glmchat.ui import callbacks, context, state
 from glmchat.ui.context import Visit
 
@@ -291,7 +292,8 @@ def browser_zone() -> tzinfo:
 
 
 def draw_conversations(visit: Visit, lang: str, title=None) -> None:
-    """Recent conversations, newest first, under Today / Yesterday / Earlier; each row has a ⋯ menu.
+    """Recent conversations: the pinned ones first, then newest first under Today / Yesterday / Earlier; each
+    row has a ⋯ menu. With folders, a choice above the list shows one folder's conversations together.
 
     The open conversation's title also goes into the chat's header (`title`, a slot), when there is one.
     """
@@ -299,11 +301,23 @@ def draw_conversations(visit: Visit, lang: str, title=None) -> None:
         st.caption(t("history.off", lang))
         return
     current = state.conversation_id()
-    items = visit.store.list_conversations(visit.owner, limit=LIST_LENGTH)
+    shelves = visit.store.folders(visit.owner)
+    folder = None
+    if shelves:
+        names = {f["id"]: f"{f['name']} ({f['count']})" for f in shelves}
+        st.selectbox(
+            t("folder.filter", lang),
+            [""] + list(names),
+            key=state.SIDE_FOLDER,
+            format_func=lambda fid: safe_inline(names[fid], max_len=70) if fid else t("folder.all", lang),
+            label_visibility="collapsed",
+        )
+        folder = callbacks.folder_choice(visit, state.SIDE_FOLDER)
+    items = visit.store.list_conversations(visit.owner, limit=LIST_LENGTH, folder=folder)
     now = datetime.now(browser_zone())
     group = None
     for item in items:
-        if (g := day_group(item["updated_at"], now)) != group:
+        if (g := "pinned" if item["pinned"] else day_group(item["updated_at"], now)) != group:
             group = g
             st.caption(t(f"side.{g}", lang))
         cid = item["id"]
@@ -319,7 +333,7 @@ def draw_conversations(visit: Visit, lang: str, title=None) -> None:
             )
             st.menu_button(
                 "⋯",  # a text label: an icon-only button is announced as "more_horiz icon"
-                list(callbacks.ROW_ACTIONS),
+                callbacks.row_actions(item["pinned"]),
                 key=state.row_menu_key(cid),
                 type="tertiary",
                 format_func=lambda a: t(f"history.{a}", lang),
@@ -332,8 +346,26 @@ def draw_conversations(visit: Visit, lang: str, title=None) -> None:
         title.markdown(f"**{safe_inline(titles[current], max_len=40)}**")
     if (target := state.rename_requested()) is not None and target in titles:
         _rename(visit, target, titles[target], lang)
+    elif (target := state.move_requested()) is not None and target in titles:
+        _move(visit, target, shelves, lang)
     elif (target := state.delete_requested()) is not None:
         _confirm_delete(target, lang)
+
+
+@st.dialog(" ", on_dismiss=lambda: state.cancel_move())
+def _move(visit: Visit, cid: str, shelves: list[dict], lang: str) -> None:
+    names = {f["id"]: f["name"] for f in shelves}
+    st.selectbox(
+        t("folder.move_to", lang),
+        [""] + list(names),
+        key=state.MOVE_TO,
+        format_func=lambda fid: safe_inline(names[fid], max_len=70) if fid else t("folder.none", lang),
+    )
+    if len(shelves) < MAX_FOLDERS:
+        st.text_input(t("folder.new", lang), max_chars=MAX_FOLDER_NAME, key=state.NEW_FOLDER)
+    else:
+        st.caption(t("folder.too_many", lang, n=MAX_FOLDERS))
+    st.button(t("folder.move", lang), key="move-go", type="primary", on_click=callbacks.move_conversation, args=(cid,))
 
 
 @st.dialog(" ", on_dismiss=lambda: state.cancel_rename())

@@ -30,6 +30,7 @@ IMPORT_HELD = "import_held"  # (conversations in the file, how many the owner ho
 IMPORTED = "imported"  # how many conversations the last import wrote: said on the run after it
 DELETE = "delete_requested"  # the conversation a delete confirmation is open for
 RENAME = "rename_requested"  # the conversation the rename dialog is open for
+MOVE = "move_requested"  # the conversation the "move to folder" dialog is open for
 EDITING = "editing"  # the user message being edited
 COPYING = "copying"  # the message whose Copy was clicked: this run sends its Markdown for the page to copy
 OFF = "off_branch"  # the open conversation's messages off the branch shown (glmchat/store/tree.py)
@@ -83,6 +84,10 @@ PARAMS_OPEN = "w_params_open"
 SEARCH = "w_search"
 MODEL_FILTER = "w_model_filter"
 DATE_FILTER = "w_date_filter"
+FOLDER_FILTER = "w_folder_filter"  # the History page's folder
+SIDE_FOLDER = "w_side_folder"  # the sidebar list's folder
+MOVE_TO = "w_move_to"  # the move dialog's choice of folder
+NEW_FOLDER = "w_new_folder"  # a new folder's name (the move dialog, the History page)
 IMPORT_FILE = "w_import_file"
 USAGE_PERIOD = "w_usage_period"
 LANGS = ("auto", "zh", "en")
@@ -351,6 +356,23 @@ def rename_requested() -> str | None:
 
 def cancel_rename() -> None:
     st.session_state.pop(RENAME, None)
+
+
+def ask_move(cid: str) -> None:
+    st.session_state[MOVE] = cid
+
+
+def move_requested() -> str | None:
+    return st.session_state.get(MOVE)
+
+
+def cancel_move() -> None:
+    st.session_state.pop(MOVE, None)
+
+
+def folder_name_key(fid: str) -> str:
+    """The History page's rename field of one folder."""
+    return f"w_folder_name_{fid}"
 
 
 def editing() -> str | None:

@@ -210,7 +210,11 @@ def test_conversation_record_and_ids(store):
     cid = store.create_conversation(A, "t" * 300, "glm-4.5", None)
     c = store.conversation(A, cid)
     assert len(cid) == 32 and int(cid, 16) >= 0
-    assert set(c) == {"id", "title", "model", "settings", "created_at", "updated_at", "message_count"}
+    assert set(c) == {"id", "title", "model", "settings", "created_at", "updated_at", "message_count"} | {
+        "pinned",
+        "folder_id",
+    }
+    assert (c["pinned"], c["folder_id"]) == (False, None)
     assert c["title"] == "t" * 200 and c["model"] == "glm-4.5" and c["settings"] == {} and c["message_count"] == 0
     for key in ("created_at", "updated_at"):
         assert c[key].tzinfo is not None and c[key].utcoffset() == timedelta(0)
@@ -897,7 +901,7 @@ def make_v1_fixture(path: Path = FIXTURE) -> None:
 
 
 def check_migrated_v1(s: Store, backend: Backend) -> None:
-    assert s.version() == CURRENT_VERSION == 4
+    assert s.version() == CURRENT_VERSION == 5
     by_owner: dict[str, list] = {}
     for cid, m in V1_ROWS["messages"]:
         by_owner.setdefault(cid, []).append(m)
@@ -930,7 +934,7 @@ def check_migrated_v1(s: Store, backend: Backend) -> None:
         ("glm-4-plus", 50, 8, 58, 0.0029),
         ("glm-4.5", None, None, None, None),
     ]
-    assert versions == [1, 2, 3, 4]
+    assert versions == [1, 2, 3, 4, 5]
     usage = s.usage("local")
     assert sum(r["total_tokens"] for r in usage) == 100 and math.fsum(r["cost"] for r in usage) == math.fsum(
         [0.0021, 0.0029]
@@ -961,7 +965,7 @@ def test_migration_from_version_1(backend, tmp_path):
             build_v1(conn)
     s = backend.open()
     check_migrated_v1(s, backend)
-    assert s.migrate() == 4 and backend.open().version() == 4  # idempotent
+    assert s.migrate() == 5 and backend.open().version() == 5  # idempotent
 
 
 def test_fixture_generator_matches_checked_in_file(tmp_path):
@@ -1003,16 +1007,26 @@ def test_concurrent_migrate_from_two_processes_and_threads(backend, tmp_path):
     go.touch()
     for p in procs:
         out, err = p.communicate(timeout=30)
-        assert p.returncode == 0 and out.strip() == "4", err[-500:]
+        assert p.returncode == 0 and out.strip() == "5", err[-500:]
     with backend.engine().connect() as c:
-        assert [r[0] for r in c.execute(sa.text("SELECT version FROM schema_version ORDER BY version"))] == [1, 2, 3, 4]
+        assert [r[0] for r in c.execute(sa.text("SELECT version FROM schema_version ORDER BY version"))] == [
+            1,
+            2,
+            3,
+            4,
+            5,
+        ]
 
-    # And from threads, on a database that is two versions behind.
+    # And from threads, on a database at version 2.
     with backend.engine().begin() as c:
         c.execute(sa.text("DELETE FROM schema_version WHERE version >= 3"))
         c.execute(sa.text("DROP TABLE spend"))
         c.execute(sa.text("DROP TABLE login_failures"))
         c.execute(sa.text("ALTER TABLE messages DROP COLUMN parent"))
+        c.execute(sa.text("DROP INDEX ix_conversations_owner_folder"))
+        c.execute(sa.text("ALTER TABLE conversations DROP COLUMN pinned_at"))
+        c.execute(sa.text("ALTER TABLE conversations DROP COLUMN folder_id"))
+        c.execute(sa.text("DROP TABLE folders"))
     errors, versions, barrier = [], [], threading.Barrier(4)
 
     def open_store() -> None:
@@ -1027,8 +1041,8 @@ def test_concurrent_migrate_from_two_processes_and_threads(backend, tmp_path):
         t.start()
     for t in threads:
         t.join()
-    assert errors == [] and versions == [4, 4, 4, 4]
-    assert backend.count("schema_version") == 4
+    assert errors == [] and versions == [5, 5, 5, 5]
+    assert backend.count("schema_version") == 5
 
 
 def test_a_newer_schema_is_refused(backend):
