@@ -10,8 +10,19 @@ from glmchat.chat.catalogue import load
 from glmchat.chat.i18n import t
 from glmchat.chat.render import safe_inline
 from glmchat.hosting import config
-from glmchat.hosting.access import ConfigError
-from glmchat.ui import callbacks, context, gate_view, heap, later, prestart, sidebar, state, streamlit_internals
+from glmchat.hosting.access import SHARE_ANYONE, SHARE_OFF, ConfigError
+from glmchat.ui import (
+    callbacks,
+    context,
+    gate_view,
+    heap,
+    later,
+    prestart,
+    share_view,
+    sidebar,
+    state,
+    streamlit_internals,
+)
 
 # A local file: a :material/…: or emoji page icon makes every page load fetch it from a CDN.
 ICON = str(Path(__file__).with_name("glmchat") / "ui" / "assets" / "icon.png")
@@ -41,7 +52,18 @@ except (ConfigError, ValueError) as exc:  # fail closed: a wrong access setting 
     st.error(t("config.error", state.lang(), why=safe_inline(str(exc))), icon=":material/error:")
     st.stop()
 try:
+    shared = st.Page(
+        "app_pages/shared.py",
+        title=t("page.shared", state.lang()),
+        icon=":material/share:",
+        url_path=share_view.PAGE,
+        visibility="hidden",
+    )
     if not visit.admitted():
+        if visit.rules.share_links == SHARE_ANYONE and "s" in st.query_params:
+            # A share link, for anyone: the snapshot it names is the only page there is for this visitor.
+            st.navigation([shared], position="hidden").run()
+            st.stop()
         # Nothing else runs before the gate is passed: no sidebar, no navigation, so no page URL gets past it.
         gate_view.draw(visit, state.lang())
         st.stop()
@@ -56,6 +78,7 @@ try:
             st.Page("app_pages/history.py", title=t("page.history", lang), icon=":material/history:"),
             st.Page("app_pages/usage.py", title=t("page.usage", lang), icon=":material/query_stats:"),
         ]
+        + ([shared] if visit.rules.share_links != SHARE_OFF else [])
     )
     later.reset()
     status_slot = None
@@ -106,7 +129,9 @@ try:
         side = st.sidebar.container()
         status_slot = sidebar.draw(side, catalogue, visit, slots.get("line"), slots.get("title"))
 
-    if state.first_run() or replying:
+    if page.url_path == shared.url_path:
+        pass  # a share link shows its snapshot and nothing of this visitor's own chats
+    elif state.first_run() or replying:
         later.add(draw_sidebar)  # a new visitor sees the chat input first; a reply's first token waits for nothing
     else:
         draw_sidebar()
@@ -118,6 +143,7 @@ try:
     finally:
         prestart.discard()  # a request the chat input's callback started but the page never took
     later.run()
-    sidebar.draw_status(status_slot, visit.settings(catalogue), state.totals())
+    if status_slot is not None:
+        sidebar.draw_status(status_slot, visit.settings(catalogue), state.totals())
 finally:
     context.end()  # the next run's callbacks build their own

@@ -10,9 +10,10 @@ from glmchat.chat.catalogue import load
 from glmchat.chat.i18n import t
 from glmchat.chat.render import safe_inline
 from glmchat.hosting import offered
+from glmchat.hosting.access import SHARE_OFF
 from glmchat.store import MAX_IMPORT_MB, ImportRefused, StorageError, parse_export, to_markdown
 from glmchat.store.folders import MAX_FOLDER_NAME, MAX_FOLDERS
-from glmchat.ui import callbacks, context, state
+from glmchat.ui import callbacks, context, share_view, sidebar, state
 
 IMPORT_LIMIT_MB = MAX_IMPORT_MB
 catalogue = load()
@@ -177,6 +178,28 @@ with st.expander(t("folder.title", lang), icon=":material/folder:"):
                 help=t("folder.delete_note", lang),
                 icon=":material/folder_delete:",
             )
+
+links = store.shares(owner_id)
+if links or visit.rules.share_links != SHARE_OFF:  # links made before the host turned sharing off stay revocable
+    with st.expander(t("share.links", lang), icon=":material/share:"):
+        if not links:
+            st.caption(t("share.none", lang))
+        zone = sidebar.browser_zone()
+        for shared in links:
+            with st.container(border=True):
+                st.markdown(f"**{safe_inline(shared['title'] or t('history.untitled', lang), max_len=120)}**")
+                st.caption(
+                    f"{shared['created_at'].astimezone(zone).strftime('%Y-%m-%d %H:%M')} · "
+                    + t("share.messages", lang, n=shared["messages"])
+                )
+                st.code(share_view.link(shared["token"]), language=None, wrap_lines=True)
+                st.button(
+                    ":red[" + t("share.revoke", lang) + "]",
+                    key=f"revoke-{shared['token']}",
+                    on_click=store.revoke,
+                    args=(owner_id, shared["token"]),
+                    icon=":material/link_off:",
+                )
 
 st.divider()
 st.download_button(

@@ -264,6 +264,33 @@ STRINGS: dict[str, dict[str, str]] = {
     "history.unpin": {"zh": "取消置顶", "en": "Unpin"},
     "history.move": {"zh": "移到文件夹…", "en": "Move to folder…"},
     "side.pinned": {"zh": "已置顶", "en": "Pinned"},
+    "history.share": {"zh": "分享…", "en": "Share…"},
+    "page.shared": {"zh": "分享的对话", "en": "Shared chat"},
+    "share.made": {
+        "zh": "只读链接已创建。{who}打开它都能看到这段对话此刻的样子（显示的分支：消息、模型和时间），之后的消息不会加入。在「历史」页可以撤销。",
+        "en": "A read-only link is ready. {who} who opens it sees this chat as it is now (the branch shown: its "
+        "messages, models and times); later messages are not added. Revoke it on the History page.",
+    },
+    "share.who_anyone": {"zh": "任何人", "en": "Anyone"},
+    "share.who_admitted": {"zh": "能使用本应用的人", "en": "Anyone who may use this app"},
+    "share.failed": {
+        "zh": "无法创建链接：最多 {n} 个分享链接，或数据库暂时不可用。",
+        "en": "No link was made: at most {n} share links, or the database is unavailable.",
+    },
+    "share.not_found": {"zh": "找不到这个分享链接。", "en": "This share link was not found."},
+    "share.note": {
+        "zh": "只读副本，分享于 {when}。",
+        "en": "A read-only copy, shared {when}.",
+    },
+    "share.continue": {"zh": "继续这段对话", "en": "Continue this chat"},
+    "share.continue_help": {
+        "zh": "复制为你自己的对话并打开，原对话不受影响。",
+        "en": "Copy it into a chat of your own and open it; the shared one is not changed.",
+    },
+    "share.links": {"zh": "分享链接", "en": "Share links"},
+    "share.none": {"zh": "还没有分享链接。", "en": "No share links yet."},
+    "share.revoke": {"zh": "撤销", "en": "Revoke"},
+    "share.messages": {"zh": "{n} 条消息", "en": "{n} messages", "en_one": "1 message"},
     "folder.filter": {"zh": "文件夹", "en": "Folder"},
     "folder.all": {"zh": "全部对话", "en": "All chats"},
     "folder.none": {"zh": "不放入文件夹", "en": "No folder"},

@@ -31,6 +31,8 @@ ALLOW_OWN_KEY = "GLMCHAT_ALLOW_OWN_KEY"  # gate mode: visitors may switch to the
 BEHIND_PROXY = "GLMCHAT_BEHIND_PROXY"  # trust the proxy's X-Real-IP to tell clients apart
 HOST_KEY_HISTORY = "GLMCHAT_HOST_KEY_HISTORY"  # gate mode: history for visitors on the host's key
 ADMIN_EMAILS = "GLMCHAT_ADMIN_EMAILS"  # signed-in users who see the host key's totals
+SHARE_LINKS = "GLMCHAT_SHARE_LINKS"  # read-only links to a conversation: off, admitted or anyone
+SHARE_OFF, SHARE_ADMITTED, SHARE_ANYONE = "off", "admitted", "anyone"
 # GLMCHAT_HOST_KEY_HISTORY values: nothing saved, each visitor their own, or one history for all of them.
 HISTORY_OFF, HISTORY_PER_VISITOR, HISTORY_SHARED = "off", "per-visitor", "shared"
 _HISTORY_VALUES = {
@@ -68,6 +70,7 @@ class Access:
     behind_proxy: bool
     host_key_history: str = HISTORY_OFF  # one of HISTORY_OFF, HISTORY_PER_VISITOR, HISTORY_SHARED
     admins: tuple[str, ...] = ()  # like `allowed`; who else sees the host key's totals
+    share_links: str = SHARE_OFF  # who may open a share link (no link exists unless the host says)
 
     @classmethod
     def from_settings(cls, lookup: Lookup, secrets: Mapping[str, object]) -> Access:
@@ -82,6 +85,9 @@ class Access:
         if history not in _HISTORY_VALUES:
             raise ConfigError(f"{HOST_KEY_HISTORY} must be true (per visitor), shared or false")
         own_key = mode != GATE or flag(lookup, ALLOW_OWN_KEY)
+        shares = (lookup(SHARE_LINKS) or SHARE_OFF).strip().lower()
+        if shares not in (SHARE_OFF, SHARE_ADMITTED, SHARE_ANYONE):
+            raise ConfigError(f"{SHARE_LINKS} must be off, admitted or anyone")
         return cls(
             mode,
             password_hash,
@@ -91,6 +97,7 @@ class Access:
             flag(lookup, BEHIND_PROXY),
             _HISTORY_VALUES[history],
             _emails(lookup(ADMIN_EMAILS)),
+            shares,
         )
 
     def email_allowed(self, email: str | None) -> bool:

@@ -1,5 +1,5 @@
 """`Store`: one database of conversations, spending records and app metadata, composed of the engine and one
-mixin per job (conversations.py, folders.py, spend.py, exchange.py). No Streamlit here.
+mixin per job (conversations.py, folders.py, shares.py, spend.py, exchange.py). No Streamlit here.
 
 PostgreSQL schema isolation: `Store(url, schema="name")` sets `search_path` for every connection (tests use
 one fresh schema each). `busy_timeout` (seconds) is SQLite's busy timeout and PostgreSQL's lock_timeout, so a
@@ -17,10 +17,11 @@ from glmchat.store.exchange import Exchange
 from glmchat.store.folders import Folders
 from glmchat.store.migrations import CURRENT_VERSION, apply_migrations
 from glmchat.store.schema import app_meta, schema_version
+from glmchat.store.shares import Shares
 from glmchat.store.spend import Spend
 
 
-class Store(Conversations, Folders, Spend, Exchange):
+class Store(Conversations, Folders, Shares, Spend, Exchange):
     """One database (SQLite file or PostgreSQL) of conversations. Thread-safe.
 
     Keyword options: `schema` (PostgreSQL: the schema to use, via search_path), `busy_timeout`

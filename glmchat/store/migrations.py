@@ -256,6 +256,24 @@ def m005_pins_and_folders(conn: Connection) -> None:
     conn.execute(sa.text("CREATE INDEX ix_conversations_owner_folder ON conversations (owner, folder_id)"))
 
 
+@migration
+def m006_share_links(conn: Connection) -> None:
+    """Read-only snapshots of a conversation's branch shown, each under an unguessable token."""
+    md = sa.MetaData()
+    s = sa.Table(
+        "shares",
+        md,
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("owner", sa.String(255), nullable=False),
+        sa.Column("conversation_id", sa.String(64), nullable=False),
+        sa.Column("title", sa.Text, nullable=False),
+        sa.Column("snapshot_json", sa.Text, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    sa.Index("ix_shares_owner", s.c.owner)
+    md.create_all(conn)
+
+
 CURRENT_VERSION = len(MIGRATIONS)
 
 

@@ -302,6 +302,19 @@ class ResilientStore:
         encode_message(message)  # a malformed message fails now, not at replay
         self._write(_Op("save_message", (owner, cid, copy.deepcopy(message))), None)
 
+    # Share links are never queued: a link made or revoked "later" would say the wrong thing now.
+    def share(self, owner: str, cid: str) -> str | None:
+        return self._read("share", None, owner, cid)
+
+    def shared(self, token: object) -> dict | None:
+        return self._read("shared", None, token)
+
+    def shares(self, owner: str) -> list[dict]:
+        return self._read("shares", [], owner)
+
+    def revoke(self, owner: str, token: object) -> bool:
+        return self._read("revoke", False, owner, token)
+
     def folders(self, owner: str) -> list[dict]:
         return self._read("folders", [], owner)
 

@@ -119,3 +119,14 @@ folders = sa.Table(
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
+# version 6
+shares = sa.Table(
+    "shares",
+    _md,
+    sa.Column("id", sa.String(64), primary_key=True),  # the link's token (shares.py)
+    sa.Column("owner", sa.String(MAX_OWNER), nullable=False),
+    sa.Column("conversation_id", sa.String(64), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("snapshot_json", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)

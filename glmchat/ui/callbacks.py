@@ -13,7 +13,7 @@ from glmchat.chat.catalogue import Catalogue, load
 from glmchat.chat.i18n import t
 from glmchat.chat.saving import is_interrupted, title_for
 from glmchat.chat.settings import EFFORTS, Settings
-from glmchat.hosting import gate, inputs, offered
+from glmchat.hosting import access, gate, inputs, offered
 from glmchat.store import tree
 from glmchat.store.folders import MAX_FOLDER_NAME
 from glmchat.ui import context, prestart, state
@@ -216,12 +216,12 @@ def rename_conversation(visit: context.Visit, cid: str, title: str) -> None:
     visit.store.rename(visit.owner, cid, title)
 
 
-ROW_ACTIONS = ("pin", "unpin", "move", "rename", "delete")
+ROW_ACTIONS = ("pin", "unpin", "move", "share", "rename", "delete")
 
 
-def row_actions(pinned: bool) -> list[str]:
-    """What a row's ⋯ menu offers."""
-    return [a for a in ROW_ACTIONS if a != ("pin" if pinned else "unpin")]
+def row_actions(pinned: bool, sharing: bool) -> list[str]:
+    """What a row's ⋯ menu offers (Share only where the host allows share links)."""
+    return [a for a in ROW_ACTIONS if a != ("pin" if pinned else "unpin") and (sharing or a != "share")]
 
 
 def row_action(cid: str) -> None:
@@ -232,6 +232,8 @@ def row_action(cid: str) -> None:
         visit.store.pin(visit.owner, cid, choice == "pin")  # another owner's id changes nothing (store)
     elif choice == "move":
         state.ask_move(cid)
+    elif choice == "share" and visit.owner is not None and visit.rules.share_links != access.SHARE_OFF:
+        state.set_share_made(cid, visit.store.share(visit.owner, cid))
     elif choice == "rename":
         state.ask_rename(cid)
     elif choice == "delete":
@@ -244,6 +246,36 @@ def folder_choice(visit: context.Visit, key: str) -> str | None:
     if visit.owner is None or not isinstance(value, str) or not value:
         return None
     return value if value in {f["id"] for f in visit.store.folders(visit.owner)} else None
+
+
+def continue_shared(token: str) -> inputs.Refusal | None:
+    """ "Continue this chat" under a share link: a copy of the snapshot becomes this visitor's own chat, which
+    opens. A Refusal when the chat's limits do not allow it (the link is checked again: it may be revoked)."""
+    visit = context.current()
+    found = visit.store.shared(token) if visit.admitted() and visit.owner is not None else None
+    limits, owner_id = visit.input_limits, visit.owner
+    if found is None:
+        return inputs.Refusal("share.not_found", 0, 0)
+    if len(found["messages"]) + 2 > limits.conversation_messages:
+        return inputs.Refusal("input.conversation_full", limits.conversation_messages, len(found["messages"]))
+    if (count := visit.store.count_conversations(owner_id)) >= limits.conversations:
+        return inputs.Refusal("input.too_many_conversations", limits.conversations, count)
+    models = [m["model"] for m in found["messages"] if m.get("model")]
+    cid = visit.store.create_conversation(owner_id, found["title"], models[-1] if models else load().default_id, {})
+    path: list[dict] = []
+    for shown in found["messages"]:
+        if shown["role"] == "user":
+            message = conv.user_message(shown["content"])
+        else:
+            message = conv.assistant_message(shown.get("model") or "", {})
+            message.update(content=shown["content"], status=conv.DONE, finish_reason="stop")
+        if isinstance(shown.get("at"), (int, float)):
+            message["at"] = shown["at"]
+        message["parent"] = tree.parent_of(path)
+        visit.store.save_message(owner_id, cid, message)
+        path.append(message)
+    open_conversation(cid)
+    return None
 
 
 def move_conversation(cid: str) -> None:

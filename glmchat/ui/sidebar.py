@@ -16,10 +16,10 @@ from glmchat.chat.i18n import t
 from glmchat.chat.render import safe_inline
 from glmchat.chat.settings import EFFORTS, Settings, custom_models_allowed
 from glmchat.hosting import config, offered
-from glmchat.hosting.access import GATE, PERSONAL, SHARED
+from glmchat.hosting.access import GATE, PERSONAL, SHARE_OFF, SHARED
 from glmchat.store import MAX_TITLE
 from glmchat.store.folders import MAX_FOLDER_NAME, MAX_FOLDERS
-from glmchat.ui import callbacks, context, state
+from glmchat.ui import callbacks, context, share_view, state
 from glmchat.ui.context import Visit
 
 FOLLOW_SCRIPT = "<script>" + (Path(__file__).parent / "assets" / "follow.js").read_text(encoding="utf-8") + "</script>"
@@ -333,7 +333,7 @@ def draw_conversations(visit: Visit, lang: str, title=None) -> None:
             )
             st.menu_button(
                 "⋯",  # a text label: an icon-only button is announced as "more_horiz icon"
-                callbacks.row_actions(item["pinned"]),
+                callbacks.row_actions(item["pinned"], visit.rules.share_links != SHARE_OFF),
                 key=state.row_menu_key(cid),
                 type="tertiary",
                 format_func=lambda a: t(f"history.{a}", lang),
@@ -348,6 +348,8 @@ def draw_conversations(visit: Visit, lang: str, title=None) -> None:
         _rename(visit, target, titles[target], lang)
     elif (target := state.move_requested()) is not None and target in titles:
         _move(visit, target, shelves, lang)
+    elif (made := state.share_made()) is not None:
+        share_view.made(made[1], visit.rules, lang)
     elif (target := state.delete_requested()) is not None:
         _confirm_delete(target, lang)
 

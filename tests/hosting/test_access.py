@@ -129,3 +129,12 @@ def test_tags_are_keyed_and_do_not_contain_the_value():
     a = access.tag("s" * 32, "ip", "203.0.113.7")
     assert a.startswith("ip:") and "203.0.113.7" not in a
     assert a == access.tag("s" * 32, "ip", "203.0.113.7") != access.tag("t" * 32, "ip", "203.0.113.7")
+
+
+def test_share_links_are_off_unless_the_host_names_who_may_open_them():
+    assert Access.from_settings(settings(), {}).share_links == "off"
+    for value, meaning in (("off", "off"), (" Admitted ", "admitted"), ("ANYONE", "anyone")):
+        assert Access.from_settings(settings(GLMCHAT_SHARE_LINKS=value), {}).share_links == meaning
+    for wrong in ("yes", "true", "public"):  # fail closed: a guess at the setting's meaning serves nothing
+        with pytest.raises(ConfigError, match="GLMCHAT_SHARE_LINKS"):
+            Access.from_settings(settings(GLMCHAT_SHARE_LINKS=wrong), {})

@@ -901,7 +901,7 @@ def make_v1_fixture(path: Path = FIXTURE) -> None:
 
 
 def check_migrated_v1(s: Store, backend: Backend) -> None:
-    assert s.version() == CURRENT_VERSION == 5
+    assert s.version() == CURRENT_VERSION == 6
     by_owner: dict[str, list] = {}
     for cid, m in V1_ROWS["messages"]:
         by_owner.setdefault(cid, []).append(m)
@@ -934,7 +934,7 @@ def check_migrated_v1(s: Store, backend: Backend) -> None:
         ("glm-4-plus", 50, 8, 58, 0.0029),
         ("glm-4.5", None, None, None, None),
     ]
-    assert versions == [1, 2, 3, 4, 5]
+    assert versions == [1, 2, 3, 4, 5, 6]
     usage = s.usage("local")
     assert sum(r["total_tokens"] for r in usage) == 100 and math.fsum(r["cost"] for r in usage) == math.fsum(
         [0.0021, 0.0029]
@@ -965,7 +965,7 @@ def test_migration_from_version_1(backend, tmp_path):
             build_v1(conn)
     s = backend.open()
     check_migrated_v1(s, backend)
-    assert s.migrate() == 5 and backend.open().version() == 5  # idempotent
+    assert s.migrate() == 6 and backend.open().version() == 6  # idempotent
 
 
 def test_fixture_generator_matches_checked_in_file(tmp_path):
@@ -1007,7 +1007,7 @@ def test_concurrent_migrate_from_two_processes_and_threads(backend, tmp_path):
     go.touch()
     for p in procs:
         out, err = p.communicate(timeout=30)
-        assert p.returncode == 0 and out.strip() == "5", err[-500:]
+        assert p.returncode == 0 and out.strip() == "6", err[-500:]
     with backend.engine().connect() as c:
         assert [r[0] for r in c.execute(sa.text("SELECT version FROM schema_version ORDER BY version"))] == [
             1,
@@ -1015,6 +1015,7 @@ def test_concurrent_migrate_from_two_processes_and_threads(backend, tmp_path):
             3,
             4,
             5,
+            6,
         ]
 
     # And from threads, on a database at version 2.
@@ -1027,6 +1028,7 @@ def test_concurrent_migrate_from_two_processes_and_threads(backend, tmp_path):
         c.execute(sa.text("ALTER TABLE conversations DROP COLUMN pinned_at"))
         c.execute(sa.text("ALTER TABLE conversations DROP COLUMN folder_id"))
         c.execute(sa.text("DROP TABLE folders"))
+        c.execute(sa.text("DROP TABLE shares"))
     errors, versions, barrier = [], [], threading.Barrier(4)
 
     def open_store() -> None:
@@ -1041,8 +1043,8 @@ def test_concurrent_migrate_from_two_processes_and_threads(backend, tmp_path):
         t.start()
     for t in threads:
         t.join()
-    assert errors == [] and versions == [5, 5, 5, 5]
-    assert backend.count("schema_version") == 5
+    assert errors == [] and versions == [6, 6, 6, 6]
+    assert backend.count("schema_version") == 6
 
 
 def test_a_newer_schema_is_refused(backend):

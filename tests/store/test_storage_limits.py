@@ -308,7 +308,7 @@ def test_migration_from_version_2(backend):
             {"id": "c" * 32, "t": "2025-03-01 08:00:00" + (".000000" if backend.name == "sqlite" else "+00")},
         )
     s = backend.open()
-    assert s.version() == 5 == CURRENT_VERSION
+    assert s.version() == 6 == CURRENT_VERSION
     assert s.conversation("local", "c" * 32)["title"] == "旧的"
     inspector = sa.inspect(backend.engine())
     assert {c["name"] for c in inspector.get_columns("spend")} == {
@@ -330,7 +330,7 @@ def test_migration_from_version_2(backend):
         c.execute(sa.text("INSERT INTO spend (id, visitor, started_at) VALUES ('x', 'v', :t)"), {"t": T})
         assert tuple(c.execute(sa.text("SELECT tokens, cost, active_until FROM spend")).one()) == (0, 0.0, None)
     rid, refusal = reserve(s, A, Limits(rpm=5))
-    assert rid and refusal is None and s.migrate() == 5 and backend.open().version() == 5
+    assert rid and refusal is None and s.migrate() == 6 and backend.open().version() == 6
 
 
 # --------------------------------------------------------------------------- ResilientStore

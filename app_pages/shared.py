@@ -1,0 +1,23 @@
+"""A share link (/shared?s=<token>): the read-only snapshot it names, nothing else, and "continue this chat"
+for a visitor who may chat here. A revoked link and one that never existed look the same."""
+
+import streamlit as st
+
+from glmchat.chat.i18n import t
+from glmchat.ui import callbacks, context, share_view, sidebar, state
+
+visit = context.current()
+lang = state.lang()
+token = st.query_params.get("s")
+found = visit.store.shared(token)  # the store checks the token's form
+if found is None:
+    st.title(t("page.shared", lang))
+    st.warning(t("share.not_found", lang), icon=":material/link_off:")
+    st.stop()
+share_view.draw_snapshot(found, lang, sidebar.browser_zone())
+if visit.admitted() and visit.owner is not None:
+    if st.button(t("share.continue", lang), key="continue-shared", type="primary", help=t("share.continue_help", lang)):
+        refusal = callbacks.continue_shared(token)
+        if refusal is None:
+            st.switch_page("app_pages/chat.py")
+        st.warning(t(refusal.key, lang, limit=refusal.limit, actual=refusal.actual), icon=":material/block:")
