@@ -130,7 +130,11 @@ try:
         status_slot = sidebar.draw(side, catalogue, visit, slots.get("line"), slots.get("title"))
 
     if page.url_path == shared.url_path:
-        pass  # a share link shows its snapshot and nothing of this visitor's own chats
+        # A share link shows its snapshot and nothing of this visitor's own chats. No sidebar is drawn, so
+        # keep its widgets' values (the typed key above all) as the settings panel does when it is closed:
+        # else Streamlit forgets them at the end of this run, and "Continue this chat" (which needs the
+        # owner the key names) loses its click, and the chat page afterwards has lost the key.
+        state.keep_params(visitor_key=True)
     elif state.first_run() or replying:
         later.add(draw_sidebar)  # a new visitor sees the chat input first; a reply's first token waits for nothing
     else:

@@ -113,7 +113,7 @@ def title_key(cid: str) -> str:
 
 
 def row_menu_key(cid: str) -> str:
-    """The ⋯ menu (rename, delete) of one conversation in the sidebar."""
+    """The ⋯ menu (pin, move, share, rename, delete) of one conversation in the sidebar."""
     return f"w_row_{cid}"
 
 
