@@ -301,6 +301,12 @@ class Conversations(Engine):
         return conn.execute(q).scalar()
 
     @staticmethod
+    def _place(conn: Connection, cid: str, message_id: str) -> int | None:
+        """The message's seq on the branch shown, or None when it is not on it."""
+        q = sa.select(messages_t.c.seq).where(messages_t.c.conversation_id == cid, messages_t.c.id == message_id, ON)
+        return conn.execute(q).scalar()
+
+    @staticmethod
     def _leave(conn: Connection, cid: str, after: int) -> int:
         """Move the messages after seq `after` off the branch (each to a fresh negative seq)."""
         tail = conn.execute(
@@ -330,15 +336,9 @@ class Conversations(Engine):
         with self._tx(write=True) as conn:
             if not self._owned(conn, owner, cid, lock=True):
                 return 0
-            after = 0
-            if message_id is not None:
-                after = conn.execute(
-                    sa.select(messages_t.c.seq).where(
-                        messages_t.c.conversation_id == cid, messages_t.c.id == message_id, ON
-                    )
-                ).scalar()
-                if after is None:
-                    return 0
+            after = 0 if message_id is None else self._place(conn, cid, message_id)
+            if after is None:
+                return 0
             n = self._leave(conn, cid, after)
             if n:
                 conn.execute(conversations.update().where(conversations.c.id == cid).values(updated_at=self._now()))
@@ -350,11 +350,7 @@ class Conversations(Engine):
         with self._tx(write=True) as conn:
             if not valid_cid(cid) or not self._owned(conn, owner, cid, lock=True):
                 return 0
-            seq = conn.execute(
-                sa.select(messages_t.c.seq).where(
-                    messages_t.c.conversation_id == cid, messages_t.c.id == message_id, ON
-                )
-            ).scalar()
+            seq = self._place(conn, cid, message_id)
             if seq is None:
                 return 0
             gone = messages_t.delete().where(

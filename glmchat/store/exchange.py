@@ -146,14 +146,7 @@ def validate_export(data: object, limits: ImportLimits) -> list[dict]:
         msgs, branches = conv.get("messages", []), conv.get("branches", [])
         if not isinstance(msgs, list) or not isinstance(branches, list):
             raise ValueError(f"{where}: messages and branches must be lists")
-        if len(msgs) + len(branches) > limits.conversation_messages:
-            raise ImportRefused(
-                "history.import_messages",
-                f"{where}: more than {limits.conversation_messages:,} messages",
-                n=i,
-                actual=len(msgs) + len(branches),
-                limit=limits.conversation_messages,
-            )
+        _held_to(limits, len(msgs) + len(branches), where, i)  # before any message is read
         try:
             title, model = title_text(conv.get("title")), model_text(conv.get("model"))
             settings_json = settings_text(read.settings(conv.get("settings")))
@@ -162,14 +155,7 @@ def validate_export(data: object, limits: ImportLimits) -> list[dict]:
         except ValueError as exc:
             raise ValueError(f"{where}: {exc}") from None
         rows, off = _message_rows(msgs, branches, read, limits, where, i, updated or now)
-        if len(rows) + len(off) > limits.conversation_messages:  # with the earlier answers of an older file
-            raise ImportRefused(
-                "history.import_messages",
-                f"{where}: more than {limits.conversation_messages:,} messages",
-                n=i,
-                actual=len(rows) + len(off),
-                limit=limits.conversation_messages,
-            )
+        _held_to(limits, len(rows) + len(off), where, i)  # with the earlier answers of an older file
         plan.append(
             {
                 "title": title,
@@ -182,6 +168,18 @@ def validate_export(data: object, limits: ImportLimits) -> list[dict]:
             }
         )
     return plan
+
+
+def _held_to(limits: ImportLimits, count: int, where: str, n: int) -> None:
+    """ImportRefused when one conversation brings more messages than the chat's limit."""
+    if count > limits.conversation_messages:
+        raise ImportRefused(
+            "history.import_messages",
+            f"{where}: more than {limits.conversation_messages:,} messages",
+            n=n,
+            actual=count,
+            limit=limits.conversation_messages,
+        )
 
 
 def _message_rows(
