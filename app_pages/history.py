@@ -58,7 +58,7 @@ filters = {
     "model": model or None,
     "since": since,
     "until": until,
-    "folder": callbacks.folder_choice(visit, state.FOLDER_FILTER),
+    "folder": callbacks.folder_choice(state.FOLDER_FILTER, shelves),
 }
 rows = (
     store.search(owner_id, query, **filters)

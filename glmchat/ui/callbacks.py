@@ -240,12 +240,10 @@ def row_action(cid: str) -> None:
         state.ask_delete(cid)
 
 
-def folder_choice(visit: context.Visit, key: str) -> str | None:
-    """A folder widget's value: one of the owner's folder ids, or None (also for anything not offered)."""
+def folder_choice(key: str, shelves: list[dict]) -> str | None:
+    """A folder widget's value: one of `shelves` (the owner's folders), or None (also for anything not offered)."""
     value = state.widget(key)
-    if visit.owner is None or not isinstance(value, str) or not value:
-        return None
-    return value if value in {f["id"] for f in visit.store.folders(visit.owner)} else None
+    return value if isinstance(value, str) and value in {f["id"] for f in shelves} else None
 
 
 def continue_shared(token: str) -> inputs.Refusal | None:
@@ -283,7 +281,7 @@ def move_conversation(cid: str) -> None:
     visit = context.current()
     if visit.owner is None:
         return
-    target = folder_choice(visit, state.MOVE_TO)
+    target = folder_choice(state.MOVE_TO, visit.store.folders(visit.owner))
     name = offered.text(state.widget(state.NEW_FOLDER), MAX_FOLDER_NAME).strip()
     if name:
         target = visit.store.create_folder(visit.owner, name)

@@ -312,7 +312,7 @@ def draw_conversations(visit: Visit, lang: str, title=None) -> None:
             format_func=lambda fid: safe_inline(names[fid], max_len=70) if fid else t("folder.all", lang),
             label_visibility="collapsed",
         )
-        folder = callbacks.folder_choice(visit, state.SIDE_FOLDER)
+        folder = callbacks.folder_choice(state.SIDE_FOLDER, shelves)
     items = visit.store.list_conversations(visit.owner, limit=LIST_LENGTH, folder=folder)
     now = datetime.now(browser_zone())
     group = None
