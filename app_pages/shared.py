@@ -15,6 +15,10 @@ if found is None:
     st.warning(t("share.not_found", lang), icon=":material/link_off:")
     st.stop()
 share_view.draw_snapshot(found, lang, sidebar.browser_zone())
+if visit.admitted() and visit.owner is None and sidebar.key_field_offered(visit):
+    # Whose chats these would be depends on the visitor's own key: it can be typed here (no sidebar).
+    st.caption(t("share.key_to_continue", lang))
+    sidebar.draw_key_field(visit, lang)
 if visit.admitted() and visit.owner is not None:
     if st.button(t("share.continue", lang), key="continue-shared", type="primary", help=t("share.continue_help", lang)):
         refusal = callbacks.continue_shared(token)

@@ -283,6 +283,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "A read-only copy, shared {when}.",
     },
     "share.continue": {"zh": "继续这段对话", "en": "Continue this chat"},
+    "share.key_to_continue": {
+        "zh": "输入你自己的智谱 API Key，即可把这段对话复制为你的对话继续。",
+        "en": "Type your own ZhipuAI API key to continue this chat as one of your own.",
+    },
     "share.continue_help": {
         "zh": "复制为你自己的对话并打开，原对话不受影响。",
         "en": "Copy it into a chat of your own and open it; the shared one is not changed.",

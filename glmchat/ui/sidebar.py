@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -291,6 +292,20 @@ def browser_zone() -> tzinfo:
     return UTC
 
 
+ROW_WIDTH = 26  # a row's title, in Latin letters: the ⋯ menu beside it stays on the row, also when chosen
+
+
+def row_title(title: str) -> str:
+    """The title cut to ROW_WIDTH, a wide (Chinese, Japanese, Korean) character counting as two letters."""
+    title = " ".join(title.split())
+    used = 0
+    for i, ch in enumerate(title):
+        used += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+        if used > ROW_WIDTH:
+            return title[:i].rstrip() + "…"
+    return title
+
+
 def draw_conversations(visit: Visit, lang: str, title=None) -> None:
     """Recent conversations: the pinned ones first, then newest first under Today / Yesterday / Earlier; each
     row has a ⋯ menu. With folders, a choice above the list shows one folder's conversations together.
@@ -323,13 +338,16 @@ def draw_conversations(visit: Visit, lang: str, title=None) -> None:
         cid = item["id"]
         # Title on the left, the menu on the right: a stretched button would centre the title.
         with st.container(horizontal=True, horizontal_alignment="distribute", vertical_alignment="center", gap=None):
+            label = row_title(item["title"] or t("history.untitled", lang))
             st.button(
-                safe_inline(item["title"] or t("history.untitled", lang), max_len=32),
+                safe_inline(label, max_len=ROW_WIDTH + 1),
                 key=f"conv-{cid}",
                 on_click=callbacks.open_conversation,
                 args=(cid,),
                 type="primary" if cid == current else "tertiary",
-                help=safe_inline(item["title"], max_len=MAX_TITLE) if len(item["title"] or "") > 32 else None,
+                help=safe_inline(item["title"], max_len=MAX_TITLE)
+                if item["title"] and label != item["title"]
+                else None,
             )
             st.menu_button(
                 "⋯",  # a text label: an icon-only button is announced as "more_horiz icon"
