@@ -13,10 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 
-class MissingAncestor(LookupError):
-    """The branch joins the path above the messages at hand (they are only the newest part of it)."""
-
-
 @dataclass(frozen=True)
 class Siblings:
     """A path message's place among the messages that answer or replace the same one."""
@@ -67,12 +63,11 @@ def siblings(path: Sequence[dict], off: Sequence[dict]) -> dict[str, Siblings]:
     return out
 
 
-def switch(path: Sequence[dict], off: Sequence[dict], target: str, *, whole: bool = True) -> Switch:
+def switch(path: Sequence[dict], off: Sequence[dict], target: str) -> Switch:
     """The path that goes through the off-path message `target`, then on down its newest replies.
 
-    `whole`: `path` starts at the conversation's first message. When it does not, a branch that joins
-    above it raises MissingAncestor (the caller loads the whole path and asks again).
-    """
+    `path` is the whole branch shown, from the conversation's first message (KeyError: `target` is not off
+    it; ValueError: the parents do not lead to the path)."""
     by_id = {m["id"]: m for m in off}
     if target not in by_id:
         raise KeyError(target)
@@ -84,8 +79,6 @@ def switch(path: Sequence[dict], off: Sequence[dict], target: str, *, whole: boo
         if parent is None or parent in on:
             break
         if parent not in by_id:
-            if not whole:
-                raise MissingAncestor(parent)
             raise ValueError("a message's parent is in no branch")
         if parent in seen:
             raise ValueError("the branches loop")
@@ -93,8 +86,6 @@ def switch(path: Sequence[dict], off: Sequence[dict], target: str, *, whole: boo
         node = by_id[parent]
     chain.reverse()
     top = chain[0].get("parent")
-    if top is None and not whole:
-        raise MissingAncestor(None)
     keep = 0 if top is None else on[top] + 1
     children: dict[str, list[dict]] = {}
     for m in off:

@@ -239,12 +239,8 @@ def draw_branch_switch(msg: dict, lang: str, siblings: Siblings | None) -> None:
     """‹ 2 / 3 ›: the other versions of this message (edits of a question, answers asked again)."""
     if siblings is None:
         return
-    for label, target, key, help_key in (
-        ("‹", siblings.previous, "branch-prev", "chat.branch_previous"),
-        ("›", siblings.next, "branch-next", "chat.branch_next"),
-    ):
-        if key == "branch-next":
-            st.caption(f"{siblings.position} / {len(siblings.ids)}", width="content")
+
+    def step(label: str, target: str | None, key: str, help_key: str) -> None:
         st.button(
             label,
             key=f"{key}-{msg['id']}",
@@ -254,6 +250,10 @@ def draw_branch_switch(msg: dict, lang: str, siblings: Siblings | None) -> None:
             disabled=target is None,
             type="tertiary",
         )
+
+    step("‹", siblings.previous, "branch-prev", "chat.branch_previous")
+    st.caption(f"{siblings.position} / {len(siblings.ids)}", width="content")
+    step("›", siblings.next, "branch-next", "chat.branch_next")
 
 
 def draw_message(
