@@ -54,6 +54,7 @@ from glmchat.chat.catalogue import load
 from glmchat.chat.i18n import t
 from glmchat.chat.render import safe_markdown
 from glmchat.store import Store
+from glmchat.ui.sidebar import row_title
 from glmsim.simulator import Simulator
 
 __all__ = ["pg_database"]  # a fixture used via pytest, imported on purpose
@@ -395,7 +396,8 @@ def test_titles_are_inert_in_the_sidebar_and_history(tab: Tab, app):
         assert_inert(tab, since)
     shown = visible(sidebar(tab.page))
     for title in corpus.LITERAL_TITLES:
-        assert title[:30] in shown, f"title not shown as text in the sidebar: {title!r}"
+        # The sidebar cuts a title to its row's width (sidebar.row_title): that much of it, as text.
+        assert row_title(title).rstrip("…") in shown, f"title not shown as text in the sidebar: {title!r}"
     go_history(tab.page)
     assert_inert(tab)
     listing = visible(tab.page.get_by_test_id("stMain"))
