@@ -57,8 +57,11 @@ SETTLE = 5.0  # seconds between closing the pages and the final memory reading
 # It cannot fall back to that level: the first replies import what the pages did not need yet, closed
 # sessions live on for Streamlit's disconnectedSessionTTL (120 s), and CPython keeps freed arenas.
 # Measured: +0 to +18 MB over 80-150 messages (the start itself moves between ~105 and ~195 MB with what
-# the first page loads happen to import); a leak of ~0.3 MB per message would exceed the bound.
-RSS_BOUND_MB = 40
+# the first page loads happen to import). Since the post-run collection went (runner.postScriptGC off),
+# cycles wait for Python's own collector: on 2026-12-07 the release before (1c8c8cd) ended +28 and +33 MB
+# over 163-187 messages, the next one +31 to +41 MB over 149-195 (five runs), so 40 MB sat inside the
+# noise. A leak of ~0.3 MB per message still exceeds the bound (about +50 MB over 170 messages).
+RSS_BOUND_MB = 50
 REPORT = ARTIFACTS / "fault-soak.md"  # every run (git-ignored)
 DOC = ROOT / "docs" / "fault-soak.md"  # only with GLMCHAT_WRITE_DOCS=1 (see the module docstring)
 
