@@ -36,6 +36,7 @@ from browser import (  # noqa: F401 - fixtures, found by pytest by name
 )
 from playwright.sync_api import Browser, Page, expect
 from replicas import pg_database, replica_set
+from test_browser_default import type_key, visitor_page
 from test_replicas import Client
 from test_security_browser import (  # noqa: F401 - the XSS checks and their fixtures (context, tab)
     Tab,
@@ -72,20 +73,6 @@ def as_visitor(url: str, name: str) -> str:
     """The address as a visitor from elsewhere types it (same path and query, another host name)."""
     parts = urlsplit(url)
     return parts._replace(netloc=f"{name}.{VISITOR_DOMAIN}:{parts.port}").geturl()
-
-
-def visitor(browser: Browser, browser_context_args) -> tuple[Page, Recorder]:
-    page = browser.new_context(**browser_context_args).new_page()
-    rec = Recorder()
-    rec.attach(page)
-    return page, rec
-
-
-def type_key(page: Page, key: str) -> None:
-    field = sidebar(page).get_by_role("textbox", name=t("side.key_field", EN))
-    field.fill(key)
-    field.press("Enter")
-    idle(page)
 
 
 def chat(page: Page, text: str) -> str:
@@ -156,7 +143,7 @@ def test_a_link_opened_by_another_visitor_shows_the_snapshot_and_nothing_else_an
     env = {**history_env(sim, db_url, key=None, mode=""), "GLMCHAT_SHARE_LINKS": "anyone"}
     private = f"Ann-private-{secrets.token_hex(4)}"
     with streamlit_app("shares-two-visitors", env) as app:
-        ann, _ = visitor(browser, browser_context_args)
+        ann, _ = visitor_page(browser, browser_context_args)
         open_app(ann, as_visitor(app.url, "ann"))
         type_key(ann, "ann-own-key")
         shared_cid = chat(ann, "Ann's shared question sim:tokens=2")
@@ -178,7 +165,7 @@ def test_a_link_opened_by_another_visitor_shows_the_snapshot_and_nothing_else_an
         idle(ann)
 
         # Bob opens it: the snapshot, with its model and time, and nothing else.
-        bob, bob_rec = visitor(browser, browser_context_args)
+        bob, bob_rec = visitor_page(browser, browser_context_args)
         bob_link = as_visitor(link, "bob")
         open_link(bob, bob_link)
         main = bob.get_by_test_id("stMain")
@@ -224,7 +211,7 @@ def test_a_link_opened_by_another_visitor_shows_the_snapshot_and_nothing_else_an
         assert any("Ann's shared question" in f for f in bob_rec.frames)  # (the frames are recorded)
 
         # The machine's own user has saved history from the start (personal mode): the link shows none of it.
-        local, local_rec = visitor(browser, browser_context_args)
+        local, local_rec = visitor_page(browser, browser_context_args)
         open_app(local, app.url)
         type_key(local, "local-own-key")
         chat(local, "Local-own-chat sim:tokens=2")
