@@ -179,7 +179,7 @@ def encode_message(message: object) -> dict:
     extra = {k: v for k, v in message.items() if k not in core}
     if any(not isinstance(k, str) or k == _ABSENT for k in extra):
         raise ValueError("message keys must be text")
-    absent = [k for k in (*_CORE[role], *_PLACE_KEYS) if k not in message]
+    absent = [k for k in core if k not in message]
     if absent:
         extra[_ABSENT] = absent
     if extra:

@@ -308,23 +308,17 @@ class Conversations(Engine):
 
     @staticmethod
     def _leave(conn: Connection, cid: str, after: int) -> int:
-        """Move the messages after seq `after` off the branch (each to a fresh negative seq)."""
-        tail = conn.execute(
-            sa.select(messages_t.c.id)
-            .where(messages_t.c.conversation_id == cid, messages_t.c.seq > after)
-            .order_by(messages_t.c.seq)
-        ).scalars()
-        tail = list(tail)
+        """Move the messages after seq `after` off the branch, in one statement: seq after+k becomes the k-th
+        fresh negative seq (below every seq in use, so no two rows ever share one, also mid-update)."""
         low = conn.execute(
             sa.select(sa.func.coalesce(sa.func.min(messages_t.c.seq), 0)).where(messages_t.c.conversation_id == cid)
         ).scalar()
-        for i, mid in enumerate(tail, start=1):
-            conn.execute(
-                messages_t.update()
-                .where(messages_t.c.conversation_id == cid, messages_t.c.id == mid)
-                .values(seq=min(low, 0) - i)
-            )
-        return len(tail)
+        moved = (
+            messages_t.update()
+            .where(messages_t.c.conversation_id == cid, messages_t.c.seq > after)
+            .values(seq=min(low, 0) + after - messages_t.c.seq)
+        )
+        return conn.execute(moved).rowcount
 
     def leave_branch_after(self, owner: str, cid: str, message_id: str | None) -> int:
         """Move what follows `message_id` (everything, for None) off the branch shown; nothing is deleted.

@@ -268,6 +268,7 @@ def m006_share_links(conn: Connection) -> None:
         sa.Column("conversation_id", sa.String(64), nullable=False),
         sa.Column("title", sa.Text, nullable=False),
         sa.Column("snapshot_json", sa.Text, nullable=False),
+        sa.Column("message_count", sa.Integer, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
     sa.Index("ix_shares_owner", s.c.owner)

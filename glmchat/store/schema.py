@@ -128,5 +128,6 @@ shares = sa.Table(
     sa.Column("conversation_id", sa.String(64), nullable=False),
     sa.Column("title", sa.Text, nullable=False),
     sa.Column("snapshot_json", sa.Text, nullable=False),
+    sa.Column("message_count", sa.Integer, nullable=False),  # listed without reading the snapshot
     sa.Column("created_at", UTCDateTime, nullable=False),
 )

@@ -53,7 +53,13 @@ class Shares(Engine):
             body = dumps(shown, "snapshot", MAX_EXTRA_JSON)
             conn.execute(
                 shares.insert().values(
-                    id=token, owner=owner, conversation_id=cid, title=title, snapshot_json=body, created_at=self._now()
+                    id=token,
+                    owner=owner,
+                    conversation_id=cid,
+                    title=title,
+                    snapshot_json=body,
+                    message_count=len(shown),
+                    created_at=self._now(),
                 )
             )
         return token
@@ -76,7 +82,7 @@ class Shares(Engine):
         with self._tx() as conn:
             rows = conn.execute(
                 sa.select(
-                    shares.c.id, shares.c.conversation_id, shares.c.title, shares.c.created_at, shares.c.snapshot_json
+                    shares.c.id, shares.c.conversation_id, shares.c.title, shares.c.created_at, shares.c.message_count
                 )
                 .where(shares.c.owner == owner)
                 .order_by(shares.c.created_at.desc(), shares.c.id)
@@ -87,7 +93,7 @@ class Shares(Engine):
                 "conversation_id": r.conversation_id,
                 "title": r.title,
                 "created_at": r.created_at,
-                "messages": len(json.loads(r.snapshot_json)),
+                "messages": r.message_count,
             }
             for r in rows
         ]

@@ -233,7 +233,7 @@ def row_action(cid: str) -> None:
     elif choice == "move":
         state.ask_move(cid)
     elif choice == "share" and visit.owner is not None and visit.rules.share_links != access.SHARE_OFF:
-        state.set_share_made(cid, visit.store.share(visit.owner, cid))
+        state.set_share_made(visit.store.share(visit.owner, cid))
     elif choice == "rename":
         state.ask_rename(cid)
     elif choice == "delete":

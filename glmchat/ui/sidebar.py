@@ -367,7 +367,7 @@ def draw_conversations(visit: Visit, lang: str, title=None) -> None:
     elif (target := state.move_requested()) is not None and target in titles:
         _move(visit, target, shelves, lang)
     elif (made := state.share_made()) is not None:
-        share_view.made(made[1], visit.rules, lang)
+        share_view.made(made or None, visit.rules, lang)
     elif (target := state.delete_requested()) is not None:
         _confirm_delete(target, lang)
 

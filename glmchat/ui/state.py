@@ -31,7 +31,7 @@ IMPORTED = "imported"  # how many conversations the last import wrote: said on t
 DELETE = "delete_requested"  # the conversation a delete confirmation is open for
 RENAME = "rename_requested"  # the conversation the rename dialog is open for
 MOVE = "move_requested"  # the conversation the "move to folder" dialog is open for
-SHARE = "share_made"  # (conversation id, the new link's token or None): the share dialog shows it
+SHARE = "share_made"  # the new link's token ("" when none was made): the share dialog shows it
 EDITING = "editing"  # the user message being edited
 COPYING = "copying"  # the message whose Copy was clicked: this run sends its Markdown for the page to copy
 OFF = "off_branch"  # the open conversation's messages off the branch shown (glmchat/store/tree.py)
@@ -371,11 +371,12 @@ def cancel_move() -> None:
     st.session_state.pop(MOVE, None)
 
 
-def set_share_made(cid: str, token: str | None) -> None:
-    st.session_state[SHARE] = (cid, token)
+def set_share_made(token: str | None) -> None:
+    st.session_state[SHARE] = token or ""
 
 
-def share_made() -> tuple[str, str | None] | None:
+def share_made() -> str | None:
+    """The token the share dialog shows ("" for a link that could not be made), or None: no dialog."""
     return st.session_state.get(SHARE)
 
 
