@@ -285,12 +285,24 @@ class Recorder:
         try:
             data = response.body()
         except Exception as exc:  # noqa: BLE001 - a redirect has no body; never_read() reports the rest
-            self.unread.append((response.status, response.url, str(exc).splitlines()[0][:160]))
-            return
+            data = self._static_copy(response)
+            if data is None:
+                self.unread.append((response.status, response.url, str(exc).splitlines()[0][:160]))
+                return
         digest = hashlib.sha256(data).hexdigest()
         # UTF-8 with replacement keeps every ASCII byte as it is, so an ASCII needle is found in any body.
         self.texts.setdefault(digest, data.decode("utf-8", errors="replace"))
         self.responses.append((response.url, digest))
+
+    @staticmethod
+    def _static_copy(response) -> bytes | None:
+        """The body of a /static/ file fetched again, for when Chromium kept none (it drops a font's now and
+        then: "No data found for resource"). Streamlit's /static/ names carry a hash of their content, so
+        the same URL serves the same bytes; anything else stays unread."""
+        if response.status != 200 or not urlsplit(response.url).path.startswith("/static/"):
+            return None
+        with urllib.request.urlopen(response.url, timeout=10) as got:
+            return got.read()
 
     def never_read(self) -> list[tuple[int, str, str]]:
         """Unread responses that are not redirects and whose URL no other load read either.
