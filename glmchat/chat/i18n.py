@@ -201,6 +201,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "无法导入：你已有 {existing} 个对话，再导入 {n} 个将超过每人 {limit} 个对话的上限。请先删除一些对话。",
         "en": "Cannot import: you have {existing} conversations, and {n} more would pass the limit of {limit} per person. Delete some first.",
     },
+    "history.import_folders": {
+        "zh": "无法导入：你已有 {existing} 个文件夹，文件还需要新建 {n} 个，将超过每人 {limit} 个文件夹的上限。",
+        "en": "Cannot import: you have {existing} folders, and the file needs {n} more, past the limit of {limit} per person.",
+    },
     "history.import_messages": {
         "zh": "无法导入：第 {n} 个对话有 {actual} 条消息，超过每个对话 {limit} 条消息的上限。",
         "en": "Cannot import: conversation {n} has {actual} messages, more than the limit of {limit} per conversation.",

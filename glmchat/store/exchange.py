@@ -3,7 +3,9 @@ written in one transaction.
 
 A conversation's `messages` are the branch shown, in order; `branches` holds every other message, each
 naming its `parent` (tree.py). Files exported before the tree have no `branches`: their replies may hold
-earlier answers in `alternatives`, which are read as that reply's siblings.
+earlier answers in `alternatives`, which are read as that reply's siblings. `pinned_at` and `folder` (the
+folder's name) are where the owner kept it: an import puts it in the importer's folder of that name, made
+if needed.
 
 An import meets the chat's own limits, given by the caller as an object shaped like `ImportLimits`
 (glmchat.hosting.inputs.InputLimits is the app's): at most `conversations` saved conversations per owner counting
@@ -33,7 +35,8 @@ from glmchat.store.codec import (
 )
 from glmchat.store.conversations import conversation_dict
 from glmchat.store.engine import LOCK_KEY, Engine
-from glmchat.store.schema import conversations, messages_t, utc
+from glmchat.store.folders import MAX_FOLDERS, folder_name
+from glmchat.store.schema import conversations, folders, messages_t, utc
 from glmchat.store.shapes import Shapes, reader
 from glmchat.store.tree import made
 
@@ -152,6 +155,8 @@ def validate_export(data: object, limits: ImportLimits) -> list[dict]:
             settings_json = settings_text(read.settings(conv.get("settings")))
             created = _import_time(conv.get("created_at"), "created_at", now)
             updated = _import_time(conv.get("updated_at"), "updated_at", now)
+            pinned_at = _import_time(conv.get("pinned_at"), "pinned_at", now)
+            folder = None if conv.get("folder") is None else folder_name(conv["folder"])
         except ValueError as exc:
             raise ValueError(f"{where}: {exc}") from None
         rows, off = _message_rows(msgs, branches, read, limits, where, i, updated or now)
@@ -163,6 +168,8 @@ def validate_export(data: object, limits: ImportLimits) -> list[dict]:
                 "settings_json": settings_json,
                 "created_at": created,
                 "updated_at": updated,
+                "pinned_at": pinned_at,
+                "folder": folder,
                 "messages": rows,
                 "off": off,
             }
@@ -293,14 +300,17 @@ class Exchange(Engine):
             cq, mq = cq.where(conversations.c.id == cid), mq.where(messages_t.c.conversation_id == cid)
         with self._tx() as conn:
             convs = conn.execute(cq.order_by(conversations.c.created_at, conversations.c.id)).all()
+            names = dict(conn.execute(sa.select(folders.c.id, folders.c.name).where(folders.c.owner == owner)).all())
             by_conv: dict[str, list[dict]] = {}
             off: dict[str, list[dict]] = {}
             for r in conn.execute(mq.order_by(messages_t.c.conversation_id, messages_t.c.seq)):
                 (by_conv if r.seq > 0 else off).setdefault(r.conversation_id, []).append(decode_message(r))
         for r in convs:
             item = conversation_dict(r)
-            del item["pinned"], item["folder_id"]  # the owner's own arrangement, not the conversation
+            del item["pinned"], item["folder_id"]  # ids mean nothing to another database: a time and a name
             item["created_at"], item["updated_at"] = r.created_at.isoformat(), r.updated_at.isoformat()
+            item["pinned_at"] = None if r.pinned_at is None else r.pinned_at.isoformat()
+            item["folder"] = names.get(r.folder_id)
             item["messages"] = by_conv.get(r.id, [])
             item["branches"] = sorted(off.get(r.id, []), key=made)
             out["conversations"].append(item)
@@ -353,6 +363,7 @@ class Exchange(Engine):
                     "settings_json": conv["settings_json"],
                     "created_at": created,
                     "updated_at": updated,
+                    "pinned_at": conv["pinned_at"],
                 }
             )
             message_rows += [
@@ -398,7 +409,29 @@ class Exchange(Engine):
                     n=len(plan),
                     limit=limits.conversations,
                 )
+            in_folders = self._folders_for(conn, owner, [c["folder"] for c in plan], now)
+            for row, fid in zip(conv_rows, in_folders, strict=True):
+                row["folder_id"] = fid
             conn.execute(conversations.insert(), conv_rows)
             if message_rows:
                 conn.execute(messages_t.insert(), message_rows)
         return len(plan)
+
+    @staticmethod
+    def _folders_for(conn, owner: str, names: list[str | None], now: datetime) -> list[str | None]:
+        """The owner's folder id for each name (None stays None), making the folders the owner lacks."""
+        have = dict(conn.execute(sa.select(folders.c.name, folders.c.id).where(folders.c.owner == owner)).all())
+        new = sorted({n for n in names if n is not None} - have.keys())
+        if len(have) + len(new) > MAX_FOLDERS:
+            raise ImportRefused(
+                "history.import_folders",
+                f"more than {MAX_FOLDERS} folders in all",
+                existing=len(have),
+                n=len(new),
+                limit=MAX_FOLDERS,
+            )
+        fresh = [{"id": secrets.token_hex(16), "owner": owner, "name": n, "created_at": now} for n in new]
+        if fresh:
+            conn.execute(folders.insert(), fresh)
+        have |= {f["name"]: f["id"] for f in fresh}
+        return [None if n is None else have[n] for n in names]

@@ -28,6 +28,7 @@ from glmchat.chat.errors import ChatError, Kind
 from glmchat.chat.i18n import t
 from glmchat.hosting.inputs import InputLimits
 from glmchat.store import MAX_CONTENT, MAX_COST, MAX_IMPORT_MB, MAX_TOKENS, ImportRefused, Store, parse_export
+from glmchat.store.folders import MAX_FOLDERS
 from glmchat.ui import state
 
 # The storage tests' fixtures: every storage test runs on SQLite and on PostgreSQL.
@@ -171,14 +172,15 @@ def as_file(data: object) -> bytes:
         return json.dumps(data).encode("ascii")
 
 
-def counter(backend) -> Callable[[], tuple[int, int]]:
-    """(conversations, messages) in the database, through one engine (backend.count opens one per call)."""
+def counter(backend) -> Callable[[], tuple[int, int, int]]:
+    """(conversations, messages, folders) in the database, through one engine (backend.count opens one per call)."""
     engine = backend.engine()
 
     def count() -> tuple[int, int]:
         with engine.connect() as c:
             return tuple(
-                c.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar() for table in ("conversations", "messages")
+                c.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar()
+                for table in ("conversations", "messages", "folders")
             )
 
     return count
@@ -317,6 +319,11 @@ REFUSED: dict[str, Callable[[dict], object]] = {
     "date a number": conversation(updated_at=5),
     "date in year 1": conversation(created_at="0001-01-01T00:00:00+00:00"),
     "date past the last UTC day": conversation(updated_at="9999-12-31T23:59:59-23:00"),
+    "pinned_at a bool": conversation(pinned_at=True),
+    "pinned_at not a date": conversation(pinned_at="soon"),
+    "folder a number": conversation(folder=5),
+    "folder a list": conversation(folder=["work"]),
+    "folder blank": conversation(folder=" \n "),
     "messages text": conversation(messages="hi"),
     "messages null": conversation(messages=None),
     "messages an object": conversation(messages={"0": {}}),
@@ -555,6 +562,52 @@ def test_an_export_the_app_wrote_round_trips_exactly(store):
     assert [(c["messages"], c["branches"]) for c in exported(store, B)] == [
         (c["messages"], c["branches"]) for c in again
     ]
+
+
+def test_pins_and_folders_travel_by_time_and_name_into_the_importers_own_folders(store, backend):
+    work = store.create_folder(A, "Work 工作")
+    store.import_export(A, app_export(), LIMITS)
+    older, newer = (c["id"] for c in reversed(store.list_conversations(A)))
+    assert store.move(A, older, work) and store.pin(A, newer, True)
+    out = exported(store, A)
+    assert [(c["folder"], c["pinned_at"] is not None) for c in out] == [("Work 工作", False), (None, True)]
+    assert not {"folder_id", "pinned"} & set(out[0])  # ids of this database mean nothing elsewhere
+    # B has a folder of that name already, and one of another name: the chat goes into B's own.
+    mine = store.create_folder(B, " Work   工作 ")
+    store.create_folder(B, "Home")
+    count = counter(backend)
+    before = count()
+    assert store.import_export(B, json.loads(json.dumps(store.export(A), default=str)), LIMITS) == 2
+    assert count()[2] == before[2]  # no folder made
+    listed = store.list_conversations(B)
+    assert [(c["title"], c["pinned"], c["folder_id"]) for c in listed] == [
+        (out[1]["title"], True, None),
+        (out[0]["title"], False, mine),
+    ]
+    assert [c["pinned_at"] for c in exported(store, B)] == [c["pinned_at"] for c in out]
+    # An owner without the folder gets it made; the file's other chats stay out of folders.
+    third = "key:ef56ab78"
+    assert store.import_export(third, json.loads(json.dumps(store.export(A), default=str)), LIMITS) == 2
+    assert [(f["name"], f["count"]) for f in store.folders(third)] == [("Work 工作", 1)]
+    assert store.folders(A) == [{"id": work, "name": "Work 工作", "count": 1}]  # the exporter's are untouched
+
+
+def test_an_import_cannot_pass_the_folder_limit_and_then_writes_nothing(store, backend):
+    for i in range(MAX_FOLDERS - 1):
+        store.create_folder(A, f"f{i:03}")
+    data = app_export()
+    data["conversations"][0]["folder"], data["conversations"][1]["folder"] = "new one", "f000"
+    assert store.import_export(A, data, LIMITS) == 2  # one folder made: 100 of 100
+    data["conversations"][1]["folder"] = "one too many"
+    count = counter(backend)
+    before = count()
+    with pytest.raises(ImportRefused) as info:
+        store.import_export(A, data, LIMITS)
+    assert info.value.key == "history.import_folders"
+    assert info.value.values == {"existing": MAX_FOLDERS, "n": 1, "limit": MAX_FOLDERS}
+    assert count() == before
+    t(info.value.key, "zh", **info.value.values)  # the page can say it in both languages
+    t(info.value.key, "en", **info.value.values)
 
 
 def test_a_second_import_of_the_same_file_finds_what_is_held_and_can_skip_it(store, backend):
