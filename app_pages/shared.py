@@ -9,7 +9,13 @@ from glmchat.ui import callbacks, context, share_view, sidebar, state
 visit = context.current()
 lang = state.lang()
 token = st.query_params.get("s")
+if token is None and visit.admitted() and (token := state.shared_link()) is not None:
+    # Back from the chat to the link: Streamlit's own history entries of the page switch (the link page
+    # without ?s=, then with the next page's ?c=) lie between them. The link this session opened is meant.
+    st.query_params.from_dict({"s": token})
 found = visit.store.shared(token)  # the store checks the token's form
+if found is not None:
+    state.set_shared_link(token)
 if found is None:
     st.title(t("page.shared", lang))
     st.warning(t("share.not_found", lang), icon=":material/link_off:")

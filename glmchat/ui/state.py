@@ -32,6 +32,7 @@ DELETE = "delete_requested"  # the conversation a delete confirmation is open fo
 RENAME = "rename_requested"  # the conversation the rename dialog is open for
 MOVE = "move_requested"  # the conversation the "move to folder" dialog is open for
 SHARE = "share_made"  # the new link's token ("" when none was made): the share dialog shows it
+SHARED_LINK = "shared_link"  # the share link this session opened last: Back to the link page shows it again
 EDITING = "editing"  # the user message being edited
 COPYING = "copying"  # the message whose Copy was clicked: this run sends its Markdown for the page to copy
 OFF = "off_branch"  # the open conversation's messages off the branch shown (glmchat/store/tree.py)
@@ -216,6 +217,14 @@ def set_conversation(cid: str | None, loaded: bool = True) -> None:
     """The open conversation; `loaded`: its messages are the ones in MESSAGES."""
     st.session_state[CONVERSATION] = cid
     st.session_state[LOADED] = cid if loaded else None
+
+
+def shared_link() -> str | None:
+    return st.session_state.get(SHARED_LINK)
+
+
+def set_shared_link(token: str) -> None:
+    st.session_state[SHARED_LINK] = token
 
 
 def temporary() -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import secrets
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -209,6 +209,12 @@ def test_a_link_opened_by_another_visitor_shows_the_snapshot_and_nothing_else_an
         # Nothing of Ann's other chat reached Bob, in any page or frame.
         assert not any(private in f for f in bob_rec.frames)
         assert any("Ann's shared question" in f for f in bob_rec.frames)  # (the frames are recorded)
+        # Back returns to the link and its snapshot (it used to land on /shared?c=<copy>: "not found").
+        bob.go_back()
+        expect(main.get_by_role("heading", name="Ann's shared question")).to_be_visible()
+        idle(bob)
+        assert urlsplit(bob.url).path == "/shared" and parse_qs(urlsplit(bob.url).query) == {"s": [token]}, bob.url
+        expect(bob.get_by_role("button", name=t("share.continue", EN))).to_be_visible()
 
         # The machine's own user has saved history from the start (personal mode): the link shows none of it.
         local, local_rec = visitor_page(browser, browser_context_args)

@@ -124,3 +124,22 @@ def test_with_links_for_admitted_visitors_the_gate_comes_first(gate, db_url):
     at.text_input(key=state.PASSWORD).input("let me in")
     at.button[0].click().run()
     assert "behind the gate 秘密" in " ".join(texts(at))
+
+
+def test_the_link_page_without_its_token_shows_the_link_this_session_opened_and_only_that(sharing, db_url):
+    """Back from a continued chat lands on Streamlit's own entries of the page switch (/shared, /shared?c=…)."""
+    owner, _, token = shared_chat(db_url)
+    page = open_link(token)
+    page.query_params.clear()
+    page.query_params["c"] = "f" * 32
+    page.run()
+    assert not page.exception and "tok0 tok1" in " ".join(texts(page))
+    assert dict(page.query_params) == {"s": token}  # the address says which link it is again
+    # A session that never opened the link gets nothing from an address without a token.
+    bare = apptest.new_app(page="app_pages/shared.py")
+    assert [w.value for w in bare.warning] == [t("share.not_found", "en")]
+    # Revoked: the remembered link is gone like any other.
+    assert Store(db_url).revoke("local", token)
+    page.query_params.clear()
+    page.run()
+    assert [w.value for w in page.warning] == [t("share.not_found", "en")] and "tok0" not in " ".join(texts(page))
