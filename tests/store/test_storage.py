@@ -213,9 +213,11 @@ def test_conversation_record_and_ids(store):
     assert set(c) == {"id", "title", "model", "settings", "created_at", "updated_at", "message_count"} | {
         "pinned",
         "folder_id",
+        "off_count",
     }
     assert (c["pinned"], c["folder_id"]) == (False, None)
-    assert c["title"] == "t" * 200 and c["model"] == "glm-4.5" and c["settings"] == {} and c["message_count"] == 0
+    assert c["title"] == "t" * 200 and c["model"] == "glm-4.5" and c["settings"] == {}
+    assert c["message_count"] == c["off_count"] == 0
     for key in ("created_at", "updated_at"):
         assert c[key].tzinfo is not None and c[key].utcoffset() == timedelta(0)
         assert before - timedelta(seconds=1) <= c[key] <= datetime.now(UTC) + timedelta(seconds=1)
@@ -541,6 +543,8 @@ def test_export_import_into_another_owner(store):
         "settings",
         "created_at",
         "updated_at",
+        "pinned_at",
+        "folder",
         "messages",
         "branches",
     }
