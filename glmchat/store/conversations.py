@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +35,7 @@ from glmchat.store.codec import (
 )
 from glmchat.store.engine import Engine, StorageError, insert_for
 from glmchat.store.schema import conversations, messages_t, utc
-from glmchat.store.tree import switch
+from glmchat.store.tree import made, switch
 
 ON = messages_t.c.seq > 0  # on the branch shown
 
@@ -123,18 +124,19 @@ class Conversations(Engine):
             return None
         with self._tx() as conn:
             row = conn.execute(
-                sa.select(conversations, self._count().label("n")).where(
+                sa.select(conversations, self._count().label("n"), self._count(off=True).label("off")).where(
                     conversations.c.id == cid, conversations.c.owner == owner
                 )
             ).first()
-        return None if row is None else conversation_dict(row, row.n)
+        return None if row is None else conversation_dict(row, row.n) | {"off_count": int(row.off)}
 
     @staticmethod
-    def _count():
+    def _count(off: bool = False):
+        """The conversation's messages on the branch shown (off: those off it)."""
         return (
             sa.select(sa.func.count())
             .select_from(messages_t)
-            .where(messages_t.c.conversation_id == conversations.c.id, ON)
+            .where(messages_t.c.conversation_id == conversations.c.id, messages_t.c.seq < 0 if off else ON)
             .scalar_subquery()
         )
 
@@ -280,8 +282,9 @@ class Conversations(Engine):
             rows.reverse()
         return [decode_message(r) for r in rows]
 
-    def off_branch(self, owner: str, cid: str) -> list[dict]:
-        """Every message off the branch shown, oldest first."""
+    def off_branch(self, owner: str, cid: str, *, parents: Collection[str | None] | None = None) -> list[dict]:
+        """The messages off the branch shown, oldest first: every one, or those whose parent is in `parents`
+        (None for a first question): the siblings of the messages a session holds, without what hangs below."""
         owner = owner_key(owner)
         if not valid_cid(cid):
             return []
@@ -291,8 +294,17 @@ class Conversations(Engine):
             .where(conversations.c.owner == owner, messages_t.c.conversation_id == cid, messages_t.c.seq < 0)
             .order_by(messages_t.c.created_at, messages_t.c.id)
         )
+        if parents is None:
+            with self._tx() as conn:
+                return [decode_message(r) for r in conn.execute(q).all()]
+        ids = sorted({p for p in parents if isinstance(p, str)})
+        found = []
         with self._tx() as conn:
-            return [decode_message(r) for r in conn.execute(q).all()]
+            if None in parents:
+                found += conn.execute(q.where(messages_t.c.parent.is_(None))).all()
+            for i in range(0, len(ids), 500):  # bounded IN lists
+                found += conn.execute(q.where(messages_t.c.parent.in_(ids[i : i + 500]))).all()
+        return sorted((decode_message(r) for r in found), key=made)
 
     @staticmethod
     def _end(conn: Connection, cid: str) -> int:

@@ -354,8 +354,8 @@ class ResilientStore:
     def messages(self, owner: str, cid: str, **kwargs: Any) -> list[dict]:
         return self._read("messages", [], owner, cid, **kwargs)
 
-    def off_branch(self, owner: str, cid: str) -> list[dict]:
-        return self._read("off_branch", [], owner, cid)
+    def off_branch(self, owner: str, cid: str, **kwargs: Any) -> list[dict]:
+        return self._read("off_branch", [], owner, cid, **kwargs)
 
     def search(self, owner: str, text: str, **kwargs: Any) -> list[dict]:
         return self._read("search", [], owner, text, **kwargs)

@@ -24,6 +24,7 @@ from glmchat.ui import context, prestart, state
 def new_chat() -> None:
     state.set_messages([])
     state.set_off_branch([])
+    state.set_off_unloaded(0)
     state.set_summary(None)
     state.set_window_size(state.WINDOW_FIRST)
     state.set_earlier(0)
@@ -65,10 +66,13 @@ def sync_conversation(visit: context.Visit) -> None:
 
 
 def _load_branch(store, owner_id: str, cid: str, found: dict) -> None:
-    """The branch shown (lazily: the newest LOAD_LIMIT messages now, older ones when asked for) and the rest."""
+    """The branch shown, lazily: the newest LOAD_LIMIT messages now, older ones when asked for; of the
+    messages off it, the siblings of those loaded (for the ‹ n / m › switches; a switch reloads)."""
     state.set_messages(store.messages(owner_id, cid, limit=state.LOAD_LIMIT))
     state.set_earlier(max(0, found.get("message_count", 0) - len(state.messages())))
-    state.set_off_branch(store.off_branch(owner_id, cid))
+    off = store.off_branch(owner_id, cid, parents={m.get("parent") for m in state.messages()})
+    state.set_off_branch(off)
+    state.set_off_unloaded(max(0, found.get("off_count", 0) - len(off)))
 
 
 def _restore_settings(found: dict) -> None:
@@ -145,7 +149,7 @@ def _index(message_id: str) -> int | None:
 
 def held_messages() -> int:
     """The open conversation's messages in every branch: what the host's per-conversation limit counts."""
-    return len(state.messages()) + state.earlier() + len(state.off_branch())
+    return len(state.messages()) + state.earlier() + len(state.off_branch()) + state.off_unloaded()
 
 
 def append(message: dict) -> None:
@@ -198,11 +202,18 @@ def show_earlier() -> None:
     visit = context.current()
     if visit.owner is None:
         return
+    cid = state.conversation_id()
     older = visit.store.messages(
-        visit.owner, state.conversation_id(), limit=max(missing, state.WINDOW_STEP), before_seq=state.earlier() + 1
+        visit.owner, cid, limit=max(missing, state.WINDOW_STEP), before_seq=state.earlier() + 1
     )
+    # Their siblings too; the first message held so far had its own loaded with it.
+    siblings = visit.store.off_branch(visit.owner, cid, parents={m.get("parent") for m in older})
+    held = {m["id"] for m in state.off_branch()}
+    siblings = [m for m in siblings if m["id"] not in held]
     messages_[:0] = older
     state.set_earlier(state.earlier() - len(older))
+    state.set_off_branch(sorted(state.off_branch() + siblings, key=tree.made))
+    state.set_off_unloaded(max(0, state.off_unloaded() - len(siblings)))
 
 
 def delete_conversation(visit: context.Visit, cid: str) -> None:

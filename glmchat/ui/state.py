@@ -52,6 +52,7 @@ FULL_RUN = "full_run_wanted"  # a settings change the panel cannot show by itsel
 PANEL_RUN = "panel_run"  # the run the sidebar's settings panel last ran in
 CHAT_VIEW = "chat_view"  # what the chat page drew of the settings: (demo notice, messages left out)
 EARLIER = "earlier_in_storage"  # messages of the open conversation not loaded into the session
+OFF_UNLOADED = "off_in_storage"  # its messages off the branch shown that are not loaded (not siblings of OFF's)
 GATE_PASSED = "gate_passed"  # this session gave the right access password (gate mode)
 GATE_ERROR = "gate_error"  # the last password attempt's outcome: ("wrong" | "wait", seconds)
 HAD_KEY = "had_key"  # whether a key was available on the previous run
@@ -134,6 +135,7 @@ def init() -> None:
     st.session_state.setdefault(WINDOW, WINDOW_FIRST)
     st.session_state.setdefault(THINKING, True)
     st.session_state.setdefault(EARLIER, 0)
+    st.session_state.setdefault(OFF_UNLOADED, 0)
 
 
 def begin_run() -> None:
@@ -239,6 +241,14 @@ def set_temporary(on: bool) -> None:
 def show_temporary() -> None:
     """The switch shows the setting (Streamlit forgets a widget's value on a page that does not draw it)."""
     st.session_state[TEMPORARY] = temporary()
+
+
+def off_unloaded() -> int:
+    return st.session_state[OFF_UNLOADED]
+
+
+def set_off_unloaded(n: int) -> None:
+    st.session_state[OFF_UNLOADED] = n
 
 
 def earlier() -> int:

@@ -115,6 +115,30 @@ def test_regenerate_edit_and_switch_keep_every_branch(store):
     assert store.show_branch(A, cid, "no-such-id") is False and store.show_branch(B, cid, q2["id"]) is False
 
 
+def test_off_branch_can_load_only_the_siblings_of_given_messages(store):
+    """A session holds the newest part of the branch shown: it loads the siblings of those messages only."""
+    cid, (q1, a1, q2, a2) = chat(store)
+    store.leave_branch_after(A, cid, q2["id"])  # a2 is asked again
+    again = dict(conv.assistant_message("x", {}), content="again", status="done", parent=q2["id"])
+    store.save_message(A, cid, again)
+    store.leave_branch_after(A, cid, None)  # the first question edited: the whole chat leaves
+    first = dict(conv.user_message("edited first"), parent=None)
+    store.save_message(A, cid, first)
+    found = store.conversation(A, cid)
+    assert (found["message_count"], found["off_count"]) == (1, 5)
+    assert [m["id"] for m in store.off_branch(A, cid, parents={None})] == [q1["id"]]
+    assert [m["id"] for m in store.off_branch(A, cid, parents={q2["id"]})] == [a2["id"], again["id"]]
+    assert [m["id"] for m in store.off_branch(A, cid, parents={None, q2["id"], "f" * 32})] == [
+        q1["id"],
+        a2["id"],
+        again["id"],
+    ]
+    assert store.off_branch(A, cid, parents=set()) == []
+    assert store.off_branch(B, cid, parents={None}) == []  # another owner's
+    every = store.off_branch(A, cid)
+    assert len(every) == 5 and every == sorted(every, key=tree.made)
+
+
 def test_search_finds_every_branch_and_usage_counts_each_reply_once(store):
     cid, (q1, a1, q2, a2) = chat(store)
     a2["meta"]["usage"] = {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}

@@ -11,6 +11,7 @@ from apptest import enter, new_app, send
 from conftest import ROOT, free_port, pg_url
 from streamlit.testing.v1 import AppTest
 
+from glmchat.chat import conversation as conv
 from glmchat.chat.i18n import t
 from glmchat.hosting import passwords
 from glmchat.hosting.inputs import InputLimits
@@ -264,6 +265,69 @@ def seed(db_url: str, n: int) -> str:
         InputLimits(conversation_messages=n),
     )
     return store.list_conversations("local")[0]["id"]
+
+
+def branched_chat(store: Store) -> tuple[str, dict]:
+    """300 messages on the branch shown; answer 11 was asked again twice (the first one has a follow-up
+    exchange below it) and answer 291 once: five messages off the branch."""
+    cid = store.create_conversation("local", "branched", "glm-4.5-flash")
+    path: list[dict] = []
+    made: dict[str, dict] = {}
+
+    def add(name: str, parent: dict | None = None, keep: bool = True) -> dict:
+        message = conv.user_message(name) if name.startswith("q") else conv.assistant_message("glm-4.5-flash", {})
+        message.update(content=name, parent=(parent or (path[-1] if path else {})).get("id"))
+        if message["role"] == "assistant":
+            message.update(status=conv.DONE, finish_reason="stop")
+        store.save_message("local", cid, message)
+        made[name] = message
+        if keep:
+            path.append(message)
+        return message
+
+    for i in range(11):
+        add(f"q{i}" if i % 2 == 0 else f"a{i}")
+    add("a11 first")
+    add("q12 under the first")
+    add("a13 under the first")
+    del path[11:]
+    for version in ("a11 second", "a11 third"):
+        store.leave_branch_after("local", cid, made["q10"]["id"])
+        add(version, made["q10"])
+    for i in range(12, 291):
+        add(f"q{i}" if i % 2 == 0 else f"a{i}")
+    add("a291 first")
+    store.leave_branch_after("local", cid, made["q290"]["id"])
+    add("a291 second", made["q290"])
+    for i in range(292, 300):
+        add(f"q{i}" if i % 2 == 0 else f"a{i}")
+    assert len(store.messages("local", cid)) == 300 and len(store.off_branch("local", cid)) == 5
+    return cid, made
+
+
+def test_a_long_branched_chat_loads_only_the_versions_of_the_messages_it_holds(app_env, db_url, monkeypatch):
+    cid, made = branched_chat(db(db_url))
+    at = new_app(query={"c": cid})
+    assert len(at.session_state[state.MESSAGES]) == state.LOAD_LIMIT
+    # Of the five messages off the branch only the late answer's first version is held: it is a sibling.
+    assert [m["content"] for m in at.session_state[state.OFF]] == ["a291 first"]
+    assert at.session_state[state.OFF_UNLOADED] == 4
+    for _ in range(-(-(300 - state.WINDOW_FIRST) // state.WINDOW_STEP)):
+        at.button(key="show-earlier").click().run()
+    assert not at.exception and len(at.chat_message) == 300
+    # The early answer's versions came with it; what hangs below its first version stays in storage.
+    assert sorted(m["content"] for m in at.session_state[state.OFF]) == ["a11 first", "a11 second", "a291 first"]
+    assert at.session_state[state.OFF_UNLOADED] == 2
+    at.button(key=f"branch-prev-{made['a11 third']['id']}").click().run()
+    at.button(key=f"branch-prev-{made['a11 second']['id']}").click().run()
+    assert not at.exception
+    assert contents(at)[10:] == ["q10", "a11 first", "q12 under the first", "a13 under the first"]
+    # Every branch counts against the conversation's limit, loaded or not: 300 + 5 held, 2 more would be 307.
+    monkeypatch.setenv("GLMCHAT_MAX_CONVERSATION_MESSAGES", "306")
+    again = new_app(query={"c": cid})
+    send(again, "one more sim:tokens=2")
+    assert app_env.attempts == 0
+    assert any(t("input.conversation_full", "en", limit=306) in w.value for w in again.warning)
 
 
 def test_a_long_conversation_draws_only_its_newest_messages_and_loads_older_on_demand(app_env, db_url, monkeypatch):
