@@ -288,20 +288,19 @@ class Conversations(Engine):
         owner = owner_key(owner)
         if not valid_cid(cid):
             return []
+        # The owner is checked on its own: joined, PostgreSQL may look the conversation up once per message.
         q = (
             sa.select(messages_t)
-            .join(conversations, conversations.c.id == messages_t.c.conversation_id)
-            .where(conversations.c.owner == owner, messages_t.c.conversation_id == cid, messages_t.c.seq < 0)
+            .where(messages_t.c.conversation_id == cid, messages_t.c.seq < 0)
             .order_by(messages_t.c.created_at, messages_t.c.id)
         )
-        if parents is None:
-            with self._tx() as conn:
-                return [decode_message(r) for r in conn.execute(q).all()]
-        ids = sorted({p for p in parents if isinstance(p, str)})
-        found = []
         with self._tx() as conn:
-            if None in parents:
-                found += conn.execute(q.where(messages_t.c.parent.is_(None))).all()
+            if not self._owned(conn, owner, cid):
+                return []
+            if parents is None:
+                return [decode_message(r) for r in conn.execute(q).all()]
+            ids = sorted({p for p in parents if isinstance(p, str)})
+            found = conn.execute(q.where(messages_t.c.parent.is_(None))).all() if None in parents else []
             for i in range(0, len(ids), 500):  # bounded IN lists
                 found += conn.execute(q.where(messages_t.c.parent.in_(ids[i : i + 500]))).all()
         return sorted((decode_message(r) for r in found), key=made)
