@@ -43,12 +43,8 @@ model = left.selectbox(
 )
 dates = middle.date_input(t("history.dates", lang), value=(), key=state.DATE_FILTER)
 if shelves:
-    right.selectbox(
-        t("folder.filter", lang),
-        [""] + list(names),
-        key=state.FOLDER_FILTER,
-        format_func=lambda fid: safe_inline(names[fid], max_len=70) if fid else t("folder.all", lang),
-    )
+    with right:
+        sidebar.folder_select(t("folder.filter", lang), state.FOLDER_FILTER, shelves, t("folder.all", lang))
 since = datetime.combine(dates[0], time.min, tzinfo=UTC) if len(dates) >= 1 else None
 until = datetime.combine(dates[-1], time.max, tzinfo=UTC) if len(dates) == 2 else None
 

@@ -429,8 +429,9 @@ def _prepare_image(name: str, data: bytes) -> Attachment:
     return Attachment(name=name, kind="image", size=len(data), mime=mime, data=out, width=w, height=h, note=note)
 
 
-# PNG chunks cut when a 16-bit colour PNG goes as it came: text, EXIF and the modification time.
-_PNG_METADATA = {b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"tIME"}
+# PNG chunks cut when a 16-bit colour PNG goes as it came: text and the modification time (one with EXIF is
+# drawn anew instead).
+_PNG_METADATA = {b"tEXt", b"zTXt", b"iTXt", b"tIME"}
 
 
 def _deep_png_as_it_came(im: Image.Image, data: bytes) -> bytes | None:

@@ -388,8 +388,12 @@ class Conversations(Engine):
                 return False
             change = switch(path, off, message_id)
             self._leave(conn, cid, change.keep)
-            for i, node in enumerate(change.chain, start=change.keep + 1):
-                conn.execute(m.update().where(m.c.conversation_id == cid, m.c.id == node["id"]).values(seq=i))
+            place = (
+                m.update()
+                .where(m.c.conversation_id == cid, m.c.id == sa.bindparam("node"))
+                .values(seq=sa.bindparam("at"))
+            )
+            conn.execute(place, [{"node": n["id"], "at": i} for i, n in enumerate(change.chain, start=change.keep + 1)])
         return True
 
     # ---------------------------------------------------------------- search, usage

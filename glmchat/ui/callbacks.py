@@ -409,17 +409,18 @@ def retry() -> None:
     """Retry button: the failed reply leaves the branch shown, and the question is asked again."""
     end_reply_in_progress()
     visit = context.current()
-    if not _room_for_another_answer(visit):
+    if not _room_for_one_more(visit):
         return
     drop_failed_reply(visit)
     state.set_pending()
 
 
-def _room_for_another_answer(visit: context.Visit) -> bool:
-    """An answer asked again is kept beside the old one, so it counts against the conversation's limit too."""
+def _room_for_one_more(visit: context.Visit, text: str = "") -> bool:
+    """Whether one more message (`text`) fits the chat's limits, else the refusal is shown. An answer asked
+    again or an edited question is kept beside the old one, so every branch counts."""
     too_much = inputs.check(
         visit.input_limits,
-        text="",
+        text=text,
         attachments=0,
         conversation_messages=held_messages(),
         new_conversation=False,
@@ -447,16 +448,7 @@ def submit_edit(message_id: str) -> None:
     visit = context.current()
     end_reply_in_progress()  # the reply being written follows the message that changes
     # The same limits as a new message: the edit box is a widget too, and can be bypassed.
-    too_much = inputs.check(
-        visit.input_limits,
-        text=text,
-        attachments=0,
-        conversation_messages=held_messages(),  # the old branch is kept: an edit adds a message
-        new_conversation=False,
-        conversations=0,
-    )
-    if too_much is not None:
-        state.set_input_refused(too_much)
+    if not _room_for_one_more(visit, text):
         return
     state.cancel_edit()
     old = state.messages()[i]
@@ -485,7 +477,7 @@ def regenerate() -> None:
     if not messages_ or messages_[-1]["role"] != "assistant" or len(messages_) < 2:
         return
     visit = context.current()
-    if not _room_for_another_answer(visit):
+    if not _room_for_one_more(visit):
         return
     _branch_off(visit, len(messages_) - 1)
     state.set_pending()

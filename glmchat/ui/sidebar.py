@@ -319,12 +319,12 @@ def draw_conversations(visit: Visit, lang: str, title=None) -> None:
     shelves = visit.store.folders(visit.owner)
     folder = None
     if shelves:
-        names = {f["id"]: f"{f['name']} ({f['count']})" for f in shelves}
-        st.selectbox(
+        folder_select(
             t("folder.filter", lang),
-            [""] + list(names),
-            key=state.SIDE_FOLDER,
-            format_func=lambda fid: safe_inline(names[fid], max_len=70) if fid else t("folder.all", lang),
+            state.SIDE_FOLDER,
+            shelves,
+            t("folder.all", lang),
+            counts=True,
             label_visibility="collapsed",
         )
         folder = callbacks.folder_choice(state.SIDE_FOLDER, shelves)
@@ -372,15 +372,21 @@ def draw_conversations(visit: Visit, lang: str, title=None) -> None:
         _confirm_delete(target, lang)
 
 
+def folder_select(label: str, key: str, shelves: list[dict], none_label: str, *, counts: bool = False, **style) -> None:
+    """A choice of one of the owner's folders, or none ("" first); callbacks.folder_choice reads it back."""
+    names = {f["id"]: f"{f['name']} ({f['count']})" if counts else f["name"] for f in shelves}
+    st.selectbox(
+        label,
+        ["", *names],
+        key=key,
+        format_func=lambda fid: safe_inline(names[fid], max_len=70) if fid else none_label,
+        **style,
+    )
+
+
 @st.dialog(" ", on_dismiss=lambda: state.cancel_move())
 def _move(visit: Visit, cid: str, shelves: list[dict], lang: str) -> None:
-    names = {f["id"]: f["name"] for f in shelves}
-    st.selectbox(
-        t("folder.move_to", lang),
-        [""] + list(names),
-        key=state.MOVE_TO,
-        format_func=lambda fid: safe_inline(names[fid], max_len=70) if fid else t("folder.none", lang),
-    )
+    folder_select(t("folder.move_to", lang), state.MOVE_TO, shelves, t("folder.none", lang))
     if len(shelves) < MAX_FOLDERS:
         st.text_input(t("folder.new", lang), max_chars=MAX_FOLDER_NAME, key=state.NEW_FOLDER)
     else:
